@@ -1,0 +1,30 @@
+/**
+ * How a source is declared in configuration (`MEDREC_SOURCES` file or the embedded defaults)
+ * and how an adapter kind turns that declaration into an `EhrAdapter`.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { EhrAdapter } from './ehr-adapter.ts';
+
+export interface SourceConfig {
+  /** `[a-z0-9-]{1,16}`: prefix of every id this source's resources get. */
+  readonly id: string;
+  /** Adapter kind: `embedded`, `fhir`, `hl7v2`, `sql`. */
+  readonly kind: string;
+  /** The provider (hospital, clinic, pharmacy) that holds these records: its address once on chain. */
+  readonly provider: string;
+  /** Human-readable provider name (not PHI). */
+  readonly name: string;
+  /** Kind-specific options, validated by the kind's factory. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** What an adapter factory may use from the host process. */
+export interface AdapterContext {
+  readonly log: FastifyBaseLogger;
+  /** Directory for file-backed state (HL7v2 store, demo databases). */
+  readonly dataDir: string;
+  /** Redis URL when the process has one (queues, dedup); adapters must work without it if they can. */
+  readonly redisUrl?: string;
+}
+
+export type AdapterFactory = (config: SourceConfig, context: AdapterContext) => Promise<EhrAdapter>;
