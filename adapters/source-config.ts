@@ -25,6 +25,11 @@ export interface AdapterContext {
   readonly dataDir: string;
   /** Redis URL when the process has one (queues, dedup); adapters must work without it if they can. */
   readonly redisUrl?: string;
+  /**
+   * Called by feed-driven sources (HL7v2) when records of these local patients were created or
+   * changed; the server batches it into record-change notifications. No clinical content.
+   */
+  readonly recordsChanged?: (sourceId: string, localPatientIds: readonly string[]) => void;
 }
 
 export type AdapterFactory = (config: SourceConfig, context: AdapterContext) => Promise<EhrAdapter>;

@@ -49,10 +49,11 @@ async function tap(args: string[]): Promise<StepResult> {
 
 const tapArgs = process.argv.slice(2);
 const results: StepResult[] = [];
-results.push(await step('typecheck', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']));
+// Builds first: generated bindings and web bundles are part of what the type check sees.
 for (const build of ['contracts/build.ts', 'server/web/build.ts']) {
   if (existsSync(build)) results.push(await step(`build ${build}`, process.execPath, [build]));
 }
+results.push(await step('typecheck', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']));
 results.push(await tap(tapArgs));
 
 const passed = results.reduce((n, r) => n + r.passed, 0);

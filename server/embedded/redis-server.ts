@@ -15,6 +15,8 @@ export interface RedisServerOptions {
   /** Fixed port (to restart a server where clients expect it); a free one otherwise. */
   readonly port?: number;
   readonly binary?: string;
+  /** `always` fsyncs every write before replying (an ACK after it survives a crash); default `everysec`. */
+  readonly fsync?: 'always' | 'everysec';
 }
 
 export interface RedisServer {
@@ -31,7 +33,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--protected-mode', 'yes'];
   if (options.dir) {
     mkdirSync(options.dir, { recursive: true });
-    args.push('--dir', options.dir, '--appendonly', 'yes', '--appendfsync', 'everysec');
+    args.push('--dir', options.dir, '--appendonly', 'yes', '--appendfsync', options.fsync ?? 'everysec');
   } else {
     args.push('--appendonly', 'no');
   }
