@@ -1,0 +1,166 @@
+/**
+ * The chain follower: a BullMQ job scheduler runs one sync at a time (global concurrency 1);
+ * each sync reads contract logs from the cursor stored in Redis towards the head, in windows of
+ * at most 5,000 blocks (Besu's getLogs bound), folds each window into the indexes and moves the
+ * cursor in the same transaction. It never relies on a live subscription: a WebSocket, when
+ * configured, only wakes it early (ethers' WebSocketProvider does not reconnect).
+ */
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { JsonRpcProvider, Log } from 'ethers';
+import type { ChainEvent } from './chain-events.ts';
+import type { AuthzKeys } from './authz-keys.ts';
+import { applyWindow, publishHeartbeat, readCursor } from './redis-indexes.ts';
+
+/** Turns the contracts' logs into chain events; implemented over the contracts' ABIs. */
+export interface ChainEventSource {
+  /** Contract addresses whose logs matter. */
+  readonly addresses: readonly string[];
+  /** The decoded event, or undefined for logs the authorization layer does not use. */
+  decode(log: Log): ChainEvent | undefined;
+  /** First block worth reading (the deployment block). */
+  readonly fromBlock: number;
+}
+
+export interface SyncOptions {
+  readonly provider: JsonRpcProvider;
+  readonly source: ChainEventSource;
+  readonly redis: Redis;
+  readonly keys: AuthzKeys;
+  /** Blocks to stay behind the head (0 on QBFT and anvil: immediate finality). */
+  readonly confirmations?: number;
+  /** Blocks per getLogs call; at most 5,000. */
+  readonly windowSize?: number;
+  /** Windows per run, so one run never holds the queue for long. */
+  readonly maxWindows?: number;
+  /** Longest wait for one JSON-RPC answer (ms). */
+  readonly rpcTimeoutMs?: number;
+}
+
+export interface SyncRun {
+  readonly head: number;
+  readonly cursor: number;
+  readonly windows: number;
+  readonly events: number;
+  /** Events naming records the indexes did not know (see reconcile). */
+  readonly orphans: number;
+}
+
+const MAX_WINDOW = 5_000;
+
+/** One sync: from the stored cursor towards head − confirmations. */
+export async function syncOnce(o: SyncOptions): Promise<SyncRun> {
+  const windowSize = Math.min(o.windowSize ?? MAX_WINDOW, MAX_WINDOW);
+  const timeout = o.rpcTimeoutMs ?? 3_000;
+  const head = await withTimeout(o.provider.getBlockNumber(), timeout, 'eth_blockNumber');
+  const target = head - (o.confirmations ?? 0);
+  let cursor = await readCursor(o.redis, o.keys);
+  let windows = 0;
+  let events = 0;
+  let orphans = 0;
+  if (cursor === undefined && target < o.source.fromBlock) {
+    cursor = o.source.fromBlock - 1;
+  }
+  while ((cursor ?? o.source.fromBlock - 1) < target && windows < (o.maxWindows ?? 20)) {
+    const from = (cursor ?? o.source.fromBlock - 1) + 1;
+    const to = Math.min(target, from + windowSize - 1);
+    const logs = await withTimeout(
+      o.provider.getLogs({ address: [...o.source.addresses], fromBlock: from, toBlock: to }),
+      timeout * 3,
+      'eth_getLogs',
+    );
+    const decoded: ChainEvent[] = [];
+    for (const log of [...logs].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index)) {
+      if (log.removed) continue;
+      const event = o.source.decode(log);
+      if (event) decoded.push(event);
+    }
+    const result = await applyWindow(o.redis, o.keys, { expectedCursor: cursor, toBlock: to, head }, decoded);
+    if (!result.applied) break; // someone else moved the cursor: the next run starts from there
+    cursor = to;
+    windows++;
+    events += decoded.length;
+    orphans += result.orphans;
+  }
+  const final = cursor ?? o.source.fromBlock - 1;
+  if (windows === 0) await publishHeartbeat(o.redis, o.keys, final, head);
+  return { head, cursor: final, windows, events, orphans };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface ChainFollowerOptions extends SyncOptions {
+  /** BullMQ connection for the queue and worker (a separate one from `redis`). */
+  readonly connection: ConnectionOptions;
+  /** BullMQ key prefix (one per test). */
+  readonly queuePrefix?: string;
+  /** How often a sync job is produced (ms). */
+  readonly everyMs?: number;
+  /** Extra scheduled jobs run on the same one-at-a-time queue (the reconcile). */
+  readonly scheduled?: ReadonlyArray<{ readonly name: string; readonly everyMs: number; readonly run: () => Promise<unknown> }>;
+  readonly onRun?: (run: SyncRun) => void;
+  readonly onError?: (err: Error) => void;
+}
+
+export const CHAIN_QUEUE = 'authz-chain';
+
+/**
+ * Runs the follower in this process. Several processes may run it: the queue's global
+ * concurrency of 1 and the WATCHed cursor keep syncs one at a time and windows applied once.
+ */
+export class ChainFollower {
+  readonly queue: Queue;
+  readonly #worker: Worker;
+  readonly #o: ChainFollowerOptions;
+
+  private constructor(o: ChainFollowerOptions, queue: Queue, worker: Worker) {
+    this.#o = o;
+    this.queue = queue;
+    this.#worker = worker;
+  }
+
+  static async start(o: ChainFollowerOptions): Promise<ChainFollower> {
+    const prefix = o.queuePrefix ?? 'bull';
+    const queue = new Queue(CHAIN_QUEUE, {
+      connection: o.connection,
+      prefix,
+      defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 },
+    });
+    const scheduled = new Map((o.scheduled ?? []).map((s) => [s.name, s.run]));
+    const worker = new Worker(
+      CHAIN_QUEUE,
+      async (job: Job) => {
+        const extra = scheduled.get(job.name);
+        if (extra) return await extra();
+        const run = await syncOnce(o);
+        o.onRun?.(run);
+        return run;
+      },
+      { connection: o.connection, prefix, concurrency: 1, autorun: false },
+    );
+    worker.on('failed', (_job, err) => o.onError?.(err));
+    worker.on('error', (err) => o.onError?.(err));
+    queue.on('error', (err) => o.onError?.(err));
+    await queue.setGlobalConcurrency(1);
+    await queue.upsertJobScheduler('chain-sync', { every: o.everyMs ?? 250 }, { name: 'sync' });
+    for (const s of o.scheduled ?? []) await queue.upsertJobScheduler(s.name, { every: s.everyMs }, { name: s.name });
+    void worker.run();
+    return new ChainFollower(o, queue, worker);
+  }
+
+  /** Asks for a sync now (a new block was announced); duplicates collapse into one job. */
+  async wake(): Promise<void> {
+    await this.queue.add('sync', {}, { deduplication: { id: 'chain-wake' }, removeOnComplete: true, removeOnFail: true });
+  }
+
+  async close(): Promise<void> {
+    await this.#worker.close();
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Folding chain events into Redis index writes: a pure function of the events and of the few
+ * records they refer to (a revocation names only its grant id). The follower applies the writes
+ * of a whole block window in one MULTI/EXEC together with the cursor, so a window is applied
+ * exactly once; every write is also idempotent on its own (sets and hash fields, no counters),
+ * which keeps reconciliation simple.
+ */
+import type { ChainEvent, GrantTerms } from './chain-events.ts';
+import type { AuthzKeys } from './authz-keys.ts';
+
+/** A grant as the indexes keep it. */
+export interface StoredGrant extends GrantTerms {
+  readonly id: string;
+  readonly patient: string;
+  readonly grantee: string;
+  readonly revoked: boolean;
+}
+
+export interface StoredStudy {
+  readonly id: string;
+  readonly researcher: string;
+  readonly providers: readonly string[] | '*';
+  readonly resourceTypes: readonly string[] | '*';
+  readonly actions: GrantTerms['actions'];
+  readonly expiresAt: number;
+  readonly closed: boolean;
+}
+
+/** One Redis write. Only commands whose repetition is harmless. */
+export type IndexWrite =
+  | readonly ['hset', key: string, field: string, value: string]
+  | readonly ['hdel', key: string, field: string]
+  | readonly ['sadd', key: string, member: string]
+  | readonly ['srem', key: string, member: string]
+  | readonly ['del', key: string];
+
+/** Records the events of a window refer to, read before folding (and updated by the fold). */
+export interface FoldLookup {
+  readonly grants: Map<string, StoredGrant | undefined>;
+  readonly studies: Map<string, StoredStudy | undefined>;
+}
+
+export interface FoldResult {
+  readonly writes: IndexWrite[];
+  /** Subjects whose snapshots these events change. */
+  readonly subjects: Set<string>;
+  /** Events that referred to something the indexes do not know (logged, not fatal). */
+  readonly orphans: number;
+}
+
+/** Ids of grants and studies whose stored records a fold of these events needs. */
+export function referencedRecords(events: readonly ChainEvent[]): { grants: string[]; studies: string[] } {
+  const grants = new Set<string>();
+  const studies = new Set<string>();
+  for (const e of events) {
+    if (e.kind === 'grant-revoked') grants.add(e.grantId);
+    if (e.kind === 'study-closed' || e.kind === 'study-enrolled' || e.kind === 'study-withdrawn') studies.add(e.studyId);
+  }
+  return { grants: [...grants], studies: [...studies] };
+}
+
+export function foldEvents(events: readonly ChainEvent[], keys: AuthzKeys, lookup: FoldLookup): FoldResult {
+  const writes: IndexWrite[] = [];
+  const subjects = new Set<string>();
+  let orphans = 0;
+  const putGrant = (g: StoredGrant) => {
+    lookup.grants.set(g.id, g);
+    writes.push(['hset', keys.grant(g.id), 'record', JSON.stringify(g)]);
+  };
+  const putStudy = (s: StoredStudy) => {
+    lookup.studies.set(s.id, s);
+    writes.push(['hset', keys.study(s.id), 'record', JSON.stringify(s)]);
+  };
+
+  for (const e of events) {
+    switch (e.kind) {
+      case 'provider-added':
+        writes.push(['hset', keys.providers, e.provider, '1']);
+        subjects.add(e.provider);
+        break;
+      case 'provider-removed':
+        writes.push(['hdel', keys.providers, e.provider]);
+        subjects.add(e.provider);
+        break;
+      case 'participant-registered':
+        writes.push(['hset', keys.participants, e.account, e.role]);
+        break;
+      case 'participant-removed':
+        writes.push(['hdel', keys.participants, e.account]);
+        break;
+      case 'relationship-added':
+        writes.push(['hset', keys.patientsOfProvider(e.provider), e.patient, e.commitment]);
+        writes.push(['hset', keys.providersOfPatient(e.patient), e.provider, e.commitment]);
+        subjects.add(e.provider);
+        break;
+      case 'relationship-ended':
+        writes.push(['hdel', keys.patientsOfProvider(e.provider), e.patient]);
+        writes.push(['hdel', keys.providersOfPatient(e.patient), e.provider]);
+        subjects.add(e.provider);
+        break;
+      case 'grant-created': {
+        const { kind: _k, blockNumber: _b, logIndex: _l, grantId, ...rest } = e;
+        putGrant({ id: grantId, ...rest, revoked: false });
+        writes.push(['sadd', keys.grantsByGrantee(e.grantee), grantId]);
+        writes.push(['sadd', keys.grantsByPatient(e.patient), grantId]);
+        writes.push(['sadd', keys.grantIds, grantId]);
+        subjects.add(e.grantee);
+        break;
+      }
+      case 'grant-revoked': {
+        const g = lookup.grants.get(e.grantId);
+        if (!g) {
+          orphans++;
+          break;
+        }
+        // The record stays (marked) so a late duplicate create cannot resurrect it; the
+        // grantee index drops it so snapshots stop reading it.
+        putGrant({ ...g, revoked: true });
+        writes.push(['srem', keys.grantsByGrantee(g.grantee), g.id]);
+        writes.push(['srem', keys.grantsByPatient(g.patient), g.id]);
+        subjects.add(g.grantee);
+        break;
+      }
+      case 'delegation-set':
+        writes.push(['hset', keys.delegatesOf(e.patient), e.delegate, String(e.expiresAt)]);
+        writes.push(['hset', keys.delegatorsOf(e.delegate), e.patient, String(e.expiresAt)]);
+        subjects.add(e.delegate);
+        break;
+      case 'delegation-revoked':
+        writes.push(['hdel', keys.delegatesOf(e.patient), e.delegate]);
+        writes.push(['hdel', keys.delegatorsOf(e.delegate), e.patient]);
+        subjects.add(e.delegate);
+        break;
+      case 'study-created':
+        putStudy({
+          id: e.studyId,
+          researcher: e.researcher,
+          providers: e.providers,
+          resourceTypes: e.resourceTypes,
+          actions: e.actions,
+          expiresAt: e.expiresAt,
+          closed: false,
+        });
+        writes.push(['sadd', keys.studiesOfResearcher(e.researcher), e.studyId]);
+        writes.push(['sadd', keys.studyIds, e.studyId]);
+        subjects.add(e.researcher);
+        break;
+      case 'study-closed': {
+        const s = lookup.studies.get(e.studyId);
+        if (!s) {
+          orphans++;
+          break;
+        }
+        putStudy({ ...s, closed: true });
+        writes.push(['srem', keys.studiesOfResearcher(s.researcher), s.id]);
+        subjects.add(s.researcher);
+        break;
+      }
+      case 'study-enrolled':
+      case 'study-withdrawn': {
+        const s = lookup.studies.get(e.studyId);
+        if (!s) {
+          orphans++;
+          break;
+        }
+        writes.push([e.kind === 'study-enrolled' ? 'sadd' : 'srem', keys.studyMembers(s.id), e.patient]);
+        subjects.add(s.researcher);
+        break;
+      }
+    }
+  }
+  return { writes, subjects, orphans };
+}

@@ -1,0 +1,111 @@
+/**
+ * Builds one subject's permission snapshot from the Redis indexes: what the subject may see as
+ * a patient (self), a healthcare proxy (delegation), a grantee (grant), a study's researcher
+ * (study, research purpose only) and a provider (relationship: the records it holds itself).
+ */
+import type { Redis } from 'ioredis';
+import type { PermissionEntry, PermissionSnapshot } from '../access/permission-snapshot.ts';
+import type { AuthzKeys } from './authz-keys.ts';
+import type { StoredGrant, StoredStudy } from './fold-events.ts';
+
+export interface BuiltSnapshot {
+  readonly snapshot: PermissionSnapshot;
+  /** The subject's index version the snapshot was built from. */
+  readonly version: number;
+}
+
+const ALL_ACTIONS = ['read', 'search'] as const;
+
+/** Reads the indexes and builds; retries when a fold for this subject lands during the reads. */
+export async function buildSnapshot(redis: Redis, keys: AuthzKeys, subject: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<BuiltSnapshot> {
+  for (let attempt = 0; ; attempt++) {
+    const built = await readOnce(redis, keys, subject, nowSeconds);
+    const after = Number((await redis.get(keys.subjectVersion(subject))) ?? 0);
+    if (after === built.version || attempt >= 4) return built;
+  }
+}
+
+async function readOnce(redis: Redis, keys: AuthzKeys, subject: string, now: number): Promise<BuiltSnapshot> {
+  // One MULTI: the version, cursor and first-level index reads come from the same instant.
+  const first = await redis
+    .multi()
+    .get(keys.subjectVersion(subject))
+    .get(keys.cursor)
+    .smembers(keys.grantsByGrantee(subject))
+    .hgetall(keys.delegatorsOf(subject))
+    .hexists(keys.providers, subject)
+    .hgetall(keys.patientsOfProvider(subject))
+    .smembers(keys.studiesOfResearcher(subject))
+    .exec();
+  if (!first) throw new Error('snapshot read aborted');
+  const val = <T>(i: number): T => {
+    const [err, v] = first[i] ?? [new Error('missing reply'), undefined];
+    if (err) throw err;
+    return v as T;
+  };
+  const version = Number(val<string | null>(0) ?? 0);
+  const blockNumber = Number(val<string | null>(1) ?? 0);
+  const grantIds = val<string[]>(2);
+  const delegators = val<Record<string, string>>(3);
+  const isProvider = val<number>(4) === 1;
+  const heldPatients = val<Record<string, string>>(5);
+  const studyIds = val<string[]>(6);
+
+  const second = redis.pipeline();
+  for (const id of grantIds) second.hget(keys.grant(id), 'record');
+  for (const id of studyIds) second.hget(keys.study(id), 'record').smembers(keys.studyMembers(id));
+  const replies = grantIds.length + studyIds.length > 0 ? ((await second.exec()) ?? []) : [];
+
+  const live = (expiresAt: number) => expiresAt === 0 || expiresAt > now;
+  const entries: PermissionEntry[] = [
+    { patient: subject, providers: '*', resourceTypes: '*', actions: [...ALL_ACTIONS], purpose: 'any', notBefore: 0, expiresAt: 0, basis: 'self' },
+  ];
+  for (const [patient, expiry] of Object.entries(delegators)) {
+    const expiresAt = Number(expiry);
+    if (!live(expiresAt)) continue;
+    entries.push({ patient, providers: '*', resourceTypes: '*', actions: [...ALL_ACTIONS], purpose: 'any', notBefore: 0, expiresAt, basis: 'delegation' });
+  }
+  grantIds.forEach((id, i) => {
+    const raw = replies[i]?.[1];
+    if (typeof raw !== 'string') return;
+    const g = JSON.parse(raw) as StoredGrant;
+    if (g.revoked || !live(g.expiresAt)) return;
+    entries.push({
+      patient: g.patient,
+      providers: g.providers,
+      resourceTypes: g.resourceTypes,
+      actions: g.actions,
+      purpose: g.purpose,
+      notBefore: g.notBefore,
+      expiresAt: g.expiresAt,
+      basis: 'grant',
+      ref: `grant-${g.id}`,
+    });
+  });
+  studyIds.forEach((id, j) => {
+    const raw = replies[grantIds.length + 2 * j]?.[1];
+    const members = replies[grantIds.length + 2 * j + 1]?.[1];
+    if (typeof raw !== 'string' || !Array.isArray(members)) return;
+    const s = JSON.parse(raw) as StoredStudy;
+    if (s.closed || !live(s.expiresAt)) return;
+    for (const patient of members as string[]) {
+      entries.push({
+        patient,
+        providers: s.providers,
+        resourceTypes: s.resourceTypes,
+        actions: s.actions,
+        purpose: 'research',
+        notBefore: 0,
+        expiresAt: s.expiresAt,
+        basis: 'study',
+        ref: `study-${s.id}`,
+      });
+    }
+  });
+  if (isProvider) {
+    for (const patient of Object.keys(heldPatients)) {
+      entries.push({ patient, providers: [subject], resourceTypes: '*', actions: [...ALL_ACTIONS], purpose: 'any', notBefore: 0, expiresAt: 0, basis: 'relationship' });
+    }
+  }
+  return { snapshot: { subject, blockNumber, entries }, version };
+}
