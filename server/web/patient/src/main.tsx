@@ -1,0 +1,140 @@
+/** The patient app: sign in, then see and control who reads my records. */
+import { render } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import '../../shared/src/styles.css';
+import { api, describeError, setBearer } from '../../shared/src/api.ts';
+import type { NotificationView, PatientNetwork, WebConfig } from '../../shared/src/api-types.ts';
+import { completeLogin, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
+import { Button, Loading, Problem, Tabs, shortAddress, useHashRoute, useLoad } from '../../shared/src/ui.tsx';
+import { browserWallet, demoSigner, type Signer } from '../../shared/src/wallet.ts';
+import { AccessLog } from './access-log.tsx';
+import { NetworkScreen } from './network.tsx';
+import { Notifications, useNotifications } from './notifications.tsx';
+import { Records } from './records.tsx';
+import { Requests } from './requests.tsx';
+import { Share } from './share.tsx';
+
+const SESSION_KEY = 'medrec.patient.session';
+const SCOPE = 'openid fhirUser launch/patient patient/*.rs';
+
+function SignIn({ config, error }: { config: WebConfig; error?: string }) {
+  const [busy, setBusy] = useState<string>();
+  const [failure, setFailure] = useState<{ text: string; next?: string } | undefined>(error ? { text: error, next: 'Please try again.' } : undefined);
+  const go = (hint?: string) => {
+    setBusy(hint ?? 'wallet');
+    startLogin({ fhirBase: config.fhirBase, clientId: config.clients.patient, scope: SCOPE, redirectUri: `${location.origin}/patient/`, loginHint: hint })
+      .catch((e: unknown) => { setBusy(undefined); setFailure(describeError(e)); });
+  };
+  const patients = config.demo?.identities.filter((i) => i.role === 'patient') ?? [];
+  return (
+    <main>
+      <section class="card" aria-labelledby="welcome">
+        <h2 id="welcome">Your records, your say</h2>
+        <p>See which providers hold records about you, choose who may read them, and see every time someone did.</p>
+        <p>You sign in with an Ethereum wallet. No fees: your choices are signed by you and sent for you.</p>
+        <Button kind="primary" onClick={() => go()} disabled={!!busy}>
+          {busy === 'wallet' ? 'Opening sign-in…' : 'Sign in with your wallet'}
+        </Button>
+        {failure && <Problem error={failure} />}
+      </section>
+      {patients.length > 0 && (
+        <section class="card" aria-labelledby="demo-heading">
+          <h2 id="demo-heading">Try the demo</h2>
+          <p class="demo-note">
+            <strong>Demo keys:</strong> these people are made up and their keys come from the published development
+            mnemonic. Anyone can use them; never put anything real behind them.
+          </p>
+          <div class="row">
+            {patients.map((p) => (
+              <Button key={p.handle} onClick={() => go(p.address)} disabled={!!busy} label={`Sign in as ${p.displayName} (demo key)`}>
+                {busy === p.address ? 'Opening sign-in…' : `Sign in as ${p.displayName.replace(/^Demo patient /, '')}`}
+              </Button>
+            ))}
+          </div>
+        </section>
+      )}
+    </main>
+  );
+}
+
+function Home({ config, session, onSignOut }: { config: WebConfig; session: SmartSession; onSignOut: () => void }) {
+  const route = useHashRoute('network');
+  const network = useLoad(() => api<PatientNetwork>('/web/api/patient/network'), []);
+  const notifications = useNotifications(session.accessToken, () => network.reload());
+  const isDemo = !!config.demo?.identities.some((i) => i.address === session.subject);
+  const signer: Signer | undefined = useMemo(() => (isDemo ? demoSigner() : browserWallet()), [isDemo]);
+  const pending = network.data?.requests.filter((r) => r.status === 'pending').length ?? 0;
+  const name = network.data?.me.name ?? shortAddress(session.subject);
+  useEffect(() => { document.title = `MedRec — ${route}`; }, [route]);
+  return (
+    <>
+      <header class="top">
+        <h1>MedRec · my records</h1>
+        <span class="who">
+          Signed in as <strong>{name}</strong> {isDemo && <span class="pill">demo key</span>}{' '}
+          <Button onClick={onSignOut}>Sign out</Button>
+        </span>
+      </header>
+      <main>
+        <Tabs
+          label="Sections"
+          current={route}
+          tabs={[
+            ['network', 'My network'],
+            ['share', 'Share'],
+            ['requests', 'Requests', pending],
+            ['log', 'Who read what'],
+            ['notifications', 'Notifications', notifications.unseen],
+            ['records', 'My records'],
+          ]}
+        />
+        {!signer && route === 'share' && (
+          <p class="status status-failed">No wallet was found in this browser, so you cannot sign changes yet. Install an Ethereum wallet extension, then reload.</p>
+        )}
+        {network.error && <Problem error={network.error} retry={network.reload} />}
+        {!network.data && !network.error && <Loading what="your network" />}
+        {network.data && (
+          <>
+            {route === 'network' && <NetworkScreen network={network.data} signer={signer} me={session.subject} reload={network.reload} />}
+            {route === 'share' && <Share network={network.data} signer={signer} me={session.subject} reload={network.reload} />}
+            {route === 'requests' && <Requests network={network.data} signer={signer} me={session.subject} reload={network.reload} />}
+            {route === 'log' && <AccessLog network={network.data} />}
+            {route === 'notifications' && <Notifications feed={notifications} />}
+            {route === 'records' && <Records network={network.data} fhirBase={config.fhirBase} patient={session.subject} />}
+          </>
+        )}
+      </main>
+    </>
+  );
+}
+
+function App() {
+  const [config, setConfig] = useState<WebConfig>();
+  const [session, setSession] = useState<SmartSession | undefined>(() => loadSession(SESSION_KEY));
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    api<WebConfig>('/web/api/config').then(setConfig, (e: unknown) => setError(describeError(e).text));
+    completeLogin().then(
+      (s) => { if (s) { saveSession(SESSION_KEY, s); setSession(s); } },
+      (e: unknown) => setError(describeError(e).text),
+    );
+  }, []);
+  const signOut = () => { saveSession(SESSION_KEY, undefined); setBearer(undefined); setSession(undefined); };
+  if (session) setBearer(session.accessToken, signOut);
+  if (!config) {
+    return error ? <main><Problem error={{ text: error, next: 'Reload the page in a moment.' }} /></main> : <main><Loading what="MedRec" /></main>;
+  }
+  if (!session) {
+    return (
+      <>
+        <header class="top"><h1>MedRec · my records</h1></header>
+        <SignIn config={config} error={error} />
+      </>
+    );
+  }
+  return <Home config={config} session={session} onSignOut={signOut} />;
+}
+
+render(<App />, document.getElementById('app')!);
+
+export type { NotificationView };

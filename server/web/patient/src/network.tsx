@@ -1,0 +1,132 @@
+/** My network: the providers holding my records and everyone who can see them, as a picture and a list. */
+import type { GrantView, PatientNetwork, ProviderView } from '../../shared/src/api-types.ts';
+import { ActionStatus, Button, Section, describeTypes, formatDate, shortAddress, useAction } from '../../shared/src/ui.tsx';
+import type { Signer } from '../../shared/src/wallet.ts';
+import { signAndRelay } from './actions.ts';
+
+export interface PatientScreenProps {
+  readonly network: PatientNetwork;
+  readonly signer: Signer | undefined;
+  readonly me: string;
+  readonly reload: () => void;
+}
+
+function whereText(grant: GrantView, providers: readonly ProviderView[]): string {
+  if (grant.providers === '*') return 'from every provider';
+  const names = grant.providers.map((a) => providers.find((p) => p.address === a)?.name ?? shortAddress(a));
+  return `at ${names.join(', ')}`;
+}
+
+export function grantSummary(grant: GrantView, providers: readonly ProviderView[]): string {
+  if (grant.kind === 'delegation') return `acts for you as your healthcare proxy, until ${formatDate(grant.expiresAt)}`;
+  const what = describeTypes(grant.resourceTypes);
+  return `${what} ${whereText(grant, providers)}, for ${grant.purpose}, until ${formatDate(grant.expiresAt)}`;
+}
+
+/** A three-column picture: providers → me → people and organisations who can read. */
+function NetworkPicture({ network }: { network: PatientNetwork }) {
+  const grants = network.grants.filter((g) => g.active);
+  const providers = network.providers;
+  const rows = Math.max(providers.length, grants.length, 1);
+  const height = Math.max(160, rows * 64 + 40);
+  const width = 720;
+  const me = { x: width / 2, y: height / 2 };
+  const yAt = (i: number, n: number) => (height / (n + 1)) * (i + 1);
+  const trim = (s: string, n = 26) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+  return (
+    <figure>
+      <svg class="network" viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="network-picture-title network-picture-desc">
+        <title id="network-picture-title">Picture of my network</title>
+        <desc id="network-picture-desc">
+          {`${providers.length} providers hold records about you; ${grants.length} people or organisations can see some of them.`}
+        </desc>
+        {providers.map((p, i) => {
+          const y = yAt(i, providers.length);
+          return (
+            <g key={p.address}>
+              <line x1={150} y1={y} x2={me.x - 40} y2={me.y} stroke="#8a94a6" stroke-dasharray="4 3" />
+              <rect x={10} y={y - 18} width={140} height={36} rx={8} fill="#e8edf5" stroke="#0b5cad" />
+              <text x={80} y={y + 4} text-anchor="middle">{trim(p.name, 20)}</text>
+            </g>
+          );
+        })}
+        {grants.map((g, i) => {
+          const y = yAt(i, grants.length);
+          const color = g.kind === 'delegation' ? '#7b3fa0' : g.kind === 'study' ? '#0f6b3a' : '#0b5cad';
+          return (
+            <g key={g.id}>
+              <line x1={me.x + 40} y1={me.y} x2={width - 200} y2={y} stroke={color} stroke-width={2} />
+              <rect x={width - 200} y={y - 24} width={190} height={48} rx={8} fill="#fff" stroke={color} />
+              <text x={width - 105} y={y - 6} text-anchor="middle">{trim(g.grantee.name)}</text>
+              <text x={width - 105} y={y + 12} text-anchor="middle" fill="#505a6b">
+                {trim(g.kind === 'delegation' ? 'healthcare proxy' : `${describeTypes(g.resourceTypes)} · ${g.providers === '*' ? 'all providers' : `${g.providers.length} provider(s)`}`, 30)}
+              </text>
+            </g>
+          );
+        })}
+        <circle cx={me.x} cy={me.y} r={40} fill="#0b5cad" />
+        <text x={me.x} y={me.y + 4} text-anchor="middle" fill="#fff" style="fill:#fff;font-weight:600">Me</text>
+      </svg>
+      <figcaption class="muted">Left: providers that hold records about you. Right: who can read them and what.</figcaption>
+    </figure>
+  );
+}
+
+function GrantRow({ grant, props }: { grant: GrantView; props: PatientScreenProps }) {
+  const action = useAction();
+  const revoke = () => {
+    if (!props.signer) return;
+    const signer = props.signer;
+    void action.run('Preparing…', async (progress) => {
+      const params = grant.kind === 'delegation'
+        ? { action: 'undelegate' as const, id: grant.id }
+        : grant.kind === 'study'
+          ? { action: 'withdraw' as const, id: grant.id }
+          : { action: 'revoke' as const, id: grant.id };
+      const outcome = await signAndRelay(params, signer, props.me, progress);
+      props.reload();
+      return `${grant.grantee.name} can no longer see these records (block ${outcome.blockNumber}).`;
+    });
+  };
+  const verb = grant.kind === 'study' ? 'Leave study' : 'Revoke';
+  return (
+    <li>
+      <div>
+        <strong>{grant.grantee.name}</strong> <span class="pill">{grant.kind === 'delegation' ? 'proxy' : grant.grantee.role}</span>
+        <div class="muted">{grantSummary(grant, props.network.providers)}</div>
+        <ActionStatus state={action.state} />
+      </div>
+      {grant.active && (
+        <Button kind="danger" onClick={revoke} disabled={!props.signer || action.state.phase === 'working'} label={`${verb}: ${grant.grantee.name}`}>
+          {action.state.phase === 'working' ? 'Working…' : verb}
+        </Button>
+      )}
+    </li>
+  );
+}
+
+export function NetworkScreen(props: PatientScreenProps) {
+  const { network } = props;
+  const active = network.grants.filter((g) => g.active);
+  return (
+    <>
+      <Section title="My network" intro="Everyone who holds or can read your records. You can change any of it at any time.">
+        <NetworkPicture network={network} />
+      </Section>
+      <Section title="Providers holding my records" id="providers">
+        {network.providers.length === 0 ? <p class="muted">No provider has linked records to you yet.</p> : (
+          <ul class="list">
+            {network.providers.map((p) => (
+              <li key={p.address}><span><strong>{p.name}</strong> <span class="muted">{shortAddress(p.address)}</span></span></li>
+            ))}
+          </ul>
+        )}
+      </Section>
+      <Section title="Who can see my records" id="grants">
+        {active.length === 0 ? <p class="muted">Nobody else can see your records. Use “Share” to let someone in.</p> : (
+          <ul class="list">{active.map((g) => <GrantRow key={g.id} grant={g} props={props} />)}</ul>
+        )}
+      </Section>
+    </>
+  );
+}

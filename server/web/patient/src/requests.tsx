@@ -1,0 +1,43 @@
+/** Access requests waiting for me: approve or decline. */
+import type { AccessRequestView } from '../../shared/src/api-types.ts';
+import { ActionStatus, Button, Section, describeTypes, formatDate, useAction } from '../../shared/src/ui.tsx';
+import { signAndRelay } from './actions.ts';
+import type { PatientScreenProps } from './network.tsx';
+
+function RequestRow({ request, props }: { request: AccessRequestView; props: PatientScreenProps }) {
+  const action = useAction();
+  const decide = (approve: boolean) => {
+    if (!props.signer) return;
+    const signer = props.signer;
+    void action.run('Preparing…', async (progress) => {
+      await signAndRelay({ action: approve ? 'approve' : 'decline', id: request.id }, signer, props.me, progress);
+      props.reload();
+      return approve ? `Approved: ${request.requester.name} can now see what they asked for.` : `Declined: ${request.requester.name} was told no.`;
+    });
+  };
+  const busy = action.state.phase === 'working';
+  return (
+    <li>
+      <div>
+        <strong>{request.requester.name}</strong> asks to see {describeTypes(request.resourceTypes)}
+        {request.providers === '*' ? ' from every provider' : ` from ${request.providers.length} provider(s)`}, for {request.purpose}, until {formatDate(request.expiresAt)}.
+        <ActionStatus state={action.state} />
+      </div>
+      <div class="row">
+        <Button kind="primary" onClick={() => decide(true)} disabled={busy || !props.signer} label={`Approve request from ${request.requester.name}`}>Approve</Button>
+        <Button onClick={() => decide(false)} disabled={busy || !props.signer} label={`Decline request from ${request.requester.name}`}>Decline</Button>
+      </div>
+    </li>
+  );
+}
+
+export function Requests(props: PatientScreenProps) {
+  const pending = props.network.requests.filter((r) => r.status === 'pending');
+  return (
+    <Section title="Requests waiting for you" intro="Someone asked to see your records. Nothing happens until you decide.">
+      {pending.length === 0 ? <p class="muted">No requests right now. You will be notified when one arrives.</p> : (
+        <ul class="list">{pending.map((r) => <RequestRow key={r.id} request={r} props={props} />)}</ul>
+      )}
+    </Section>
+  );
+}
