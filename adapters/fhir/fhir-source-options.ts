@@ -1,0 +1,198 @@
+/**
+ * The `options` of a `kind: 'fhir'` source, checked and merged with its preset. Secrets may be
+ * given by environment variable name (`passwordEnv`, `tokenEnv`) so sources files hold none.
+ *
+ *   { "id": "epic", "kind": "fhir", "provider": "0x…", "name": "General Hospital",
+ *     "options": { "preset": "epic", "auth": { "clientId": "…", "jwksUrl": "https://node/.well-known/medrec-node-jwks.json" } } }
+ */
+import type { SourceConfig } from '../source-config.ts';
+import type { NodeKeyAlgorithm } from './node-keys.ts';
+import { FHIR_PRESETS, isPresetName, type PresetName } from './presets.ts';
+import type { RateLimitOptions } from './rate-limiter.ts';
+import type { RequiredParamRule } from './search-translation.ts';
+
+export type ResolvedAuth =
+  | { readonly type: 'none' }
+  | { readonly type: 'bearer'; readonly token: string }
+  | { readonly type: 'basic'; readonly username: string; readonly password: string }
+  | {
+    readonly type: 'backend-services';
+    readonly clientId: string;
+    readonly tokenUrl?: string;
+    readonly scope: string;
+    readonly keyFile?: string;
+    readonly alg?: NodeKeyAlgorithm;
+    /** Our JWKS URL, sent as `jku` when set. */
+    readonly jwksUrl?: string;
+  };
+
+export interface ResolvedFhirSource {
+  readonly preset: PresetName;
+  /** Absent only for `medrec-peer` sources whose base comes from the provider registry. */
+  readonly baseUrl?: string;
+  readonly peerProvider?: string;
+  readonly auth: ResolvedAuth;
+  readonly resourceTypes?: ReadonlySet<string>;
+  readonly requiredParams: readonly RequiredParamRule[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly connections: number;
+  readonly maxResponseBytes: number;
+  readonly breaker: { readonly failureThreshold: number; readonly openMs: number };
+  readonly rateLimit?: RateLimitOptions;
+  /** How long to wait before asking `/metadata` again after discovery failed. */
+  readonly discoveryRetryMs: number;
+}
+
+export class FhirSourceConfigError extends Error {
+  constructor(sourceId: string, message: string) {
+    super(`source ${sourceId} (fhir): ${message}`);
+    this.name = 'FhirSourceConfigError';
+  }
+}
+
+type Options = Readonly<Record<string, unknown>>;
+
+export function resolveFhirSource(config: SourceConfig, env: NodeJS.ProcessEnv = process.env): ResolvedFhirSource {
+  const fail = (message: string): never => {
+    throw new FhirSourceConfigError(config.id, message);
+  };
+  const o = config.options;
+  const presetName = o.preset ?? 'generic-r4';
+  if (!isPresetName(presetName)) return fail(`unknown preset ${JSON.stringify(presetName)} (epic, openmrs-fhir2, generic-r4, medrec-peer)`);
+  const preset = FHIR_PRESETS[presetName];
+
+  let baseUrl = optionalString(o, 'baseUrl', fail) ?? preset.baseUrl;
+  const serverUrl = optionalString(o, 'serverUrl', fail);
+  if (!baseUrl && serverUrl && preset.basePath) baseUrl = new URL(preset.basePath.replace(/^\//, ''), withSlash(serverUrl)).href;
+  if (baseUrl) baseUrl = httpUrl(baseUrl, 'baseUrl', fail);
+  const peerProvider = optionalString(o, 'peerProvider', fail);
+  if (presetName === 'medrec-peer' && !baseUrl && !peerProvider) fail('a medrec-peer source needs peerProvider (its base URL comes from the provider registry) or baseUrl');
+  if (presetName !== 'medrec-peer' && !baseUrl) fail(presetName === 'openmrs-fhir2' ? 'give serverUrl (e.g. http://openmrs:8080) or baseUrl' : 'baseUrl is required');
+
+  const authOptions = (o.auth ?? {}) as Options;
+  if (typeof authOptions !== 'object' || authOptions === null) fail('auth must be an object');
+  const authType = (authOptions.type as string | undefined) ?? preset.authType;
+  let auth: ResolvedAuth;
+  switch (authType) {
+    case 'none':
+      auth = { type: 'none' };
+      break;
+    case 'bearer': {
+      const token = secret(authOptions, 'token', env, fail);
+      if (!token) fail('auth.token or auth.tokenEnv is required for bearer auth');
+      auth = { type: 'bearer', token: token as string };
+      break;
+    }
+    case 'basic': {
+      const username = optionalString(authOptions, 'username', fail) ?? preset.username;
+      const password = secret(authOptions, 'password', env, fail);
+      if (!username || password === undefined) fail('auth.username and auth.password (or auth.passwordEnv) are required for basic auth');
+      auth = { type: 'basic', username: username as string, password: password as string };
+      break;
+    }
+    case 'backend-services': {
+      const clientId = optionalString(authOptions, 'clientId', fail) ?? (presetName === 'medrec-peer' ? config.provider : undefined);
+      if (!clientId) fail('auth.clientId is required for backend-services auth (the client id the upstream registered)');
+      const alg = authOptions.alg;
+      if (alg !== undefined && alg !== 'RS384' && alg !== 'ES384') fail('auth.alg must be RS384 or ES384');
+      const tokenUrl = optionalString(authOptions, 'tokenUrl', fail) ?? (baseUrl === preset.baseUrl ? preset.tokenUrl : undefined);
+      const jwksUrl = optionalString(authOptions, 'jwksUrl', fail);
+      auth = {
+        type: 'backend-services',
+        clientId: clientId as string,
+        tokenUrl: tokenUrl ? httpUrl(tokenUrl, 'auth.tokenUrl', fail) : undefined,
+        scope: optionalString(authOptions, 'scope', fail) ?? preset.scope ?? 'system/*.read',
+        keyFile: optionalString(authOptions, 'keyFile', fail),
+        alg: alg as NodeKeyAlgorithm | undefined,
+        jwksUrl: jwksUrl ? httpUrl(jwksUrl, 'auth.jwksUrl', fail) : undefined,
+      };
+      break;
+    }
+    default:
+      return fail(`unknown auth.type ${JSON.stringify(authType)} (none, bearer, basic, backend-services)`);
+  }
+
+  const resourceTypes = o.resourceTypes;
+  if (resourceTypes !== undefined && (!Array.isArray(resourceTypes) || !resourceTypes.every((t) => typeof t === 'string'))) {
+    fail('resourceTypes must be an array of FHIR resource type names');
+  }
+  const extraRules = (o.requiredParams ?? []) as RequiredParamRule[];
+  if (!Array.isArray(extraRules) || !extraRules.every(isRule)) fail('requiredParams must be [{ resourceType, unlessAnyOf: [..], add: { param: value } }]');
+  const headers = (o.headers ?? {}) as Record<string, string>;
+  if (typeof headers !== 'object' || !Object.values(headers).every((v) => typeof v === 'string')) fail('headers must map names to strings');
+  const breaker = (o.breaker ?? {}) as Options;
+  const rateLimit = o.rateLimit as RateLimitOptions | undefined;
+  if (rateLimit !== undefined && !(typeof rateLimit === 'object' && typeof rateLimit.perSecond === 'number' && rateLimit.perSecond > 0)) {
+    fail('rateLimit must be { perSecond: number > 0, burst?: number, enforcedBy?: "inline" | "queue" }');
+  }
+
+  return {
+    preset: presetName,
+    baseUrl,
+    peerProvider,
+    auth,
+    resourceTypes: resourceTypes ? new Set(resourceTypes as string[]) : undefined,
+    requiredParams: [...preset.requiredParams, ...extraRules],
+    headers: { ...preset.headers, ...headers },
+    timeoutMs: positive(o, 'timeoutMs', 10_000, fail),
+    maxAttempts: positive(o, 'maxAttempts', 3, fail),
+    retryBaseMs: positive(o, 'retryBaseMs', 200, fail),
+    retryMaxMs: positive(o, 'retryMaxMs', 5_000, fail),
+    connections: positive(o, 'connections', 16, fail),
+    maxResponseBytes: positive(o, 'maxResponseBytes', 32 * 1024 * 1024, fail),
+    breaker: { failureThreshold: positive(breaker, 'failureThreshold', 5, fail), openMs: positive(breaker, 'openMs', 30_000, fail) },
+    rateLimit,
+    discoveryRetryMs: positive(o, 'discoveryRetryMs', 30_000, fail),
+  };
+}
+
+export function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+function isRule(value: unknown): value is RequiredParamRule {
+  const rule = value as RequiredParamRule;
+  return typeof rule === 'object' && rule !== null && typeof rule.resourceType === 'string' && Array.isArray(rule.unlessAnyOf)
+    && typeof rule.add === 'object' && rule.add !== null && Object.values(rule.add).every((v) => typeof v === 'string');
+}
+
+function optionalString(o: Options, key: string, fail: (m: string) => never): string | undefined {
+  const value = o[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') return fail(`${key} must be a non-empty string`);
+  return value;
+}
+
+function secret(o: Options, key: string, env: NodeJS.ProcessEnv, fail: (m: string) => never): string | undefined {
+  const direct = o[key];
+  if (typeof direct === 'string') return direct;
+  const name = o[`${key}Env`];
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string') return fail(`auth.${key}Env must name an environment variable`);
+  const value = env[name];
+  if (value === undefined) return fail(`environment variable ${name} (auth.${key}Env) is not set`);
+  return value;
+}
+
+function positive(o: Options, key: string, fallback: number, fail: (m: string) => never): number {
+  const value = o[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0)) return fail(`${key} must be a positive number`);
+  return value;
+}
+
+function httpUrl(value: string, key: string, fail: (m: string) => never): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(`${key} is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`${key} must be http(s)`);
+  if (url.search || url.hash) fail(`${key} must not carry a query or fragment`);
+  return key === 'baseUrl' ? withSlash(url.href) : url.href;
+}

@@ -1,0 +1,103 @@
+/**
+ * Per-source request rate limit. Inline execution (the default) uses a token bucket in this
+ * process; when a source's queries run as BullMQ jobs on its `adapter:<source>` queue, the
+ * queue's worker enforces the same rate with BullMQ's own limiter (`bullmqLimiter`) instead, so
+ * the limit holds across every worker process, and the inline bucket is switched off.
+ */
+export interface RateLimitOptions {
+  /** Sustained requests per second to this upstream. */
+  readonly perSecond: number;
+  /** Requests that may go out at once after a quiet period (default: max(1, perSecond)). */
+  readonly burst?: number;
+  /** `inline` (token bucket here) or `queue` (the source's BullMQ worker limits; nothing here). */
+  readonly enforcedBy?: 'inline' | 'queue';
+}
+
+/** BullMQ `WorkerOptions.limiter` for the source's `adapter:<source>` queue worker. */
+export function bullmqLimiter(options: RateLimitOptions): { max: number; duration: number } {
+  // BullMQ counts jobs per window; one window of one second at the sustained rate, at least one job.
+  if (options.perSecond >= 1) return { max: Math.floor(options.perSecond), duration: 1000 };
+  return { max: 1, duration: Math.ceil(1000 / options.perSecond) };
+}
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  readonly signal: AbortSignal;
+  readonly onAbort: () => void;
+}
+
+export class TokenBucket {
+  readonly perSecond: number;
+  readonly burst: number;
+  #tokens: number;
+  #refilledAt: number;
+  #waiters: Waiter[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: RateLimitOptions) {
+    if (!(options.perSecond > 0)) throw new Error('rate limit: perSecond must be a positive number');
+    this.perSecond = options.perSecond;
+    this.burst = Math.max(1, options.burst ?? Math.ceil(options.perSecond));
+    this.#tokens = this.burst;
+    this.#refilledAt = performance.now();
+  }
+
+  /** Resolves when a request may go out; FIFO among waiters; rejects when `signal` aborts. */
+  acquire(signal: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('rate limiter closed'));
+    signal.throwIfAborted();
+    this.#refill();
+    if (this.#waiters.length === 0 && this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(signal.reason);
+        },
+      };
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      this.#waiters.push(waiter);
+      this.#schedule();
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    for (const waiter of this.#waiters) {
+      waiter.signal.removeEventListener('abort', waiter.onAbort);
+      waiter.reject(new Error('rate limiter closed'));
+    }
+    this.#waiters = [];
+  }
+
+  #refill(): void {
+    const now = performance.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#refilledAt) / 1000) * this.perSecond);
+    this.#refilledAt = now;
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#waiters.length === 0) return;
+    const wait = Math.max(1, Math.ceil(((1 - this.#tokens) / this.perSecond) * 1000));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#refill();
+      while (this.#waiters.length > 0 && this.#tokens >= 1) {
+        const waiter = this.#waiters.shift() as Waiter;
+        waiter.signal.removeEventListener('abort', waiter.onAbort);
+        this.#tokens -= 1;
+        waiter.resolve();
+      }
+      this.#schedule();
+    }, wait);
+  }
+}
