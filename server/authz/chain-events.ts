@@ -54,14 +54,10 @@ export type ChainEvent = LogPosition &
         readonly expiresAt: number;
       }
     | { readonly kind: 'delegation-revoked'; readonly patient: string; readonly delegate: string }
-    | ({
-        readonly kind: 'study-created';
-        readonly studyId: string;
-        readonly researcher: string;
-      } & Omit<GrantTerms, 'purpose' | 'notBefore'>)
+    | { readonly kind: 'study-opened'; readonly studyId: string; readonly researcher: string }
     | { readonly kind: 'study-closed'; readonly studyId: string }
-    | { readonly kind: 'study-enrolled'; readonly studyId: string; readonly patient: string }
-    | { readonly kind: 'study-withdrawn'; readonly studyId: string; readonly patient: string }
+    /** Enrolment creates a research-purpose grant (its own grant-created event comes first). */
+    | { readonly kind: 'study-enrolled'; readonly studyId: string; readonly patient: string; readonly grantId: string }
   );
 
 export type ChainEventKind = ChainEvent['kind'];

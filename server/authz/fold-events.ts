@@ -14,16 +14,14 @@ export interface StoredGrant extends GrantTerms {
   readonly patient: string;
   readonly grantee: string;
   readonly revoked: boolean;
+  /** Set when the grant is a research study's enrolment. */
+  readonly studyId?: string;
 }
 
 export interface StoredStudy {
   readonly id: string;
   readonly researcher: string;
-  readonly providers: readonly string[] | '*';
-  readonly resourceTypes: readonly string[] | '*';
-  readonly actions: GrantTerms['actions'];
-  readonly expiresAt: number;
-  readonly closed: boolean;
+  readonly open: boolean;
 }
 
 /** One Redis write. Only commands whose repetition is harmless. */
@@ -53,8 +51,8 @@ export function referencedRecords(events: readonly ChainEvent[]): { grants: stri
   const grants = new Set<string>();
   const studies = new Set<string>();
   for (const e of events) {
-    if (e.kind === 'grant-revoked') grants.add(e.grantId);
-    if (e.kind === 'study-closed' || e.kind === 'study-enrolled' || e.kind === 'study-withdrawn') studies.add(e.studyId);
+    if (e.kind === 'grant-revoked' || e.kind === 'study-enrolled') grants.add(e.grantId);
+    if (e.kind === 'study-closed') studies.add(e.studyId);
   }
   return { grants: [...grants], studies: [...studies] };
 }
@@ -131,40 +129,30 @@ export function foldEvents(events: readonly ChainEvent[], keys: AuthzKeys, looku
         writes.push(['hdel', keys.delegatorsOf(e.delegate), e.patient]);
         subjects.add(e.delegate);
         break;
-      case 'study-created':
-        putStudy({
-          id: e.studyId,
-          researcher: e.researcher,
-          providers: e.providers,
-          resourceTypes: e.resourceTypes,
-          actions: e.actions,
-          expiresAt: e.expiresAt,
-          closed: false,
-        });
+      case 'study-opened':
+        putStudy({ id: e.studyId, researcher: e.researcher, open: true });
         writes.push(['sadd', keys.studiesOfResearcher(e.researcher), e.studyId]);
         writes.push(['sadd', keys.studyIds, e.studyId]);
-        subjects.add(e.researcher);
         break;
       case 'study-closed': {
+        // Closing stops new enrolments; the enrolled patients' grants stand until withdrawn.
         const s = lookup.studies.get(e.studyId);
         if (!s) {
           orphans++;
           break;
         }
-        putStudy({ ...s, closed: true });
-        writes.push(['srem', keys.studiesOfResearcher(s.researcher), s.id]);
-        subjects.add(s.researcher);
+        putStudy({ ...s, open: false });
         break;
       }
-      case 'study-enrolled':
-      case 'study-withdrawn': {
-        const s = lookup.studies.get(e.studyId);
-        if (!s) {
+      case 'study-enrolled': {
+        const g = lookup.grants.get(e.grantId);
+        if (!g) {
           orphans++;
           break;
         }
-        writes.push([e.kind === 'study-enrolled' ? 'sadd' : 'srem', keys.studyMembers(s.id), e.patient]);
-        subjects.add(s.researcher);
+        putGrant({ ...g, studyId: e.studyId });
+        writes.push(['sadd', keys.studyMembers(e.studyId), e.patient]);
+        subjects.add(g.grantee);
         break;
       }
     }

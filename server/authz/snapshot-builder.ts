@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { PermissionEntry, PermissionSnapshot } from '../access/permission-snapshot.ts';
 import type { AuthzKeys } from './authz-keys.ts';
-import type { StoredGrant, StoredStudy } from './fold-events.ts';
+import type { StoredGrant } from './fold-events.ts';
 
 export interface BuiltSnapshot {
   readonly snapshot: PermissionSnapshot;
@@ -35,7 +35,6 @@ async function readOnce(redis: Redis, keys: AuthzKeys, subject: string, now: num
     .hgetall(keys.delegatorsOf(subject))
     .hexists(keys.providers, subject)
     .hgetall(keys.patientsOfProvider(subject))
-    .smembers(keys.studiesOfResearcher(subject))
     .exec();
   if (!first) throw new Error('snapshot read aborted');
   const val = <T>(i: number): T => {
@@ -49,12 +48,10 @@ async function readOnce(redis: Redis, keys: AuthzKeys, subject: string, now: num
   const delegators = val<Record<string, string>>(3);
   const isProvider = val<number>(4) === 1;
   const heldPatients = val<Record<string, string>>(5);
-  const studyIds = val<string[]>(6);
 
   const second = redis.pipeline();
   for (const id of grantIds) second.hget(keys.grant(id), 'record');
-  for (const id of studyIds) second.hget(keys.study(id), 'record').smembers(keys.studyMembers(id));
-  const replies = grantIds.length + studyIds.length > 0 ? ((await second.exec()) ?? []) : [];
+  const replies = grantIds.length > 0 ? ((await second.exec()) ?? []) : [];
 
   const live = (expiresAt: number) => expiresAt === 0 || expiresAt > now;
   const entries: PermissionEntry[] = [
@@ -78,29 +75,10 @@ async function readOnce(redis: Redis, keys: AuthzKeys, subject: string, now: num
       purpose: g.purpose,
       notBefore: g.notBefore,
       expiresAt: g.expiresAt,
-      basis: 'grant',
+      // Study enrolment is a research-purpose grant; it is tagged so the consent views can tell.
+      basis: g.studyId === undefined ? 'grant' : 'study',
       ref: `grant-${g.id}`,
     });
-  });
-  studyIds.forEach((id, j) => {
-    const raw = replies[grantIds.length + 2 * j]?.[1];
-    const members = replies[grantIds.length + 2 * j + 1]?.[1];
-    if (typeof raw !== 'string' || !Array.isArray(members)) return;
-    const s = JSON.parse(raw) as StoredStudy;
-    if (s.closed || !live(s.expiresAt)) return;
-    for (const patient of members as string[]) {
-      entries.push({
-        patient,
-        providers: s.providers,
-        resourceTypes: s.resourceTypes,
-        actions: s.actions,
-        purpose: 'research',
-        notBefore: 0,
-        expiresAt: s.expiresAt,
-        basis: 'study',
-        ref: `study-${s.id}`,
-      });
-    }
   });
   if (isProvider) {
     for (const patient of Object.keys(heldPatients)) {

@@ -15,7 +15,7 @@ const hospital = '0x00000000000000000000000000000000000000a1';
 const clinic = '0x00000000000000000000000000000000000000a2';
 
 const at = (blockNumber: number, logIndex = 0) => ({ blockNumber, logIndex });
-const pharmacyGrant = (id: string, patient: string, block: number): ChainEvent => ({
+const pharmacyGrant = (id: string, patient: string, block: number): Extract<ChainEvent, { kind: 'grant-created' }> => ({
   ...at(block),
   kind: 'grant-created',
   grantId: id,
@@ -99,14 +99,27 @@ t.test('permission indexes', async (t) => {
     t.equal(notAdmitted.snapshot.entries.filter((e) => e.basis === 'relationship').length, 0, 'a provider not admitted by the network holds nothing');
   });
 
-  t.test('study enrolment gives the researcher research-purpose access to enrolled patients only', async (t) => {
+  t.test('study enrolment is a research-purpose grant; withdrawal revokes it', async (t) => {
+    const studyGrant = (id: string, patient: string): ChainEvent => ({
+      ...pharmacyGrant(id, patient, 16),
+      grantee: researcher,
+      resourceTypes: ['Observation'],
+      purpose: 'research',
+    });
     await applyWindow(redis, keys, { expectedCursor: 15, toBlock: 16, head: 16 }, [
-      { ...at(16, 0), kind: 'study-created', studyId: '7', researcher, providers: '*', resourceTypes: ['Observation'], actions: ['read', 'search'], expiresAt: 0 },
-      { ...at(16, 1), kind: 'study-enrolled', studyId: '7', patient: bob },
-      { ...at(16, 2), kind: 'study-enrolled', studyId: '7', patient: alice },
-      { ...at(16, 3), kind: 'study-withdrawn', studyId: '7', patient: alice },
+      { ...at(16, 0), kind: 'study-opened', studyId: '7', researcher },
+      { ...studyGrant('20', bob), logIndex: 1 },
+      { ...at(16, 2), kind: 'study-enrolled', studyId: '7', patient: bob, grantId: '20' },
+      { ...studyGrant('21', alice), logIndex: 3 },
+      { ...at(16, 4), kind: 'study-enrolled', studyId: '7', patient: alice, grantId: '21' },
+      { ...at(16, 5), kind: 'grant-revoked', grantId: '21' },
+      { ...at(16, 6), kind: 'study-closed', studyId: '7' },
     ]);
     const { snapshot } = await buildSnapshot(redis, keys, researcher);
-    t.same(snapshot.entries.filter((e) => e.basis === 'study').map((e) => [e.patient, e.purpose, e.resourceTypes]), [[bob, 'research', ['Observation']]]);
+    t.same(
+      snapshot.entries.filter((e) => e.basis === 'study').map((e) => [e.patient, e.purpose, e.resourceTypes]),
+      [[bob, 'research', ['Observation']]],
+      'closing a study keeps its enrolled patients; the withdrawn one is gone',
+    );
   });
 });

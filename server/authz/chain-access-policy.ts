@@ -1,0 +1,214 @@
+/**
+ * The chain-backed AccessPolicy: effective access = token scopes ∩ permission snapshot ∩ patient
+ * compartment (launch context). Fails closed with 503 while the snapshots cannot be known fresh
+ * enough. Grant times are checked at each decision, so an expired grant stops working at its
+ * expiry even when no block arrives.
+ */
+import type { AccessContext, ResourceScope, ScopeInteraction } from '../access/access-context.ts';
+import type {
+  AccessAction,
+  AccessDecision,
+  AccessGrant,
+  AccessPolicy,
+  AccessRequest,
+  SourceRef,
+} from '../access/access-policy.ts';
+import type { PermissionEntry, PermissionSnapshot } from '../access/permission-snapshot.ts';
+import type { SyncFreshness } from './sync-freshness.ts';
+
+/** What the audit trail learns of one decision (addresses and type names only, no PHI). */
+export interface AccessDecisionRecord {
+  readonly at: number;
+  readonly subject: string | undefined;
+  readonly clientId: string | undefined;
+  readonly tokenId: string | undefined;
+  readonly resourceType: string;
+  readonly action: AccessAction;
+  /** Patients the access concerns: those named, or those the narrowed search may return. */
+  readonly patients: readonly string[];
+  /** Sources the decision lets the planner ask. */
+  readonly sources: readonly string[];
+  readonly purpose: string | undefined;
+  readonly outcome: 'allowed' | 'refused';
+  readonly status: 200 | 403 | 404 | 503;
+  readonly reason?: string;
+}
+
+export interface SnapshotProvider {
+  get(subject: string): Promise<PermissionSnapshot>;
+}
+
+export interface ChainAccessPolicyOptions {
+  readonly snapshots: SnapshotProvider;
+  readonly freshness: SyncFreshness;
+  /** The configured sources, to tell the audit trail which ones a decision opens. */
+  readonly sources?: () => readonly SourceRef[];
+  readonly onDecision?: (record: AccessDecisionRecord) => void;
+  /** Clock in ms (tests move it to cross an expiry). */
+  readonly now?: () => number;
+}
+
+const INTERACTION: Record<AccessAction, ScopeInteraction> = { read: 'r', search: 's' };
+
+export class ChainAccessPolicy implements AccessPolicy {
+  readonly #o: ChainAccessPolicyOptions;
+
+  constructor(options: ChainAccessPolicyOptions) {
+    this.#o = options;
+  }
+
+  async decide(context: AccessContext | undefined, request: AccessRequest): Promise<AccessDecision> {
+    const decision = await this.#decide(context, request);
+    this.#o.onDecision?.(decision.record);
+    return decision.result;
+  }
+
+  async #decide(
+    context: AccessContext | undefined,
+    request: AccessRequest,
+  ): Promise<{ result: AccessDecision; record: AccessDecisionRecord }> {
+    const nowMs = (this.#o.now ?? Date.now)();
+    const base = {
+      at: nowMs,
+      subject: context?.subject,
+      clientId: context?.clientId,
+      tokenId: context?.tokenId,
+      resourceType: request.resourceType,
+      action: request.action,
+      purpose: context?.purpose,
+    };
+    const refuse = (status: 403 | 404 | 503, reason: string, patients: readonly string[] = request.patients) => ({
+      result: { allowed: false, status, reason } as const,
+      record: { ...base, patients, sources: [], outcome: 'refused', status, reason } as const,
+    });
+
+    if (!context) return refuse(403, 'no access context: authentication is required');
+    const verdict = this.#o.freshness.verdict(nowMs);
+    if (!verdict.fresh) return refuse(503, verdict.detail);
+
+    const scopes = scopesFor(context.scopes, request.resourceType, request.action);
+    if (scopes.length === 0) return refuse(403, `the token's scopes do not allow ${request.action} of ${request.resourceType}`);
+
+    let snapshot: PermissionSnapshot;
+    try {
+      snapshot = await this.#o.snapshots.get(context.subject);
+    } catch {
+      return refuse(503, 'the permission store is unavailable');
+    }
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const rules = new EffectiveAccess(context, snapshot, nowSeconds);
+
+    // Patient-level scopes confine the request to the launch patient (the compartment).
+    for (const patient of request.patients) {
+      if (!rules.compartmentAllows(patient)) {
+        return refuse(403, 'the token is confined to another patient');
+      }
+      if (!rules.hasAnyFor(patient)) {
+        // The caller has nothing to do with this patient: saying more would leak existence.
+        return refuse(request.action === 'read' ? 404 : 403, 'no permission for this patient');
+      }
+      if (!rules.allowsType(patient, request.resourceType, request.action)) {
+        return refuse(403, `no permission to ${request.action} ${request.resourceType} of this patient`);
+      }
+    }
+    const patients = request.patients.length > 0 ? [...request.patients] : rules.patientsFor(request.resourceType, request.action);
+
+    const grant: AccessGrant = {
+      patients,
+      allows: (patient, source, resourceType) => rules.allows(patient, source.provider, resourceType, request.action),
+    };
+    const sources = (this.#o.sources?.() ?? [])
+      .filter((s) => patients.some((p) => rules.allows(p, s.provider, request.resourceType, request.action)))
+      .map((s) => s.sourceId);
+    return {
+      result: { allowed: true, grant },
+      record: { ...base, patients, sources, outcome: 'allowed', status: 200 },
+    };
+  }
+}
+
+function scopesFor(scopes: readonly ResourceScope[], resourceType: string, action: AccessAction): ResourceScope[] {
+  const letter = INTERACTION[action];
+  return scopes.filter((s) => (s.resourceType === '*' || s.resourceType === resourceType) && s.interactions.has(letter));
+}
+
+/** The intersection, evaluated at one instant. */
+class EffectiveAccess {
+  readonly #context: AccessContext;
+  readonly #entries: readonly PermissionEntry[];
+  /** Patient scopes confine to the launch patient; user/system scopes to the snapshot only. */
+  readonly #confinedTo: string | undefined;
+
+  constructor(context: AccessContext, snapshot: PermissionSnapshot, nowSeconds: number) {
+    this.#context = context;
+    this.#entries = snapshot.entries.filter(
+      (e) => e.notBefore <= nowSeconds && (e.expiresAt === 0 || e.expiresAt > nowSeconds) && purposeMatches(e, context.purpose),
+    );
+    const onlyPatientScopes = context.scopes.length > 0 && context.scopes.every((s) => s.level === 'patient');
+    this.#confinedTo = onlyPatientScopes ? (context.patient ?? context.subject).toLowerCase() : context.patient?.toLowerCase();
+  }
+
+  compartmentAllows(patient: string): boolean {
+    return this.#confinedTo === undefined || this.#confinedTo === patient.toLowerCase();
+  }
+
+  hasAnyFor(patient: string): boolean {
+    const p = patient.toLowerCase();
+    return this.#entries.some((e) => e.patient === p);
+  }
+
+  allowsType(patient: string, resourceType: string, action: AccessAction): boolean {
+    const p = patient.toLowerCase();
+    return this.#entries.some((e) => e.patient === p && covers(e.resourceTypes, resourceType) && e.actions.includes(action));
+  }
+
+  patientsFor(resourceType: string, action: AccessAction): string[] {
+    const out = new Set<string>();
+    for (const e of this.#entries) {
+      if (covers(e.resourceTypes, resourceType) && e.actions.includes(action) && this.compartmentAllows(e.patient)) out.add(e.patient);
+    }
+    return [...out];
+  }
+
+  allows(patient: string | undefined, provider: string, resourceType: string, action: AccessAction): boolean {
+    if (!this.#scopeAllows(resourceType, action)) return false;
+    const prov = provider.toLowerCase();
+    if (patient === undefined) {
+      // Outside any compartment (Medication, Organization): allowed with any live entry that
+      // covers the type at this provider, e.g. the pharmacy's grant of MedicationRequest + Medication.
+      return this.#entries.some((e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov));
+    }
+    const p = patient.toLowerCase();
+    if (!this.compartmentAllows(p)) return false;
+    return this.#entries.some(
+      (e) => e.patient === p && covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov) && e.actions.includes(action),
+    );
+  }
+
+  #scopeAllows(resourceType: string, action: AccessAction): boolean {
+    // Included resources are read as part of the search that includes them: either letter will do.
+    return (
+      scopesFor(this.#context.scopes, resourceType, action).length > 0 ||
+      scopesFor(this.#context.scopes, resourceType, action === 'search' ? 'read' : 'search').length > 0
+    );
+  }
+}
+
+function covers(types: PermissionEntry['resourceTypes'], resourceType: string): boolean {
+  return types === '*' || types.includes(resourceType);
+}
+
+function coversProvider(providers: PermissionEntry['providers'], provider: string): boolean {
+  return providers === '*' || providers.includes(provider);
+}
+
+/**
+ * A grant for one purpose of use covers requests asserting that purpose; `any` covers all.
+ * Without an asserted purpose, research-only permissions (study enrolments) do not apply:
+ * a study's data is readable for research only.
+ */
+function purposeMatches(entry: PermissionEntry, purpose: string | undefined): boolean {
+  if (entry.purpose === 'any') return true;
+  if (purpose === undefined) return entry.purpose !== 'research';
+  return entry.purpose === purpose;
+}
