@@ -4,6 +4,7 @@
  * parameter that restricts a search to given patients. Types in the compartment that cannot be
  * restricted are left out: searching them would return every patient's records.
  */
+import { getSearchParameter } from '@medplum/core';
 import type { ResourceCapability, SourceCapabilities } from '../ehr-adapter.ts';
 import { patientCompartmentParams } from './patient-compartment.ts';
 
@@ -53,7 +54,10 @@ export function discoverCapabilities(statement: unknown, allowedTypes?: Readonly
     const compartment = patientCompartmentParams(resource.type);
     let patientParam: string | undefined;
     if (compartment) {
-      const candidates = [...PATIENT_PARAM_ORDER.filter((p) => compartment.includes(p)), ...compartment];
+      // `patient` (a reference to Patient only) is what EHRs document and index; the compartment's
+      // own params (e.g. Observation's `subject`) come next.
+      const hasPatientParam = resource.type !== 'Patient' && getSearchParameter(resource.type, 'patient') !== undefined;
+      const candidates = [...(hasPatientParam ? ['patient'] : []), ...PATIENT_PARAM_ORDER.filter((p) => compartment.includes(p)), ...compartment];
       // A server that enumerates no parameters for the type is taken at the compartment's word.
       patientParam = names(resource.searchParam).length === 0 ? candidates[0] : candidates.find((p) => listed.includes(p) || (p === '_id' && resource.type === 'Patient'));
       if (!patientParam) continue;
