@@ -1,0 +1,61 @@
+/**
+ * The resource-server side: an `onRequest` hook for the FHIR base that turns `Authorization:
+ * Bearer <jwt>` into `request.accessContext` or answers 401 with `WWW-Authenticate: Bearer` and an
+ * OperationOutcome. Discovery (`metadata`, `.well-known/*`) stays open. Cost per request: a cached
+ * signature check plus the grant-active check (in-process cache, one Redis lookup at most).
+ */
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { AccessContext } from '../server/access/access-context.ts';
+import { accessContextOf, InvalidTokenError, type AccessTokenClaims, type TokenService } from './tokens.ts';
+
+export interface BearerVerifierOptions {
+  readonly tokens: TokenService;
+  /** e.g. `/fhir` */
+  readonly fhirBasePath: string;
+  readonly realm: string;
+  /** Further paths under the base that need no token (exact, relative to the base: `/x`). */
+  readonly openPaths?: readonly string[];
+}
+
+export function bearerVerifier(options: BearerVerifierOptions): onRequestAsyncHookHandler {
+  const base = options.fhirBasePath.replace(/\/+$/, '');
+  const open = new Set(['/metadata', ...(options.openPaths ?? [])]);
+  const contexts = new WeakMap<AccessTokenClaims, AccessContext>();
+  return async function verifyBearer(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const url = request.url;
+    if (!(url === base || url.startsWith(`${base}/`) || url.startsWith(`${base}?`))) return;
+    if (request.method === 'OPTIONS') return;
+    const q = url.indexOf('?');
+    const rest = (q < 0 ? url : url.slice(0, q)).slice(base.length);
+    if (open.has(rest) || rest.startsWith('/.well-known/')) return;
+
+    const header = request.headers.authorization;
+    if (!header || !/^bearer /i.test(header)) {
+      return deny(reply, options.realm, undefined, 'An access token is required (Authorization: Bearer).');
+    }
+    try {
+      const claims = await options.tokens.verify(header.slice(7).trim());
+      let context = contexts.get(claims);
+      if (!context) {
+        context = accessContextOf(claims);
+        contexts.set(claims, context);
+      }
+      (request as FastifyRequest & { accessContext?: AccessContext }).accessContext = context;
+    } catch (error) {
+      if (!(error instanceof InvalidTokenError)) throw error;
+      return deny(reply, options.realm, 'invalid_token', error.message);
+    }
+  };
+}
+
+function deny(reply: FastifyReply, realm: string, error: string | undefined, description: string): FastifyReply {
+  const challenge = `Bearer realm="${realm}"${error ? `, error="${error}", error_description="${description}"` : ''}`;
+  return reply
+    .code(401)
+    .header('www-authenticate', challenge)
+    .type('application/fhir+json')
+    .send({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'login', diagnostics: description }],
+    });
+}
