@@ -8,11 +8,11 @@
  * Sources, in order: an explicit PEM (PKCS#8) or private-JWK file; `MEDREC_NODE_KEY_FILE`; a key
  * generated once and persisted (mode 0600) in the data directory for the embedded demo.
  */
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, type JsonWebKey as NodeJwk, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from 'jose';
 
 export type NodeKeyAlgorithm = 'RS384' | 'ES384';
 export const NODE_JWKS_PATH = '/.well-known/medrec-node-jwks.json';
@@ -61,45 +61,29 @@ export async function loadNodeKey(options: NodeKeyOptions = {}): Promise<NodeSig
 
 async function importKeyFile(path: string, wantedAlg: NodeKeyAlgorithm | undefined): Promise<NodeSigningKey> {
   const text = readFileSync(path, 'utf8').trim();
-  if (text.startsWith('{')) {
-    const jwk = JSON.parse(text) as JWK;
-    const alg = algorithmFor(jwk, wantedAlg ?? (jwk.alg as NodeKeyAlgorithm | undefined));
-    if (!jwk.d) throw new Error(`node key: ${path} holds a public JWK; a private key is needed`);
-    const privateKey = (await importJWK(jwk, alg)) as CryptoKey;
-    return finish(privateKey, alg);
+  let keyObject: KeyObject;
+  try {
+    keyObject = text.startsWith('{')
+      ? createPrivateKey({ key: JSON.parse(text) as NodeJwk, format: 'jwk' })
+      : createPrivateKey({ key: text, format: 'pem' });
+  } catch (error) {
+    throw new Error(`node key: ${path} is neither a private PEM nor a private JWK (${(error as Error).message})`);
   }
-  if (!text.includes('-----BEGIN PRIVATE KEY-----')) {
-    throw new Error(`node key: ${path} is neither a PKCS#8 PEM ("BEGIN PRIVATE KEY") nor a JSON JWK`);
+  const details = keyObject.asymmetricKeyDetails ?? {};
+  let alg: NodeKeyAlgorithm;
+  if (keyObject.asymmetricKeyType === 'rsa') {
+    if ((details.modulusLength ?? 0) < 2048) throw new Error('node key: RSA keys must have at least 2048 bits');
+    alg = 'RS384';
+  } else if (keyObject.asymmetricKeyType === 'ec' && details.namedCurve === 'secp384r1') {
+    alg = 'ES384';
+  } else {
+    throw new Error('node key: only RSA (RS384) and EC P-384 (ES384) keys are used for SMART Backend Services');
   }
-  // The PEM does not say which curve or family until imported; try the wanted or both algorithms.
-  const candidates: NodeKeyAlgorithm[] = wantedAlg ? [wantedAlg] : ['RS384', 'ES384'];
-  for (const alg of candidates) {
-    try {
-      return await finish(await importPKCS8(text, alg, { extractable: true }), alg);
-    } catch {
-      // next candidate
-    }
-  }
-  throw new Error(`node key: ${path} is not an RSA (≥ 2048 bits) or P-384 EC private key`);
-}
-
-function algorithmFor(jwk: JWK, wanted: NodeKeyAlgorithm | undefined): NodeKeyAlgorithm {
-  if (jwk.kty === 'RSA') {
-    if (wanted && wanted !== 'RS384') throw new Error(`node key: an RSA key cannot sign ${wanted}`);
-    return 'RS384';
-  }
-  if (jwk.kty === 'EC' && jwk.crv === 'P-384') {
-    if (wanted && wanted !== 'ES384') throw new Error(`node key: a P-384 key cannot sign ${wanted}`);
-    return 'ES384';
-  }
-  throw new Error('node key: only RSA (RS384) and EC P-384 (ES384) keys are used for SMART Backend Services');
-}
-
-async function finish(privateKey: CryptoKey, alg: NodeKeyAlgorithm): Promise<NodeSigningKey> {
-  const full = await exportJWK(privateKey);
-  if (full.kty === 'RSA' && Buffer.from(full.n ?? '', 'base64url').length < 256) {
-    throw new Error('node key: RSA keys must have at least 2048 bits');
-  }
+  if (wantedAlg && wantedAlg !== alg) throw new Error(`node key: ${path} holds a key for ${alg}, not ${wantedAlg}`);
+  const pkcs8 = keyObject.export({ format: 'pem', type: 'pkcs8' }).toString();
+  // The signing key stays non-extractable in memory; only its public half is ever exported.
+  const privateKey = await importPKCS8(pkcs8, alg);
+  const full = createPublicKey(keyObject).export({ format: 'jwk' }) as JWK;
   const publicOnly: JWK = full.kty === 'RSA' ? { kty: 'RSA', n: full.n, e: full.e } : { kty: 'EC', crv: full.crv, x: full.x, y: full.y };
   const kid = await calculateJwkThumbprint(publicOnly, 'sha256');
   return { kid, alg, privateKey, publicJwk: { ...publicOnly, kid, alg, use: 'sig' } };
