@@ -7,4 +7,6 @@ import type { AdapterFactory } from './source-config.ts';
 export const adapterKinds: Readonly<Record<string, () => Promise<AdapterFactory>>> = {
   // Each adapter kind adds one line here, e.g.
   // embedded: async () => (await import('./embedded/embedded-adapter.ts')).createEmbeddedAdapter,
+  embedded: async () => (await import('./embedded/embedded-adapter.ts')).createEmbeddedAdapter,
+  fhir: async () => (await import('./fhir/fhir-adapter.ts')).createFhirAdapter,
 };
