@@ -13,5 +13,5 @@ export async function signAndRelay(
   progress(signer.demo ? 'Signing with the demo key…' : 'Please confirm in your wallet…');
   const signature = await signer.signTypedData(me, prepared.typedData);
   progress('Sending it to the network (no fees for you)…');
-  return api<RelayOutcome>('/web/api/patient/actions/relay', { body: { actionId: prepared.actionId, signature } });
+  return api<RelayOutcome>('/web/api/patient/actions/relay', { body: { typedData: prepared.typedData, signature } });
 }

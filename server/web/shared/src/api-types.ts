@@ -112,7 +112,6 @@ export interface TypedData {
 
 /** `POST /web/api/patient/actions/prepare` → what the patient signs. */
 export interface PreparedAction {
-  readonly actionId: string;
   readonly summary: string;
   readonly typedData: TypedData;
 }

@@ -1,0 +1,45 @@
+/**
+ * What the web desks need of the chain: the four contracts (read through a provider), the relayer
+ * that submits patients' signed actions (patients need no ether), and the providers' own signers
+ * for the keys this node holds.
+ */
+import type { Provider, Signer } from 'ethers';
+import type { ConsentContract } from '../../../contracts/bindings/Consent.ts';
+import type { ParticipantDirectoryContract } from '../../../contracts/bindings/ParticipantDirectory.ts';
+import type { ProviderRegistryContract } from '../../../contracts/bindings/ProviderRegistry.ts';
+import type { RelationshipsContract } from '../../../contracts/bindings/Relationships.ts';
+import { DeskError } from '../api/desks.ts';
+
+export interface MedRecChain {
+  readonly provider: Provider;
+  readonly chainId: number;
+  readonly registry: ProviderRegistryContract;
+  readonly directory: ParticipantDirectoryContract;
+  readonly relationships: RelationshipsContract;
+  readonly consent: ConsentContract;
+  /** Submits relayed (`...BySig`) transactions and pays their gas. */
+  readonly relayer: Signer;
+}
+
+/** Waits for a transaction and turns a revert into a message a person can act on. */
+export async function mined(send: () => Promise<{ hash: string; wait(): Promise<{ blockNumber: number } | null> }>, explain: (name: string) => string): Promise<{ txHash: string; blockNumber: number }> {
+  let tx: { hash: string; wait(): Promise<{ blockNumber: number } | null> };
+  try {
+    tx = await send();
+  } catch (error) {
+    throw revertError(error, explain);
+  }
+  const receipt = await tx.wait().catch((error: unknown) => { throw revertError(error, explain); });
+  if (!receipt) throw new DeskError(502, 'The transaction was not mined.', 'Try again in a moment.');
+  return { txHash: tx.hash, blockNumber: receipt.blockNumber };
+}
+
+function revertError(error: unknown, explain: (name: string) => string): DeskError {
+  const e = error as { revert?: { name?: string }; shortMessage?: string; code?: string };
+  const name = e.revert?.name;
+  if (name) return new DeskError(409, explain(name), 'Reload to see the current state, then try again.');
+  if (e.code === 'ECONNREFUSED' || e.code === 'NETWORK_ERROR') {
+    return new DeskError(503, 'The chain node cannot be reached.', 'Wait a moment and try again; the node operator can check the chain.');
+  }
+  return new DeskError(502, `The network refused the transaction${e.shortMessage ? ` (${e.shortMessage})` : ''}.`, 'Reload and try again.');
+}

@@ -1,0 +1,184 @@
+/**
+ * The provider console's desk: membership motions in the ProviderRegistry and patient links in
+ * Relationships, sent with the key of the provider this node runs. Linking keeps the local id in
+ * the node's private link table; only the salted commitment goes on chain.
+ */
+import { getAddress, type Signer } from 'ethers';
+import { linkCommitment } from '../../../contracts/link-commitment.ts';
+import type { PatientLink } from '../../fhir/patient-links.ts';
+import type { GrantView, LinkedPatientView, ProposalView, ProviderNetwork, ProviderPatients, ProviderView, RelayOutcome } from '../shared/src/api-types.ts';
+import { DeskError, type LinkRequest, type ProposalRequest, type ProviderDesk } from '../api/desks.ts';
+import { mined, type MedRecChain } from './medrec-chain.ts';
+import type { ParticipantNames } from './participant-names.ts';
+
+const PURPOSES = ['treatment', 'payment', 'operations', 'research', 'public-health', 'any'] as const;
+/** Motions shown: the most recent ones (older ones are history, not work). */
+const MOTION_WINDOW = 50;
+
+/** The node's private link table, as far as the console needs it. */
+export interface LinkTable {
+  add(link: PatientLink): void;
+  linksOf(patient: string): readonly PatientLink[];
+}
+
+export interface ChainProviderDeskOptions {
+  readonly chain: MedRecChain;
+  readonly names: ParticipantNames;
+  /** Signers of the providers this node runs, by lowercase address. */
+  readonly signers: ReadonlyMap<string, Signer>;
+  readonly links: LinkTable;
+  /** Source ids that hold this provider's records. */
+  readonly sourcesOf: (provider: string) => readonly string[];
+  /** The link salt of (provider, patient): stored or derived from the provider's secret. */
+  readonly saltFor: (provider: string, patient: string) => string;
+  readonly now?: () => number;
+}
+
+function explainRevert(name: string): string {
+  switch (name) {
+    case 'AlreadyVoted': return 'You already voted on this proposal.';
+    case 'NotProvider': return 'Only current providers can do that.';
+    case 'AlreadyProvider': return 'That organisation is already a provider.';
+    case 'MotionPending': return 'There is already an open proposal about that organisation.';
+    case 'NotProposer': return 'Only the provider who proposed it can rescind it.';
+    case 'MotionNotOpen': return 'That proposal is no longer open.';
+    case 'SelfVote': return 'A provider cannot vote on its own membership.';
+    case 'LastProvider': return 'The last provider cannot be removed.';
+    case 'InvalidNode': return 'That node key already belongs to another provider.';
+    case 'RelationshipExists': return 'This patient is already linked.';
+    case 'NoRelationship': return 'There is no active relationship with this patient.';
+    default: return `The network refused this (${name}).`;
+  }
+}
+
+export class ChainProviderDesk implements ProviderDesk {
+  readonly #o: ChainProviderDeskOptions;
+
+  constructor(options: ChainProviderDeskOptions) {
+    this.#o = options;
+  }
+
+  canActFor(provider: string): boolean {
+    return this.#o.signers.has(provider.toLowerCase());
+  }
+
+  #signer(provider: string): Signer {
+    const signer = this.#o.signers.get(provider);
+    if (!signer) throw new DeskError(403, 'This node does not hold that provider’s key.', 'Sign in as a provider this node runs.');
+    return signer;
+  }
+
+  async network(provider: string): Promise<ProviderNetwork> {
+    const { registry } = this.#o.chain;
+    const [providers, count, blockNumber] = await Promise.all([this.#o.names.providers(), registry.read('motionCount'), this.#o.chain.provider.getBlockNumber()]);
+    const me: ProviderView = providers.find((p) => p.address === provider) ?? { address: provider, name: provider, role: 'provider' };
+    const proposals: ProposalView[] = [];
+    for (let id = count; id >= 1n && id > count - BigInt(MOTION_WINDOW); id--) {
+      const { motion, yes, required } = await registry.read('getMotion', id);
+      const subject = motion.subject.toLowerCase();
+      const known = providers.find((p) => p.address === subject);
+      proposals.push({
+        id: id.toString(),
+        kind: motion.kind === 0 ? 'admit' : 'remove',
+        candidate: { address: subject, name: motion.name || known?.name || subject, role: 'provider', fhirBase: motion.fhirBaseUrl || known?.fhirBase || '' },
+        proposer: motion.proposer.toLowerCase(),
+        votes: motion.voters.map((v) => v.toLowerCase()),
+        needed: Number(required > yes ? required : yes),
+        open: motion.status === 1,
+      });
+    }
+    return { me, providers, proposals, blockNumber };
+  }
+
+  async propose(provider: string, request: ProposalRequest): Promise<RelayOutcome> {
+    const registry = this.#o.chain.registry.connect(this.#signer(provider));
+    if (request.remove) {
+      const target = getAddress(request.remove);
+      const r = await mined(() => registry.write('proposeRemoval', [target]), explainRevert);
+      return { ...r, summary: 'Removal proposed.' };
+    }
+    if (!request.address || !request.name || !request.fhirBase) throw new DeskError(400, 'A proposal needs a name, an address and a FHIR base URL.', 'Fill in all three fields.');
+    const candidate = getAddress(request.address);
+    const r = await mined(() => registry.write('proposeAdmission', [candidate, request.name ?? '', request.fhirBase ?? '', candidate]), explainRevert);
+    const admitted = await this.#o.chain.registry.read('isProvider', candidate);
+    return { ...r, summary: admitted ? `${request.name} was admitted at once (you are the only provider).` : `Proposed ${request.name}.` };
+  }
+
+  async vote(provider: string, motionId: string): Promise<RelayOutcome> {
+    const registry = this.#o.chain.registry.connect(this.#signer(provider));
+    const r = await mined(() => registry.write('vote', [BigInt(motionId)]), explainRevert);
+    const { motion } = await this.#o.chain.registry.read('getMotion', BigInt(motionId));
+    const passed = motion.status === 2;
+    const name = motion.name || motion.subject;
+    return { ...r, summary: passed ? `Vote counted: the motion on ${name} passed.` : 'Vote counted; more votes are needed.' };
+  }
+
+  async rescind(provider: string, motionId: string): Promise<RelayOutcome> {
+    const registry = this.#o.chain.registry.connect(this.#signer(provider));
+    const r = await mined(() => registry.write('rescind', [BigInt(motionId)]), explainRevert);
+    return { ...r, summary: 'Proposal rescinded.' };
+  }
+
+  async #grantsCovering(provider: string, patient: string, providers: readonly ProviderView[]): Promise<GrantView[]> {
+    const { consent } = this.#o.chain;
+    const now = this.#o.now?.() ?? Math.floor(Date.now() / 1000);
+    const out: GrantView[] = [];
+    for (const id of await consent.read('grantIdsByPatient', patient)) {
+      const g = await consent.read('getGrant', id);
+      const t = g.terms;
+      const active = !g.revoked && t.notBefore <= now && (t.expiresAt === 0 || now < t.expiresAt);
+      const covers = t.providers.length === 0 || t.providers.some((p) => p.toLowerCase() === provider);
+      if (!active || !covers) continue;
+      out.push({
+        id: id.toString(), kind: 'grant', grantee: await this.#o.names.describe(g.grantee, providers),
+        providers: t.providers.length ? t.providers.map((p) => p.toLowerCase()) : '*',
+        resourceTypes: t.resourceTypes.length ? t.resourceTypes : '*',
+        actions: [...(t.actions & 1 ? ['read'] : []), ...(t.actions & 2 ? ['search'] : [])],
+        purpose: PURPOSES[t.purpose] ?? 'any', notBefore: t.notBefore, expiresAt: t.expiresAt, active,
+      });
+    }
+    return out;
+  }
+
+  async patients(provider: string): Promise<ProviderPatients> {
+    const { relationships } = this.#o.chain;
+    const providers = await this.#o.names.providers();
+    const addresses = await relationships.read('patientsOf', provider);
+    const patients: LinkedPatientView[] = [];
+    for (const a of addresses) {
+      const patient = a.toLowerCase();
+      const rel = await relationships.read('getRelationship', provider, patient);
+      const who = await this.#o.names.describe(patient, providers);
+      patients.push({ address: patient, name: who.name, role: 'patient', active: rel.active, grants: rel.active ? await this.#grantsCovering(provider, patient, providers) : [] } as LinkedPatientView);
+    }
+    return { patients, sources: [...this.#o.sourcesOf(provider)] };
+  }
+
+  async link(provider: string, request: LinkRequest): Promise<RelayOutcome> {
+    if (!this.#o.sourcesOf(provider).includes(request.source)) {
+      throw new DeskError(400, `Source “${request.source}” does not hold this provider’s records.`, 'Pick one of your own sources.');
+    }
+    const signer = this.#signer(provider);
+    const patient = request.address.toLowerCase();
+    try {
+      this.#o.links.add({ patient, sourceId: request.source, localId: request.localId });
+    } catch {
+      throw new DeskError(409, 'That local patient is already linked to another address.', 'Check the local id; end the other link first if it was wrong.');
+    }
+    const ours = new Set(this.#o.sourcesOf(provider));
+    const rows = this.#o.links.linksOf(patient).filter((l) => ours.has(l.sourceId)).map((l) => ({ sourceId: l.sourceId, localId: l.localId }));
+    const commitment = linkCommitment({ provider, patient, salt: this.#o.saltFor(provider, patient), links: rows });
+    const relationships = this.#o.chain.relationships.connect(signer);
+    const existing = await this.#o.chain.relationships.read('getRelationship', provider, patient);
+    const r = existing.active
+      ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert)
+      : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert);
+    return { ...r, summary: existing.active ? 'Link added; the on-chain commitment was updated.' : 'Patient linked.' };
+  }
+
+  async endRelationship(provider: string, patient: string): Promise<RelayOutcome> {
+    const relationships = this.#o.chain.relationships.connect(this.#signer(provider));
+    const r = await mined(() => relationships.write('endRelationship', [provider, patient]), explainRevert);
+    return { ...r, summary: 'Relationship ended.' };
+  }
+}

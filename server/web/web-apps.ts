@@ -1,0 +1,136 @@
+/**
+ * The web apps as one Fastify plugin: the built patient app at `/patient/`, the provider console
+ * at `/provider/`, and their backend-for-frontend routes under `/web/api/`. Bundles missing at
+ * start are built first (see build.ts), so `npm start` works from a fresh clone.
+ */
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DemoIdentityView, WebConfig } from './shared/src/api-types.ts';
+import { buildWebApps, distDir, WEB_APPS } from './build.ts';
+import type { AccessLogSource, NotificationHub, PatientDesk, ProviderDesk, SmartLauncher, SourcesStatus } from './api/desks.ts';
+import { DeskError } from './api/desks.ts';
+import { demoWalletRoutes, type DemoKeyring } from './api/demo-wallet.ts';
+import { patientRoutes } from './api/patient-routes.ts';
+import { providerRoutes } from './api/provider-routes.ts';
+import type { VerifyWebToken } from './api/web-principal.ts';
+
+export const WEB_CLIENT_IDS = { patient: 'medrec-patient-app', provider: 'medrec-provider-console' } as const;
+
+/**
+ * The two apps as SMART public clients (PKCE S256), for the authorization server's client list.
+ * `publicUrl` is the server's origin as browsers reach it.
+ */
+export function webAppClients(publicUrl: string) {
+  const origin = new URL(publicUrl).origin;
+  return [
+    { clientId: WEB_CLIENT_IDS.patient, name: 'MedRec patient app', type: 'public' as const, redirectUris: [`${origin}/patient/`], allowedScope: 'openid fhirUser launch/patient patient/*.rs patient/*.read' },
+    { clientId: WEB_CLIENT_IDS.provider, name: 'MedRec provider console', type: 'public' as const, redirectUris: [`${origin}/provider/`], allowedScope: 'openid fhirUser' },
+  ];
+}
+
+export interface WebAppsOptions {
+  /** The FHIR base URL as browsers reach it (also the SMART `aud`). */
+  readonly fhirBase: string;
+  readonly verifyToken: VerifyWebToken;
+  readonly patients?: PatientDesk;
+  readonly accessLog?: AccessLogSource;
+  readonly notifications?: NotificationHub;
+  readonly providers?: ProviderDesk;
+  readonly sources?: SourcesStatus;
+  readonly smart?: SmartLauncher;
+  /** Embedded demo only: the published dev identities (one-click sign-in, demo signing). */
+  readonly demo?: DemoKeyring & { readonly identities: readonly DemoIdentityView[] };
+  /** Build bundles that are missing or stale before serving; default true. */
+  readonly build?: boolean;
+}
+
+export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyInstance, options) => {
+  if (options.build !== false) {
+    const needed = WEB_APPS.filter((a) => !existsSync(join(distDir(a), 'index.html')));
+    if (needed.length) await buildWebApps({ apps: needed });
+  }
+
+  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+    if (error instanceof DeskError) {
+      return reply.code(error.statusCode).send({ error: error.message, ...(error.next ? { next: error.next } : {}) });
+    }
+    const status = error.statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.code(status).send({ error: error.message, next: 'Check what you entered and try again.' });
+    }
+    request.log.error({ err: error }, 'web api failure');
+    return reply.code(500).send({ error: `Something went wrong on the server (request ${request.id}).`, next: 'Try again in a moment; if it keeps failing, give the node operator this request id.' });
+  });
+
+  for (const name of WEB_APPS) {
+    await app.register(fastifyStatic, {
+      root: distDir(name),
+      prefix: `/${name}/`,
+      decorateReply: false,
+      index: ['index.html'],
+      redirect: true,
+      // Hashed asset names never change; index.html must always be revalidated.
+      setHeaders: (reply, path) => {
+        reply.header('cache-control', path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
+        reply.header('x-content-type-options', 'nosniff');
+      },
+    });
+  }
+
+  const features = {
+    patient: !!options.patients,
+    accessLog: !!options.accessLog,
+    notifications: !!options.notifications,
+    providers: !!options.providers,
+    sources: !!options.sources,
+    smart: !!options.smart,
+  };
+
+  app.get('/web/api/config', {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            fhirBase: { type: 'string' },
+            clients: { type: 'object', properties: { patient: { type: 'string' }, provider: { type: 'string' } }, required: ['patient', 'provider'] },
+            demo: {
+              type: 'object',
+              properties: {
+                identities: {
+                  type: 'array',
+                  items: { type: 'object', properties: { handle: { type: 'string' }, role: { type: 'string' }, displayName: { type: 'string' }, address: { type: 'string' } }, required: ['handle', 'role', 'displayName', 'address'] },
+                },
+              },
+            },
+            features: { type: 'object', additionalProperties: { type: 'boolean' } },
+          },
+          required: ['fhirBase', 'clients', 'features'],
+        },
+      },
+    },
+  }, async (): Promise<WebConfig> => ({
+    fhirBase: options.fhirBase,
+    clients: { ...WEB_CLIENT_IDS },
+    ...(options.demo ? { demo: { identities: options.demo.identities } } : {}),
+    features,
+  }));
+
+  await app.register(patientRoutes, {
+    prefix: '/web/api/patient',
+    verifyToken: options.verifyToken,
+    desk: options.patients,
+    accessLog: options.accessLog,
+    notifications: options.notifications,
+  });
+  await app.register(providerRoutes, {
+    prefix: '/web/api/provider',
+    verifyToken: options.verifyToken,
+    desk: options.providers,
+    sources: options.sources,
+    smart: options.smart,
+  });
+  if (options.demo) await app.register(demoWalletRoutes, { prefix: '/web/api/demo-wallet', verifyToken: options.verifyToken, keyring: options.demo });
+};
