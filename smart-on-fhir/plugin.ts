@@ -102,52 +102,57 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
 
   app.decorate('smartAuth', { endpoints, keys, store, clients, authenticator, tokens, siwe, capabilitySecurity: () => capabilitySecurity(endpoints) });
 
-  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
+  // The routes live in their own context with their own form parser (the FHIR plugin has its own).
+  await app.register(async (child) => {
+    await child.register(formbody);
+    const appCors = app.hasPlugin('@fastify/cors');
 
-  // Discovery is public: any origin may read it (SMART "Considerations for CORS").
-  const cors = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    reply.header('access-control-allow-origin', req.headers.origin ?? '*');
-    reply.header('vary', 'Origin');
-  };
-  const json = (body: () => unknown) => async (_req: FastifyRequest, reply: FastifyReply) => reply.type('application/json').send(body());
-  app.get(`${fhirBasePath}/.well-known/smart-configuration`, { onRequest: cors }, json(() => smartConfiguration(endpoints)));
-  app.get('/.well-known/openid-configuration', { onRequest: cors }, json(() => openidConfiguration(endpoints)));
-  app.get('/auth/jwks', { onRequest: cors }, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/json').send(keys.jwks()));
-  app.get('/auth/smart-style.json', { onRequest: cors }, json(() => SMART_STYLE));
-  app.get('/auth/clients', async (_req, reply) =>
-    reply.type('text/html').send(
-      clientsPage(
-        clients.configured().map((c: SmartClient) => ({
-          clientId: c.clientId,
-          name: c.name,
-          type: c.type,
-          allowed: c.allowedScope ?? 'any supported scope (the patient’s on-chain grants still apply)',
-          redirectUris: c.redirectUris,
-          ...(c.address ? { address: c.address } : {}),
-        })),
+    // Discovery is public: any origin may read it (SMART "Considerations for CORS").
+    const cors = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      reply.header('access-control-allow-origin', req.headers.origin ?? '*');
+      reply.header('vary', 'Origin');
+    };
+    const json = (body: () => unknown) => async (_req: FastifyRequest, reply: FastifyReply) => reply.type('application/json').send(body());
+    child.get(`${fhirBasePath}/.well-known/smart-configuration`, { onRequest: cors }, json(() => smartConfiguration(endpoints)));
+    child.get('/.well-known/openid-configuration', { onRequest: cors }, json(() => openidConfiguration(endpoints)));
+    child.get('/auth/jwks', { onRequest: cors }, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/json').send(keys.jwks()));
+    child.get('/auth/smart-style.json', { onRequest: cors }, json(() => SMART_STYLE));
+    child.get('/auth/clients', async (_req, reply) =>
+      reply.type('text/html').send(
+        clientsPage(
+          clients.configured().map((c: SmartClient) => ({
+            clientId: c.clientId,
+            name: c.name,
+            type: c.type,
+            allowed: c.allowedScope ?? 'any supported scope (the patient’s on-chain grants still apply)',
+            redirectUris: c.redirectUris,
+            ...(c.address ? { address: c.address } : {}),
+          })),
+        ),
       ),
-    ),
-  );
+    );
 
-  // Browser apps call the back-channel endpoints cross-origin: echo the origin, answer preflights.
-  const backChannel = ['/auth/token', '/auth/introspect', '/auth/revoke', '/auth/register'];
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0]!;
-    if (!backChannel.includes(path)) return;
-    reply.header('access-control-allow-origin', req.headers.origin ?? '*').header('vary', 'Origin');
-    if (req.method === 'OPTIONS') {
-      return reply
-        .code(204)
-        .header('access-control-allow-methods', 'POST, OPTIONS')
-        .header('access-control-allow-headers', 'Authorization, Content-Type, Accept')
-        .header('access-control-max-age', '600')
-        .send();
-    }
+    // Browser apps call the back-channel endpoints cross-origin: echo the origin, answer preflights.
+    // (An app-wide @fastify/cors, as buildApp registers, already does this.)
+    const backChannel = appCors ? [] : ['/auth/token', '/auth/introspect', '/auth/revoke', '/auth/register'];
+    child.addHook('onRequest', async (req, reply) => {
+      const path = req.url.split('?')[0]!;
+      if (!backChannel.includes(path)) return;
+      reply.header('access-control-allow-origin', req.headers.origin ?? '*').header('vary', 'Origin');
+      if (req.method === 'OPTIONS') {
+        return reply
+          .code(204)
+          .header('access-control-allow-methods', 'POST, OPTIONS')
+          .header('access-control-allow-headers', 'Authorization, Content-Type, Accept')
+          .header('access-control-max-age', '600')
+          .send();
+      }
+    });
+    for (const path of backChannel) child.options(path, async (_req, reply) => reply.code(204).send());
+
+    registerAuthorizeRoutes(child, ctx);
+    registerTokenRoutes(child, ctx);
   });
-  for (const path of backChannel) app.options(path, async (_req, reply) => reply.code(204).send());
-
-  registerAuthorizeRoutes(app, ctx);
-  registerTokenRoutes(app, ctx);
 
   if (options.protectFhir !== false) {
     app.addHook('onRequest', bearerVerifier({ tokens, fhirBasePath, realm: endpoints.fhirBaseUrl, ...(options.openFhirPaths ? { openPaths: options.openFhirPaths } : {}) }));

@@ -34,7 +34,7 @@ async function token(form: Record<string, string>, headers: Record<string, strin
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
 
-async function codeFor(scope: string, extra: Record<string, string> = {}, chooseScopes?: Parameters<typeof authorizeAs>[3]['chooseScopes']) {
+async function codeFor(scope: string, extra: Record<string, string> = {}, chooseScopes?: (offered: { checked: string[]; categories: string[] }) => string[]) {
   const { verifier, challenge } = pkce();
   const browser = new Browser(server.origin);
   const out = await authorizeAs(browser, authorizeUrl({ scope, code_challenge: challenge, ...extra }), alice, chooseScopes ? { chooseScopes } : {});
