@@ -40,11 +40,10 @@ t.test('the follower folds the contracts logs into snapshots', async (t) => {
   const source = new MedrecEventSource(chain.contracts, chain.deployBlock);
   const sync = () => syncOnce({ provider: chain.provider, source, redis, keys, windowSize: 3 });
 
-  const consentOf = (h: string) => chain.as(h, 'Consent');
-  await (await consentOf('alice').createGrant(alice, pharmacy, terms({ resourceTypes: ['MedicationRequest'] }))).wait();
-  await (await consentOf('bob').createGrant(bob, pharmacy, terms({ resourceTypes: ['MedicationRequest'], providers: [hospital] }))).wait();
-  await (await consentOf('alice').setDelegation(proxy, 0)).wait();
-  await (await chain.as('hospital', 'Relationships').addRelationship(alice, '0x' + '11'.repeat(32))).wait();
+  await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({ resourceTypes: ['MedicationRequest'] }));
+  await chain.send('bob', 'Consent', 'createGrant', bob, pharmacy, terms({ resourceTypes: ['MedicationRequest'], providers: [hospital] }));
+  await chain.send('alice', 'Consent', 'setDelegation', proxy, 0);
+  await chain.send('hospital', 'Relationships', 'addRelationship', alice, '0x' + '11'.repeat(32));
 
   const run = await sync();
   t.ok(run.windows > 1, 'small windows: the range is read in several getLogs calls');
@@ -62,8 +61,8 @@ t.test('the follower folds the contracts logs into snapshots', async (t) => {
   t.same((await buildSnapshot(redis, keys, proxy)).snapshot.entries.filter((e) => e.basis === 'delegation').map((e) => e.patient), [alice]);
   t.same((await buildSnapshot(redis, keys, hospital)).snapshot.entries.filter((e) => e.basis === 'relationship').map((e) => e.patient), [alice]);
 
-  const grantIds: bigint[] = await chain.as('alice', 'Consent').grantIdsByPatient(alice);
-  await (await consentOf('alice').revokeGrant(grantIds[0]!)).wait();
+  const grantIds = await chain.call<bigint[]>('Consent', 'grantIdsByPatient', alice);
+  await chain.send('alice', 'Consent', 'revokeGrant', grantIds[0]!);
   const again = await sync();
   t.equal(again.events, 1);
   const after = (await buildSnapshot(redis, keys, pharmacy)).snapshot;

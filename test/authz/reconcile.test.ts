@@ -24,12 +24,12 @@ t.test('reconcile repairs drift between Redis and the contracts, and only drift'
   });
   const keys = authzKeys('reconcile-test:');
   const source = new MedrecEventSource(chain.contracts, chain.deployBlock);
-  await (await chain.as('alice', 'ParticipantDirectory').register(1, '', '')).wait();
-  await (await chain.as('proxy', 'ParticipantDirectory').register(3, 'Proxy', '')).wait();
-  await (await chain.as('alice', 'Consent').createGrant(alice, pharmacy, terms({ resourceTypes: ['MedicationRequest'] }))).wait();
-  await (await chain.as('bob', 'Consent').createGrant(bob, pharmacy, terms({}))).wait();
-  await (await chain.as('alice', 'Consent').setDelegation(proxy, 0)).wait();
-  await (await chain.as('hospital', 'Relationships').addRelationship(alice, '0x' + '22'.repeat(32))).wait();
+  await chain.send('alice', 'ParticipantDirectory', 'register', 1, '', '');
+  await chain.send('proxy', 'ParticipantDirectory', 'register', 3, 'Proxy', '');
+  await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({ resourceTypes: ['MedicationRequest'] }));
+  await chain.send('bob', 'Consent', 'createGrant', bob, pharmacy, terms({}));
+  await chain.send('alice', 'Consent', 'setDelegation', proxy, 0);
+  await chain.send('hospital', 'Relationships', 'addRelationship', alice, '0x' + '22'.repeat(32));
   await syncOnce({ provider: chain.provider, source, redis, keys });
   const truth = {
     pharmacy: (await buildSnapshot(redis, keys, pharmacy)).snapshot.entries,

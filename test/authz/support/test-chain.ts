@@ -23,6 +23,10 @@ export interface TestChain {
   readonly deployBlock: number;
   /** A contract connected to a demo identity's wallet (nonce-managed, one per handle). */
   as(handle: string, name: ContractName): Contract;
+  /** Sends a transaction as a demo identity and waits for its block; returns the block number. */
+  send(handle: string, name: ContractName, fn: string, ...args: unknown[]): Promise<number>;
+  /** Calls a view function. */
+  call<T = unknown>(name: ContractName, fn: string, ...args: unknown[]): Promise<T>;
   stop(): Promise<void>;
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -87,6 +91,17 @@ export async function startTestChain(options: TestChainOptions = {}): Promise<Te
     contracts,
     deployBlock,
     as: (handle, name) => new Contract(addressOf[name], loadArtifact(name).abi as unknown as InterfaceAbi, signer(handle)),
+    async send(handle, name, fn, ...args) {
+      const c = new Contract(addressOf[name], loadArtifact(name).abi as unknown as InterfaceAbi, signer(handle));
+      const tx = await c.getFunction(fn).send(...args);
+      const receipt = await tx.wait();
+      if (!receipt) throw new Error(`${fn}: no receipt`);
+      return receipt.blockNumber;
+    },
+    async call<T>(name: ContractName, fn: string, ...args: unknown[]) {
+      const c = new Contract(addressOf[name], loadArtifact(name).abi as unknown as InterfaceAbi, provider);
+      return (await c.getFunction(fn).staticCall(...args)) as T;
+    },
     async stop() {
       await terminate(child);
       child = undefined;

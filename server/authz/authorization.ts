@@ -1,0 +1,175 @@
+/**
+ * Authorization from the chain, assembled for one server process: Redis connections, freshness
+ * tracking, the snapshot cache with its invalidation subscription, the chain-backed policy, and
+ * (when this process works the queues) the follower, reconcile, snapshot rebuilds and the audit
+ * writer. `close()` releases every connection, worker and timer it opened.
+ */
+import { JsonRpcProvider } from 'ethers';
+import { Redis } from 'ioredis';
+import type { ConnectionOptions } from 'bullmq';
+import type { SourceRef } from '../access/access-policy.ts';
+import { AuditTrail } from '../audit/audit-trail.ts';
+import type { MedrecMetrics } from '../metrics/metrics.ts';
+import { authzKeys, type AuthzKeys } from './authz-keys.ts';
+import { ChainAccessPolicy } from './chain-access-policy.ts';
+import { ChainFollower, type SyncRun } from './chain-follower.ts';
+import { MedrecEventSource, type MedrecContracts } from './contract-events.ts';
+import { reconcile, type ReconcileReport } from './reconcile.ts';
+import { SnapshotCache } from './snapshot-cache.ts';
+import { SnapshotRebuilds } from './snapshot-rebuilds.ts';
+import { SyncFreshness, type FreshnessBounds } from './sync-freshness.ts';
+
+/** Minimal logger shape (pino / Fastify's logger fit). */
+export interface AuthzLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface AuthorizationOptions {
+  readonly redisUrl: string;
+  readonly chain: {
+    /** JSON-RPC over HTTP: the follower polls it; it never relies on a live subscription. */
+    readonly rpcUrl: string;
+    readonly chainId?: number;
+    readonly contracts: MedrecContracts;
+    /** Deployment block: where a fresh follower starts. */
+    readonly fromBlock: number;
+    /** 0 on QBFT and anvil (immediate finality). */
+    readonly confirmations?: number;
+  };
+  /** Redis key prefix of the indexes (one per network/test). */
+  readonly keyPrefix?: string;
+  /** BullMQ prefix (one per test). */
+  readonly queuePrefix?: string;
+  /** Whether this process runs the follower, reconcile, rebuild and audit workers. */
+  readonly workers?: boolean;
+  readonly syncEveryMs?: number;
+  readonly reconcileEveryMs?: number;
+  readonly freshness?: Partial<FreshnessBounds>;
+  /** The configured sources (source id → provider address), for the audit trail. */
+  readonly sources?: () => readonly SourceRef[];
+  readonly metrics?: MedrecMetrics;
+  readonly log?: AuthzLog;
+}
+
+export interface Authorization {
+  readonly policy: ChainAccessPolicy;
+  readonly snapshots: SnapshotCache;
+  readonly freshness: SyncFreshness;
+  readonly audit: AuditTrail;
+  readonly keys: AuthzKeys;
+  readonly follower: ChainFollower | undefined;
+  /** One follower sync now (tests, CLI). */
+  reconcileNow(): Promise<ReconcileReport>;
+  close(): Promise<void>;
+}
+
+export function bullConnection(redisUrl: string): ConnectionOptions {
+  const u = new URL(redisUrl);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
+
+export async function startAuthorization(o: AuthorizationOptions): Promise<Authorization> {
+  const keys = authzKeys(o.keyPrefix);
+  const connection = bullConnection(o.redisUrl);
+  const log = o.log;
+  const onError = (what: string) => (err: Error) => log?.warn({ err: err.message }, what);
+  // Hot-path commands fail fast while Redis is away (the freshness bound then turns requests 503).
+  const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  const subscriber = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  // The follower's WATCH/MULTI needs a connection of its own.
+  const followerRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
+  for (const c of [redis, subscriber, followerRedis]) c.on('error', () => undefined);
+  await Promise.all([redis.connect(), subscriber.connect()]);
+
+  const freshness = new SyncFreshness(o.freshness);
+  const workers = o.workers ?? true;
+  const rebuilds = new SnapshotRebuilds({ connection, prefix: o.queuePrefix, redis: followerRedis, keys, work: workers, onError: onError('snapshot rebuild') });
+  const snapshots = await SnapshotCache.start({
+    redis,
+    subscriber,
+    keys,
+    freshness,
+    onLookup: (result) => o.metrics?.snapshotLookups.inc({ result }),
+    // Warm the shared copies of changed subjects off the hot path (one job per subject).
+    ...(workers ? { onInvalidated: (subjects: readonly string[]) => void rebuilds.request(subjects).catch(onError('snapshot rebuild')) } : {}),
+  });
+  const audit = new AuditTrail({ connection, prefix: o.queuePrefix, redis: followerRedis, work: workers, onError: onError('audit') });
+  const policy = new ChainAccessPolicy({
+    snapshots,
+    freshness,
+    sources: o.sources,
+    onDecision: (record) => {
+      audit.record(record);
+      o.metrics?.accessDecisions.inc({ outcome: record.outcome, status: String(record.status) });
+    },
+  });
+
+  const provider = new JsonRpcProvider(o.chain.rpcUrl, o.chain.chainId, {
+    staticNetwork: true,
+    batchStallTime: 0,
+    pollingInterval: 250,
+    cacheTimeout: -1,
+  });
+  const runReconcile = async () => {
+    const report = await reconcile({ provider, contracts: o.chain.contracts, redis: followerRedis, keys });
+    if (report.repairs.length > 0) {
+      log?.warn({ block: report.block, repairs: report.repairs, checked: report.checked }, 'authorization indexes repaired from the contracts');
+    }
+    return report;
+  };
+  let follower: ChainFollower | undefined;
+  if (workers) {
+    let lastError = '';
+    follower = await ChainFollower.start({
+      provider,
+      source: new MedrecEventSource(o.chain.contracts, o.chain.fromBlock),
+      redis: followerRedis,
+      keys,
+      confirmations: o.chain.confirmations ?? 0,
+      connection,
+      queuePrefix: o.queuePrefix,
+      everyMs: o.syncEveryMs ?? 250,
+      scheduled: [{ name: 'reconcile', everyMs: o.reconcileEveryMs ?? 300_000, run: runReconcile }],
+      onRun: (run: SyncRun) => {
+        lastError = '';
+        if (run.events > 0) log?.info({ events: run.events, cursor: run.cursor, head: run.head }, 'chain events folded');
+        if (run.orphans > 0) log?.warn({ orphans: run.orphans }, 'chain events referred to unknown records');
+      },
+      onError: (err) => {
+        // A stopped chain fails every run: log the first failure, not one per second.
+        if (err.message !== lastError) log?.warn({ err: err.message }, 'chain sync failed');
+        lastError = err.message;
+      },
+    });
+  }
+  o.metrics?.watchFreshness(freshness);
+  o.metrics?.watchQueues([rebuilds.queue, audit.queue, ...(follower ? [follower.queue] : [])]);
+
+  return {
+    policy,
+    snapshots,
+    freshness,
+    audit,
+    keys,
+    follower,
+    reconcileNow: runReconcile,
+    async close() {
+      await follower?.close();
+      await audit.close();
+      await rebuilds.close();
+      await snapshots.close();
+      provider.destroy();
+      redis.disconnect();
+      subscriber.disconnect();
+      followerRedis.disconnect();
+    },
+  };
+}
