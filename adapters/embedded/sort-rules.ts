@@ -1,0 +1,63 @@
+/**
+ * `_sort` evaluated in memory: one comparator used by in-memory sources to order their results
+ * and by the federation merger to interleave several sources' already-sorted pages. Using the
+ * same comparator on both sides is what makes the k-way merge correct.
+ */
+import type { SortRule } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import { searchParamValues } from './element-paths.ts';
+
+type SortValue = string | number;
+
+const DATE_LIKE = /^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+
+function scalar(value: unknown): SortValue | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string') {
+    if (DATE_LIKE.test(value)) {
+      const padded = value.length === 4 ? `${value}-01-01` : value.length === 7 ? `${value}-01` : value;
+      const ms = Date.parse(padded.length === 10 ? `${padded}T00:00:00Z` : padded);
+      if (!Number.isNaN(ms)) return ms;
+    }
+    return value.toLowerCase();
+  }
+  if (value && typeof value === 'object') {
+    const v = value as Record<string, unknown>;
+    if ('start' in v || 'end' in v) return scalar(v.start ?? v.end); // Period
+    if ('value' in v && (typeof v.value === 'number' || typeof v.value === 'string')) return scalar(v.value); // Quantity, Identifier
+    if (Array.isArray(v.coding)) return scalar((v.coding[0] as Record<string, unknown> | undefined)?.code ?? v.text); // CodeableConcept
+    if ('code' in v) return scalar(v.code); // Coding
+    if ('family' in v || 'given' in v) return scalar([v.family, ...((v.given as unknown[]) ?? [])].filter(Boolean).join(' ')); // HumanName
+    if ('reference' in v) return scalar(v.reference);
+    if ('text' in v) return scalar(v.text);
+  }
+  return undefined;
+}
+
+/** The value a resource sorts by for one `_sort` code: `undefined` sorts last in both directions. */
+export function sortValue(resource: Resource, code: string): SortValue | undefined {
+  if (code === '_id') return resource.id;
+  if (code === '_lastUpdated') return scalar(resource.meta?.lastUpdated);
+  const values = searchParamValues(resource, code).map(scalar).filter((v): v is SortValue => v !== undefined);
+  return values[0];
+}
+
+function compareValues(a: SortValue | undefined, b: SortValue | undefined, descending: boolean): number {
+  if (a === b) return 0;
+  if (a === undefined) return 1;
+  if (b === undefined) return -1;
+  let result: number;
+  if (typeof a === 'number' && typeof b === 'number') result = a - b;
+  else result = String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+  return descending ? -result : result;
+}
+
+/** Orders by the rules; equal keys compare 0 so callers keep a stable secondary order. */
+export function compareBySortRules(a: Resource, b: Resource, rules: readonly SortRule[]): number {
+  for (const rule of rules) {
+    const c = compareValues(sortValue(a, rule.code), sortValue(b, rule.code), rule.descending === true);
+    if (c !== 0) return c;
+  }
+  return 0;
+}

@@ -1,0 +1,96 @@
+/**
+ * The application factory: a Fastify 5 instance composed of encapsulated plugins.
+ *
+ *   request ids + access-context decoration + OperationOutcome errors   (root, not encapsulated)
+ *   CORS                                                                   (root)
+ *   [SMART authorization server + its onRequest hook setting request.accessContext]
+ *   /healthz, /readyz                                                      (health plugin)
+ *   /fhir                                                                  (FHIR plugin)
+ *   [web apps]
+ *
+ * `buildApp` creates no processes and opens no sources: the caller (server/main.ts, tests)
+ * owns the sources and closes them after `app.close()`.
+ */
+import { readFileSync } from 'node:fs';
+import cors from '@fastify/cors';
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { CapabilityContributor } from '../conformance/capability-statement.ts';
+import { openAccessPolicy } from './access/access-policy.ts';
+import type { AccessPolicy } from './access/access-policy.ts';
+import type { AppConfig } from './config/config.ts';
+import { fhirPlugin } from './fhir/fhir-plugin.ts';
+import type { PatientLinks } from './fhir/patient-links.ts';
+import { SourceDirectory } from './fhir/source-directory.ts';
+import type { FederatedSource } from './fhir/source-directory.ts';
+import { errorHandling } from './plugins/errors.ts';
+import { healthRoutes } from './plugins/health.ts';
+import type { ReadinessCheck } from './plugins/health.ts';
+import { requestContext, requestId } from './plugins/request-context.ts';
+
+export interface AppDeps {
+  readonly sources: readonly FederatedSource[];
+  readonly patientLinks: PatientLinks;
+  /** Defaults to `openAccessPolicy` (everything allowed) until the chain-backed policy is given. */
+  readonly accessPolicy?: AccessPolicy;
+  readonly capabilityContributors?: readonly CapabilityContributor[];
+  readonly readinessChecks?: readonly ReadinessCheck[];
+  /** A logger instance to use instead of creating one from `config.logLevel` (tests). */
+  readonly logger?: FastifyBaseLogger;
+}
+
+export type AppOptions = Pick<AppConfig, 'publicUrl' | 'cursorSecret' | 'sourceTimeoutMs' | 'bodyLimit' | 'logLevel'>;
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+
+/** Logs carry method, path and status, never query strings (they can hold names or MRNs) or tokens. */
+function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: ['req.headers.authorization', 'req.headers.cookie'],
+    serializers: {
+      req: (req: { method: string; url: string }) => ({ method: req.method, path: req.url.split('?')[0] }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+  };
+}
+
+export async function buildApp(config: AppOptions, deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.logLevel) }),
+    genReqId: requestId,
+    bodyLimit: config.bodyLimit,
+    // Fastify 5's default router options are fine; trailing slashes are accepted for curl users.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  await app.register(requestContext);
+  await app.register(errorHandling);
+  await app.register(cors, {
+    origin: true,
+    credentials: true,
+    exposedHeaders: ['etag', 'last-modified', 'location', 'x-request-id'],
+    allowedHeaders: ['authorization', 'content-type', 'accept', 'prefer', 'if-none-match', 'x-request-id'],
+  });
+
+  // Authorization (SMART) registers here: its onRequest hook sets request.accessContext for
+  // every route below, and it passes its CapabilityStatement contribution via deps.
+
+  const sources = new SourceDirectory(deps.sources);
+  await app.register(healthRoutes, { sources, checks: deps.readinessChecks });
+  await app.register(fhirPlugin, {
+    prefix: '/fhir',
+    sources,
+    links: deps.patientLinks,
+    accessPolicy: deps.accessPolicy ?? openAccessPolicy,
+    secret: config.cursorSecret ?? cryptoRandomSecret(),
+    sourceTimeoutMs: config.sourceTimeoutMs,
+    publicBaseUrl: config.publicUrl ? `${config.publicUrl}/fhir` : undefined,
+    software: { name: pkg.name, version: pkg.version },
+    capabilityContributors: deps.capabilityContributors,
+  });
+  return app;
+}
+
+function cryptoRandomSecret(): Buffer {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32)));
+}

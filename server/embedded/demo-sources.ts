@@ -1,0 +1,25 @@
+/**
+ * The embedded demo's sources: three providers whose records overlap on the same people
+ * (alice, bob, carol, dave; links in demo-links.ts), served by the `embedded` kind from the
+ * bundles in demo-data/. Other adapter kinds append their demo sources here.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SourceConfig } from '../../adapters/source-config.ts';
+import { DEMO_CAST, demoAddress } from './demo-identities.ts';
+
+const dataDir = join(dirname(fileURLToPath(import.meta.url)), 'demo-data');
+
+function provider(handle: string): { provider: string; name: string } {
+  const identity = DEMO_CAST.find((i) => i.handle === handle);
+  if (!identity) throw new Error(`unknown demo provider ${handle}`);
+  return { provider: demoAddress(handle), name: identity.displayName };
+}
+
+export function demoSources(): SourceConfig[] {
+  return [
+    { id: 'hospital', kind: 'embedded', ...provider('hospital'), options: { files: [join(dataDir, 'hospital.json')] } },
+    { id: 'clinic', kind: 'embedded', ...provider('clinic'), options: { files: [join(dataDir, 'clinic.json')] } },
+    { id: 'pharmacy-records', kind: 'embedded', ...provider('pharmacy-records'), options: { files: [join(dataDir, 'pharmacy-records.json')] } },
+  ];
+}

@@ -1,0 +1,192 @@
+/**
+ * The FHIR R4 REST plugin (registered under `/fhir`): capabilities, read, search by GET and
+ * POST, Patient compartment search and `$everything`, over the federation (FhirService).
+ * Other plugins reach it through its options: `accessPolicy` (the chain-backed policy) and
+ * `capabilityContributors` (e.g. SMART's oauth-uris extension). `request.accessContext`,
+ * set by the SMART layer's onRequest hook, is what the access policy is asked about.
+ */
+import { createHash } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CapabilityStatement, Resource } from '@medplum/fhirtypes';
+import { buildCapabilityStatement } from '../../conformance/capability-statement.ts';
+import type { CapabilityContributor } from '../../conformance/capability-statement.ts';
+import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
+import { isResourceType } from '@medplum/core';
+import type { AccessPolicy } from '../access/access-policy.ts';
+import { FHIR_JSON } from '../plugins/errors.ts';
+import { isFormEncoded, negotiateJson } from './content-negotiation.ts';
+import { CursorSealer } from './cursor.ts';
+import { FhirService } from './fhir-service.ts';
+import { isPatientKey, ResourceIdCodec } from './ids.ts';
+import { FhirHttpError } from './outcomes.ts';
+import type { PatientLinks } from './patient-links.ts';
+import { MAX_COUNT, parseFhirSearch } from './search-request.ts';
+import type { QueryInput, SummaryMode } from './search-request.ts';
+import type { SourceDirectory } from './source-directory.ts';
+import { subset } from './subsetting.ts';
+
+export interface FhirPluginOptions {
+  readonly sources: SourceDirectory;
+  readonly links: PatientLinks;
+  readonly accessPolicy: AccessPolicy;
+  /** Secret for cursors and digested ids; random per process when absent (cursors then die with it). */
+  readonly secret: string | Buffer;
+  readonly sourceTimeoutMs: number;
+  /** Absolute public URL of the FHIR base; derived from each request's Host when absent. */
+  readonly publicBaseUrl?: string;
+  readonly software: { readonly name: string; readonly version: string };
+  /** Amend the generated CapabilityStatement (read at each build, so late additions count). */
+  readonly capabilityContributors?: readonly CapabilityContributor[];
+}
+
+const TYPE_PARAM = { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' } as const;
+const ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } as const;
+
+function strict(request: FastifyRequest): boolean {
+  const prefer = request.headers.prefer;
+  return typeof prefer === 'string' && /(^|[,;\s])handling=strict($|[,;\s])/.test(prefer);
+}
+
+function etagOf(body: string): string {
+  return `W/"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
+}
+
+export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOptions): Promise<void> {
+  loadFhirDefinitions();
+  const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
+  const service = new FhirService({
+    sources: options.sources,
+    links: options.links,
+    ids: new ResourceIdCodec(secret),
+    policy: options.accessPolicy,
+    cursors: new CursorSealer(secret),
+    sourceTimeoutMs: options.sourceTimeoutMs,
+  });
+  app.decorate('fhirService', service);
+  await app.register(formbody, { bodyLimit: app.initialConfig.bodyLimit });
+
+  const base = (request: FastifyRequest) =>
+    options.publicBaseUrl?.replace(/\/$/, '') ?? `${request.protocol}://${request.host}${app.prefix}`;
+
+  const served = (type: string) => {
+    if (options.sources.serving(type).length > 0) return;
+    const known = isResourceType(type);
+    throw new FhirHttpError(404, [{ severity: 'error', code: 'not-supported', details: { text: known ? `No source serves ${type}` : `Unknown resource type ${type}` } }]);
+  };
+
+  app.addHook('onRequest', async (request) => {
+    negotiateJson((request.query as Record<string, unknown> | undefined)?._format, request.headers.accept);
+  });
+
+  const send = (reply: FastifyReply, body: unknown) => reply.type(FHIR_JSON).send(body);
+
+  const capabilityCache = new Map<string, { statement: CapabilityStatement; body: string; etag: string }>();
+  app.get('/metadata', async (request, reply) => {
+    const url = base(request);
+    let cached = capabilityCache.get(url);
+    if (!cached) {
+      const statement = buildCapabilityStatement({
+        base: url,
+        sources: options.sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() })),
+        software: options.software,
+        maxCount: MAX_COUNT,
+        contributors: options.capabilityContributors,
+      });
+      const body = JSON.stringify(statement);
+      cached = { statement, body, etag: etagOf(body) };
+      capabilityCache.set(url, cached);
+    }
+    reply.header('etag', cached.etag);
+    return send(reply, cached.body);
+  });
+
+  const search = async (request: FastifyRequest, reply: FastifyReply, type: string, query: QueryInput, compartment?: string) => {
+    served(type);
+    const parsed = parseFhirSearch(type, query, { strict: strict(request) });
+    const bundle = await service.search(parsed, { access: request.accessContext, base: base(request), compartment, strict: strict(request), signal: abortSignal(reply) });
+    return send(reply, bundle);
+  };
+
+  app.get<{ Params: { type: string }; Querystring: QueryInput }>(
+    '/:type',
+    { schema: { params: { type: 'object', properties: { type: TYPE_PARAM }, required: ['type'] } } },
+    async (request, reply) => search(request, reply, request.params.type, request.query),
+  );
+
+  app.post<{ Params: { type: string }; Querystring: QueryInput; Body: QueryInput | undefined }>(
+    '/:type/_search',
+    { schema: { params: { type: 'object', properties: { type: TYPE_PARAM }, required: ['type'] } } },
+    async (request, reply) => {
+      if (request.body !== undefined && request.body !== null && !isFormEncoded(request.headers['content-type'])) {
+        throw new FhirHttpError(415, [{ severity: 'error', code: 'not-supported', details: { text: 'POST _search takes an application/x-www-form-urlencoded body' } }]);
+      }
+      // URL and body parameters together, as FHIR allows.
+      const merged: Record<string, string[]> = {};
+      for (const source of [request.query, (request.body ?? {}) as QueryInput]) {
+        for (const [k, v] of Object.entries(source)) if (v !== undefined) merged[k] = [...(merged[k] ?? []), ...(typeof v === 'string' ? [v] : v)];
+      }
+      return search(request, reply, request.params.type, merged);
+    },
+  );
+
+  app.get<{ Params: { type: string; id: string }; Querystring: QueryInput }>(
+    '/:type/:id',
+    { schema: { params: { type: 'object', properties: { type: TYPE_PARAM, id: ID_PARAM }, required: ['type', 'id'] } } },
+    async (request, reply) => {
+      const { type, id } = request.params;
+      served(type);
+      let resource: Resource = await service.read(type, id, { access: request.accessContext, signal: abortSignal(reply) });
+      const q = request.query;
+      const summary = typeof q._summary === 'string' && q._summary !== 'false' ? (q._summary as SummaryMode) : undefined;
+      if (summary && !['true', 'data', 'text'].includes(summary)) {
+        throw new FhirHttpError(400, [{ severity: 'error', code: 'invalid', details: { text: '_summary on read must be true, data, text or false' } }]);
+      }
+      const elements = typeof q._elements === 'string' ? q._elements.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      if (elements?.some((e) => !/^[a-z][A-Za-z0-9]*$/.test(e))) {
+        throw new FhirHttpError(400, [{ severity: 'error', code: 'invalid', details: { text: '_elements must list element names' } }]);
+      }
+      resource = subset(resource, summary, elements);
+      const body = JSON.stringify(resource);
+      const etag = resource.meta?.versionId ? `W/"${resource.meta.versionId}"` : etagOf(body);
+      reply.header('etag', etag);
+      if (resource.meta?.lastUpdated) reply.header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      return send(reply, body);
+    },
+  );
+
+  app.get<{ Params: { id: string; type: string }; Querystring: QueryInput }>(
+    '/Patient/:id/:type',
+    { schema: { params: { type: 'object', properties: { id: ID_PARAM, type: TYPE_PARAM }, required: ['id', 'type'] } } },
+    async (request, reply) => search(request, reply, request.params.type, request.query, request.params.id),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/Patient/:id/$everything',
+    { schema: { params: { type: 'object', properties: { id: ID_PARAM }, required: ['id'] } } },
+    async (request, reply) => {
+      if (!isPatientKey(request.params.id)) {
+        throw new FhirHttpError(404, [{ severity: 'error', code: 'not-found', details: { text: `Patient/${request.params.id} not found` } }]);
+      }
+      const bundle = await service.everything(request.params.id, { access: request.accessContext, base: base(request), strict: strict(request), signal: abortSignal(reply) });
+      return send(reply, bundle);
+    },
+  );
+}
+
+/** Aborts source calls when the client goes away. */
+function abortSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'));
+  });
+  return controller.signal;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The FHIR interactions, for other plugins inside the FHIR context (audit, notifications). */
+    fhirService?: FhirService;
+  }
+}

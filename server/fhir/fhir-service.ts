@@ -1,0 +1,321 @@
+/**
+ * The FHIR interactions over the federation, independent of HTTP: read, search (type and
+ * Patient compartment), merged Patients and `$everything`. Routes translate HTTP to these
+ * calls; tests and other server parts (audit, notifications) may call them directly.
+ */
+import { forbidden, matchesSearchRequest, OperationOutcomeError, notFound } from '@medplum/core';
+import type { SortRule } from '@medplum/core';
+import type { Bundle, OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
+import { compartmentPatients, isPatientCompartmentType } from '../../adapters/embedded/patient-compartment.ts';
+import { searchParamValues } from '../../adapters/embedded/element-paths.ts';
+import { compareBySortRules } from '../../adapters/embedded/sort-rules.ts';
+import type { AccessContext } from '../access/access-context.ts';
+import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
+import { buildSearchset } from './bundle.ts';
+import type { SearchsetEntry } from './bundle.ts';
+import { CURSOR_TTL_MS, MAX_BACK_PAGES, searchFingerprint } from './cursor.ts';
+import type { CursorSealer, CursorState, Positions } from './cursor.ts';
+import { isPatientKey } from './ids.ts';
+import type { ResourceIdCodec } from './ids.ts';
+import { mergePatient } from './merged-patient.ts';
+import type { LocalPatient } from './merged-patient.ts';
+import { mergeSources } from './merger.ts';
+import type { MergedItem } from './merger.ts';
+import { FhirHttpError, outcome } from './outcomes.ts';
+import type { PatientLinks } from './patient-links.ts';
+import { denied, Planner } from './planner.ts';
+import type { SearchPlan } from './planner.ts';
+import { ResourcePresenter } from './resource-presenter.ts';
+import { callSource } from './source-call.ts';
+import { MAX_COUNT, normalizedSearch } from './search-request.ts';
+import type { FhirSearch } from './search-request.ts';
+import type { FederatedSource, SourceDirectory } from './source-directory.ts';
+import { subset } from './subsetting.ts';
+
+export interface FhirServiceDeps {
+  readonly sources: SourceDirectory;
+  readonly links: PatientLinks;
+  readonly ids: ResourceIdCodec;
+  readonly policy: AccessPolicy;
+  readonly cursors: CursorSealer;
+  /** Per-source deadline for one call. */
+  readonly sourceTimeoutMs: number;
+}
+
+export interface CallContext {
+  readonly access?: AccessContext;
+  readonly signal?: AbortSignal;
+}
+
+export interface SearchContext extends CallContext {
+  /** Absolute FHIR base for fullUrls and links. */
+  readonly base: string;
+  /** `Patient/[id]/[type]`: the patient id of the compartment. */
+  readonly compartment?: string;
+  readonly strict: boolean;
+}
+
+function notFoundError(what: string): OperationOutcomeError {
+  return new OperationOutcomeError({ ...notFound, issue: [{ severity: 'error', code: 'not-found', details: { text: `${what} not found` } }] });
+}
+
+export class FhirService {
+  readonly #deps: FhirServiceDeps;
+  readonly planner: Planner;
+  readonly presenter: ResourcePresenter;
+
+  constructor(deps: FhirServiceDeps) {
+    this.#deps = deps;
+    this.planner = new Planner(deps);
+    this.presenter = new ResourcePresenter(deps.ids, deps.links);
+  }
+
+  get sources(): SourceDirectory {
+    return this.#deps.sources;
+  }
+
+  // ---------------------------------------------------------------- read
+
+  async read(resourceType: string, id: string, ctx: CallContext): Promise<Resource> {
+    if (resourceType === 'Patient' && isPatientKey(id)) return this.readPatient(id, ctx);
+    const local = this.#deps.ids.decode(id);
+    const source = local ? this.#deps.sources.get(local.sourceId) : undefined;
+    if (!local || !source || !source.adapter.capabilities().resources[resourceType]) throw notFoundError(`${resourceType}/${id}`);
+    const result = await callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (signal) =>
+      source.adapter.read(resourceType, local.localId, signal),
+    );
+    if (!result.ok) {
+      throw new FhirHttpError(result.issue.code === 'timeout' ? 504 : 503, [{ ...result.issue, severity: 'error' }]);
+    }
+    const resource = result.value;
+    if (!resource || resource.resourceType !== resourceType) throw notFoundError(`${resourceType}/${id}`);
+    const localPatients = compartmentPatients(resource);
+    const keys = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: keys, includeTypes: [] });
+    if (!decision.allowed) throw denied(decision.status, decision.reason);
+    if (!this.#visible(decision.grant, source, resource)) throw notFoundError(`${resourceType}/${id}`);
+    return this.presenter.present(source, resource);
+  }
+
+  /** Whether a source resource may be shown under a grant (its compartment patients, or none). */
+  #visible(grant: AccessGrant, source: FederatedSource, resource: Resource): boolean {
+    const locals = compartmentPatients(resource);
+    if (locals.length === 0) {
+      return isPatientCompartmentType(resource.resourceType) ? grant.patients === '*' : grant.allows(undefined, source, resource.resourceType);
+    }
+    return locals.some((local) => {
+      const key = this.#deps.links.patientOf(source.sourceId, local);
+      return key ? grant.allows(key, source, resource.resourceType) : grant.patients === '*';
+    });
+  }
+
+  async readPatient(key: string, ctx: CallContext): Promise<Patient> {
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [] });
+    if (!decision.allowed) throw denied(decision.status, decision.reason);
+    const { patient } = await this.#mergedPatient(key, decision.grant, ctx.signal);
+    if (!patient) throw notFoundError(`Patient/${key}`);
+    return patient;
+  }
+
+  async #mergedPatient(key: string, grant: AccessGrant, signal: AbortSignal | undefined): Promise<{ patient?: Patient; issues: OperationOutcomeIssue[] }> {
+    const issues: OperationOutcomeIssue[] = [];
+    const links = this.#deps.links.linksOf(key);
+    const parts = await Promise.all(
+      links.map(async (link): Promise<LocalPatient | undefined> => {
+        const source = this.#deps.sources.get(link.sourceId);
+        if (!source || !source.adapter.capabilities().resources.Patient || !grant.allows(key, source, 'Patient')) return undefined;
+        const result = await callSource(source, this.#deps.sourceTimeoutMs, signal, (s) => source.adapter.read('Patient', link.localId, s));
+        if (!result.ok) return void issues.push(result.issue);
+        return result.value?.resourceType === 'Patient' ? { source, patient: result.value } : undefined;
+      }),
+    );
+    const order = this.#deps.sources.all();
+    const found = parts.filter((p): p is LocalPatient => !!p).sort((a, b) => order.indexOf(a.source) - order.indexOf(b.source));
+    return { patient: found.length > 0 ? mergePatient(key, found, this.presenter) : undefined, issues };
+  }
+
+  // ---------------------------------------------------------------- search
+
+  #links(ctx: SearchContext, search: FhirSearch, dropped: readonly string[]): { path: string; selfParams: Array<[string, string]> } {
+    const path = ctx.compartment !== undefined ? `Patient/${ctx.compartment}/${search.resourceType}` : search.resourceType;
+    const selfParams = search.params.filter(([name]) => !dropped.includes(name.split(':')[0] as string)) as Array<[string, string]>;
+    return { path, selfParams };
+  }
+
+  #url(ctx: SearchContext, path: string, params: ReadonlyArray<readonly [string, string]>, cursor?: string): string {
+    const query = new URLSearchParams(params.map(([k, v]) => [k, v]));
+    if (cursor) query.set('_cursor', cursor);
+    const qs = query.toString();
+    return `${ctx.base}/${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  async search(search: FhirSearch, ctx: SearchContext): Promise<Bundle> {
+    if (search.resourceType === 'Patient' && ctx.compartment === undefined) return this.#searchPatients(search, ctx);
+    const plan = await this.planner.plan(search, ctx.access, ctx.compartment, { strict: ctx.strict });
+    const { path, selfParams } = this.#links(ctx, search, plan.dropped);
+    const fingerprint = searchFingerprint(normalizedSearch(path, search));
+    const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprint) : undefined;
+    const sourceCount = state?.sourceCount ?? Math.max(search.count, 1);
+    const start: Positions = state?.positions ?? {};
+    const merged = await mergeSources(
+      plan.sources.map((p) => ({ source: p.source, query: p.query, position: start[p.source.sourceId] ?? { skip: 0, done: false } })),
+      { count: search.count, sourceCount: search.count === 0 ? 0 : sourceCount, sort: search.sort, wantTotal: search.total, timeoutMs: this.#deps.sourceTimeoutMs, signal: ctx.signal },
+    );
+    const total = search.total ? (state ? state.total : merged.total) : undefined;
+    const offset = state?.offset ?? 0;
+    const next = merged.more && search.count > 0
+      ? this.#deps.cursors.seal({
+          search: fingerprint, sourceCount, positions: merged.positions,
+          back: [...(state?.back ?? []), start].slice(-MAX_BACK_PAGES), offset: offset + merged.items.length, total,
+          expires: Date.now() + CURSOR_TTL_MS,
+        })
+      : undefined;
+    const previous = state && state.back.length > 0
+      ? this.#deps.cursors.seal({
+          search: fingerprint, sourceCount, positions: state.back[state.back.length - 1] as Positions,
+          back: state.back.slice(0, -1), offset: Math.max(0, offset - search.count), total, expires: Date.now() + CURSOR_TTL_MS,
+        })
+      : undefined;
+    const entries = await this.#entries(merged.items, search, plan, ctx);
+    return buildSearchset({
+      base: ctx.base,
+      self: this.#url(ctx, path, selfParams, search.cursor),
+      next: next ? this.#url(ctx, path, selfParams, next) : undefined,
+      previous: previous ? this.#url(ctx, path, selfParams, previous) : undefined,
+      total,
+      entries: search.summary === 'count' ? [] : entries.list,
+      outcome: outcome([...plan.issues, ...merged.issues, ...entries.issues]),
+    });
+  }
+
+  /** Presents matches (merged Patients stay merged) and adds `_include`/`_revinclude` entries. */
+  async #entries(items: readonly MergedItem[], search: FhirSearch, plan: SearchPlan, ctx: SearchContext): Promise<{ list: SearchsetEntry[]; issues: OperationOutcomeIssue[] }> {
+    const list: SearchsetEntry[] = items.map(({ source, resource }) => ({
+      resource: subset(this.presenter.present(source, resource), search.summary, search.elements),
+      mode: 'match',
+    }));
+    const issues: OperationOutcomeIssue[] = [];
+    if (search.include.length === 0 && search.revInclude.length === 0) return { list, issues };
+    const seen = new Set(list.map((e) => `${e.resource.resourceType}/${e.resource.id}`));
+    const add = (resource: Resource) => {
+      const key = `${resource.resourceType}/${resource.id}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      list.push({ resource, mode: 'include' });
+    };
+    const tasks: Array<Promise<void>> = [];
+    const patientKeys = new Set<string>();
+    for (const target of search.include) {
+      for (const { source, resource } of items) {
+        for (const value of searchParamValues(resource, target.searchParam)) {
+          const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(String((value as { reference?: unknown }).reference ?? ''));
+          if (!m || (target.targetType && m[1] !== target.targetType)) continue;
+          const [type, localId] = [m[1] as string, m[2] as string];
+          const key = type === 'Patient' ? this.#deps.links.patientOf(source.sourceId, localId) : undefined;
+          if (key) {
+            patientKeys.add(key);
+            continue;
+          }
+          if (!source.adapter.capabilities().resources[type]) continue;
+          tasks.push(
+            callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (s) => source.adapter.read(type, localId, s)).then((r) => {
+              if (!r.ok) return void issues.push(r.issue);
+              if (r.value && this.#visible(plan.grant, source, r.value)) add(this.presenter.present(source, r.value));
+            }),
+          );
+        }
+      }
+    }
+    for (const key of patientKeys) {
+      if (plan.grant.patients !== '*' && !plan.grant.patients.includes(key)) continue;
+      tasks.push(this.#mergedPatient(key, plan.grant, ctx.signal).then((r) => (issues.push(...r.issues), r.patient && add(r.patient))));
+    }
+    for (const target of search.revInclude) {
+      const bySource = new Map<FederatedSource, string[]>();
+      for (const { source, resource } of items) bySource.set(source, [...(bySource.get(source) ?? []), `${resource.resourceType}/${resource.id}`]);
+      for (const [source, refs] of bySource) {
+        const capability = source.adapter.capabilities().resources[target.resourceType];
+        if (!capability?.searchParams.includes(target.searchParam)) continue;
+        const query = { resourceType: target.resourceType, filters: [{ code: target.searchParam, operator: 'eq' as const, value: refs.join(',') }], count: MAX_COUNT };
+        tasks.push(
+          callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (s) => source.adapter.search(query as never, s)).then((r) => {
+            if (!r.ok) return void issues.push(r.issue);
+            for (const resource of r.value.resources) if (this.#visible(plan.grant, source, resource)) add(this.presenter.present(source, resource));
+          }),
+        );
+      }
+    }
+    await Promise.all(tasks);
+    return { list, issues };
+  }
+
+  /** Patient searches run over merged Patients, so every criterion sees the whole person. */
+  async #searchPatients(search: FhirSearch, ctx: SearchContext): Promise<Bundle> {
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'search', patients: [], includeTypes: [] });
+    if (!decision.allowed) throw denied(decision.status, decision.reason);
+    const grant = decision.grant;
+    const path = 'Patient';
+    const fingerprint = searchFingerprint(normalizedSearch(path, search));
+    const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprint) : undefined;
+    const candidates = grant.patients === '*' ? this.#deps.links.patients() : grant.patients;
+    const issues: OperationOutcomeIssue[] = [];
+    const patients = (await Promise.all(candidates.map((key) => this.#mergedPatient(key, grant, ctx.signal))))
+      .flatMap((r) => (issues.push(...r.issues), r.patient ? [r.patient] : []));
+    const request = { resourceType: 'Patient' as const, filters: [...search.filters] };
+    const sort: readonly SortRule[] = search.sort.length > 0 ? search.sort : [{ code: '_id' }];
+    const matches = patients
+      .filter((p) => request.filters.length === 0 || matchesSearchRequest(p, request))
+      .sort((a, b) => compareBySortRules(a, b, sort));
+    const offset = state?.offset ?? 0;
+    const page = matches.slice(offset, offset + search.count);
+    const seal = (at: number) =>
+      this.#deps.cursors.seal({ search: fingerprint, sourceCount: search.count, positions: {}, back: [], offset: at, expires: Date.now() + CURSOR_TTL_MS } satisfies CursorState);
+    const selfParams = search.params as Array<[string, string]>;
+    const dedup = new Map(issues.map((i) => [`${i.diagnostics}`, i]));
+    return buildSearchset({
+      base: ctx.base,
+      self: this.#url(ctx, path, selfParams, search.cursor),
+      next: search.count > 0 && offset + page.length < matches.length ? this.#url(ctx, path, selfParams, seal(offset + page.length)) : undefined,
+      previous: offset > 0 && search.count > 0 ? this.#url(ctx, path, selfParams, seal(Math.max(0, offset - search.count))) : undefined,
+      total: search.total ? matches.length : undefined,
+      entries: search.summary === 'count' ? [] : page.map((p) => ({ resource: subset(p, search.summary, search.elements), mode: 'match' as const })),
+      outcome: outcome([...dedup.values()]),
+    });
+  }
+
+  /** `Patient/[key]/$everything`: the merged Patient and every compartment resource of every allowed source. */
+  async everything(key: string, ctx: SearchContext): Promise<Bundle> {
+    const patient = await this.readPatient(key, ctx);
+    const types = this.#deps.sources.resourceTypes().filter((t) => t !== 'Patient' && isPatientCompartmentType(t));
+    const entries: SearchsetEntry[] = [{ resource: patient, mode: 'match' }];
+    const issues: OperationOutcomeIssue[] = [];
+    const bundles = await Promise.all(
+      types.map(async (type) => {
+        const search: FhirSearch = { resourceType: type, filters: [], sort: [], count: MAX_COUNT, include: [], revInclude: [], total: true, ignored: [], params: [] };
+        try {
+          return await this.search(search, { ...ctx, compartment: key });
+        } catch (err) {
+          // A type the caller may not see is left out of $everything rather than failing it.
+          if (err instanceof OperationOutcomeError && (err.outcome.id === forbidden.id || err.outcome.id === notFound.id)) return undefined;
+          throw err;
+        }
+      }),
+    );
+    for (const bundle of bundles) {
+      for (const entry of bundle?.entry ?? []) {
+        if (entry.search?.mode === 'outcome') issues.push(...((entry.resource as { issue?: OperationOutcomeIssue[] }).issue ?? []));
+        else if (entry.resource) entries.push({ resource: entry.resource, mode: 'match' });
+      }
+      if (bundle?.link?.some((l) => l.relation === 'next')) {
+        issues.push({ severity: 'information', code: 'too-costly', details: { text: `$everything returns at most ${MAX_COUNT} resources per type` } });
+      }
+    }
+    return buildSearchset({
+      base: ctx.base,
+      self: `${ctx.base}/Patient/${key}/$everything`,
+      total: entries.length,
+      entries,
+      outcome: outcome(issues),
+    });
+  }
+}

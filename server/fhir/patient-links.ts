@@ -1,0 +1,63 @@
+/**
+ * Patient links: which local patient id a person has at each source. A provider node keeps
+ * them privately (the chain holds only salted commitments). Lookups are synchronous because
+ * they run for every reference of every returned resource; a persistent implementation keeps
+ * an in-memory copy and refreshes it.
+ */
+
+export interface PatientLink {
+  /** Patient key: lowercase 0x address. */
+  readonly patient: string;
+  readonly sourceId: string;
+  readonly localId: string;
+}
+
+export interface PatientLinks {
+  /** Local ids of this patient at this source (usually one; merged duplicates may give more). */
+  localIds(patient: string, sourceId: string): readonly string[];
+  /** The patient key a source-local patient id belongs to, if linked. */
+  patientOf(sourceId: string, localId: string): string | undefined;
+  /** Every link of one patient, in insertion order. */
+  linksOf(patient: string): readonly PatientLink[];
+  /** Every linked patient key. */
+  patients(): readonly string[];
+}
+
+export class InMemoryPatientLinks implements PatientLinks {
+  readonly #byPatient = new Map<string, PatientLink[]>();
+  readonly #bySource = new Map<string, string>();
+
+  constructor(links: Iterable<PatientLink> = []) {
+    for (const link of links) this.add(link);
+  }
+
+  add(link: PatientLink): void {
+    const patient = link.patient.toLowerCase();
+    const key = `${link.sourceId}\u0000${link.localId}`;
+    const existing = this.#bySource.get(key);
+    if (existing !== undefined && existing !== patient) {
+      throw new Error(`local patient ${link.sourceId}/${link.localId} is already linked to another patient`);
+    }
+    if (existing === patient) return;
+    this.#bySource.set(key, patient);
+    const list = this.#byPatient.get(patient) ?? [];
+    list.push({ patient, sourceId: link.sourceId, localId: link.localId });
+    this.#byPatient.set(patient, list);
+  }
+
+  localIds(patient: string, sourceId: string): readonly string[] {
+    return (this.#byPatient.get(patient) ?? []).filter((l) => l.sourceId === sourceId).map((l) => l.localId);
+  }
+
+  patientOf(sourceId: string, localId: string): string | undefined {
+    return this.#bySource.get(`${sourceId}\u0000${localId}`);
+  }
+
+  linksOf(patient: string): readonly PatientLink[] {
+    return this.#byPatient.get(patient) ?? [];
+  }
+
+  patients(): readonly string[] {
+    return [...this.#byPatient.keys()];
+  }
+}

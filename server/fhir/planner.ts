@@ -1,0 +1,165 @@
+/**
+ * The planner: decides, before anything is fanned out, which sources are asked and with what.
+ * It resolves the patients a search names (compartment, `patient`/`subject` values) to each
+ * source's local ids, consults the AccessPolicy so only allowed sources and patients are
+ * queried, leaves out sources that cannot evaluate a parameter or sort (with an informational
+ * warning rather than silently over-matching), and drops parameters no source supports
+ * (lenient) or refuses them (`Prefer: handling=strict`).
+ */
+import { badRequest, getSearchParameter, OperationOutcomeError } from '@medplum/core';
+import type { Filter } from '@medplum/core';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
+import { isPatientCompartmentType, patientCompartmentParams } from '../../adapters/embedded/patient-compartment.ts';
+import type { AccessContext } from '../access/access-context.ts';
+import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
+import { isPatientKey } from './ids.ts';
+import type { ResourceIdCodec, SourceLocalId } from './ids.ts';
+import { accessDenied, sourceIssue } from './outcomes.ts';
+import type { PatientLinks } from './patient-links.ts';
+import type { FhirSearch } from './search-request.ts';
+import type { FederatedSource, SourceDirectory } from './source-directory.ts';
+
+/** Patients a request names, as keys and (for unlinked source patients) source-local ids. */
+export interface NamedPatients {
+  readonly keys: readonly string[];
+  readonly local: readonly SourceLocalId[];
+}
+
+export interface SourcePlan {
+  readonly source: FederatedSource;
+  readonly query: Omit<SourceQuery, 'page' | 'count'>;
+}
+
+export interface SearchPlan {
+  readonly sources: readonly SourcePlan[];
+  readonly issues: readonly OperationOutcomeIssue[];
+  readonly grant: AccessGrant;
+  /** Filter codes that no source supports: left out of the search and of the self link. */
+  readonly dropped: readonly string[];
+}
+
+export const denied = accessDenied;
+
+/** The parameters of a type that name the patient whose compartment is searched. */
+export function patientParams(resourceType: string): string[] {
+  const codes = new Set(patientCompartmentParams(resourceType).filter((c) => getSearchParameter(resourceType, c)?.type === 'reference'));
+  if (getSearchParameter(resourceType, 'patient')) codes.add('patient');
+  if (resourceType === 'Patient') codes.clear();
+  return [...codes];
+}
+
+export interface PlannerDeps {
+  readonly sources: SourceDirectory;
+  readonly links: PatientLinks;
+  readonly ids: ResourceIdCodec;
+  readonly policy: AccessPolicy;
+}
+
+export class Planner {
+  readonly #deps: PlannerDeps;
+
+  constructor(deps: PlannerDeps) {
+    this.#deps = deps;
+  }
+
+  /** A patient reference value (`0xabc…`, `Patient/0xabc…`, `Patient/hospital.123`) as key or source-local id. */
+  resolvePatient(value: string): { key?: string; local?: SourceLocalId } {
+    const id = value.startsWith('Patient/') ? value.slice('Patient/'.length) : value;
+    if (isPatientKey(id)) return { key: id };
+    const local = this.#deps.ids.decode(id);
+    if (!local) return {};
+    const key = this.#deps.links.patientOf(local.sourceId, local.localId);
+    return key ? { key } : { local };
+  }
+
+  /**
+   * Pulls the patient-naming filters out of a search. `compartment` is the `Patient/[id]/[type]`
+   * id. Returns undefined when no patient is named.
+   */
+  namedPatients(search: FhirSearch, compartment: string | undefined): { named?: NamedPatients; rest: Filter[] } {
+    const codes = new Set(patientParams(search.resourceType));
+    const rest: Filter[] = [];
+    let sets: Array<{ keys: Set<string>; local: SourceLocalId[] }> = [];
+    const add = (values: string[]) => {
+      const keys = new Set<string>();
+      const local: SourceLocalId[] = [];
+      for (const v of values) {
+        const r = this.resolvePatient(v);
+        if (r.key) keys.add(r.key);
+        if (r.local) local.push(r.local);
+      }
+      sets.push({ keys, local });
+    };
+    if (compartment !== undefined) add([compartment]);
+    for (const filter of search.filters) {
+      if (codes.has(filter.code) && filter.operator === 'eq') add(filter.value.split(','));
+      else rest.push(filter);
+    }
+    if (sets.length === 0) return { rest };
+    // Several patient filters are ANDed: keep what every one of them names.
+    const [first, ...others] = sets as [{ keys: Set<string>; local: SourceLocalId[] }, ...typeof sets];
+    const keys = [...first.keys].filter((k) => others.every((o) => o.keys.has(k)));
+    const local = first.local.filter((l) => others.every((o) => o.local.some((x) => x.sourceId === l.sourceId && x.localId === l.localId)));
+    sets = [];
+    return { named: { keys, local }, rest };
+  }
+
+  async plan(search: FhirSearch, context: AccessContext | undefined, compartment: string | undefined, options: { strict: boolean }): Promise<SearchPlan> {
+    const { sources, links, policy } = this.#deps;
+    const type = search.resourceType;
+    const { named, rest } = this.namedPatients(search, compartment);
+    const includeTypes = [...new Set([...search.include.map((i) => i.targetType).filter((t): t is string => !!t), ...search.revInclude.map((i) => i.resourceType)])];
+    const decision = await policy.decide(context, {
+      resourceType: type,
+      action: 'search',
+      patients: named ? named.keys : [],
+      includeTypes,
+    });
+    if (!decision.allowed) throw denied(decision.status, decision.reason);
+    const grant = decision.grant;
+
+    const serving = sources.serving(type);
+    const supported = new Set(serving.flatMap((s) => s.adapter.capabilities().resources[type]?.searchParams ?? []));
+    const dropped = [...new Set(rest.filter((f) => !supported.has(f.code)).map((f) => f.code))];
+    if (dropped.length > 0 && options.strict) {
+      throw new OperationOutcomeError(badRequest(`No source can evaluate the search parameter(s) ${dropped.join(', ')} for ${type}`, dropped[0]));
+    }
+    const filters = rest.filter((f) => supported.has(f.code));
+    const issues: OperationOutcomeIssue[] = [];
+    const plans: SourcePlan[] = [];
+    const allowLocal = (l: SourceLocalId, source: FederatedSource) => {
+      const key = links.patientOf(l.sourceId, l.localId);
+      return key ? grant.allows(key, source, type) : grant.patients === '*';
+    };
+
+    for (const source of serving) {
+      const capability = source.adapter.capabilities().resources[type];
+      if (!capability) continue;
+      const declared = new Set(capability.searchParams);
+      const missing = filters.filter((f) => !declared.has(f.code)).map((f) => f.code);
+      const unsortable = search.sort.filter((r) => !declared.has(r.code)).map((r) => r.code);
+      if (missing.length > 0 || unsortable.length > 0) {
+        const what = [...missing, ...unsortable.map((c) => `_sort=${c}`)].join(', ');
+        issues.push(sourceIssue('not-supported', source.sourceId, `${source.name} cannot evaluate ${what}; its ${type} records are not in this result`));
+        continue;
+      }
+      let patients: string[] | undefined;
+      if (named) {
+        patients = [
+          ...named.keys.filter((k) => grant.allows(k, source, type)).flatMap((k) => links.localIds(k, source.sourceId)),
+          ...named.local.filter((l) => l.sourceId === source.sourceId && allowLocal(l, source)).map((l) => l.localId),
+        ];
+        if (patients.length === 0) continue;
+      } else if (!isPatientCompartmentType(type)) {
+        if (!grant.allows(undefined, source, type)) continue;
+      } else if (grant.patients !== '*') {
+        const allowed = grant.patients;
+        patients = allowed.filter((k) => grant.allows(k, source, type)).flatMap((k) => links.localIds(k, source.sourceId));
+        if (patients.length === 0) continue;
+      }
+      plans.push({ source, query: { resourceType: type, filters, patients, sort: search.sort } });
+    }
+    return { sources: plans, issues, grant, dropped };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Presents a source's resource to clients: global id, every reference rewritten (a linked
+ * local patient becomes `Patient/<key>`, anything else `Type/<sourceId>.<localId>`), and
+ * `meta.source` naming the provider. Absolute, `urn:` and contained (`#`) references are left
+ * as they are. The input is never mutated (adapters may return shared objects).
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { ResourceIdCodec } from './ids.ts';
+import type { PatientLinks } from './patient-links.ts';
+import type { FederatedSource } from './source-directory.ts';
+
+const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+export function providerUri(source: Pick<FederatedSource, 'provider' | 'sourceId'>): string {
+  return `urn:medrec:provider:${encodeURIComponent(source.provider)}#${source.sourceId}`;
+}
+
+export class ResourcePresenter {
+  readonly #ids: ResourceIdCodec;
+  readonly #links: PatientLinks;
+
+  constructor(ids: ResourceIdCodec, links: PatientLinks) {
+    this.#ids = ids;
+    this.#links = links;
+  }
+
+  /** The global reference for a source-local `Type/id`. */
+  reference(sourceId: string, resourceType: string, localId: string): string {
+    if (resourceType === 'Patient') {
+      const key = this.#links.patientOf(sourceId, localId);
+      if (key) return `Patient/${key}`;
+    }
+    return `${resourceType}/${this.#ids.encode(sourceId, localId)}`;
+  }
+
+  rewriteReference(sourceId: string, reference: string): string {
+    const m = RELATIVE_REFERENCE.exec(reference);
+    if (!m) return reference;
+    return this.reference(sourceId, m[1] as string, m[2] as string) + (m[3] ?? '');
+  }
+
+  present(source: FederatedSource, resource: Resource): Resource {
+    const out = this.#rewrite(source.sourceId, resource) as Resource & { meta?: Record<string, unknown> };
+    if (resource.id) out.id = this.#ids.encode(source.sourceId, resource.id);
+    const meta = { ...(resource.meta ?? {}) } as Record<string, unknown>;
+    meta.source = providerUri(source);
+    out.meta = meta;
+    return out;
+  }
+
+  #rewrite(sourceId: string, value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => this.#rewrite(sourceId, v));
+    if (value === null || typeof value !== 'object') return value;
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      out[key] = key === 'reference' && typeof v === 'string' ? this.rewriteReference(sourceId, v) : this.#rewrite(sourceId, v);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * `npm start`: loads and validates configuration, starts the embedded pieces that are not
+ * configured externally (in order), opens the sources, builds the app, listens, prints where
+ * to look, and shuts everything down in reverse order on SIGINT/SIGTERM.
+ *
+ * To add an embedded piece (the chain, authorization workers, ...), add a component to
+ * `components()` below at the right place in the order: each gets the shared start context,
+ * may contribute to it (URLs, sources, links, app dependencies) and returns its stop function.
+ */
+import { mkdirSync } from 'node:fs';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { SourceConfig } from '../adapters/source-config.ts';
+import { buildApp } from './app.ts';
+import type { AppDeps } from './app.ts';
+import { ConfigError, loadConfig } from './config/config.ts';
+import type { AppConfig } from './config/config.ts';
+import { closeSources, openSources } from './config/open-sources.ts';
+import { readSourcesFile, readSourcesLinks } from './config/sources-file.ts';
+import { demoAddress } from './embedded/demo-identities.ts';
+import { DEMO_PATIENT_LINKS } from './embedded/demo-links.ts';
+import { demoSources } from './embedded/demo-sources.ts';
+import { startRedisServer } from './embedded/redis-server.ts';
+import { InMemoryPatientLinks } from './fhir/patient-links.ts';
+import type { PatientLink } from './fhir/patient-links.ts';
+import type { FederatedSource } from './fhir/source-directory.ts';
+
+/** What components share while starting; later components see what earlier ones set. */
+export interface StartContext {
+  readonly config: AppConfig;
+  readonly log: Logger;
+  /** Whether the embedded demo (demo sources, demo chain seed) is in use. */
+  readonly demo: boolean;
+  redisUrl?: string;
+  sourceConfigs: SourceConfig[];
+  links: PatientLink[];
+  sources: FederatedSource[];
+  /** App dependencies contributed by components (access policy, capability contributors, checks). */
+  deps: Partial<Omit<AppDeps, 'sources' | 'patientLinks'>>;
+}
+
+export interface EmbeddedComponent {
+  readonly name: string;
+  start(ctx: StartContext): Promise<(() => Promise<void>) | void>;
+}
+
+const redisComponent: EmbeddedComponent = {
+  name: 'redis',
+  async start(ctx) {
+    if (ctx.redisUrl) return;
+    const redis = await startRedisServer({ dir: `${ctx.config.dataDir}/redis` });
+    ctx.redisUrl = redis.url;
+    ctx.log.info({ port: redis.port }, 'private redis-server started (set REDIS_URL to use your own)');
+    return () => redis.stop();
+  },
+};
+
+const sourcesComponent: EmbeddedComponent = {
+  name: 'sources',
+  async start(ctx) {
+    ctx.sources = await openSources(ctx.sourceConfigs, { log: ctx.log, dataDir: ctx.config.dataDir, redisUrl: ctx.redisUrl });
+    ctx.log.info({ sources: ctx.sources.map((s) => s.sourceId) }, 'sources open');
+    return () => closeSources(ctx.sources);
+  },
+};
+
+/** The start order. Stops run in reverse. */
+function components(): EmbeddedComponent[] {
+  return [
+    redisComponent,
+    // chain: anvil + contract deployment + demo seed (server/embedded/chain.ts) goes here.
+    sourcesComponent,
+    // authorization: permission snapshots, chain-sync and snapshot workers go here; they set
+    // ctx.deps.accessPolicy and ctx.deps.readinessChecks.
+  ];
+}
+
+export interface RunningMedrec {
+  readonly app: FastifyInstance;
+  /** e.g. `http://127.0.0.1:8080` */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function startMedrec(config: AppConfig, log: Logger = pino({ level: config.logLevel })): Promise<RunningMedrec> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const demo = config.sourcesFile === undefined;
+  const ctx: StartContext = {
+    config,
+    log,
+    demo,
+    redisUrl: config.redisUrl,
+    sourceConfigs: demo ? demoSources() : await readSourcesFile(config.sourcesFile as string),
+    links: demo
+      ? DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId }))
+      : await readSourcesLinks(config.sourcesFile as string),
+    sources: [],
+    deps: {},
+  };
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const { name, stop } of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.error({ err, component: name }, 'stop failed');
+      }
+    }
+    stops.length = 0;
+  };
+  let app: FastifyInstance | undefined;
+  try {
+    for (const component of components()) {
+      const stop = await component.start(ctx);
+      if (stop) stops.push({ name: component.name, stop });
+    }
+    app = await buildApp(config, { ...ctx.deps, sources: ctx.sources, patientLinks: new InMemoryPatientLinks(ctx.links), logger: log });
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await app?.close();
+    await stopAll();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const running = app;
+  return {
+    app: running,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    async stop() {
+      await running.close();
+      await stopAll();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`medrec: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = pino({ level: config.logLevel });
+  let running: RunningMedrec;
+  try {
+    running = await startMedrec(config, log);
+  } catch (err) {
+    console.error(`medrec: could not start: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
+    process.exit(1);
+  }
+  const alice = demoAddress('alice');
+  console.log(
+    [
+      '',
+      `MedRec-FHIR is up: ${running.url}`,
+      `  FHIR R4 base      ${running.url}/fhir   (CapabilityStatement: ${running.url}/fhir/metadata)`,
+      `  health            ${running.url}/healthz   ${running.url}/readyz`,
+      ...(config.sourcesFile === undefined
+        ? [`  demo              curl '${running.url}/fhir/MedicationRequest?patient=${alice}'   (alice, records from 3 providers)`]
+        : []),
+      '  stop              Ctrl-C',
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+if (import.meta.main) await main();
