@@ -1,0 +1,166 @@
+import t from 'tap';
+import { alice, bob, demoApp, json } from './fhir-app.ts';
+
+const app = await demoApp();
+t.teardown(() => app.close());
+
+const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers });
+const ids = (bundle: any, mode = 'match') => (bundle.entry ?? []).filter((e: any) => e.search?.mode === mode).map((e: any) => e.resource.id);
+
+t.test('a MedicationRequest search for one person merges every provider holding records for them', async (t) => {
+  const res = await get(`/fhir/MedicationRequest?patient=${alice}`);
+  t.equal(res.statusCode, 200);
+  t.match(res.headers['content-type'], /^application\/fhir\+json/);
+  const bundle = json(res);
+  t.equal(bundle.type, 'searchset');
+  t.equal(bundle.total, 7, 'four hospital, two clinic and one pharmacy prescription');
+  const sources = new Set(bundle.entry.map((e: any) => e.resource.meta.source.split('#')[1]));
+  t.same([...sources].sort(), ['clinic', 'hospital', 'pharmacy-records']);
+  for (const e of bundle.entry) {
+    t.equal(e.resource.subject.reference, `Patient/${alice}`, 'source-local patient references become the patient key');
+    t.match(e.resource.id, /^(hospital|clinic|pharmacy-records)\./);
+    t.equal(e.fullUrl, `http://localhost:80/fhir/MedicationRequest/${e.resource.id}`);
+  }
+  t.equal(bundle.link[0].relation, 'self');
+});
+
+t.test('paging walks every match exactly once across sources, with previous links back', async (t) => {
+  const all = ids(json(await get(`/fhir/MedicationRequest?_count=100&_sort=-authoredon`)));
+  t.ok(all.length >= 10);
+  const seen: string[] = [];
+  let url: string | undefined = `/fhir/MedicationRequest?_count=3&_sort=-authoredon`;
+  let pages = 0;
+  let last: any;
+  while (url && pages < 20) {
+    const bundle = json(await get(url));
+    t.equal(bundle.total, all.length, 'total stays the sum of the sources');
+    seen.push(...ids(bundle));
+    last = bundle;
+    const next = bundle.link.find((l: any) => l.relation === 'next');
+    url = next ? new URL(next.url).pathname + new URL(next.url).search : undefined;
+    pages++;
+  }
+  t.same(seen, all, 'same order as one big page: the k-way merge is exact');
+  const previous = last.link.find((l: any) => l.relation === 'previous');
+  t.ok(previous, 'a later page links back');
+  const back = json(await get(new URL(previous.url).pathname + new URL(previous.url).search));
+  t.same(ids(back), all.slice((pages - 2) * 3, (pages - 1) * 3));
+});
+
+t.test('_sort orders the merged result by the sort key across providers', async (t) => {
+  const bundle = json(await get(`/fhir/MedicationRequest?patient=${alice}&_sort=-authoredon`));
+  const dates = bundle.entry.map((e: any) => Date.parse(e.resource.authoredOn));
+  t.same(dates, [...dates].sort((a, b) => b - a));
+  t.equal(bundle.entry[0].resource.id, 'pharmacy-records.rx-880001', 'the newest prescription is the pharmacy one');
+});
+
+t.test('without _sort the order is deterministic: source order, then each source\'s own order', async (t) => {
+  const a = ids(json(await get(`/fhir/MedicationRequest?patient=${alice}`)));
+  const b = ids(json(await get(`/fhir/MedicationRequest?patient=${alice}`)));
+  t.same(a, b);
+  t.match(a[0], /^hospital\./);
+  t.match(a[a.length - 1], /^pharmacy-records\./);
+});
+
+t.test('compartment search Patient/[id]/[type] equals a search by patient', async (t) => {
+  const a = json(await get(`/fhir/Patient/${alice}/MedicationRequest?status=active`));
+  const b = json(await get(`/fhir/MedicationRequest?patient=${alice}&status=active`));
+  t.same(ids(a), ids(b));
+  t.ok(ids(a).length >= 3);
+  t.ok(a.entry.every((e: any) => e.resource.status === 'active'));
+  t.match(a.link[0].url, new RegExp(`/fhir/Patient/${alice}/MedicationRequest\\?status=active$`));
+});
+
+t.test('a source-local patient reference in a search is resolved to the person', async (t) => {
+  const bundle = json(await get(`/fhir/MedicationRequest?subject=Patient/clinic.rfc-1001`));
+  t.equal(bundle.total, 7, 'clinic.rfc-1001 is alice, so all her providers answer');
+});
+
+t.test('POST _search with a form body (and URL parameters) answers like GET', async (t) => {
+  const res = await app.inject({
+    method: 'POST',
+    url: `/fhir/MedicationRequest/_search?_count=50`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `patient=${alice}&status=active`,
+  });
+  t.equal(res.statusCode, 200);
+  t.same(ids(json(res)), ids(json(await get(`/fhir/MedicationRequest?patient=${alice}&status=active&_count=50`))));
+});
+
+t.test('_count is capped and stated in the self link; _summary=count gives only the total', async (t) => {
+  const capped = json(await get(`/fhir/Observation?_count=5000`));
+  t.match(capped.link[0].url, /_count=1000/);
+  const count = json(await get(`/fhir/MedicationRequest?patient=${bob}&_summary=count`));
+  t.equal(count.total, 7);
+  t.notOk(count.entry);
+});
+
+t.test('_elements subsets entries and tags them SUBSETTED; _summary=true keeps summary elements', async (t) => {
+  const bundle = json(await get(`/fhir/MedicationRequest?patient=${alice}&_elements=status`));
+  for (const e of bundle.entry) {
+    t.equal(e.resource.status !== undefined, true);
+    t.notOk(e.resource.dosageInstruction);
+    t.ok(e.resource.meta.tag.some((tag: any) => tag.code === 'SUBSETTED'));
+  }
+  const summary = json(await get(`/fhir/Patient?_summary=true&_id=${alice}`));
+  t.ok(summary.entry[0].resource.meta.tag.some((tag: any) => tag.code === 'SUBSETTED'));
+});
+
+t.test('_include adds the referenced Medication from the same provider; _revinclude adds dispenses', async (t) => {
+  const bundle = json(await get(`/fhir/MedicationRequest?patient=${alice}&_include=MedicationRequest:medication&_revinclude=MedicationDispense:prescription`));
+  const included = ids(bundle, 'include');
+  t.ok(included.includes('pharmacy-records.med-608139'), 'medication included');
+  t.ok(included.includes('pharmacy-records.disp-1'), 'dispense rev-included');
+  const dispense = bundle.entry.find((e: any) => e.resource.id === 'pharmacy-records.disp-1').resource;
+  t.equal(dispense.authorizingPrescription[0].reference, 'MedicationRequest/pharmacy-records.rx-880001');
+  const subject = json(await get(`/fhir/MedicationRequest?patient=${alice}&_include=MedicationRequest:subject`));
+  t.same(ids(subject, 'include'), [alice], 'the subject included is the merged Patient');
+});
+
+t.test('Patient search runs over merged Patients', async (t) => {
+  const bundle = json(await get(`/fhir/Patient?family=Hermiston71`));
+  t.same(ids(bundle), [alice]);
+  const all = json(await get(`/fhir/Patient`));
+  t.equal(all.total, 4);
+});
+
+t.test('unknown parameters are ignored and left out of the self link, or refused under handling=strict', async (t) => {
+  const lenient = json(await get(`/fhir/MedicationRequest?patient=${alice}&colour=blue`));
+  t.equal(lenient.total, 7);
+  t.notMatch(lenient.link[0].url, /colour/);
+  const strict = await get(`/fhir/MedicationRequest?patient=${alice}&colour=blue`, { prefer: 'handling=strict' });
+  t.equal(strict.statusCode, 400);
+  t.equal(json(strict).resourceType, 'OperationOutcome');
+  t.match(json(strict).issue[0].details.text, /colour/);
+});
+
+t.test('bad search input gets a 400 OperationOutcome that says what was wrong', async (t) => {
+  for (const [query, why] of [
+    ['authoredon=2020-13-45', /date/],
+    ['_count=-1', /_count/],
+    ['_count=lots', /_count/],
+    ['_sort=shoe-size', /shoe-size/],
+    ['_summary=maybe', /_summary/],
+    ['_include=*', /_include/],
+    ['_cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /_cursor/],
+    ['_cursor=not a cursor', /_cursor/],
+  ] as const) {
+    const res = await get(`/fhir/MedicationRequest?${query}`);
+    t.equal(res.statusCode, 400, query);
+    const body = json(res);
+    t.equal(body.resourceType, 'OperationOutcome');
+    t.match(body.issue[0].details.text, why, query);
+  }
+});
+
+t.test('a cursor only works for the search it was issued for', async (t) => {
+  const first = json(await get(`/fhir/MedicationRequest?_count=2`));
+  const next = new URL(first.link.find((l: any) => l.relation === 'next').url);
+  const cursor = next.searchParams.get('_cursor') as string;
+  const other = await get(`/fhir/MedicationRequest?status=active&_count=2&_cursor=${cursor}`);
+  t.equal(other.statusCode, 400);
+  const flipped = cursor.slice(0, 30) + (cursor[30] === 'A' ? 'B' : 'A') + cursor.slice(31);
+  const tampered = await get(`/fhir/MedicationRequest?_count=2&_cursor=${flipped}`);
+  t.equal(tampered.statusCode, 400);
+  t.notMatch(next.search, /hospital|o\d/, 'page tokens are not readable in the link');
+});
