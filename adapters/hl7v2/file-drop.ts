@@ -1,0 +1,135 @@
+/**
+ * Directory drop for batch files: FHS/BHS-wrapped batches and plain files holding many messages
+ * (CR, LF or CRLF, optionally MLLP-framed). Each message goes through the same acceptance as
+ * MLLP. A file whose messages were all accepted (or duplicates) moves to `processed/`; a file with
+ * refused messages moves to `failed/` beside a `<name>.report.txt` listing, per message, its
+ * position, MSH-10 and the reason (no message content). Files are picked up after they have
+ * stopped growing, so a half-copied file is never read.
+ */
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import { decodeMessageBytes, splitSegments } from './er7.ts';
+import { errorSummary, type AcceptanceOutcome, type MessageAcceptance } from './message-acceptance.ts';
+
+/** Splits a batch file into messages: each MSH starts one; FHS/BHS/BTS/FTS envelopes are dropped. */
+export function splitBatch(text: string): string[] {
+  const cleaned = text.replace(/^\uFEFF/, '').replace(/[\x0b\x1c]/g, '\r');
+  const messages: string[][] = [];
+  for (const segment of splitSegments(cleaned)) {
+    const name = segment.slice(0, 3);
+    if (name === 'FHS' || name === 'BHS' || name === 'BTS' || name === 'FTS') continue;
+    if (name === 'MSH') messages.push([segment]);
+    else messages.at(-1)?.push(segment); // text before the first MSH is not a message
+  }
+  return messages.map((segments) => segments.join('\r') + '\r');
+}
+
+export interface FileDropOptions {
+  readonly dir: string;
+  readonly pollMs: number;
+  readonly defaultCharset: 'utf8' | 'latin1';
+}
+
+export interface FileReport {
+  readonly file: string;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly refused: number;
+}
+
+export class FileDrop {
+  readonly #acceptance: MessageAcceptance;
+  readonly #options: FileDropOptions;
+  readonly #log: FastifyBaseLogger;
+  readonly #sizes = new Map<string, number>();
+  #timer?: NodeJS.Timeout;
+  #scan?: Promise<FileReport[]>;
+  #closed = false;
+
+  constructor(acceptance: MessageAcceptance, options: FileDropOptions, log: FastifyBaseLogger) {
+    this.#acceptance = acceptance;
+    this.#options = options;
+    this.#log = log;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(join(this.#options.dir, 'processed'), { recursive: true });
+    await mkdir(join(this.#options.dir, 'failed'), { recursive: true });
+    this.#tick();
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      void this.scan().finally(() => this.#tick());
+    }, this.#options.pollMs);
+    this.#timer.unref();
+  }
+
+  /** One pass over the directory; files seen with the same size twice are processed. */
+  scan(options: { settled?: boolean } = {}): Promise<FileReport[]> {
+    this.#scan ??= this.#scanOnce(options.settled === true).finally(() => (this.#scan = undefined));
+    return this.#scan;
+  }
+
+  async #scanOnce(assumeSettled: boolean): Promise<FileReport[]> {
+    const reports: FileReport[] = [];
+    let names: string[];
+    try {
+      names = (await readdir(this.#options.dir, { withFileTypes: true })).filter((d) => d.isFile() && !d.name.startsWith('.')).map((d) => d.name).sort();
+    } catch (error) {
+      this.#log.error({ err: errorSummary(error) }, 'hl7v2 file drop directory unreadable');
+      return reports;
+    }
+    for (const name of names) {
+      if (this.#closed) break;
+      const path = join(this.#options.dir, name);
+      const size = (await stat(path)).size;
+      if (!assumeSettled && this.#sizes.get(name) !== size) {
+        this.#sizes.set(name, size);
+        continue;
+      }
+      this.#sizes.delete(name);
+      reports.push(await this.#process(name, path));
+    }
+    return reports;
+  }
+
+  async #process(name: string, path: string): Promise<FileReport> {
+    const text = decodeMessageBytes(await readFile(path), this.#options.defaultCharset);
+    const messages = splitBatch(text);
+    const outcomes: AcceptanceOutcome[] = await Promise.all(messages.map((m) => this.#acceptance.submit(m)));
+    const problems: string[] = [];
+    let accepted = 0;
+    let duplicates = 0;
+    outcomes.forEach((o, i) => {
+      if (o.kind === 'accepted') accepted++;
+      else if (o.kind === 'duplicate') duplicates++;
+      else if (o.kind === 'unavailable') problems.push(`message ${i + 1} (MSH-10 ${o.message.controlId}): store unavailable, file left for retry`);
+      else if (o.kind === 'refused' || o.kind === 'unreadable') {
+        const controlId = o.kind === 'unreadable' ? o.salvagedControlId : o.message.controlId;
+        problems.push(`message ${i + 1} (MSH-10 ${controlId || 'unknown'}): ${o.refusal.ackCode} ${o.refusal.hl7Code}: ${o.refusal.text}`);
+      }
+    });
+    if (outcomes.some((o) => o.kind === 'unavailable')) {
+      // Nothing is lost: accepted ones are de-duplicated when the file is read again.
+      return { file: name, accepted, duplicates, refused: problems.length };
+    }
+    if (messages.length === 0) problems.push('no HL7 message (no MSH segment) in file');
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const target = problems.length ? 'failed' : 'processed';
+    await rename(path, join(this.#options.dir, target, `${stamp}-${name}`));
+    if (problems.length) {
+      await writeFile(join(this.#options.dir, 'failed', `${stamp}-${name}.report.txt`), `${problems.join('\n')}\n`);
+      this.#log.warn({ refused: problems.length, accepted }, 'hl7v2 batch file had refused messages (see its report in failed/)');
+    }
+    return { file: name, accepted, duplicates, refused: problems.length };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#scan;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The `hl7v2` source kind: a hospital's interface engine feeds it over MLLP (and/or a file drop),
+ * messages are durably accepted into the store's inbox before the ACK, converted to FHIR by the
+ * conversion worker, and served from the store through the EhrAdapter interface with the same
+ * in-memory search semantics as the other sources.
+ */
+import { readFile } from 'node:fs/promises';
+import { OperationOutcomeError, badRequest } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import type { EhrAdapter, SourceCapabilities, SourceHealth, SourcePage, SourceQuery } from '../ehr-adapter.ts';
+import { SourceUnavailableError } from '../ehr-adapter.ts';
+import { InMemoryResourceStore, inMemoryCapabilities } from '../embedded/in-memory-search.ts';
+import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-config.ts';
+import { ConversionWorker } from './conversion-worker.ts';
+import { decodeMessageBytes } from './er7.ts';
+import { FileDrop, splitBatch } from './file-drop.ts';
+import { parseHl7v2Options, type Hl7v2SourceOptions } from './hl7v2-source-options.ts';
+import { errorSummary, MessageAcceptance, type AcceptanceOutcome } from './message-acceptance.ts';
+import { MllpListener } from './mllp-listener.ts';
+import { RecordChangeBatcher } from './record-change-batcher.ts';
+import type { Hl7Store } from './store/hl7-store.ts';
+import { openHl7Store } from './store/open-store.ts';
+
+/** Resource types the conversion produces. */
+export const HL7V2_RESOURCE_TYPES = [
+  'AllergyIntolerance', 'DiagnosticReport', 'Encounter', 'Medication', 'MedicationRequest', 'Observation', 'Patient',
+] as const;
+
+/** Backlog of unconverted messages above which health reports `degraded`. */
+const BACKLOG_DEGRADED = 10_000;
+
+export class Hl7v2Source implements EhrAdapter {
+  readonly sourceId: string;
+  readonly store: Hl7Store;
+  readonly options: Hl7v2SourceOptions;
+  readonly #acceptance: MessageAcceptance;
+  readonly #listener?: MllpListener;
+  readonly #fileDrop?: FileDrop;
+  readonly #worker?: ConversionWorker;
+  readonly #batcher?: RecordChangeBatcher;
+  #capabilities?: SourceCapabilities;
+
+  private constructor(config: SourceConfig, options: Hl7v2SourceOptions, store: Hl7Store, context: AdapterContext) {
+    this.sourceId = config.id;
+    this.store = store;
+    this.options = options;
+    const log = context.log.child({ source: config.id });
+    const recordsChanged = context.recordsChanged;
+    if (recordsChanged) this.#batcher = new RecordChangeBatcher(config.id, recordsChanged, options.notifyIntervalMs);
+    if (options.convert) {
+      this.#worker = new ConversionWorker(store, {
+        conversion: { sourceId: config.id, timezone: options.timezone },
+        batchSize: options.batchSize,
+        pollMs: 1000,
+        log,
+        onConverted: (outcomes) => this.#listener?.converted(outcomes),
+        onPatientsChanged: (ids) => this.#batcher?.add(ids),
+      });
+    }
+    this.#acceptance = new MessageAcceptance(store, { processingIds: options.processingIds }, log, () => this.#worker?.wake());
+    if (options.mllp) {
+      this.#listener = new MllpListener(
+        this.#acceptance,
+        {
+          host: options.mllp.host,
+          port: options.mllp.port,
+          maxFrameBytes: options.maxFrameBytes,
+          idleTimeoutMs: options.idleTimeoutMs,
+          maxConnections: options.maxConnections,
+          defaultCharset: options.defaultCharset,
+        },
+        log,
+      );
+    }
+    if (options.fileDrop) {
+      this.#fileDrop = new FileDrop(this.#acceptance, { ...options.fileDrop, defaultCharset: options.defaultCharset }, log);
+    }
+  }
+
+  static async open(config: SourceConfig, context: AdapterContext): Promise<Hl7v2Source> {
+    const options = parseHl7v2Options(config.id, config.options, context.dataDir);
+    const store = await openHl7Store(options.store);
+    const source = new Hl7v2Source(config, options, store, context);
+    try {
+      await source.#listener?.start();
+      await source.#fileDrop?.start();
+      if (options.sampleFeed) await source.acceptText(decodeMessageBytes(await readFile(options.sampleFeed), options.defaultCharset));
+      source.#worker?.wake(); // messages accepted before a restart
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
+    return source;
+  }
+
+  /** The MLLP port (after start; useful when configured as 0). */
+  get mllpPort(): number | undefined {
+    return this.#listener?.port;
+  }
+
+  /** Accepts every message of a batch text (as the file drop would), in order. */
+  async acceptText(text: string): Promise<AcceptanceOutcome[]> {
+    return Promise.all(splitBatch(text).map((m) => this.#acceptance.submit(m)));
+  }
+
+  /** Resolves when every accepted message is converted (tests, benchmarks, the CLI). */
+  async drain(): Promise<void> {
+    await this.#worker?.drain();
+    this.#batcher?.flush();
+  }
+
+  /** One pass of the file drop (tests and the CLI; the drop polls by itself otherwise). */
+  async scanFileDrop(): Promise<void> {
+    await this.#fileDrop?.scan({ settled: true });
+  }
+
+  capabilities(): SourceCapabilities {
+    this.#capabilities ??= inMemoryCapabilities(HL7V2_RESOURCE_TYPES);
+    return this.#capabilities;
+  }
+
+  async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {
+    signal.throwIfAborted();
+    if (!(HL7V2_RESOURCE_TYPES as readonly string[]).includes(resourceType)) return undefined;
+    try {
+      return await this.store.read(resourceType, id);
+    } catch (error) {
+      throw new SourceUnavailableError(this.sourceId, 'HL7v2 store unavailable', { cause: errorSummary(error) });
+    }
+  }
+
+  async search(query: SourceQuery, signal: AbortSignal): Promise<SourcePage> {
+    signal.throwIfAborted();
+    if (!(HL7V2_RESOURCE_TYPES as readonly string[]).includes(query.resourceType)) return { resources: [], total: 0 };
+    const declared = this.capabilities().resources[query.resourceType]?.searchParams ?? [];
+    const unknown = query.filters.find((f) => !declared.includes(f.code.split(':')[0]!));
+    if (unknown) throw new OperationOutcomeError(badRequest(`Search parameter ${unknown.code} is not supported by source ${this.sourceId}`));
+    let resources: Resource[];
+    try {
+      resources = await this.store.list(query.resourceType, query.patients);
+    } catch (error) {
+      throw new SourceUnavailableError(this.sourceId, 'HL7v2 store unavailable', { cause: errorSummary(error) });
+    }
+    signal.throwIfAborted();
+    // The store already narrowed by type and compartment; filters, sort and paging are the shared
+    // in-memory semantics every source uses.
+    return new InMemoryResourceStore(resources).search(query);
+  }
+
+  async health(signal: AbortSignal): Promise<SourceHealth> {
+    signal.throwIfAborted();
+    const checkedAt = new Date().toISOString();
+    try {
+      const stats = await this.store.stats();
+      const lagSeconds = stats.newestReceivedAt ? Math.max(0, Math.round((Date.now() - Date.parse(stats.newestReceivedAt)) / 1000)) : undefined;
+      const listening = !this.#listener || this.#listener.listening;
+      const status = !listening ? 'down' : stats.pending > BACKLOG_DEGRADED ? 'degraded' : 'up';
+      return {
+        status,
+        detail: `${listening ? 'accepting' : 'listener not accepting'}; ${stats.pending} awaiting conversion; ${stats.deadLetters} dead letters`,
+        ...(lagSeconds !== undefined ? { lagSeconds } : {}),
+        checkedAt,
+      };
+    } catch (error) {
+      return { status: 'down', detail: `store unavailable (${errorSummary(error).type})`, checkedAt };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#listener?.close();
+    await this.#fileDrop?.close();
+    await this.#worker?.close();
+    this.#batcher?.flush();
+    await this.store.close();
+  }
+}
+
+export const createHl7v2Adapter: AdapterFactory = (config, context) => Hl7v2Source.open(config, context);

@@ -1,0 +1,130 @@
+/**
+ * Durable acceptance of v2 messages, shared by the MLLP listener and the file drop.
+ *
+ * A message is checked (structure, type, required fields), then committed to the store's inbox
+ * together with its de-duplication key (sender + MSH-10) in one transaction; only after that
+ * commit does the caller send AA/CA. Messages arriving together from any connection are committed
+ * in one transaction (group commit: one fsync for many ACKs), and one commit is in flight at a
+ * time so inbox order is arrival order. Refused messages go to the dead letters with the reason.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { ackModeOf, refusalReason, type AckMode } from './acknowledgement.ts';
+import { checkMessage, type AcceptanceRules, type Refusal } from './conversion/message-conversion.ts';
+import { Er7ParseError, parseEr7, type Er7Message } from './er7.ts';
+import type { Hl7Store, InboxEntry } from './store/hl7-store.ts';
+
+export type AcceptanceOutcome =
+  | { readonly kind: 'accepted' | 'duplicate'; readonly seq: number; readonly message: Er7Message; readonly mode: AckMode }
+  | { readonly kind: 'refused'; readonly message: Er7Message; readonly mode: AckMode; readonly refusal: Refusal }
+  | { readonly kind: 'unreadable'; readonly refusal: Refusal; readonly salvagedControlId: string }
+  /** The store could not commit: the sender must resend (AE 207), nothing was accepted. */
+  | { readonly kind: 'unavailable'; readonly message: Er7Message; readonly mode: AckMode };
+
+interface Waiting {
+  readonly entry: InboxEntry;
+  readonly resolve: (r: { seq: number; duplicate: boolean } | undefined) => void;
+}
+
+export class MessageAcceptance {
+  readonly #store: Hl7Store;
+  readonly #rules: AcceptanceRules;
+  readonly #log: FastifyBaseLogger;
+  readonly #onAccepted: () => void;
+  #queue: Waiting[] = [];
+  #flushing = false;
+  #scheduled = false;
+
+  constructor(store: Hl7Store, rules: AcceptanceRules, log: FastifyBaseLogger, onAccepted: () => void) {
+    this.#store = store;
+    this.#rules = rules;
+    this.#log = log;
+    this.#onAccepted = onAccepted;
+  }
+
+  /** Sender identity for de-duplication: MSH-3 and MSH-4 as sent. */
+  static senderOf(message: Er7Message): string {
+    return `${message.msh.rawField(3)}|${message.msh.rawField(4)}`;
+  }
+
+  async submit(text: string): Promise<AcceptanceOutcome> {
+    let message: Er7Message;
+    try {
+      message = parseEr7(text);
+      void message.msh;
+    } catch (error) {
+      const reason = error instanceof Er7ParseError ? error.message : 'unreadable message';
+      const refusal: Refusal = { ackCode: 'AR', hl7Code: '100', text: reason, location: 'MSH' };
+      await this.#deadLetter({ sender: '', controlId: salvageControlId(text) }, refusal, text);
+      return { kind: 'unreadable', refusal, salvagedControlId: salvageControlId(text) };
+    }
+    const mode = ackModeOf(message);
+    const refusal = checkMessage(message, this.#rules);
+    if (refusal) {
+      await this.#deadLetter({ sender: MessageAcceptance.senderOf(message), controlId: message.controlId }, refusal, text);
+      return { kind: 'refused', message, mode, refusal };
+    }
+    const entry: InboxEntry = {
+      sender: MessageAcceptance.senderOf(message),
+      controlId: message.controlId,
+      raw: text,
+      receivedAt: new Date().toISOString(),
+    };
+    const result = await new Promise<{ seq: number; duplicate: boolean } | undefined>((resolve) => {
+      this.#queue.push({ entry, resolve });
+      this.#schedule();
+    });
+    if (!result) return { kind: 'unavailable', message, mode };
+    return { kind: result.duplicate ? 'duplicate' : 'accepted', seq: result.seq, message, mode };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#flushing) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing || this.#queue.length === 0) return;
+    this.#flushing = true;
+    const batch = this.#queue;
+    this.#queue = [];
+    try {
+      const results = await this.#store.accept(batch.map((w) => w.entry));
+      batch.forEach((w, i) => w.resolve(results[i]));
+      if (results.some((r) => !r.duplicate)) this.#onAccepted();
+    } catch (error) {
+      this.#log.error({ err: errorSummary(error), count: batch.length }, 'hl7v2 inbox commit failed; messages not acknowledged positively');
+      for (const w of batch) w.resolve(undefined);
+    } finally {
+      this.#flushing = false;
+      if (this.#queue.length) this.#schedule();
+    }
+  }
+
+  async #deadLetter(who: { sender: string; controlId: string }, refusal: Refusal, raw: string): Promise<void> {
+    try {
+      await this.#store.addDeadLetter({ stage: 'acceptance', ...who, reason: refusalReason(refusal), raw });
+    } catch (error) {
+      this.#log.error({ err: errorSummary(error) }, 'hl7v2 dead letter could not be stored');
+    }
+  }
+}
+
+/** MSH-10 of a message too broken to parse, when the header line still has ten fields. */
+function salvageControlId(text: string): string {
+  const line = text.split(/\r\n|\r|\n/, 1)[0] ?? '';
+  if (!line.startsWith('MSH') || line.length < 4) return '';
+  return (line.split(line[3]!)[9] ?? '').slice(0, 50);
+}
+
+/** An error's class and message only: driver errors can quote SQL values, which may be PHI. */
+export function errorSummary(error: unknown): { type: string; code?: string } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { type: error.name, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  return { type: typeof error };
+}

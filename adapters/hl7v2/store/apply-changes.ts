@@ -1,0 +1,81 @@
+/**
+ * Applies converted changes to the store with v2 update semantics: elements the message states
+ * replace the stored ones, elements it leaves empty are kept, `""` removes them; an unchanged
+ * resource is not rewritten (and raises no record-change notification).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Patient, PatientLink, Resource } from '@medplum/fhirtypes';
+import type { MergePatientsChange, StoreChange, UpsertChange } from '../conversion/conversion-result.ts';
+import type { StoreTransaction } from './hl7-store.ts';
+
+/** Applies changes in order; returns the local patient ids whose records actually changed. */
+export async function applyChanges(tx: StoreTransaction, changes: readonly StoreChange[], now: string): Promise<Set<string>> {
+  const touched = new Set<string>();
+  for (const change of changes) {
+    if (change.kind === 'upsert') {
+      if (await applyUpsert(tx, change, now) && change.patient) touched.add(change.patient);
+    } else {
+      for (const p of await mergePatients(tx, change, now)) touched.add(p);
+    }
+  }
+  return touched;
+}
+
+async function applyUpsert(tx: StoreTransaction, change: UpsertChange, now: string): Promise<boolean> {
+  const { resourceType, id } = change.resource;
+  const prior = await tx.get(resourceType, id!);
+  const next: Record<string, unknown> = prior ? { ...prior.resource } : {};
+  for (const [key, value] of Object.entries(change.resource)) next[key] = value;
+  for (const key of change.remove ?? []) {
+    delete next[key];
+    delete next[`_${key}`];
+  }
+  for (const [key, value] of Object.entries(change.defaults ?? {})) {
+    if (next[key] === undefined) next[key] = value;
+  }
+  return write(tx, prior, next as unknown as Resource, change.patient, now);
+}
+
+async function write(
+  tx: StoreTransaction,
+  prior: { resource: Resource; patient: string | null } | undefined,
+  next: Resource,
+  patient: string | null,
+  now: string,
+): Promise<boolean> {
+  const { meta: _priorMeta, ...priorContent } = (prior?.resource ?? {}) as Resource;
+  const { meta: _nextMeta, ...nextContent } = next;
+  if (prior && prior.patient === patient && isDeepStrictEqual(priorContent, nextContent)) return false;
+  const version = Number(prior?.resource.meta?.versionId ?? 0) + 1;
+  const { resourceType, id, ...rest } = nextContent;
+  await tx.put({ resourceType, id, meta: { versionId: String(version), lastUpdated: now }, ...rest } as Resource, patient);
+  return true;
+}
+
+/** A40: moves every record of `from` to `into` and links the two Patients. */
+async function mergePatients(tx: StoreTransaction, change: MergePatientsChange, now: string): Promise<string[]> {
+  const { from, into } = change;
+  const oldRef = `Patient/${from}`;
+  const newRef = `Patient/${into}`;
+  for (const stored of await tx.byPatient(from)) {
+    if (stored.resource.resourceType === 'Patient') continue;
+    const moved = JSON.parse(JSON.stringify(stored.resource).replaceAll(`"${oldRef}"`, `"${newRef}"`)) as Resource;
+    await write(tx, stored, moved, into, now);
+  }
+  const old = await tx.get('Patient', from);
+  if (old) {
+    const patient = old.resource as Patient;
+    await write(tx, old, { ...patient, active: false, link: withLink(patient.link, newRef, 'replaced-by') }, from, now);
+  }
+  const survivor = await tx.get('Patient', into);
+  if (survivor) {
+    const patient = survivor.resource as Patient;
+    await write(tx, survivor, { ...patient, link: withLink(patient.link, oldRef, 'replaces') }, into, now);
+  }
+  return [from, into];
+}
+
+function withLink(links: PatientLink[] | undefined, reference: string, type: PatientLink['type']): PatientLink[] {
+  const kept = (links ?? []).filter((l) => l.other.reference !== reference);
+  return [...kept, { other: { reference }, type }];
+}

@@ -1,0 +1,89 @@
+/**
+ * The HL7v2 source's durable state, one per source: the inbox (accepted messages; acceptance and
+ * de-duplication are one committed insert, so an AA is never sent for something a crash could
+ * lose), the converted FHIR resources filed by local patient id, and the dead letters.
+ * Two back ends implement it: SQLite (`node:sqlite`, file-backed, the embedded default) and
+ * PostgreSQL (production).
+ */
+import type { Resource } from '@medplum/fhirtypes';
+
+export interface InboxEntry {
+  /** MSH-3 + MSH-4 of the sender (with MSH-10, the de-duplication key). */
+  readonly sender: string;
+  readonly controlId: string;
+  readonly raw: string;
+  readonly receivedAt: string;
+}
+
+export interface AcceptResult {
+  readonly seq: number;
+  /** Already accepted earlier (same sender and MSH-10): acknowledged, not applied again. */
+  readonly duplicate: boolean;
+}
+
+export interface InboxItem extends InboxEntry {
+  readonly seq: number;
+}
+
+export type DeadLetterStage = 'acceptance' | 'conversion';
+
+export interface DeadLetterEntry {
+  readonly stage: DeadLetterStage;
+  readonly sender: string;
+  readonly controlId: string;
+  /** What is wrong, without PHI (segment/field positions and HL7 error codes only). */
+  readonly reason: string;
+  readonly raw: string;
+  /** The inbox row of a message that was accepted but failed conversion. */
+  readonly inboxSeq?: number;
+}
+
+export interface DeadLetter extends DeadLetterEntry {
+  readonly id: number;
+  readonly createdAt: string;
+  readonly replayedAt?: string;
+  readonly replayOutcome?: string;
+}
+
+export interface StoredResource {
+  readonly resource: Resource;
+  /** Local patient id of the compartment; null for shared resources (Medication). */
+  readonly patient: string | null;
+}
+
+/** Operations inside one store transaction (conversion of a batch of inbox messages). */
+export interface StoreTransaction {
+  get(resourceType: string, id: string): Promise<StoredResource | undefined>;
+  put(resource: Resource, patient: string | null): Promise<void>;
+  /** Every resource in a patient's compartment (for A40 merges). */
+  byPatient(patient: string): Promise<StoredResource[]>;
+  /** Runs fn in a savepoint: its writes are undone if it throws (one bad message, not the batch). */
+  savepoint<T>(fn: () => Promise<T>): Promise<T>;
+  finish(seq: number, status: 'done' | 'failed'): Promise<void>;
+  deadLetter(entry: DeadLetterEntry): Promise<number>;
+}
+
+export interface StoreStats {
+  readonly newestReceivedAt?: string;
+  readonly pending: number;
+  readonly deadLetters: number;
+}
+
+export interface Hl7Store {
+  /** Commits the entries (one transaction, durable on return) and tells which were duplicates. */
+  accept(entries: readonly InboxEntry[]): Promise<AcceptResult[]>;
+  /** Pending inbox messages in acceptance order. */
+  pending(limit: number): Promise<InboxItem[]>;
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  read(resourceType: string, id: string): Promise<Resource | undefined>;
+  /** Resources of a type, optionally only those in these patients' compartments, ordered by id. */
+  list(resourceType: string, patients?: readonly string[]): Promise<Resource[]>;
+  addDeadLetter(entry: DeadLetterEntry): Promise<number>;
+  deadLetters(options: { limit: number; includeReplayed?: boolean }): Promise<DeadLetter[]>;
+  deadLetter(id: number): Promise<DeadLetter | undefined>;
+  markReplayed(id: number, outcome: string): Promise<void>;
+  /** Puts an accepted message back to pending (replay of a conversion failure). */
+  requeue(seq: number): Promise<void>;
+  stats(): Promise<StoreStats>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,201 @@
+/**
+ * The production HL7v2 store on PostgreSQL (pg). One schema per source. Acceptance is one
+ * multi-row `INSERT ... ON CONFLICT DO NOTHING` committed with the default synchronous_commit,
+ * so the AA follows a WAL flush. Resources are kept as jsonb filed by (type, id) and patient.
+ */
+import pg from 'pg';
+import type { Resource } from '@medplum/fhirtypes';
+import type {
+  AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
+} from './hl7-store.ts';
+import { toDeadLetter, type DeadLetterRow } from './sqlite-store.ts';
+
+export interface PostgresStoreOptions {
+  readonly connectionString: string;
+  /** Schema holding this source's tables: `[a-z_][a-z0-9_]*`. */
+  readonly schema: string;
+  readonly poolSize?: number;
+}
+
+export async function openPostgresHl7Store(options: PostgresStoreOptions): Promise<PostgresHl7Store> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new Error(`invalid schema name: ${options.schema}`);
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4 });
+  const s = options.schema;
+  // Concurrent first starts of two nodes on one database: serialise DDL with an advisory lock.
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [s]);
+    await client.query(`
+      CREATE SCHEMA IF NOT EXISTS ${s};
+      CREATE TABLE IF NOT EXISTS ${s}.inbox (
+        seq BIGSERIAL PRIMARY KEY, sender TEXT NOT NULL, control_id TEXT NOT NULL, received_at TEXT NOT NULL,
+        raw TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', UNIQUE (sender, control_id));
+      CREATE INDEX IF NOT EXISTS inbox_pending ON ${s}.inbox (seq) WHERE status = 'pending';
+      CREATE TABLE IF NOT EXISTS ${s}.resources (
+        type TEXT NOT NULL, id TEXT NOT NULL, patient TEXT, last_updated TEXT NOT NULL, body JSONB NOT NULL,
+        PRIMARY KEY (type, id));
+      CREATE INDEX IF NOT EXISTS resources_patient ON ${s}.resources (patient, type);
+      CREATE TABLE IF NOT EXISTS ${s}.dead_letters (
+        id BIGSERIAL PRIMARY KEY, created_at TEXT NOT NULL, stage TEXT NOT NULL, sender TEXT NOT NULL,
+        control_id TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, inbox_seq BIGINT,
+        replayed_at TEXT, replay_outcome TEXT);
+    `);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [s]).catch(() => undefined);
+    client.release();
+  }
+  return new PostgresHl7Store(pool, s);
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export class PostgresHl7Store implements Hl7Store {
+  readonly #pool: pg.Pool;
+  readonly #s: string;
+
+  constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool;
+    this.#s = schema;
+  }
+
+  async accept(entries: readonly InboxEntry[]): Promise<AcceptResult[]> {
+    if (entries.length === 0) return [];
+    const { rows } = await this.#pool.query<{ seq: string; sender: string; control_id: string }>(
+      `INSERT INTO ${this.#s}.inbox (sender, control_id, received_at, raw)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+       ON CONFLICT (sender, control_id) DO NOTHING RETURNING seq, sender, control_id`,
+      [entries.map((e) => e.sender), entries.map((e) => e.controlId), entries.map((e) => e.receivedAt), entries.map((e) => e.raw)],
+    );
+    const inserted = new Map(rows.map((r) => [`${r.sender}\u0000${r.control_id}`, Number(r.seq)]));
+    return entries.map((e) => {
+      const key = `${e.sender}\u0000${e.controlId}`;
+      const seq = inserted.get(key);
+      if (seq === undefined) return { seq: 0, duplicate: true };
+      inserted.delete(key); // a second copy in the same batch is a duplicate of the first
+      return { seq, duplicate: false };
+    });
+  }
+
+  async pending(limit: number): Promise<InboxItem[]> {
+    const { rows } = await this.#pool.query<{ seq: string; sender: string; control_id: string; received_at: string; raw: string }>(
+      `SELECT seq, sender, control_id, received_at, raw FROM ${this.#s}.inbox WHERE status = 'pending' ORDER BY seq LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), sender: r.sender, controlId: r.control_id, receivedAt: r.received_at, raw: r.raw }));
+  }
+
+  async transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(this.#tx(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  #tx(client: pg.PoolClient): StoreTransaction {
+    const s = this.#s;
+    let savepoints = 0;
+    return {
+      get: async (type, id) => {
+        const { rows } = await client.query<{ body: Resource; patient: string | null }>(
+          `SELECT body, patient FROM ${s}.resources WHERE type = $1 AND id = $2`, [type, id]);
+        return rows[0] ? { resource: rows[0].body, patient: rows[0].patient } : undefined;
+      },
+      put: async (resource, patient) => {
+        await client.query(
+          `INSERT INTO ${s}.resources (type, id, patient, last_updated, body) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, body = excluded.body`,
+          [resource.resourceType, resource.id, patient, resource.meta?.lastUpdated ?? '', JSON.stringify(resource)],
+        );
+      },
+      byPatient: async (patient) => {
+        const { rows } = await client.query<{ body: Resource; patient: string | null }>(
+          `SELECT body, patient FROM ${s}.resources WHERE patient = $1`, [patient]);
+        return rows.map((r): StoredResource => ({ resource: r.body, patient: r.patient }));
+      },
+      savepoint: async (fn) => {
+        const name = `sp${++savepoints}`;
+        await client.query(`SAVEPOINT ${name}`);
+        try {
+          const result = await fn();
+          await client.query(`RELEASE SAVEPOINT ${name}`);
+          return result;
+        } catch (error) {
+          await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+          throw error;
+        }
+      },
+      finish: async (seq, status) => {
+        await client.query(`UPDATE ${s}.inbox SET status = $1 WHERE seq = $2`, [status, seq]);
+      },
+      deadLetter: (entry) => this.#addDeadLetter(client, entry),
+    };
+  }
+
+  async #addDeadLetter(db: Queryable, e: DeadLetterEntry): Promise<number> {
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO ${this.#s}.dead_letters (created_at, stage, sender, control_id, reason, raw, inbox_seq)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+      [new Date().toISOString(), e.stage, e.sender, e.controlId, e.reason, e.raw, e.inboxSeq ?? null],
+    );
+    return Number(rows[0]!.id);
+  }
+
+  async read(resourceType: string, id: string): Promise<Resource | undefined> {
+    const { rows } = await this.#pool.query<{ body: Resource }>(
+      `SELECT body FROM ${this.#s}.resources WHERE type = $1 AND id = $2`, [resourceType, id]);
+    return rows[0]?.body;
+  }
+
+  async list(resourceType: string, patients?: readonly string[]): Promise<Resource[]> {
+    if (patients && patients.length === 0) return [];
+    const { rows } = patients
+      ? await this.#pool.query<{ body: Resource }>(
+          `SELECT body FROM ${this.#s}.resources WHERE type = $1 AND patient = ANY($2::text[]) ORDER BY id`, [resourceType, [...patients]])
+      : await this.#pool.query<{ body: Resource }>(`SELECT body FROM ${this.#s}.resources WHERE type = $1 ORDER BY id`, [resourceType]);
+    return rows.map((r) => r.body);
+  }
+
+  addDeadLetter(entry: DeadLetterEntry): Promise<number> {
+    return this.#addDeadLetter(this.#pool, entry);
+  }
+
+  async deadLetters(options: { limit: number; includeReplayed?: boolean }): Promise<DeadLetter[]> {
+    const where = options.includeReplayed ? '' : 'WHERE replayed_at IS NULL';
+    const { rows } = await this.#pool.query<DeadLetterRow>(`SELECT * FROM ${this.#s}.dead_letters ${where} ORDER BY id LIMIT $1`, [options.limit]);
+    return rows.map(toDeadLetter);
+  }
+
+  async deadLetter(id: number): Promise<DeadLetter | undefined> {
+    const { rows } = await this.#pool.query<DeadLetterRow>(`SELECT * FROM ${this.#s}.dead_letters WHERE id = $1`, [id]);
+    return rows[0] ? toDeadLetter(rows[0]) : undefined;
+  }
+
+  async markReplayed(id: number, outcome: string): Promise<void> {
+    await this.#pool.query(`UPDATE ${this.#s}.dead_letters SET replayed_at = $1, replay_outcome = $2 WHERE id = $3`, [new Date().toISOString(), outcome, id]);
+  }
+
+  async requeue(seq: number): Promise<void> {
+    await this.#pool.query(`UPDATE ${this.#s}.inbox SET status = 'pending' WHERE seq = $1`, [seq]);
+  }
+
+  async stats(): Promise<StoreStats> {
+    const { rows } = await this.#pool.query<{ newest: string | null; pending: string; dead: string }>(`
+      SELECT (SELECT received_at FROM ${this.#s}.inbox ORDER BY seq DESC LIMIT 1) AS newest,
+             (SELECT COUNT(*) FROM ${this.#s}.inbox WHERE status = 'pending') AS pending,
+             (SELECT COUNT(*) FROM ${this.#s}.dead_letters WHERE replayed_at IS NULL) AS dead`);
+    const r = rows[0]!;
+    return { ...(r.newest ? { newestReceivedAt: r.newest } : {}), pending: Number(r.pending), deadLetters: Number(r.dead) };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The embedded, file-backed HL7v2 store on Node's built-in `node:sqlite` (no native addon).
+ * WAL journal with `synchronous=FULL`: every commit is fsynced before `accept` returns, so an AA
+ * sent after it survives a crash of the process or the machine. Calls are serialised through a
+ * small lock because one connection serves both the listener and the conversion worker.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { Resource } from '@medplum/fhirtypes';
+import type {
+  AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
+} from './hl7-store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  sender TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  raw TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  UNIQUE (sender, control_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (status, seq);
+CREATE TABLE IF NOT EXISTS resources (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  patient TEXT,
+  last_updated TEXT NOT NULL,
+  json TEXT NOT NULL,
+  PRIMARY KEY (type, id)
+);
+CREATE INDEX IF NOT EXISTS resources_patient ON resources (patient, type);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  raw TEXT NOT NULL,
+  inbox_seq INTEGER,
+  replayed_at TEXT,
+  replay_outcome TEXT
+);
+`;
+
+interface DeadLetterRow {
+  id: number; created_at: string; stage: string; sender: string; control_id: string; reason: string; raw: string;
+  inbox_seq: number | null; replayed_at: string | null; replay_outcome: string | null;
+}
+
+export class SqliteHl7Store implements Hl7Store {
+  readonly #db: DatabaseSync;
+  readonly #stmts: Record<string, StatementSync>;
+  #lock: Promise<unknown> = Promise.resolve();
+  #savepoints = 0;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.#db = new DatabaseSync(file);
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+    this.#db.exec(SCHEMA);
+    const p = (sql: string): StatementSync => this.#db.prepare(sql);
+    this.#stmts = {
+      insertInbox: p('INSERT OR IGNORE INTO inbox (sender, control_id, received_at, raw) VALUES (?, ?, ?, ?)'),
+      pending: p("SELECT seq, sender, control_id, received_at, raw FROM inbox WHERE status = 'pending' ORDER BY seq LIMIT ?"),
+      finish: p('UPDATE inbox SET status = ? WHERE seq = ?'),
+      requeue: p("UPDATE inbox SET status = 'pending' WHERE seq = ?"),
+      get: p('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
+      put: p('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
+      byPatient: p('SELECT json, patient FROM resources WHERE patient = ?'),
+      listType: p('SELECT json FROM resources WHERE type = ? ORDER BY id'),
+      addDead: p('INSERT INTO dead_letters (created_at, stage, sender, control_id, reason, raw, inbox_seq) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      deadOpen: p('SELECT * FROM dead_letters WHERE replayed_at IS NULL ORDER BY id LIMIT ?'),
+      deadAll: p('SELECT * FROM dead_letters ORDER BY id LIMIT ?'),
+      deadOne: p('SELECT * FROM dead_letters WHERE id = ?'),
+      replayed: p('UPDATE dead_letters SET replayed_at = ?, replay_outcome = ? WHERE id = ?'),
+      newest: p('SELECT received_at AS newest FROM inbox ORDER BY seq DESC LIMIT 1'),
+      pendingCount: p("SELECT COUNT(*) AS n FROM inbox WHERE status = 'pending'"),
+      deadCount: p('SELECT COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL'),
+    };
+  }
+
+  /** Runs fn after every earlier call finished (one connection, no interleaved transactions). */
+  #serial<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  accept(entries: readonly InboxEntry[]): Promise<AcceptResult[]> {
+    return this.#serial(() => {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const results = entries.map((e) => {
+          const r = this.#stmts.insertInbox!.run(e.sender, e.controlId, e.receivedAt, e.raw);
+          return { seq: Number(r.lastInsertRowid), duplicate: r.changes === 0 };
+        });
+        this.#db.exec('COMMIT');
+        return results;
+      } catch (error) {
+        this.#db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  pending(limit: number): Promise<InboxItem[]> {
+    return this.#serial(() =>
+      (this.#stmts.pending!.all(limit) as unknown as { seq: number; sender: string; control_id: string; received_at: string; raw: string }[]).map((r) => ({
+        seq: r.seq, sender: r.sender, controlId: r.control_id, receivedAt: r.received_at, raw: r.raw,
+      })),
+    );
+  }
+
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    return this.#serial(async () => {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.#tx());
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        this.#db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  #tx(): StoreTransaction {
+    const s = this.#stmts;
+    return {
+      get: async (type, id) => {
+        const row = s.get!.get(type, id) as { json: string; patient: string | null } | undefined;
+        return row ? { resource: JSON.parse(row.json) as Resource, patient: row.patient } : undefined;
+      },
+      put: async (resource, patient) => {
+        s.put!.run(resource.resourceType, resource.id!, patient, resource.meta?.lastUpdated ?? '', JSON.stringify(resource));
+      },
+      byPatient: async (patient) =>
+        (s.byPatient!.all(patient) as unknown as { json: string; patient: string | null }[]).map(
+          (r): StoredResource => ({ resource: JSON.parse(r.json) as Resource, patient: r.patient }),
+        ),
+      savepoint: async (fn) => {
+        const name = `sp${++this.#savepoints}`;
+        this.#db.exec(`SAVEPOINT ${name}`);
+        try {
+          const result = await fn();
+          this.#db.exec(`RELEASE ${name}`);
+          return result;
+        } catch (error) {
+          this.#db.exec(`ROLLBACK TO ${name}`);
+          this.#db.exec(`RELEASE ${name}`);
+          throw error;
+        }
+      },
+      finish: async (seq, status) => {
+        s.finish!.run(status, seq);
+      },
+      deadLetter: async (entry) => this.#addDeadLetter(entry),
+    };
+  }
+
+  #addDeadLetter(e: DeadLetterEntry): number {
+    const r = this.#stmts.addDead!.run(new Date().toISOString(), e.stage, e.sender, e.controlId, e.reason, e.raw, e.inboxSeq ?? null);
+    return Number(r.lastInsertRowid);
+  }
+
+  read(resourceType: string, id: string): Promise<Resource | undefined> {
+    return this.#serial(() => {
+      const row = this.#stmts.get!.get(resourceType, id) as { json: string } | undefined;
+      return row ? (JSON.parse(row.json) as Resource) : undefined;
+    });
+  }
+
+  list(resourceType: string, patients?: readonly string[]): Promise<Resource[]> {
+    return this.#serial(() => {
+      let rows: { json: string }[];
+      if (patients) {
+        if (patients.length === 0) return [];
+        const marks = patients.map(() => '?').join(', ');
+        rows = this.#db
+          .prepare(`SELECT json FROM resources WHERE type = ? AND patient IN (${marks}) ORDER BY id`)
+          .all(resourceType, ...patients) as unknown as { json: string }[];
+      } else {
+        rows = this.#stmts.listType!.all(resourceType) as unknown as { json: string }[];
+      }
+      return rows.map((r) => JSON.parse(r.json) as Resource);
+    });
+  }
+
+  addDeadLetter(entry: DeadLetterEntry): Promise<number> {
+    return this.#serial(() => this.#addDeadLetter(entry));
+  }
+
+  deadLetters(options: { limit: number; includeReplayed?: boolean }): Promise<DeadLetter[]> {
+    return this.#serial(() =>
+      ((options.includeReplayed ? this.#stmts.deadAll! : this.#stmts.deadOpen!).all(options.limit) as unknown as DeadLetterRow[]).map(toDeadLetter),
+    );
+  }
+
+  deadLetter(id: number): Promise<DeadLetter | undefined> {
+    return this.#serial(() => {
+      const row = this.#stmts.deadOne!.get(id) as DeadLetterRow | undefined;
+      return row ? toDeadLetter(row) : undefined;
+    });
+  }
+
+  markReplayed(id: number, outcome: string): Promise<void> {
+    return this.#serial(() => {
+      this.#stmts.replayed!.run(new Date().toISOString(), outcome, id);
+    });
+  }
+
+  requeue(seq: number): Promise<void> {
+    return this.#serial(() => {
+      this.#stmts.requeue!.run(seq);
+    });
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.#serial(() => {
+      const newest = (this.#stmts.newest!.get() as { newest: string } | undefined)?.newest;
+      return {
+        ...(newest ? { newestReceivedAt: newest } : {}),
+        pending: Number((this.#stmts.pendingCount!.get() as { n: number }).n),
+        deadLetters: Number((this.#stmts.deadCount!.get() as { n: number }).n),
+      };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#serial(() => {
+      if (this.#db.isOpen) this.#db.close();
+    });
+  }
+}
+
+export function toDeadLetter(r: DeadLetterRow): DeadLetter {
+  return {
+    id: Number(r.id),
+    createdAt: r.created_at,
+    stage: r.stage === 'conversion' ? 'conversion' : 'acceptance',
+    sender: r.sender,
+    controlId: r.control_id,
+    reason: r.reason,
+    raw: r.raw,
+    ...(r.inbox_seq !== null ? { inboxSeq: Number(r.inbox_seq) } : {}),
+    ...(r.replayed_at ? { replayedAt: r.replayed_at } : {}),
+    ...(r.replay_outcome ? { replayOutcome: r.replay_outcome } : {}),
+  };
+}
+
+export type { DeadLetterRow };
