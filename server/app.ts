@@ -27,6 +27,8 @@ import { errorHandling } from './plugins/errors.ts';
 import { healthRoutes } from './plugins/health.ts';
 import type { ReadinessCheck } from './plugins/health.ts';
 import { requestContext, requestId } from './plugins/request-context.ts';
+import { smartCapabilityContributor, smartOnFhir } from '../smart-on-fhir/plugin.ts';
+import type { SmartAuthOptions } from '../smart-on-fhir/plugin.ts';
 
 export interface AppDeps {
   readonly sources: readonly FederatedSource[];
@@ -34,6 +36,8 @@ export interface AppDeps {
   /** Defaults to `openAccessPolicy` (everything allowed) until the chain-backed policy is given. */
   readonly accessPolicy?: AccessPolicy;
   readonly capabilityContributors?: readonly CapabilityContributor[];
+  /** The SMART authorization server (smart-on-fhir/): discovery, authorize, token, bearer hook on /fhir. */
+  readonly smart?: SmartAuthOptions;
   readonly readinessChecks?: readonly ReadinessCheck[];
   /** A logger instance to use instead of creating one from `config.logLevel` (tests). */
   readonly logger?: FastifyBaseLogger;
@@ -74,6 +78,7 @@ export async function buildApp(config: AppOptions, deps: AppDeps): Promise<Fasti
 
   // Authorization (SMART) registers here: its onRequest hook sets request.accessContext for
   // every route below, and it passes its CapabilityStatement contribution via deps.
+  if (deps.smart) await app.register(smartOnFhir, deps.smart);
 
   const sources = new SourceDirectory(deps.sources);
   await app.register(healthRoutes, { sources, checks: deps.readinessChecks });
@@ -86,7 +91,7 @@ export async function buildApp(config: AppOptions, deps: AppDeps): Promise<Fasti
     sourceTimeoutMs: config.sourceTimeoutMs,
     publicBaseUrl: config.publicUrl ? `${config.publicUrl}/fhir` : undefined,
     software: { name: pkg.name, version: pkg.version },
-    capabilityContributors: deps.capabilityContributors,
+    capabilityContributors: deps.smart ? [...(deps.capabilityContributors ?? []), smartCapabilityContributor(deps.smart)] : deps.capabilityContributors,
   });
   return app;
 }

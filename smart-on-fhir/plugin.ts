@@ -7,6 +7,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
+import type { CapabilityContributor } from '../conformance/capability-statement.ts';
 import type { PermissionSnapshot } from '../server/access/permission-snapshot.ts';
 import { registerAuthorizeRoutes } from './authorize.ts';
 import { bearerVerifier } from './bearer-verifier.ts';
@@ -164,5 +165,14 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
 (plugin as unknown as Record<symbol, string>)[Symbol.for('fastify.display-name')] = 'smart-on-fhir';
 
 export const smartOnFhir = plugin;
+
+/**
+ * The CapabilityStatement contribution (`rest[].security`: SMART service + oauth-uris), known
+ * before the plugin starts so the FHIR layer can take it at registration.
+ */
+export function smartCapabilityContributor(options: Pick<SmartAuthOptions, 'publicUrl' | 'fhirBasePath' | 'dynamicRegistration'>): CapabilityContributor {
+  const security = capabilitySecurity(smartEndpoints(new URL(options.publicUrl).origin, (options.fhirBasePath ?? '/fhir').replace(/\/+$/, ''), options.dynamicRegistration !== false));
+  return (statement) => ({ ...statement, rest: (statement.rest ?? []).map((rest) => ({ ...rest, security: security as NonNullable<typeof rest.security> })) });
+}
 export default plugin;
 

@@ -1,0 +1,91 @@
+/**
+ * The official `fhirclient` library, unchanged, driven headlessly in Node the way its own tests
+ * do (fake IncomingMessage/ServerResponse + a storage object), against the whole server.
+ */
+import t from 'tap';
+import smart from 'fhirclient';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
+import { authorizeAs, Browser } from './support/smart-server.ts';
+import { startFullStack } from './support/full-stack.ts';
+
+const APP = { clientId: 'fhirclient-app', name: 'fhirclient test app', type: 'public' as const, redirectUris: ['http://app.test/callback'], launchUrl: 'http://app.test/launch' };
+const stack = await startFullStack([APP]);
+t.teardown(() => stack.close());
+
+const aliceId = demoAddress('alice');
+
+function storage() {
+  const store = new Map<string, unknown>();
+  return {
+    get: async (k: string) => store.get(k),
+    set: async (k: string, v: unknown) => (store.set(k, v), v),
+    unset: async (k: string) => store.delete(k),
+  };
+}
+const fakeReq = (url: string) => ({ url, headers: { host: 'app.test' }, socket: {} }) as unknown as IncomingMessage;
+const fakeRes = () => ({ writeHead() {}, end() {} }) as unknown as ServerResponse;
+
+t.test('standalone launch with PKCE: reads the patient, searches MedicationRequest, refreshes with offline_access', async (t) => {
+  const store = storage();
+  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+    iss: stack.fhirBase,
+    clientId: APP.clientId,
+    scope: 'launch/patient openid fhirUser offline_access patient/*.rs',
+    redirectUri: 'http://app.test/callback',
+    noRedirect: true,
+    pkceMode: 'required',
+  })) as string;
+  const asked = new URL(authUrl);
+  t.equal(asked.searchParams.get('code_challenge_method'), 'S256', 'fhirclient found S256 in discovery and used PKCE');
+  t.equal(asked.searchParams.get('aud'), stack.fhirBase);
+
+  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('alice'));
+  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  t.equal(client.patient.id, aliceId);
+  t.equal(client.user.fhirUser, `Patient/${aliceId}`);
+  t.equal(client.user.resourceType, 'Patient');
+
+  const patient = (await client.request(`Patient/${client.patient.id}`)) as { resourceType: string; id: string };
+  t.equal(patient.resourceType, 'Patient');
+  t.equal(patient.id, aliceId);
+  const meds = (await client.patient.request('MedicationRequest')) as { resourceType: string; entry?: { resource: { resourceType: string; subject?: { reference?: string } } }[] };
+  t.equal(meds.resourceType, 'Bundle');
+  t.ok((meds.entry ?? []).length > 0, 'alice has medication requests across providers');
+  for (const e of meds.entry ?? []) if (e.resource.resourceType === 'MedicationRequest') t.equal(e.resource.subject?.reference, `Patient/${aliceId}`);
+
+  const before = client.state.tokenResponse!.access_token;
+  await client.refresh();
+  t.not(client.state.tokenResponse!.access_token, before, 'a new access token');
+  t.equal(client.patient.id, aliceId, 'context survives the refresh');
+  const again = (await client.request(`Patient/${aliceId}`)) as { id: string };
+  t.equal(again.id, aliceId, 'the refreshed token reads');
+});
+
+t.test('EHR launch: the EHR user starts the app with a patient; fhirclient completes it', async (t) => {
+  const browser = new Browser(stack.origin);
+  await browser.signIn(demoWallet('clinician'), '/auth/clients');
+  const launched = await browser.request(`/auth/ehr-launch?client_id=${APP.clientId}&patient=${aliceId}`);
+  t.equal(launched.status, 302);
+  const launchUrl = new URL(launched.headers.get('location')!);
+  t.equal(launchUrl.searchParams.get('iss'), stack.fhirBase);
+
+  const store = storage();
+  const authUrl = (await smart(fakeReq(launchUrl.pathname + launchUrl.search), fakeRes(), store).authorize({
+    clientId: APP.clientId,
+    scope: 'launch openid fhirUser user/*.rs',
+    redirectUri: 'http://app.test/callback',
+    noRedirect: true,
+  })) as string;
+  t.ok(new URL(authUrl).searchParams.get('launch'), 'fhirclient passed the launch id on');
+
+  const { redirect } = await authorizeAs(browser, authUrl, demoWallet('clinician'));
+  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  t.equal(client.patient.id, aliceId);
+  t.equal(client.user.fhirUser, `Practitioner/${demoAddress('clinician')}`);
+  t.equal(client.state.tokenResponse!.need_patient_banner, false);
+  const meds = (await client.request(`MedicationRequest?patient=${aliceId}`)) as { resourceType: string; entry?: unknown[] };
+  t.equal(meds.resourceType, 'Bundle');
+  t.ok((meds.entry ?? []).length > 0, 'the clinician sees alice’s medications through the on-chain grant');
+  await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'but not a patient without a grant');
+});
