@@ -9,5 +9,6 @@ export const adapterKinds: Readonly<Record<string, () => Promise<AdapterFactory>
   // embedded: async () => (await import('./embedded/embedded-adapter.ts')).createEmbeddedAdapter,
   embedded: async () => (await import('./embedded/embedded-adapter.ts')).createEmbeddedAdapter,
   fhir: async () => (await import('./fhir/fhir-adapter.ts')).createFhirAdapter,
+  sql: async () => (await import('./sql/sql-source.ts')).createSqlAdapter,
   hl7v2: async () => (await import('./hl7v2/hl7v2-adapter.ts')).createHl7v2Adapter,
 };

@@ -1,0 +1,368 @@
+/**
+ * The SQL adapter: answers FHIR reads and searches from an EHR's own database through a
+ * declarative `SqlMapping`, on a read-only connection. Per page it runs one keyset-paged query
+ * for the resources' rows, one batched query per child collection and per missing dictionary
+ * entry (cached), renders the FHIR JSON and applies whatever the database could not evaluate.
+ */
+import { badRequest, matchesSearchRequest, OperationOutcomeError, type Filter } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import { sql } from 'kysely';
+import type { EhrAdapter, SourceCapabilities, SourceHealth, SourcePage, SourceQuery } from '../ehr-adapter.ts';
+import { SourceUnavailableError } from '../ehr-adapter.ts';
+import { loadFhirDefinitions } from '../fhir-definitions.ts';
+import { nowColumnValue } from './fhir-date.ts';
+import type { ChildMapping, LookupMapping, ResourceMapping, SqlMapping, Template } from './mapping.ts';
+import { decodePageToken, encodePageToken, keysetAfter, planSearch, type SearchPlan } from './search-plan.ts';
+import type { SqlConnection } from './sql-connection.ts';
+import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
+import { render, type Row, type Scope } from './template.ts';
+import { validateMapping } from './validate-mapping.ts';
+
+export interface SqlAdapterOptions {
+  readonly sourceId: string;
+  readonly connection: SqlConnection;
+  readonly mapping: SqlMapping;
+  /** Most rows one search call reads while in-memory filters reject them; it then returns a short page with `next`. */
+  readonly maxScanRows?: number;
+  /** Dictionary entries kept per lookup. */
+  readonly lookupCacheSize?: number;
+}
+
+const MAX_COUNT = 1000;
+
+interface LookupEntry {
+  readonly row: Row;
+  readonly children: Readonly<Record<string, readonly Row[]>>;
+}
+
+export class SqlAdapter implements EhrAdapter {
+  readonly sourceId: string;
+  readonly #conn: SqlConnection;
+  readonly #mapping: SqlMapping;
+  readonly #maxScanRows: number;
+  readonly #cacheSize: number;
+  readonly #lookupCache = new Map<string, Map<string, LookupEntry>>();
+  /** Which (lookup, field) pairs each template reads, by row context. */
+  readonly #lookupUses = new Map<Template, LookupUse[]>();
+
+  /** Validates the mapping and proves the session is read-only before serving anything. */
+  static async open(options: SqlAdapterOptions): Promise<SqlAdapter> {
+    validateMapping(options.mapping);
+    await options.connection.assertReadOnly();
+    return new SqlAdapter(options);
+  }
+
+  private constructor(options: SqlAdapterOptions) {
+    this.sourceId = options.sourceId;
+    this.#conn = options.connection;
+    this.#mapping = options.mapping;
+    this.#maxScanRows = options.maxScanRows ?? 5000;
+    this.#cacheSize = options.lookupCacheSize ?? 20_000;
+  }
+
+  capabilities(): SourceCapabilities {
+    const resources: Record<string, { searchParams: string[] }> = {};
+    for (const [type, m] of Object.entries(this.#mapping.resources)) {
+      const params = new Set(['_id', '_lastUpdated', ...Object.keys(m.search), ...(m.searchInMemory ?? [])]);
+      if (m.patient !== undefined) params.add('patient');
+      resources[type] = { searchParams: [...params] };
+    }
+    return { resources };
+  }
+
+  async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {
+    const mapping = this.#mapping.resources[resourceType];
+    if (!mapping) return undefined;
+    const ctx = this.#context();
+    const where = [sql`${compileExpr(mapping.id, ctx)} = ${id}`];
+    const rows = await this.#guard(signal, () => this.#selectRows(mapping, where, [], 1, ctx));
+    const [resource] = await this.#guard(signal, () => this.#build(resourceType, mapping, rows));
+    return resource;
+  }
+
+  async search(query: SourceQuery, signal: AbortSignal): Promise<SourcePage> {
+    const mapping = this.#mapping.resources[query.resourceType];
+    if (!mapping) throw new OperationOutcomeError(badRequest(`Unsupported resource type ${query.resourceType}`));
+    const count = Math.max(0, Math.min(Math.trunc(query.count), MAX_COUNT));
+    const ctx = this.#context();
+    const plan = await this.#guard(signal, () =>
+      planSearch(query.resourceType, mapping, query.filters, query.patients, query.sort, ctx, (lookup, token) =>
+        this.#resolveCoding(lookup, token, ctx),
+      ),
+    );
+    if (plan.memoryFilters.length > 0) loadFhirDefinitions();
+    let after = query.page === undefined ? undefined : decodePageToken(query.page, plan.orderSignature, plan.order.length);
+
+    const total =
+      query.total && plan.memoryFilters.length === 0 ? await this.#guard(signal, () => this.#count(mapping, plan, ctx)) : undefined;
+    if (count === 0) return total === undefined ? { resources: [] } : { resources: [], total };
+
+    const resources: Resource[] = [];
+    let scanned = 0;
+    let next: string | undefined;
+    // Read one row more than needed: its presence says whether a next page exists.
+    for (;;) {
+      signal.throwIfAborted();
+      const wanted = count - resources.length;
+      const limit = plan.memoryFilters.length === 0 ? wanted + 1 : Math.min(Math.max(wanted * 2, 50), MAX_COUNT) + 1;
+      const where = after === undefined ? plan.where : [...plan.where, keysetAfter(plan.order, after)];
+      const rows = await this.#guard(signal, () => this.#selectRows(mapping, where, plan.order, limit, ctx));
+      const more = rows.length === limit;
+      const batch = more ? rows.slice(0, limit - 1) : rows;
+      const built = await this.#guard(signal, () => this.#build(query.resourceType, mapping, batch));
+      let stoppedAt = batch.length;
+      for (let i = 0; i < batch.length; i++) {
+        const resource = built[i] as Resource;
+        if (plan.memoryFilters.length === 0 || matchesFilters(resource, plan.memoryFilters)) {
+          resources.push(resource);
+          if (resources.length === count) {
+            stoppedAt = i + 1;
+            break;
+          }
+        }
+      }
+      scanned += stoppedAt;
+      const last = batch[stoppedAt - 1];
+      if (last) after = sortValues(last, plan.order.length);
+      const exhausted = !more && stoppedAt === batch.length;
+      if (exhausted) break;
+      if (resources.length === count || scanned >= this.#maxScanRows) {
+        next = after === undefined ? undefined : encodePageToken(plan.orderSignature, after);
+        break;
+      }
+    }
+    const page: { resources: Resource[]; total?: number; next?: string } = { resources };
+    if (total !== undefined) page.total = total;
+    if (next !== undefined) page.next = next;
+    return page;
+  }
+
+  async health(signal: AbortSignal): Promise<SourceHealth> {
+    const checkedAt = new Date().toISOString();
+    try {
+      await this.#guard(signal, () => sql`select 1 as ok`.execute(this.#conn.db));
+      return { status: 'up', checkedAt };
+    } catch (err) {
+      return { status: 'down', detail: err instanceof Error ? err.message : String(err), checkedAt };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#lookupCache.clear();
+    await this.#conn.close();
+  }
+
+  #context(): CompileContext {
+    return { now: nowColumnValue(), bool: this.#conn.bool };
+  }
+
+  /** Database failures become `SourceUnavailableError`; client errors pass through. */
+  async #guard<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    signal.throwIfAborted();
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof OperationOutcomeError || signal.aborted) throw err;
+      throw new SourceUnavailableError(this.sourceId, 'SQL source query failed', { cause: err });
+    }
+  }
+
+  async #selectRows(mapping: ResourceMapping, where: readonly Fragment[], order: SearchPlan['order'], limit: number, ctx: CompileContext): Promise<Row[]> {
+    const sortCols = order.map((o, i) => sql`${o.expr} as ${sql.id(`__s${i}`)}`);
+    const columns = [
+      compileSelect(mapping.select, ctx),
+      sql`${compileExpr(mapping.key, ctx)} as ${sql.id('__key')}`,
+      sql`${compileExpr(mapping.id, ctx)} as ${sql.id('__id')}`,
+      sql`${compileExpr(mapping.lastUpdated, ctx)} as ${sql.id('__updated')}`,
+      ...sortCols,
+    ];
+    const allWhere = [compileAnd(mapping.where ?? [], ctx), ...where];
+    const orderBy =
+      order.length > 0
+        ? sql` order by ${sql.join(order.map((o, i) => (o.descending ? sql`${sql.id(`__s${i}`)} desc` : sql`${sql.id(`__s${i}`)} asc`)))}`
+        : sql``;
+    const query = sql<Row>`select ${sql.join(columns)} from ${compileFrom(mapping.from, mapping.joins, ctx)} where ${sql.join(allWhere, sql` and `)}${orderBy} limit ${limit}`;
+    const { rows } = await query.execute(this.#conn.db);
+    return rows;
+  }
+
+  async #count(mapping: ResourceMapping, plan: SearchPlan, ctx: CompileContext): Promise<number> {
+    const allWhere = [compileAnd(mapping.where ?? [], ctx), ...plan.where];
+    const { rows } = await sql<{ n: unknown }>`select count(*) as n from ${compileFrom(mapping.from, mapping.joins, ctx)} where ${sql.join(allWhere, sql` and `)}`.execute(
+      this.#conn.db,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Renders resources for rows: children and lookups fetched in batches first. */
+  async #build(resourceType: string, mapping: ResourceMapping, rows: readonly Row[]): Promise<Resource[]> {
+    if (rows.length === 0) return [];
+    const ctx = this.#context();
+    const keys = rows.map((r) => r.__key as string | number);
+    const children = new Map<string, Map<string, Row[]>>();
+    for (const [name, child] of Object.entries(mapping.children ?? {})) {
+      children.set(name, await this.#fetchChildren(child, keys, ctx));
+    }
+    // Dictionary keys this page needs, per lookup.
+    const needed = new Map<string, Set<string | number>>();
+    for (const use of this.#usesOf(mapping.resource)) {
+      const source = use.child === undefined ? rows : [...(children.get(use.child)?.values() ?? [])].flat();
+      let set = needed.get(use.lookup);
+      if (!set) needed.set(use.lookup, (set = new Set()));
+      for (const r of source) {
+        const v = r[use.field];
+        if (v !== null && v !== undefined) set.add(v as string | number);
+      }
+    }
+    for (const [name, set] of needed) await this.#fillLookup(name, [...set], ctx);
+
+    const lookup = (name: string, key: unknown): Scope | undefined => {
+      const entry = this.#lookupCache.get(name)?.get(String(key));
+      return entry ? entryScope(entry, lookup) : undefined;
+    };
+    return rows.map((row) => {
+      const key = String(row.__key);
+      const scope: Scope = {
+        row,
+        children: (name) => (children.get(name)?.get(key) ?? []).map((r) => leafScope(r, lookup)),
+        lookup,
+      };
+      const body = (render(mapping.resource, scope) ?? {}) as Record<string, unknown>;
+      const lastUpdated = render({ field: '__updated', as: 'instant' }, scope);
+      const meta = { ...(body.meta as object | undefined), ...(lastUpdated ? { lastUpdated } : {}) };
+      return { resourceType, id: String(row.__id), meta, ...withoutMeta(body) } as unknown as Resource;
+    });
+  }
+
+  async #fetchChildren(child: ChildMapping, parentKeys: readonly (string | number)[], ctx: CompileContext): Promise<Map<string, Row[]>> {
+    const byParent = new Map<string, Row[]>();
+    if (parentKeys.length === 0) return byParent;
+    const parent = compileExpr(child.parentKey, ctx);
+    const order = [parent, ...child.orderBy.map((e) => compileExpr(e, ctx))];
+    const where = [compileAnd(child.where ?? [], ctx), sql`${parent} in (${sql.join(parentKeys.map((k) => sql`${k}`))})`];
+    const { rows } = await sql<Row>`select ${compileSelect(child.select, ctx)}, ${parent} as ${sql.id('__parent')} from ${compileFrom(child.from, child.joins, ctx)} where ${sql.join(where, sql` and `)} order by ${sql.join(order)}`.execute(
+      this.#conn.db,
+    );
+    for (const row of rows) {
+      const k = String(row.__parent);
+      let list = byParent.get(k);
+      if (!list) byParent.set(k, (list = []));
+      list.push(row);
+    }
+    return byParent;
+  }
+
+  async #fillLookup(name: string, keys: readonly (string | number)[], ctx: CompileContext): Promise<void> {
+    const lookup = this.#mapping.lookups?.[name];
+    if (!lookup) return;
+    let cache = this.#lookupCache.get(name);
+    if (!cache) this.#lookupCache.set(name, (cache = new Map()));
+    const missing = keys.filter((k) => !cache.has(String(k)));
+    if (missing.length === 0) return;
+    const rows = await this.#fetchLookupRows(lookup, missing, ctx);
+    const children = new Map<string, Map<string, Row[]>>();
+    for (const [childName, child] of Object.entries(lookup.children ?? {})) {
+      children.set(childName, await this.#fetchChildren(child, missing, ctx));
+    }
+    for (const row of rows) {
+      const key = String(row.__key);
+      const entryChildren: Record<string, readonly Row[]> = {};
+      for (const [childName, byParent] of children) entryChildren[childName] = byParent.get(key) ?? [];
+      if (cache.size >= this.#cacheSize) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      cache.set(key, { row, children: entryChildren });
+    }
+  }
+
+  async #fetchLookupRows(lookup: LookupMapping, keys: readonly (string | number)[], ctx: CompileContext): Promise<Row[]> {
+    const key = compileExpr(lookup.key, ctx);
+    const where = [compileAnd(lookup.where ?? [], ctx), sql`${key} in (${sql.join(keys.map((k) => sql`${k}`))})`];
+    const { rows } = await sql<Row>`select ${compileSelect(lookup.select, ctx)}, ${key} as ${sql.id('__key')} from ${compileFrom(lookup.from, lookup.joins, ctx)} where ${sql.join(where, sql` and `)}`.execute(
+      this.#conn.db,
+    );
+    return rows;
+  }
+
+  /** Keys of a lookup whose codings match a token `system|code`, `|code`, `system|` or `code`. */
+  async #resolveCoding(name: string, token: string, ctx: CompileContext): Promise<(string | number)[]> {
+    const lookup = this.#mapping.lookups?.[name];
+    if (!lookup?.codingIndex) return [];
+    const bar = token.indexOf('|');
+    const system = bar < 0 ? undefined : token.slice(0, bar).toLowerCase();
+    const code = bar < 0 ? token : token.slice(bar + 1);
+    if (system === '' && code === '') return [];
+    const selects: Fragment[] = [];
+    for (const index of lookup.codingIndex) {
+      const conds: Fragment[] = [compileAnd(index.where ?? [], ctx)];
+      if (system !== undefined) {
+        if (system === '') {
+          if (index.system) continue; // `|code`: codes without a system only
+        } else {
+          if (!index.system) continue;
+          const dbValues = Object.entries(index.system.systems)
+            .filter(([, url]) => url.toLowerCase() === system)
+            .map(([dbValue]) => dbValue);
+          if (dbValues.length === 0) continue;
+          conds.push(sql`${compileExpr(index.system.expr, ctx)} in (${sql.join(dbValues.map((v) => sql`${v}`))})`);
+        }
+      }
+      if (code !== '') conds.push(sql`${compileExpr(index.code, ctx)} = ${code}`);
+      selects.push(
+        sql`select ${compileExpr(index.key, ctx)} as ${sql.id('k')} from ${compileFrom(index.from, index.joins, ctx)} where ${sql.join(conds, sql` and `)}`,
+      );
+    }
+    if (selects.length === 0) return [];
+    const { rows } = await sql<{ k: string | number }>`${sql.join(selects, sql` union `)}`.execute(this.#conn.db);
+    return [...new Set(rows.map((r) => r.k))];
+  }
+
+  #usesOf(template: Template): LookupUse[] {
+    let uses = this.#lookupUses.get(template);
+    if (!uses) this.#lookupUses.set(template, (uses = collectLookupUses(template, undefined)));
+    return uses;
+  }
+}
+
+interface LookupUse {
+  readonly lookup: string;
+  readonly field: string;
+  /** Child collection whose rows carry the field; `undefined`: the resource row. */
+  readonly child: string | undefined;
+}
+
+function collectLookupUses(t: Template, child: string | undefined): LookupUse[] {
+  if ('lookup' in t) return [{ lookup: t.lookup, field: t.key, child }];
+  if ('object' in t) {
+    return [...Object.values(t.object), ...(t.choice ?? []).flatMap((g) => Object.values(g))].flatMap((x) => collectLookupUses(x, child));
+  }
+  if ('array' in t) return t.array.flatMap((x) => collectLookupUses(x, child));
+  if ('firstOf' in t) return t.firstOf.flatMap((x) => collectLookupUses(x, child));
+  if ('each' in t) return collectLookupUses(t.item, t.each);
+  if ('first' in t) return collectLookupUses(t.item, t.first);
+  if ('if' in t) return [...collectLookupUses(t.then, child), ...(t.else ? collectLookupUses(t.else, child) : [])];
+  if ('ref' in t && t.display) return collectLookupUses(t.display, child);
+  return [];
+}
+
+function entryScope(entry: LookupEntry, lookup: Scope['lookup']): Scope {
+  return { row: entry.row, children: (name) => (entry.children[name] ?? []).map((r) => leafScope(r, lookup)), lookup };
+}
+
+function leafScope(row: Row, lookup: Scope['lookup']): Scope {
+  return { row, children: () => [], lookup };
+}
+
+function sortValues(row: Row, n: number): unknown[] {
+  return Array.from({ length: n }, (_, i) => row[`__s${i}`]);
+}
+
+function withoutMeta(body: Record<string, unknown>): Record<string, unknown> {
+  const { meta: _meta, ...rest } = body;
+  return rest;
+}
+
+function matchesFilters(resource: Resource, filters: readonly Filter[]): boolean {
+  return matchesSearchRequest(resource, { resourceType: resource.resourceType, filters: [...filters] });
+}

@@ -1,0 +1,155 @@
+/**
+ * Opens the adapter's database connection: a Kysely instance over a pool (MariaDB/MySQL via
+ * mysql2, PostgreSQL via pg) or a read-only `node:sqlite` file, with a statement timeout and a
+ * read-only session on every pooled connection. `assertReadOnly` proves the session is
+ * read-only before the adapter serves anything.
+ *
+ * Date and time columns come back as text (`YYYY-MM-DD[ HH:MM:SS]`) on every dialect, read as
+ * UTC, so nothing depends on the process's time zone.
+ */
+import { Kysely, MysqlDialect, PostgresDialect, sql, type Dialect } from 'kysely';
+import { createPool as createMysqlPool } from 'mysql2';
+import pg from 'pg';
+import { NodeSqliteDatabase, NodeSqliteDialect } from './node-sqlite-dialect.ts';
+
+export type SqlDialectName = 'mariadb' | 'mysql' | 'postgres' | 'sqlite';
+
+export interface SqlConnectionOptions {
+  readonly dialect: SqlDialectName;
+  /** Server dialects. */
+  readonly host?: string;
+  readonly port?: number;
+  readonly database?: string;
+  readonly user?: string;
+  readonly password?: string;
+  /** SQLite file. */
+  readonly filename?: string;
+  /** Pooled connections (server dialects). Default 4. */
+  readonly poolSize?: number;
+  /** Per-statement limit enforced by the server. Default 10 s. */
+  readonly statementTimeoutMs?: number;
+  /** Only the seeder and tests' fixtures open writable connections. Default true. */
+  readonly readOnly?: boolean;
+}
+
+/** Tables are not known at compile time: the mapping names them. */
+export type DynamicDatabase = Record<string, Record<string, unknown>>;
+
+export interface SqlConnection {
+  readonly dialect: SqlDialectName;
+  readonly db: Kysely<DynamicDatabase>;
+  /** Parameter value for a boolean on this dialect. */
+  readonly bool: (value: boolean) => boolean | number;
+  /** Throws unless the session refuses writes. */
+  assertReadOnly(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openSqlConnection(options: SqlConnectionOptions): SqlConnection {
+  const readOnly = options.readOnly ?? true;
+  const timeoutMs = Math.trunc(options.statementTimeoutMs ?? 10_000);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) {
+    throw new Error('statementTimeoutMs must be an integer between 1 and 3600000');
+  }
+  const poolSize = options.poolSize ?? 4;
+  let dialect: Dialect;
+  let bool: (v: boolean) => boolean | number = (v) => v;
+  let probe: () => Promise<boolean>;
+  let db: Kysely<DynamicDatabase>;
+
+  switch (options.dialect) {
+    case 'mariadb':
+    case 'mysql': {
+      const pool = createMysqlPool({
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 3306,
+        user: options.user,
+        password: options.password,
+        database: options.database,
+        connectionLimit: poolSize,
+        dateStrings: true,
+        supportBigNumbers: true,
+        timezone: 'Z',
+        charset: 'utf8mb4',
+      });
+      const isMaria = options.dialect === 'mariadb';
+      dialect = new MysqlDialect({
+        pool,
+        onCreateConnection: async (conn) => {
+          // The numbers are validated integers; SET takes no bound parameters.
+          const timeout = isMaria
+            ? sql.raw(`SET SESSION max_statement_time = ${timeoutMs / 1000}`)
+            : sql.raw(`SET SESSION max_execution_time = ${timeoutMs}`);
+          await conn.executeQuery(timeout.compile(db));
+          if (readOnly) await conn.executeQuery(sql.raw('SET SESSION TRANSACTION READ ONLY').compile(db));
+        },
+      });
+      probe = async () => {
+        const variable = isMaria ? sql.raw('@@session.tx_read_only') : sql.raw('@@session.transaction_read_only');
+        const { rows } = await sql<{ ro: unknown }>`select ${variable} as ro`.execute(db);
+        return Number(rows[0]?.ro) === 1;
+      };
+      break;
+    }
+    case 'postgres': {
+      const startup = [`-c statement_timeout=${timeoutMs}`];
+      if (readOnly) startup.push('-c default_transaction_read_only=on');
+      const pool = new pg.Pool({
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 5432,
+        user: options.user,
+        password: options.password,
+        database: options.database,
+        max: poolSize,
+        options: startup.join(' '),
+        types: { getTypeParser: pgTypeParser } as unknown as pg.CustomTypesConfig,
+      });
+      dialect = new PostgresDialect({ pool });
+      probe = async () => {
+        const { rows } = await sql<{ ro: string }>`select current_setting('default_transaction_read_only') as ro`.execute(db);
+        return rows[0]?.ro === 'on';
+      };
+      break;
+    }
+    case 'sqlite': {
+      if (!options.filename) throw new Error('sqlite needs a filename');
+      const database = new NodeSqliteDatabase({ filename: options.filename, readOnly });
+      dialect = new NodeSqliteDialect(database);
+      bool = (v) => (v ? 1 : 0);
+      // Opened with SQLITE_OPEN_READONLY: the file itself refuses writes.
+      probe = async () => readOnly && !database.raw.isTransaction && isReadOnlyHandle(database);
+      break;
+    }
+  }
+
+  db = new Kysely<DynamicDatabase>({ dialect });
+  return {
+    dialect: options.dialect,
+    db,
+    bool,
+    async assertReadOnly() {
+      if (!(await probe())) throw new Error('the SQL source session is not read-only');
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+function isReadOnlyHandle(database: NodeSqliteDatabase): boolean {
+  // `PRAGMA query_only` is additionally set so a read-only handle stays so even on a writable
+  // file system path; reading it back confirms the handle is ours and read-only.
+  database.raw.exec('PRAGMA query_only = 1');
+  const row = database.raw.prepare('PRAGMA query_only').get() as { query_only?: number } | undefined;
+  return row?.query_only === 1;
+}
+
+const PG_DATE = 1082;
+const PG_TIMESTAMP = 1114;
+const PG_TIMESTAMPTZ = 1184;
+
+function pgTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+  if (oid === PG_DATE || oid === PG_TIMESTAMP) return (v) => v;
+  if (oid === PG_TIMESTAMPTZ) return (v) => new Date(v);
+  return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+}
