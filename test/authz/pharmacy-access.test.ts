@@ -1,0 +1,123 @@
+/**
+ * The done-when of chain-backed authorization, over HTTP on the embedded demo: the demo chain
+ * (anvil, contracts, seed), a private redis-server, the demo sources, the FHIR app with the
+ * chain-backed policy, audit routes and metrics. The pharmacy sees every demo patient's
+ * MedicationRequests that granted it, across providers, and nothing else; a patient who revokes
+ * sees it refused on the next request after the block.
+ */
+import t from 'tap';
+import type { FastifyInstance } from 'fastify';
+import { startRedisServer } from '../../server/embedded/redis-server.ts';
+import { startEmbeddedChain } from '../../server/embedded/chain.ts';
+import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
+import { startAuthorization } from '../../server/authz/authorization.ts';
+import { auditRoutes } from '../../server/audit/audit-routes.ts';
+import { createMetrics } from '../../server/metrics/metrics.ts';
+import { metricsPlugin } from '../../server/metrics/metrics-plugin.ts';
+import type { AccessContext } from '../../server/access/access-context.ts';
+import { demoApp, demoFederatedSources, json } from '../fhir/fhir-app.ts';
+import { contextFor, eventually, scope } from './support/authz-fixtures.ts';
+
+const alice = demoAddress('alice');
+const bob = demoAddress('bob');
+const carol = demoAddress('carol');
+const dave = demoAddress('dave');
+const pharmacy = demoAddress('pharmacy');
+
+const contexts: Record<string, AccessContext> = {
+  pharmacy: contextFor(pharmacy, [scope('system', '*')], { clientId: 'corner-pharmacy' }),
+  alice: contextFor(alice, [scope('patient', '*')], { clientId: 'patient-app', patient: alice }),
+};
+
+t.test('the pharmacy sees exactly the MedicationRequests patients granted it, until revoked', async (t) => {
+  const redisServer = await startRedisServer();
+  const chain = await startEmbeddedChain({ blockTime: 0 });
+  const sources = await demoFederatedSources();
+  const metrics = createMetrics({ defaultMetrics: false });
+  const authz = await startAuthorization({
+    redisUrl: redisServer.url,
+    chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
+    keyPrefix: 'pharmacy-test:',
+    queuePrefix: 'pharmacy-test',
+    syncEveryMs: 100,
+    sources: () => sources,
+    metrics,
+  });
+  const app: FastifyInstance = await demoApp({ sources, accessPolicy: authz.policy });
+  // Stands in for the SMART layer's hook: the access context comes from a test header.
+  app.addHook('onRequest', async (request) => {
+    const who = request.headers['x-test-as'];
+    if (typeof who === 'string') request.accessContext = contexts[who];
+  });
+  await app.register(auditRoutes, { prefix: '/fhir', trail: authz.audit, snapshots: authz.snapshots, freshness: authz.freshness, contextOf: (r) => r.accessContext });
+  await app.register(metricsPlugin, { metrics });
+  t.teardown(async () => {
+    await app.close();
+    await authz.close();
+    await Promise.all(sources.map((s) => s.adapter.close()));
+    await chain.stop();
+    await redisServer.stop();
+  });
+  const head = await chain.provider.getBlockNumber();
+  await eventually('authorization synced with the seeded chain', () => (authz.freshness.state().cursor >= head ? true : undefined));
+  const as = (who: string, url: string) => app.inject({ url, headers: { 'x-test-as': who } });
+  const subjects = (bundle: { entry?: { resource: { subject?: { reference?: string } } }[] }) =>
+    new Set((bundle.entry ?? []).map((e) => e.resource.subject?.reference));
+  const providers = (bundle: { entry?: { resource: { meta?: { source?: string } } }[] }) =>
+    new Set((bundle.entry ?? []).map((e) => e.resource.meta?.source));
+
+  t.test('across providers, only the granting patients', async (t) => {
+    const res = await as('pharmacy', '/fhir/MedicationRequest?_count=200');
+    t.equal(res.statusCode, 200);
+    const bundle = json(res);
+    t.same([...subjects(bundle)].sort(), [`Patient/${alice}`, `Patient/${bob}`].sort(), 'alice and bob granted it; carol and dave did not');
+    t.ok(providers(bundle).size >= 2, 'records come from more than one provider');
+    // The same as what alice and bob see of their own MedicationRequests.
+    const own = json(await as('alice', `/fhir/MedicationRequest?patient=${alice}&_count=200`));
+    const pharmacyAlice = json(await as('pharmacy', `/fhir/MedicationRequest?patient=${alice}&_count=200`));
+    t.equal(pharmacyAlice.entry?.length, own.entry?.length, "the pharmacy sees all of alice's MedicationRequests");
+  });
+
+  t.test('nothing else', async (t) => {
+    t.equal((await as('pharmacy', `/fhir/MedicationRequest?patient=${carol}`)).statusCode, 403, 'a patient who did not grant it');
+    t.equal((await as('pharmacy', `/fhir/MedicationRequest?patient=${dave}`)).statusCode, 403);
+    t.equal((await as('pharmacy', `/fhir/Observation?patient=${alice}`)).statusCode, 403, 'a type outside the grant');
+    const obs = json(await as('pharmacy', '/fhir/Observation'));
+    t.equal(obs.entry?.length ?? 0, 0, 'a search without a patient is narrowed to nothing');
+    t.equal((await as('pharmacy', `/fhir/Patient/${carol}`)).statusCode, 404, 'existence of an unrelated patient does not leak');
+    t.equal((await as('alice', `/fhir/MedicationRequest?patient=${bob}`)).statusCode, 403, "a patient app cannot read another patient's records");
+  });
+
+  t.test('a patient revokes through the contracts client: refused on the next request after the block', async (t) => {
+    const grantId = chain.seed?.grants['pharmacy:alice'];
+    t.ok(grantId, 'the seed made the grant');
+    const outcome = await chain.client.revokeGrant(demoWallet('alice').connect(chain.provider), grantId as bigint);
+    await eventually('the follower folded the revoking block', () => (authz.freshness.state().cursor >= outcome.blockNumber ? true : undefined));
+    t.equal((await as('pharmacy', `/fhir/MedicationRequest?patient=${alice}`)).statusCode, 403);
+    const bundle = json(await as('pharmacy', '/fhir/MedicationRequest?_count=200'));
+    t.same([...subjects(bundle)], [`Patient/${bob}`], "only bob's remain");
+  });
+
+  t.test("alice reads who accessed her records, and nobody else's", async (t) => {
+    await authz.audit.flush();
+    const trail = await eventually('audit events written', async () => {
+      const res = await as('alice', `/fhir/AuditEvent?patient=${alice}`);
+      const b = json(res);
+      return b.entry?.some((e: { resource: { outcome: string } }) => e.resource.outcome === '4') ? b : undefined;
+    });
+    const byPharmacy = trail.entry.filter((e: { resource: { agent: { who: { display: string } }[] } }) => e.resource.agent[0]?.who.display === pharmacy);
+    t.ok(byPharmacy.some((e: { resource: { outcome: string } }) => e.resource.outcome === '0'), "the pharmacy's allowed reads are there");
+    t.ok(byPharmacy.some((e: { resource: { outcome: string } }) => e.resource.outcome === '4'), 'and its refused one after the revocation');
+    t.equal((await as('alice', `/fhir/AuditEvent?patient=${bob}`)).statusCode, 403);
+    t.equal((await as('pharmacy', `/fhir/AuditEvent?patient=${alice}`)).statusCode, 403);
+  });
+
+  t.test('metrics', async (t) => {
+    const res = await app.inject({ url: '/metrics' });
+    t.equal(res.statusCode, 200);
+    t.match(res.body, /medrec_permission_snapshot_lookups_total\{result="memory"\} \d+/);
+    t.match(res.body, /medrec_chain_lag_blocks \d+/);
+    t.match(res.body, /medrec_http_request_duration_seconds_count\{method="GET",route="\/fhir\/AuditEvent",status_code="200"\}/);
+    t.match(res.body, /medrec_queue_jobs\{queue="audit",state="waiting"\}/);
+  });
+});
