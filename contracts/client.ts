@@ -6,6 +6,7 @@
  * need gas.
  */
 import {
+  Interface,
   NonceManager,
   isError,
   type ContractTransactionResponse,
@@ -15,6 +16,7 @@ import {
 } from 'ethers';
 import {
   connectConsent,
+  consentAbi,
   type AccessRequest,
   type ConsentContract,
   type ConsentEvents,
@@ -26,6 +28,7 @@ import {
 } from './bindings/Consent.ts';
 import {
   connectParticipantDirectory,
+  participantDirectoryAbi,
   type Participant,
   type ParticipantDirectoryContract,
   type ParticipantDirectoryEvents,
@@ -33,6 +36,7 @@ import {
 } from './bindings/ParticipantDirectory.ts';
 import {
   connectProviderRegistry,
+  providerRegistryAbi,
   type Motion,
   type Provider as ProviderRecord,
   type ProviderRegistryContract,
@@ -40,6 +44,7 @@ import {
 } from './bindings/ProviderRegistry.ts';
 import {
   connectRelationships,
+  relationshipsAbi,
   type Relationship,
   type RelationshipsContract,
   type RelationshipsEvents,
@@ -552,13 +557,26 @@ async function guard<T>(signer: Signer, send: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Every custom error of the four contracts, for decoding reverts that reach us without the
+ * contract's interface (gas estimation in a signer, raw calls).
+ */
+const MEDREC_ERRORS = new Interface(
+  [...consentAbi, ...relationshipsAbi, ...providerRegistryAbi, ...participantDirectoryAbi].filter(
+    (item, i, all) =>
+      item.type === 'error' &&
+      all.findIndex((other) => other.type === 'error' && JSON.stringify(other) === JSON.stringify(item)) === i,
+  ),
+);
+
 /** One clear line for a failed call: the contract's custom error with its arguments if any. */
 export function toMedRecError(error: unknown): MedRecError {
   if (error instanceof MedRecError) return error;
   if (isError(error, 'CALL_EXCEPTION')) {
-    const revert = error.revert;
+    const revert = error.revert ?? (error.data ? MEDREC_ERRORS.parseError(error.data) : null);
     if (revert) {
-      const args = revert.args.map((a) => String(a)).join(', ');
+      const inputs = MEDREC_ERRORS.getError(revert.signature)?.inputs ?? [];
+      const args = revert.args.map((a, i) => (inputs[i]?.name ? `${inputs[i].name}=${String(a)}` : String(a))).join(', ');
       return new MedRecError(`${revert.name}(${args})`, revert.name);
     }
     return new MedRecError(`reverted: ${error.shortMessage}`);

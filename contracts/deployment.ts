@@ -23,6 +23,8 @@ export interface Deployment {
   /** Content hash of the contract sources that were deployed. */
   readonly sourceHash: string;
   readonly deployedAt: string;
+  /** Where the chain answered when this file was written (the embedded chain records it). */
+  readonly rpcUrl?: string;
 }
 
 /** A founding provider of the network (admitted without a vote). */
@@ -100,6 +102,7 @@ export function loadDeployment(file: string): Deployment {
     deployer: raw.deployer ?? '',
     sourceHash: raw.sourceHash ?? '',
     deployedAt: raw.deployedAt ?? '',
+    ...(typeof raw.rpcUrl === 'string' ? { rpcUrl: raw.rpcUrl } : {}),
   };
 }
 

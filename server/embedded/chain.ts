@@ -201,10 +201,9 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
         deployment = undefined; // state file lost or from another chain: deploy afresh
       }
     }
-    if (!deployment) {
-      deployment = await deployMedRec(operator.signer, demoFounders(options.fhirBaseUrl));
-      if (deploymentFile) saveDeployment(deploymentFile, deployment);
-    }
+    if (!deployment) deployment = await deployMedRec(operator.signer, demoFounders(options.fhirBaseUrl));
+    // The file also tells the `medrec` CLI where this run's chain answers.
+    if (deploymentFile) saveDeployment(deploymentFile, { ...deployment, rpcUrl: anvil.rpcUrl });
     const client = new MedRecClient({ provider, deployment, relayer: operator.signer });
     if (!seed && options.seed !== false) {
       seed = await seedDemoNetwork({
