@@ -19,6 +19,7 @@ import { clientsPage } from './pages.ts';
 import { SigningKeys } from './signing-keys.ts';
 import { SiweLogin } from './siwe-login.ts';
 import type { ParticipantInfo, SmartAuthOptions, SmartAuthServices, SmartContext } from './smart-context.ts';
+import { applyConstraints, constraintPlan } from './scope-constraints.ts';
 import { registerTokenRoutes } from './token-endpoint.ts';
 import { TokenService } from './tokens.ts';
 
@@ -157,6 +158,20 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
 
   if (options.protectFhir !== false) {
     app.addHook('onRequest', bearerVerifier({ tokens, fhirBasePath, realm: endpoints.fhirBaseUrl, ...(options.openFhirPaths ? { openPaths: options.openFhirPaths } : {}) }));
+    // v2 scope constraints (`?category=`) filter what leaves; a no-op unless the token has some.
+    app.addHook('onSend', async (request, reply, payload) => {
+      const context = request.accessContext;
+      if (!context || typeof payload !== 'string' || reply.statusCode !== 200 || !request.url.startsWith(`${fhirBasePath}/`)) return payload;
+      const plan = constraintPlan(context);
+      if (!plan) return payload;
+      const result = applyConstraints(plan, payload);
+      if ('forbidden' in result) {
+        reply.code(403).removeHeader('etag');
+        return JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'The resource is outside the granted scope constraints.' }] });
+      }
+      if (result.changed) reply.removeHeader('etag');
+      return result.body;
+    });
   }
 };
 

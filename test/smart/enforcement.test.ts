@@ -1,0 +1,135 @@
+/**
+ * What Inferno never checks: a token is confined to its patient, its scopes and the on-chain
+ * grants, through every door of the FHIR API (read, search, compartment, _include/_revinclude),
+ * and the pharmacy's Backend Services token reads exactly its granted MedicationRequests across
+ * providers. Whole server; the policy is the chain-backed one fed by snapshots.
+ */
+import t from 'tap';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { importJWK, SignJWT, type CryptoKey } from 'jose';
+import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
+import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
+import { authorizeAs, Browser } from './support/smart-server.ts';
+import { startFullStack } from './support/full-stack.ts';
+
+const stack = await startFullStack();
+t.teardown(() => stack.close());
+const alice = demoAddress('alice');
+const bob = demoAddress('bob');
+
+async function patientToken(scope: string, handle = 'alice', chooseScopes?: (o: { checked: string[]; categories: string[] }) => string[]): Promise<string> {
+  const verifier = randomBytes(48).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const params = { response_type: 'code', client_id: 'medrec-demo-patient-app', redirect_uri: 'http://127.0.0.1:43210/callback', state: 's', aud: stack.fhirBase, scope, code_challenge: challenge, code_challenge_method: 'S256' };
+  const { redirect } = await authorizeAs(new Browser(stack.origin), `${stack.origin}/auth/authorize?${new URLSearchParams(params)}`, demoWallet(handle), chooseScopes ? { chooseScopes } : {});
+  const res = await fetch(`${stack.origin}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: params.redirect_uri, client_id: params.client_id, code_verifier: verifier }).toString(),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+async function get(token: string, path: string): Promise<{ status: number; body: { resourceType: string; entry?: { resource: Record<string, unknown>; search?: { mode: string } }[] } }> {
+  const res = await fetch(`${stack.fhirBase}/${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+const patientsIn = (entries: { resource: Record<string, unknown> }[] = []): Set<string> => {
+  const out = new Set<string>();
+  for (const { resource } of entries) {
+    if (resource.resourceType === 'Patient') out.add(resource.id as string);
+    for (const field of ['subject', 'patient']) {
+      const ref = (resource[field] as { reference?: string } | undefined)?.reference;
+      if (ref?.startsWith('Patient/')) out.add(ref.slice(8));
+    }
+  }
+  return out;
+};
+
+const aliceAll = await patientToken('launch/patient patient/*.rs');
+
+t.test('a patient token reads its own patient and is refused on another (cross-patient read)', async (t) => {
+  t.equal((await get(aliceAll, `Patient/${alice}`)).status, 200);
+  const other = await get(aliceAll, `Patient/${bob}`);
+  t.ok([403, 404].includes(other.status), `another patient: ${other.status}`);
+  t.equal(other.body.resourceType, 'OperationOutcome');
+});
+
+t.test('searches naming another patient are refused; unnamed searches are narrowed to the token patient', async (t) => {
+  for (const path of [`MedicationRequest?patient=${bob}`, `Observation?subject=Patient/${bob}`, `Patient/${bob}/MedicationRequest`, `Patient?_id=${bob}`]) {
+    const res = await get(aliceAll, path);
+    if (res.status === 200) t.same([...patientsIn(res.body.entry)].filter((p) => p !== alice), [], `${path} returns nothing of bob`);
+    else t.ok([403, 404].includes(res.status), `${path}: ${res.status}`);
+  }
+  const unnamed = await get(aliceAll, 'MedicationRequest');
+  t.equal(unnamed.status, 200);
+  t.ok((unnamed.body.entry ?? []).length > 0);
+  t.same([...patientsIn(unnamed.body.entry)], [alice], 'only alice in an unnamed search');
+});
+
+t.test('a token for one patient cannot be pointed at another by editing the query', async (t) => {
+  const res = await get(aliceAll, `MedicationRequest?patient=${alice},${bob}`);
+  if (res.status === 200) t.same([...patientsIn(res.body.entry)], [alice]);
+  else t.ok([403, 404].includes(res.status), `mixed patients: ${res.status}`);
+});
+
+t.test('_include and _revinclude cannot reach types the scopes do not grant', async (t) => {
+  const medsOnly = await patientToken('launch/patient patient/MedicationRequest.rs');
+  t.equal((await get(medsOnly, `Patient/${alice}`)).status, 403, 'Patient not in scope');
+  t.equal((await get(medsOnly, 'Observation')).status, 403, 'Observation not in scope');
+  const included = await get(medsOnly, `MedicationRequest?patient=${alice}&_include=MedicationRequest:patient`);
+  if (included.status === 200) {
+    const types = new Set((included.body.entry ?? []).map((e) => e.resource.resourceType));
+    t.notOk(types.has('Patient'), 'no Patient smuggled in through _include');
+  } else t.equal(included.status, 403);
+  const rev = await get(medsOnly, `MedicationRequest?patient=${alice}&_revinclude=Provenance:target`);
+  if (rev.status === 200) t.notOk((rev.body.entry ?? []).some((e) => e.resource.resourceType === 'Provenance'));
+  else t.equal(rev.status, 403);
+});
+
+t.test('category-constrained Observation scope returns only that category (S2)', async (t) => {
+  const vitals = await patientToken('launch/patient patient/Observation.rs', 'alice', ({ categories }) => ['launch/patient', ...categories.filter((c) => c.endsWith('|vital-signs'))]);
+  const categoriesOf = (r: Record<string, unknown>) => ((r.category as { coding?: { code?: string }[] }[] | undefined) ?? []).flatMap((c) => (c.coding ?? []).map((x) => x.code));
+  const everything = await get(aliceAll, 'Observation?_count=100');
+  const other = (everything.body.entry ?? []).find((e) => !categoriesOf(e.resource).includes('vital-signs'));
+  t.ok(other, 'alice has observations of other categories');
+  t.ok((everything.body.entry ?? []).some((e) => categoriesOf(e.resource).includes('vital-signs')), 'and vital signs');
+
+  const res = await get(vitals, 'Observation?_count=100');
+  t.equal(res.status, 200);
+  t.ok((res.body.entry ?? []).length > 0, 'the vital-signs token still sees vital signs');
+  t.ok((res.body.entry ?? []).every((e) => categoriesOf(e.resource).includes('vital-signs')), 'and only vital signs');
+  const read = await get(vitals, `Observation/${other!.resource.id as string}`);
+  t.equal(read.status, 403, 'reading an observation of another category is refused');
+});
+
+t.test('the pharmacy backend (jose only, ES384) reads granted MedicationRequests across providers, nothing else', async (t) => {
+  const key = (await importJWK(DEMO_PHARMACY_PRIVATE_JWK, 'ES384')) as CryptoKey;
+  const assertion = await new SignJWT({ jti: randomUUID() })
+    .setProtectedHeader({ alg: 'ES384', kid: DEMO_PHARMACY_PRIVATE_JWK.kid!, typ: 'JWT' })
+    .setIssuer('medrec-demo-pharmacy-backend')
+    .setSubject('medrec-demo-pharmacy-backend')
+    .setAudience(`${stack.origin}/auth/token`)
+    .setExpirationTime('5m')
+    .sign(key);
+  const res = await fetch(`${stack.origin}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/MedicationRequest.rs system/Patient.r', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString(),
+  });
+  const { access_token: token } = (await res.json()) as { access_token: string };
+  const meds = await get(token, `MedicationRequest?patient=${alice}`);
+  t.equal(meds.status, 200);
+  const sources = new Set((meds.body.entry ?? []).map((e) => (e.resource.meta as { source?: string } | undefined)?.source));
+  t.ok((meds.body.entry ?? []).length > 0);
+  t.ok(sources.size >= 2, `records from ${sources.size} providers`);
+  const all = await get(token, 'MedicationRequest');
+  t.equal(all.status, 200);
+  const seen = patientsIn(all.body.entry);
+  t.ok(seen.has(alice) && seen.has(bob), 'alice and bob granted the pharmacy');
+  t.notOk(seen.has(demoAddress('carol')), 'carol did not');
+  t.ok([403, 404].includes((await get(token, `MedicationRequest?patient=${demoAddress('carol')}`)).status), 'a named ungranted patient is refused');
+  t.equal((await get(token, `Observation?patient=${alice}`)).status, 403, 'no scope for observations');
+  t.ok([403, 404].includes((await get(token, `Patient/${alice}`)).status), 'the chain grants medications only, whatever the scope says');
+});
