@@ -25,6 +25,8 @@ import { startRedisServer } from './embedded/redis-server.ts';
 import { InMemoryPatientLinks } from './fhir/patient-links.ts';
 import type { PatientLink } from './fhir/patient-links.ts';
 import type { FederatedSource } from './fhir/source-directory.ts';
+import type { MedRecAddresses } from '../contracts/deployment.ts';
+import { authorizationComponent, chainComponent } from './authz/embedded-components.ts';
 
 /** What components share while starting; later components see what earlier ones set. */
 export interface StartContext {
@@ -38,6 +40,10 @@ export interface StartContext {
   sources: FederatedSource[];
   /** App dependencies contributed by components (access policy, capability contributors, checks). */
   deps: Partial<Omit<AppDeps, 'sources' | 'patientLinks'>>;
+  /** The consent chain the authorization follows (set by the chain component). */
+  chain?: { rpcUrl: string; chainId: number; contracts: MedRecAddresses; fromBlock: number };
+  /** Run on the built app before it listens (routes such as /metrics and /fhir/AuditEvent). */
+  appExtensions: Array<(app: FastifyInstance) => Promise<void>>;
 }
 
 export interface EmbeddedComponent {
@@ -69,10 +75,9 @@ const sourcesComponent: EmbeddedComponent = {
 function components(): EmbeddedComponent[] {
   return [
     redisComponent,
-    // chain: anvil + contract deployment + demo seed (server/embedded/chain.ts) goes here.
+    chainComponent,
     sourcesComponent,
-    // authorization: permission snapshots, chain-sync and snapshot workers go here; they set
-    // ctx.deps.accessPolicy and ctx.deps.readinessChecks.
+    authorizationComponent,
   ];
 }
 
@@ -97,6 +102,7 @@ export async function startMedrec(config: AppConfig, log: Logger = pino({ level:
       : await readSourcesLinks(config.sourcesFile as string),
     sources: [],
     deps: {},
+    appExtensions: [],
   };
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stopAll = async () => {
@@ -116,6 +122,7 @@ export async function startMedrec(config: AppConfig, log: Logger = pino({ level:
       if (stop) stops.push({ name: component.name, stop });
     }
     app = await buildApp(config, { ...ctx.deps, sources: ctx.sources, patientLinks: new InMemoryPatientLinks(ctx.links), logger: log });
+    for (const extend of ctx.appExtensions) await extend(app);
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await app?.close();

@@ -1,0 +1,111 @@
+/**
+ * The start-up components of chain-backed authorization for `server/main.ts`:
+ * - `chainComponent`: the consent chain. With `MEDREC_DEPLOYMENT` (a deployment file written by
+ *   the `medrec` CLI, with its `rpcUrl`, or `CHAIN_RPC_URL`) it follows that network; otherwise
+ *   the embedded anvil chain with the demo network deployed and seeded, in the data dir.
+ * - `authorizationComponent`: verifies the link table against the on-chain commitments, starts
+ *   the follower, reconcile, snapshot and audit workers and the chain-backed policy, and adds
+ *   `/metrics` and `/fhir/AuditEvent` to the app.
+ */
+import type { FastifyInstance } from 'fastify';
+import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
+import { loadDeployment } from '../../contracts/deployment.ts';
+import type { EmbeddedComponent, StartContext } from '../main.ts';
+import { startEmbeddedChain } from '../embedded/chain.ts';
+import { DEMO_CAST, demoAddress, demoWallet } from '../embedded/demo-identities.ts';
+import { auditRoutes } from '../audit/audit-routes.ts';
+import { createMetrics } from '../metrics/metrics.ts';
+import { metricsPlugin } from '../metrics/metrics-plugin.ts';
+import { startAuthorization } from './authorization.ts';
+import { JsonRpcProvider } from 'ethers';
+import { chainCommitments, verifyPatientLinks } from './link-verification.ts';
+
+export const chainComponent: EmbeddedComponent = {
+  name: 'chain',
+  async start(ctx: StartContext) {
+    const deploymentFile = process.env.MEDREC_DEPLOYMENT;
+    if (deploymentFile) {
+      const deployment = loadDeployment(deploymentFile) as ReturnType<typeof loadDeployment> & { rpcUrl?: string };
+      const rpcUrl = process.env.CHAIN_RPC_URL ?? deployment.rpcUrl;
+      if (!rpcUrl) throw new Error('MEDREC_DEPLOYMENT has no rpcUrl: set CHAIN_RPC_URL');
+      ctx.chain = { rpcUrl, chainId: deployment.chainId, contracts: deployment.addresses, fromBlock: deployment.fromBlock };
+      return;
+    }
+    const chain = await startEmbeddedChain({ dataDir: `${ctx.config.dataDir}/chain`, seed: ctx.demo });
+    ctx.chain = { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock };
+    ctx.log.info({ rpcUrl: chain.rpcUrl, contracts: chain.addresses }, 'embedded consent chain (anvil) started');
+    return () => chain.stop();
+  },
+};
+
+/** Demo providers derive their link salts from their (published) keys. */
+function demoSalt(provider: string, patient: string): string | undefined {
+  const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
+  return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
+}
+
+export const authorizationComponent: EmbeddedComponent = {
+  name: 'authorization',
+  async start(ctx: StartContext) {
+    const chain = ctx.chain;
+    if (!chain || !ctx.redisUrl) throw new Error('authorization needs the chain and Redis components first');
+    const providerOf = new Map(ctx.sourceConfigs.map((s) => [s.id, s.provider.toLowerCase()]));
+
+    if (ctx.demo) {
+      const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0 });
+      try {
+        const { verified, rejected } = await verifyPatientLinks(ctx.links, {
+          providerOfSource: (id) => providerOf.get(id),
+          saltOf: demoSalt,
+          commitmentOf: chainCommitments(provider, chain.contracts.relationships),
+        });
+        if (rejected.length > 0) {
+          ctx.log.warn({ rejected: rejected.map((r) => ({ provider: r.provider, reason: r.reason })) }, 'patient links not vouched for on chain are not used');
+        }
+        ctx.links = verified;
+      } finally {
+        provider.destroy();
+      }
+    }
+
+    const metrics = createMetrics();
+    const authz = await startAuthorization({
+      redisUrl: ctx.redisUrl,
+      chain,
+      sources: () => ctx.sources,
+      metrics,
+      log: ctx.log,
+      freshness: { maxLagBlocks: Number(process.env.AUTHZ_MAX_LAG_BLOCKS ?? 2), maxHeadAgeMs: Number(process.env.AUTHZ_MAX_HEAD_AGE_MS ?? 5000) },
+    });
+    ctx.deps = {
+      ...ctx.deps,
+      accessPolicy: authz.policy,
+      readinessChecks: [
+      ...(ctx.deps.readinessChecks ?? []),
+      {
+        name: 'permissions',
+        async check() {
+          const v = authz.freshness.verdict();
+          const s = authz.freshness.state();
+          return {
+            status: v.fresh ? 'up' : 'down',
+            detail: v.fresh ? `synced to block ${s.cursor} of ${s.head}` : v.detail,
+            checkedAt: new Date().toISOString(),
+          };
+        },
+      },
+      ],
+    };
+    ctx.appExtensions.push(async (app: FastifyInstance) => {
+      await app.register(metricsPlugin, { metrics });
+      await app.register(auditRoutes, {
+        prefix: '/fhir',
+        trail: authz.audit,
+        snapshots: authz.snapshots,
+        freshness: authz.freshness,
+        contextOf: (request) => request.accessContext,
+      });
+    });
+    return () => authz.close();
+  },
+};
