@@ -1,0 +1,50 @@
+/**
+ * The SMART authorization server as a piece of `npm start`: connects to the process's Redis and
+ * hands `buildApp` its options. Clients come from `MEDREC_SMART_CLIENTS` (a JSON file holding an
+ * array of SmartClient) and, in the embedded demo, the demo's published example clients plus
+ * one-click sign-in for the demo cast. The authorization component may add its snapshot
+ * provider afterwards: `ctx.deps.smart = { ...ctx.deps.smart, permissionSnapshot }`.
+ */
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { EmbeddedComponent } from '../server/main.ts';
+import type { SmartClient } from './clients.ts';
+import { demoClients, demoSigners, describeDemoParticipant } from './demo-clients.ts';
+
+const TYPES = new Set(['public', 'confidential-symmetric', 'confidential-asymmetric', 'backend']);
+
+/** Reads and checks a clients file; errors name the client and field. */
+export function readSmartClients(path: string): SmartClient[] {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  if (!Array.isArray(parsed)) throw new Error(`${path}: expected a JSON array of SMART clients`);
+  return parsed.map((raw: unknown, i) => {
+    const c = raw as Partial<SmartClient>;
+    const where = `${path}[${i}]`;
+    if (typeof c.clientId !== 'string' || !c.clientId) throw new Error(`${where}: clientId is required`);
+    if (typeof c.type !== 'string' || !TYPES.has(c.type)) throw new Error(`${where} (${c.clientId}): type must be one of ${[...TYPES].join(', ')}`);
+    if (c.type !== 'backend' && (!Array.isArray(c.redirectUris) || c.redirectUris.length === 0)) throw new Error(`${where} (${c.clientId}): redirectUris are required`);
+    if (c.type === 'confidential-symmetric' && !c.secret && !c.secretSha256) throw new Error(`${where} (${c.clientId}): secret or secretSha256 is required`);
+    if ((c.type === 'confidential-asymmetric' || c.type === 'backend') && !c.jwks && !c.jwksUri) throw new Error(`${where} (${c.clientId}): jwks or jwksUri is required`);
+    if (c.type === 'backend' && !/^0x[0-9a-fA-F]{40}$/.test(c.address ?? '')) throw new Error(`${where} (${c.clientId}): backend clients need the participant address they act as`);
+    return { ...c, name: c.name ?? c.clientId, redirectUris: c.redirectUris ?? [], ...(c.address ? { address: c.address.toLowerCase() } : {}) } as SmartClient;
+  });
+}
+
+export const smartComponent: EmbeddedComponent = {
+  name: 'smart',
+  async start(ctx) {
+    if (!ctx.redisUrl) throw new Error('the SMART authorization server needs Redis (REDIS_URL or the private redis-server)');
+    const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 2 });
+    const file = process.env.MEDREC_SMART_CLIENTS;
+    const clients = [...(ctx.demo ? demoClients() : []), ...(file ? readSmartClients(file) : [])];
+    const publicUrl = ctx.config.publicUrl ?? `http://localhost:${ctx.config.port}`;
+    ctx.deps = {
+      ...ctx.deps,
+      smart: { publicUrl, redis, clients, ...(ctx.demo ? { demoSigners: demoSigners(), describeParticipant: describeDemoParticipant } : {}) },
+    };
+    ctx.log.info({ clients: clients.map((c) => c.clientId), issuer: publicUrl }, 'SMART authorization server configured');
+    return async () => {
+      redis.disconnect();
+    };
+  },
+};
