@@ -6,6 +6,7 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DemoIdentityView, WebConfig } from './shared/src/api-types.ts';
 import { buildWebApps, distDir, WEB_APPS } from './build.ts';
@@ -69,13 +70,30 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
       root: distDir(name),
       prefix: `/${name}/`,
       decorateReply: false,
-      index: ['index.html'],
-      redirect: true,
+      // The app's entry is served by the route below (the router ignores trailing slashes, which
+      // @fastify/static's own index route does not survive).
+      index: false,
+      wildcard: true,
       // Hashed asset names never change; index.html must always be revalidated.
       setHeaders: (reply, path) => {
         reply.header('cache-control', path.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
         reply.header('x-content-type-options', 'nosniff');
       },
+    });
+  }
+
+  for (const name of WEB_APPS) {
+    const indexFile = join(distDir(name), 'index.html');
+    app.get(`/${name}/`, async (_request, reply) => {
+      if (!existsSync(indexFile)) {
+        return reply.code(503).send({ error: `The ${name} app is not built.`, next: 'Run `node server/web/build.ts` and reload.' });
+      }
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        .send(await readFile(indexFile));
     });
   }
 

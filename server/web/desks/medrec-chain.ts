@@ -3,7 +3,8 @@
  * that submits patients' signed actions (patients need no ether), and the providers' own signers
  * for the keys this node holds.
  */
-import type { Provider, Signer } from 'ethers';
+import type { Provider } from 'ethers';
+import type { SignedAction } from '../../../contracts/eip712.ts';
 import type { ConsentContract } from '../../../contracts/bindings/Consent.ts';
 import type { ParticipantDirectoryContract } from '../../../contracts/bindings/ParticipantDirectory.ts';
 import type { ProviderRegistryContract } from '../../../contracts/bindings/ProviderRegistry.ts';
@@ -17,8 +18,18 @@ export interface MedRecChain {
   readonly directory: ParticipantDirectoryContract;
   readonly relationships: RelationshipsContract;
   readonly consent: ConsentContract;
-  /** Submits relayed (`...BySig`) transactions and pays their gas. */
-  readonly relayer: Signer;
+  /** Submits a patient's signed action (`...BySig`) with the node's relayer key, which pays the gas. */
+  relay(action: SignedAction): Promise<{ readonly hash: string; readonly blockNumber: number }>;
+}
+
+/** A relayed action's outcome, with a revert turned into a message a person can act on. */
+export async function relayed(chain: MedRecChain, action: SignedAction, explain: (name: string) => string): Promise<{ txHash: string; blockNumber: number }> {
+  try {
+    const outcome = await chain.relay(action);
+    return { txHash: outcome.hash, blockNumber: outcome.blockNumber };
+  } catch (error) {
+    throw revertError(error, explain);
+  }
 }
 
 /** Waits for a transaction and turns a revert into a message a person can act on. */
@@ -35,11 +46,12 @@ export async function mined(send: () => Promise<{ hash: string; wait(): Promise<
 }
 
 function revertError(error: unknown, explain: (name: string) => string): DeskError {
-  const e = error as { revert?: { name?: string }; shortMessage?: string; code?: string };
-  const name = e.revert?.name;
+  const e = error as { revert?: { name?: string }; errorName?: string; shortMessage?: string; code?: string; message?: string };
+  const name = e.revert?.name ?? e.errorName;
   if (name) return new DeskError(409, explain(name), 'Reload to see the current state, then try again.');
   if (e.code === 'ECONNREFUSED' || e.code === 'NETWORK_ERROR') {
     return new DeskError(503, 'The chain node cannot be reached.', 'Wait a moment and try again; the node operator can check the chain.');
   }
-  return new DeskError(502, `The network refused the transaction${e.shortMessage ? ` (${e.shortMessage})` : ''}.`, 'Reload and try again.');
+  const detail = e.shortMessage ?? e.message;
+  return new DeskError(502, `The network refused the transaction${detail ? ` (${detail})` : ''}.`, 'Reload and try again.');
 }

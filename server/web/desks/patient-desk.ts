@@ -4,13 +4,14 @@
  * the node's relayer submits through the `...BySig` functions.
  */
 import { getAddress, verifyTypedData } from 'ethers';
-import type { Purpose } from '../../../contracts/bindings/Consent.ts';
+import type { Purpose, TermsInput } from '../../../contracts/bindings/Consent.ts';
 import type {
   AccessRequestView, GrantView, PatientActionParams, PatientNetwork, PreparedAction, ProviderView, RelayOutcome, StudyView, TypedData,
 } from '../shared/src/api-types.ts';
 import { DeskError, type PatientDesk } from '../api/desks.ts';
 import { consentDomain, consentTypedData, isConsentPrimaryType, type ConsentPrimaryType } from './consent-typed-data.ts';
-import { mined, type MedRecChain } from './medrec-chain.ts';
+import { relayed, type MedRecChain } from './medrec-chain.ts';
+import type { ActionMessages } from '../../../contracts/eip712.ts';
 import type { ParticipantNames } from './participant-names.ts';
 
 const PURPOSES = ['treatment', 'payment', 'operations', 'research', 'public-health', 'any'] as const;
@@ -206,28 +207,38 @@ export class ChainPatientDesk implements PatientDesk {
     if (signer !== patient || String(m.actor).toLowerCase() !== patient) {
       throw new DeskError(403, 'This message was not signed by you.', 'Sign it with the wallet you signed in with.');
     }
-    const relayed = this.#chain.consent.connect(this.#chain.relayer);
-    const deadline = BigInt(String(m.deadline));
-    const actor = String(m.actor);
-    const send = () => {
-      switch (primaryType) {
-        case 'CreateGrant': {
-          const t = m.terms as { providers: string[]; resourceTypes: string[]; actions: number; purpose: number; notBefore: number; expiresAt: number };
-          return relayed.write('createGrantBySig', [actor, String(m.patient), String(m.grantee), { ...t, purpose: t.purpose as Purpose }, deadline, signature]);
-        }
-        case 'RevokeGrant': return relayed.write('revokeGrantBySig', [actor, BigInt(String(m.grantId)), deadline, signature]);
-        case 'SetDelegation': return relayed.write('setDelegationBySig', [actor, String(m.proxy), Number(m.expiresAt), deadline, signature]);
-        case 'RevokeDelegation': return relayed.write('revokeDelegationBySig', [actor, String(m.patient), String(m.proxy), deadline, signature]);
-        case 'AnswerRequest': return relayed.write('answerRequestBySig', [actor, BigInt(String(m.requestId)), Boolean(m.approve), deadline, signature]);
-        case 'Enroll': return relayed.write('enrollBySig', [actor, BigInt(String(m.studyId)), String(m.patient), deadline, signature]);
-        case 'Withdraw': return relayed.write('withdrawBySig', [actor, BigInt(String(m.studyId)), String(m.patient), deadline, signature]);
-      }
-    };
-    const { txHash, blockNumber } = await mined(send, explainRevert);
+    const { txHash, blockNumber } = await relayed(this.#chain, { type: primaryType, message: toActionMessage(primaryType, m), signature }, explainRevert);
     const summaries: Record<ConsentPrimaryType, string> = {
       CreateGrant: 'Access granted.', RevokeGrant: 'Access revoked.', SetDelegation: 'Proxy appointed.', RevokeDelegation: 'Proxy ended.',
       AnswerRequest: m.approve ? 'Request approved.' : 'Request declined.', Enroll: 'You joined the study.', Withdraw: 'You left the study.',
     };
     return { txHash, blockNumber, summary: summaries[primaryType] };
+  }
+}
+
+/** JSON message (decimal strings) → the typed message the contracts client relays (bigints). */
+function toActionMessage(type: ConsentPrimaryType, m: Record<string, unknown>): ActionMessages[ConsentPrimaryType] {
+  const big = (k: string) => BigInt(String(m[k]));
+  const addr = (k: string) => getAddress(String(m[k]));
+  const envelope = { actor: addr('actor'), nonce: big('nonce'), deadline: big('deadline') };
+  switch (type) {
+    case 'CreateGrant': {
+      const t = m.terms as Record<string, unknown>;
+      const terms: TermsInput = {
+        providers: (t.providers as string[]).map((p) => getAddress(p)),
+        resourceTypes: [...(t.resourceTypes as string[])],
+        actions: Number(t.actions),
+        purpose: Number(t.purpose) as Purpose,
+        notBefore: BigInt(String(t.notBefore)),
+        expiresAt: BigInt(String(t.expiresAt)),
+      };
+      return { ...envelope, patient: addr('patient'), grantee: addr('grantee'), terms };
+    }
+    case 'RevokeGrant': return { ...envelope, grantId: big('grantId') };
+    case 'SetDelegation': return { ...envelope, proxy: addr('proxy'), expiresAt: big('expiresAt') };
+    case 'RevokeDelegation': return { ...envelope, patient: addr('patient'), proxy: addr('proxy') };
+    case 'AnswerRequest': return { ...envelope, requestId: big('requestId'), approve: m.approve === true || m.approve === 'true' };
+    case 'Enroll': return { ...envelope, studyId: big('studyId'), patient: addr('patient') };
+    case 'Withdraw': return { ...envelope, studyId: big('studyId'), patient: addr('patient') };
   }
 }

@@ -1,0 +1,118 @@
+/**
+ * Assembles the web apps' options from the running pieces: the SMART server (`app.smartAuth`),
+ * the chain client, the audit trail, the sources and the node's link table. `server/app.ts` calls
+ * `webAppsOptions(app)` after the SMART plugin is registered; the embedded demo adds the demo
+ * keyring and the demo providers' keys.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Wallet, type Provider, type Signer } from 'ethers';
+import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
+import type { SignedAction } from '../../contracts/eip712.ts';
+import type { ConsentContract } from '../../contracts/bindings/Consent.ts';
+import type { ParticipantDirectoryContract } from '../../contracts/bindings/ParticipantDirectory.ts';
+import type { ProviderRegistryContract } from '../../contracts/bindings/ProviderRegistry.ts';
+import type { RelationshipsContract } from '../../contracts/bindings/Relationships.ts';
+import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
+import { DEMO_CAST, demoAddress, demoWallet } from '../embedded/demo-identities.ts';
+import type { TypedData } from './shared/src/api-types.ts';
+import { AuditAccessLog, type AuditSearchFn } from './desks/audit-access-log.ts';
+import { ChainNotifications } from './desks/chain-notifications.ts';
+import type { MedRecChain } from './desks/medrec-chain.ts';
+import { ParticipantNames } from './desks/participant-names.ts';
+import { ChainPatientDesk } from './desks/patient-desk.ts';
+import { ChainProviderDesk, type LinkTable } from './desks/provider-desk.ts';
+import { SmartAuthLauncher, type SmartLaunchServices } from './desks/smart-launcher.ts';
+import { AdapterSourceStatus, type SourceCounters } from './desks/source-status.ts';
+import type { WebAppsOptions } from './web-apps.ts';
+
+/** The chain client's shape the web apps use (contracts/client.ts `MedRecClient` fits). */
+export interface WebChainClient {
+  readonly provider: Provider;
+  readonly registry: ProviderRegistryContract;
+  readonly directory: ParticipantDirectoryContract;
+  readonly relationships: RelationshipsContract;
+  readonly consent: ConsentContract;
+  readonly deployment: { readonly chainId: number; readonly fromBlock: number };
+  relay(action: SignedAction): Promise<{ readonly hash: string; readonly blockNumber: number }>;
+}
+
+export interface WebWiring {
+  readonly chain: WebChainClient;
+  /** The node's private link table (the same instance the FHIR layer resolves patients with). */
+  readonly links: LinkTable;
+  readonly sources: () => ReadonlyArray<{ sourceId: string; provider: string; name: string; adapter: EhrAdapter; kind?: string }>;
+  readonly auditSearch?: AuditSearchFn;
+  readonly sourceCounters?: (sourceId: string) => Promise<SourceCounters | undefined>;
+  /** Keys of the providers this node runs (lowercase address → signer). */
+  readonly providerSigners?: ReadonlyMap<string, Signer>;
+  readonly saltFor?: (provider: string, patient: string) => string;
+  /** Embedded demo: one-click demo identities, demo signing, all demo providers' keys. */
+  readonly demo?: boolean;
+  readonly onError?: (error: Error) => void;
+}
+
+export interface WebAppsHandle {
+  readonly options: (app: FastifyInstance) => WebAppsOptions;
+  close(): void;
+}
+
+export function wireWebApps(wiring: WebWiring): WebAppsHandle {
+  const c = wiring.chain;
+  const chain: MedRecChain = {
+    provider: c.provider,
+    chainId: c.deployment.chainId,
+    registry: c.registry,
+    directory: c.directory,
+    relationships: c.relationships,
+    consent: c.consent,
+    relay: (action) => c.relay(action),
+  };
+  const demoProviders = DEMO_CAST.filter((i) => i.role === 'provider');
+  const pseudonyms = new Map(wiring.demo ? DEMO_CAST.map((i) => [demoAddress(i.handle), i.displayName] as const) : []);
+  const names = new ParticipantNames(chain, pseudonyms);
+  const signers = new Map<string, Signer>(wiring.providerSigners ?? []);
+  if (wiring.demo) {
+    // Plain wallets (nonce read per transaction): the console waits for each of its transactions.
+    for (const p of demoProviders) signers.set(demoAddress(p.handle), new Wallet(demoWallet(p.handle).privateKey, c.provider));
+  }
+  const saltFor = wiring.saltFor ?? ((provider: string, patient: string) => {
+    const handle = demoProviders.find((p) => demoAddress(p.handle) === provider)?.handle;
+    if (!wiring.demo || !handle) throw new Error('no link salt source configured for this provider');
+    return deriveLinkSalt(demoWallet(handle).privateKey, patient);
+  });
+  const notifications = new ChainNotifications({ chain, names, fromBlock: c.deployment.fromBlock, ...(wiring.onError ? { onError: wiring.onError } : {}) });
+  return {
+    options: (app) => {
+      const smart = (app as FastifyInstance & { smartAuth?: SmartLaunchServices & { tokens: { verify(token: string): Promise<{ sub: string; client_id: string; scope: string }> }; endpoints: { fhirBaseUrl: string } } }).smartAuth;
+      if (!smart) throw new Error('the web apps need the SMART plugin registered first (their sign-in)');
+      return {
+        fhirBase: smart.endpoints.fhirBaseUrl,
+        verifyToken: async (token) => {
+          const claims = await smart.tokens.verify(token);
+          return { subject: claims.sub, clientId: claims.client_id, scope: claims.scope };
+        },
+        patients: new ChainPatientDesk({ chain, names }),
+        ...(wiring.auditSearch ? { accessLog: new AuditAccessLog(wiring.auditSearch, names) } : {}),
+        notifications,
+        providers: new ChainProviderDesk({
+          chain, names, signers, links: wiring.links, saltFor,
+          sourcesOf: (provider) => wiring.sources().filter((s) => s.provider.toLowerCase() === provider).map((s) => s.sourceId),
+        }),
+        sources: new AdapterSourceStatus({ sources: wiring.sources, ...(wiring.sourceCounters ? { counters: wiring.sourceCounters } : {}) }),
+        smart: new SmartAuthLauncher(smart, chain),
+        ...(wiring.demo ? {
+          demo: {
+            identities: DEMO_CAST.filter((i) => i.role !== 'operator').map((i) => ({ handle: i.handle, role: i.role, displayName: i.displayName, address: demoAddress(i.handle) })),
+            signTypedData: async (address: string, typedData: TypedData) => {
+              const identity = DEMO_CAST.find((i) => demoAddress(i.handle) === address && i.role !== 'operator');
+              if (!identity) return undefined;
+              const types = Object.fromEntries(Object.entries(typedData.types).filter(([k]) => k !== 'EIP712Domain')) as Record<string, Array<{ name: string; type: string }>>;
+              return demoWallet(identity.handle).signTypedData(typedData.domain, types, typedData.message);
+            },
+          },
+        } : {}),
+      };
+    },
+    close: () => notifications.close(),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The patient app in headless Chromium against the whole server (embedded chain, SMART, FHIR,
+ * authorization): sign in with a demo key, grant a pharmacy, see its access in the log after it
+ * queries, revoke it and see it refused, enroll in a study, approve a request, read my records.
+ * Every main screen is screenshotted to test-artifacts/web/ and checked with axe-core.
+ */
+import t from 'tap';
+import { SignJWT, importJWK } from 'jose';
+import type { Browser, Page } from 'playwright-core';
+import { demoAddress } from '../../server/embedded/demo-identities.ts';
+import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
+import { launchBrowser } from './support/browser.ts';
+import { checkScreen, demoSignIn } from './support/journeys.ts';
+import { startWebStack, type WebStack } from './support/web-stack.ts';
+
+let stack: WebStack;
+let browser: Browser;
+
+t.before(async () => {
+  stack = await startWebStack('patient');
+  browser = await launchBrowser();
+});
+t.teardown(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+
+/** The pharmacy's own system: SMART Backend Services (ES384 client assertion), then a search. */
+async function pharmacySearch(patient: string): Promise<number> {
+  const tokenUrl = `${stack.origin}/auth/token`;
+  const key = await importJWK(DEMO_PHARMACY_PRIVATE_JWK, 'ES384');
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'ES384', kid: DEMO_PHARMACY_PRIVATE_JWK.kid, typ: 'JWT' })
+    .setIssuer('medrec-demo-pharmacy-backend').setSubject('medrec-demo-pharmacy-backend').setAudience(tokenUrl)
+    .setJti(crypto.randomUUID()).setIssuedAt().setExpirationTime('4m').sign(key);
+  const token = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials', scope: 'system/MedicationRequest.rs',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+    }),
+  });
+  const { access_token } = (await token.json()) as { access_token: string };
+  const res = await fetch(`${stack.origin}/fhir/MedicationRequest?patient=${patient}`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/fhir+json' } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting: ${what}`);
+}
+
+async function tab(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name }).click();
+}
+
+t.test('the sign-in screen offers a wallet and clearly labelled demo keys', async (t) => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await page.goto(`${stack.origin}/patient/`);
+  await page.getByRole('heading', { name: 'Your records, your say' }).waitFor();
+  t.ok(await page.getByRole('button', { name: 'Sign in with your wallet' }).isVisible());
+  t.match(await page.locator('.demo-note').innerText(), /published development mnemonic/);
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-sign-in-phone'), '', 'no accessibility violations');
+  await page.close();
+});
+
+t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joins a study', async (t) => {
+  const carol = demoAddress('carol');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Carol', 'Sign in as Demo patient Carol (demo key)');
+
+  await page.getByRole('heading', { name: 'My network' }).waitFor();
+  t.ok(await page.getByRole('img', { name: 'Picture of my network' }).isVisible(), 'the network is drawn');
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-network'), '', 'network screen: no accessibility violations');
+  t.equal(await pharmacySearch(carol), 403, 'before any grant the pharmacy is refused');
+
+  await tab(page, 'Share');
+  await page.getByRole('radio', { name: /A pharmacy/ }).check();
+  t.equal(await page.getByLabel('Pharmacy').inputValue(), demoAddress('pharmacy'), 'the pharmacy is offered');
+  await page.getByRole('button', { name: 'Sign and share' }).click();
+  await page.getByRole('status').filter({ hasText: 'can now see' }).waitFor();
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-share'), '', 'share screen: no accessibility violations');
+
+  await until('the pharmacy is allowed after the grant block', async () => ((await pharmacySearch(carol)) === 200 ? true : undefined));
+  await stack.authz.audit.flush();
+
+  await tab(page, 'Who read what');
+  await page.getByLabel('Who').selectOption({ label: 'Corner Pharmacy' });
+  const row = await until('the pharmacy read shows in the access log', async () => {
+    await page.getByRole('button', { name: 'Refresh the access log' }).click();
+    const allowed = page.getByRole('row').filter({ hasText: 'Corner Pharmacy' }).filter({ hasText: 'allowed' });
+    return (await allowed.count()) > 0 ? allowed.first() : undefined;
+  });
+  t.match(await row.innerText(), /MedicationRequest/, 'the log says what was read');
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-access-log'), '', 'access log: no accessibility violations');
+
+  await tab(page, 'My network');
+  await page.getByRole('button', { name: 'Revoke: Corner Pharmacy' }).click();
+  await page.getByRole('status').filter({ hasText: 'can no longer see' }).waitFor();
+  await until('the pharmacy is refused after the revoking block', async () => ((await pharmacySearch(carol)) === 403 ? true : undefined));
+  t.pass('revocation took effect on the pharmacy');
+
+  await tab(page, 'Share');
+  await page.getByRole('radio', { name: /A research study/ }).check();
+  await page.getByRole('button', { name: /Join study Cardiovascular/ }).click();
+  await page.getByRole('status').filter({ hasText: 'You joined' }).waitFor();
+  await tab(page, 'My network');
+  t.ok(await page.getByRole('button', { name: 'Leave study: University Cardiology Study' }).isVisible(), 'the study shows as a grantee');
+
+  await tab(page, 'Notifications');
+  await page.getByText(/invited to the study/).first().waitFor();
+  await page.getByText(/can no longer see your records/).first().waitFor();
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-notifications'), '', 'notifications: no accessibility violations');
+
+  await tab(page, 'My records');
+  await page.getByRole('heading', { name: 'Mercy General Hospital', level: 3 }).waitFor();
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-records'), '', 'records: no accessibility violations');
+  await context.close();
+});
+
+t.test('bob approves the clinician’s access request', async (t) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Bob', 'Sign in as Demo patient Bob (demo key)');
+  await tab(page, 'Requests');
+  await page.getByRole('button', { name: 'Approve request from Dr. Demo Clinician' }).click();
+  await page.getByRole('status').filter({ hasText: 'Approved' }).waitFor();
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-requests'), '', 'requests: no accessibility violations');
+  await tab(page, 'My network');
+  t.ok(await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).isVisible(), 'the approved request became a grant');
+  await context.close();
+});

@@ -1,0 +1,44 @@
+/** Steps the browser tests share: signing in through the SMART login, screenshots, axe checks. */
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { axeViolations, describeViolations } from './browser.ts';
+
+/**
+ * Signs in from an app's start page as a demo identity: the app's one-click demo button sends the
+ * browser to the SMART authorization server, whose login page signs the SIWE message with the
+ * identity's published dev key; then (patient picker and) consent; then back to the app.
+ */
+export async function demoSignIn(page: Page, appUrl: string, displayName: string, appButton: string): Promise<void> {
+  await page.goto(appUrl);
+  await page.getByRole('button', { name: appButton }).click();
+  for (let step = 0; step < 6; step++) {
+    await page.waitForLoadState('domcontentloaded');
+    if (page.url().startsWith(appUrl) && !page.url().includes('code=')) {
+      await page.getByRole('button', { name: 'Sign out' }).waitFor();
+      return;
+    }
+    const login = page.getByRole('button', { name: `Sign in as ${displayName}`, exact: true });
+    const allow = page.getByRole('button', { name: 'Allow', exact: true });
+    const proceed = page.getByRole('button', { name: 'Continue', exact: true });
+    const signOut = page.getByRole('button', { name: 'Sign out' });
+    const which = await Promise.race([
+      login.waitFor().then(() => 'login'),
+      allow.waitFor().then(() => 'allow'),
+      proceed.waitFor().then(() => 'continue'),
+      signOut.waitFor().then(() => 'done'),
+    ]);
+    if (which === 'done') return;
+    await (which === 'login' ? login : which === 'allow' ? allow : proceed).click();
+  }
+  throw new Error(`sign-in as ${displayName} did not come back to ${appUrl} (at ${page.url()})`);
+}
+
+export async function screenshot(page: Page, dir: string, name: string): Promise<void> {
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+}
+
+/** Screenshot plus the axe-core check of the screen; returns the violations as text ('' = none). */
+export async function checkScreen(page: Page, dir: string, name: string): Promise<string> {
+  await screenshot(page, dir, name);
+  return describeViolations(await axeViolations(page));
+}

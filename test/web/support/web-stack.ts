@@ -1,0 +1,101 @@
+/**
+ * The whole server for the browser tests: embedded anvil chain with the demo network seeded,
+ * private redis-server, demo sources, chain-backed authorization (follower, snapshots, audit),
+ * the SMART server and the web apps, on loopback. One per test file.
+ */
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../../server/app.ts';
+import { startAuthorization, type Authorization } from '../../../server/authz/authorization.ts';
+import { closeSources, openSources } from '../../../server/config/open-sources.ts';
+import { startEmbeddedChain, type EmbeddedChain } from '../../../server/embedded/chain.ts';
+import { demoAddress } from '../../../server/embedded/demo-identities.ts';
+import { DEMO_PATIENT_LINKS } from '../../../server/embedded/demo-links.ts';
+import { demoSources } from '../../../server/embedded/demo-sources.ts';
+import { startRedisServer } from '../../../server/embedded/redis-server.ts';
+import { InMemoryPatientLinks } from '../../../server/fhir/patient-links.ts';
+import { freePort } from '../../../server/util/free-port.ts';
+import { webApps, webAppClients } from '../../../server/web/web-apps.ts';
+import { wireWebApps } from '../../../server/web/web-wiring.ts';
+import type { SmartClient } from '../../../smart-on-fhir/clients.ts';
+import { demoClients, demoSigners, describeDemoParticipant } from '../../../smart-on-fhir/demo-clients.ts';
+
+export interface WebStack {
+  readonly app: FastifyInstance;
+  readonly origin: string;
+  readonly chain: EmbeddedChain;
+  readonly authz: Authorization;
+  readonly artifacts: string;
+  close(): Promise<void>;
+}
+
+export async function startWebStack(name: string, extraClients: (origin: string) => SmartClient[] = () => []): Promise<WebStack> {
+  const dataDir = mkdtempSync(join(tmpdir(), `medrec-web-${name}-`));
+  const artifacts = join(process.cwd(), 'test-artifacts', 'web');
+  mkdirSync(artifacts, { recursive: true });
+  const log = pino({ level: 'silent' });
+  const redisServer = await startRedisServer();
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const chain = await startEmbeddedChain({ blockTime: 0, fhirBaseUrl: () => `${origin}/fhir` });
+  const sources = await openSources(demoSources(), { log, dataDir, redisUrl: redisServer.url });
+  const authz = await startAuthorization({
+    redisUrl: redisServer.url,
+    chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
+    keyPrefix: `web-${name}:`,
+    queuePrefix: `web-${name}`,
+    workers: true,
+    syncEveryMs: 200,
+    sources: () => sources,
+  });
+  const links = new InMemoryPatientLinks(DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId })));
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
+  const web = wireWebApps({
+    chain: chain.client,
+    links,
+    sources: () => sources.map((s) => ({ ...s, kind: 'embedded' })),
+    auditSearch: (patient, options) => authz.audit.search(patient, options),
+    demo: true,
+  });
+  const app = await buildApp(
+    { publicUrl: origin, cursorSecret: `web-${name}`, sourceTimeoutMs: 5000, bodyLimit: 1_048_576, logLevel: 'silent' },
+    {
+      sources,
+      patientLinks: links,
+      accessPolicy: authz.policy,
+      logger: log,
+      smart: {
+        publicUrl: origin,
+        redis,
+        prefix: `web-${name}:smart:`,
+        clients: [...demoClients(), ...webAppClients(origin), ...extraClients(origin)],
+        permissionSnapshot: (subject) => authz.snapshots.get(subject),
+        describeParticipant: describeDemoParticipant,
+        demoSigners: demoSigners(),
+        chainId: chain.chainId,
+      },
+    },
+  );
+  await app.register(webApps, web.options(app));
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    app,
+    origin,
+    chain,
+    authz,
+    artifacts,
+    async close() {
+      web.close();
+      await app.close();
+      await authz.close();
+      await closeSources(sources);
+      redis.disconnect();
+      await chain.stop();
+      await redisServer.stop();
+    },
+  };
+}
