@@ -58,7 +58,7 @@ t.test('the patient picker lists the patients a proxy may act for, and only thos
   t.match(consent, /delegation/, 'the consent screen shows the on-chain basis');
 });
 
-t.test('the consent screen shows what on-chain grants allow: the pharmacy's medication grant, nothing for other types', async (t) => {
+t.test('the consent screen shows what on-chain grants allow: the pharmacy medication grant, nothing for other types', async (t) => {
   const { challenge } = pkce();
   let consentHtml = '';
   await authorizeAs(new Browser(server.origin), authorizeUrl('medrec-demo-patient-app', 'http://localhost:8000/callback', 'launch/patient patient/MedicationRequest.rs patient/Observation.rs', challenge), demoWallet('pharmacy'), {
