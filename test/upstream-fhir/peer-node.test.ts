@@ -1,0 +1,149 @@
+/**
+ * Another MedRec-FHIR node as an upstream: node B is the whole server (buildApp: FHIR spine over
+ * the embedded demo sources, SMART authorization server, chain-style access policy) on loopback;
+ * node A reaches it through the `medrec-peer` preset, its base URL coming from a provider-registry
+ * resolver and its token from B's Backend Services endpoint, signed with A's node key, which B
+ * fetches from A's published JWKS URL. B applies its own grants: A's provider may see alice only.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { createFhirAdapterFactory, type FhirUpstreamAdapter } from '../../adapters/fhir/fhir-adapter.ts';
+import { loadNodeKey } from '../../adapters/fhir/node-keys.ts';
+import type { PermissionSnapshot } from '../../server/access/permission-snapshot.ts';
+import { buildApp } from '../../server/app.ts';
+import { ChainAccessPolicy } from '../../server/authz/chain-access-policy.ts';
+import { SyncFreshness } from '../../server/authz/sync-freshness.ts';
+import { closeSources, openSources } from '../../server/config/open-sources.ts';
+import { demoAddress } from '../../server/embedded/demo-identities.ts';
+import { DEMO_PATIENT_LINKS } from '../../server/embedded/demo-links.ts';
+import { demoSources } from '../../server/embedded/demo-sources.ts';
+import { startRedisServer } from '../../server/embedded/redis-server.ts';
+import { InMemoryPatientLinks } from '../../server/fhir/patient-links.ts';
+import { freePort } from '../../server/util/free-port.ts';
+import { recordingLogger, signal, testContext } from './support/fixtures.ts';
+import { hostNodeJwks } from './support/node-jwks-host.ts';
+
+const nodeA = '0x00000000000000000000000000000000000000aa';
+const nodeB = '0x00000000000000000000000000000000000000bb';
+const alice = demoAddress('alice');
+const bob = demoAddress('bob');
+const dataDir = mkdtempSync(join(tmpdir(), 'medrec-upstream-peer-'));
+
+// Node A's Backend Services key and its public JWKS URL.
+const keyA = await loadNodeKey({ dataDir });
+const jwksA = await hostNodeJwks([keyA]);
+t.teardown(() => jwksA.close());
+
+// Node B: the whole server.
+const redisServer = await startRedisServer();
+const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
+const log = recordingLogger();
+const sources = await openSources(demoSources(), { log, dataDir, redisUrl: redisServer.url });
+const port = await freePort();
+const originB = `http://127.0.0.1:${port}`;
+const freshness = new SyncFreshness({ maxHeadAgeMs: 24 * 3600_000, maxRedisSilenceMs: 24 * 3600_000 });
+freshness.observe({ cursor: 1, head: 1, headSeenAt: Date.now() });
+const snapshot = async (subject: string): Promise<PermissionSnapshot> => ({
+  subject,
+  blockNumber: 1,
+  entries: subject === nodeA
+    ? [{ patient: alice, providers: '*', resourceTypes: '*', actions: ['read', 'search'], purpose: 'treatment', notBefore: 0, expiresAt: 0, basis: 'grant', ref: 'grant-alice-to-node-a' }]
+    : [],
+});
+const appB = await buildApp(
+  { publicUrl: originB, cursorSecret: 'peer-node-test-secret-peer-node-test', sourceTimeoutMs: 5000, bodyLimit: 1_048_576, logLevel: 'silent' },
+  {
+    sources,
+    patientLinks: new InMemoryPatientLinks(DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId }))),
+    accessPolicy: new ChainAccessPolicy({ snapshots: { get: snapshot }, freshness }),
+    smart: {
+      publicUrl: originB,
+      redis,
+      prefix: `peer${port}:`,
+      clients: [],
+      permissionSnapshot: snapshot,
+      // Node A is a provider on chain: client_id = its address, keys at its registered JWKS URL.
+      resolveParticipantClient: async (id) => (id === nodeA ? { address: nodeA, displayName: 'Node A', jwksUri: jwksA.jwksUrl } : undefined),
+    },
+  },
+);
+await appB.listen({ port, host: '127.0.0.1' });
+t.teardown(async () => {
+  await appB.close();
+  await closeSources(sources);
+  redis.disconnect();
+  await redisServer.stop();
+});
+
+// Node A's view of B: a `medrec-peer` source resolved through the provider registry.
+const resolved: string[] = [];
+const factory = createFhirAdapterFactory({
+  nodeKey: keyA,
+  resolvePeerBaseUrl: async (provider) => {
+    resolved.push(provider);
+    if (provider !== nodeB) throw new Error('not a provider');
+    return `${originB}/fhir`;
+  },
+});
+const peer = (await factory(
+  { id: 'peer-b', kind: 'fhir', provider: nodeA, name: 'Node B', options: { preset: 'medrec-peer', peerProvider: nodeB, auth: { jwksUrl: jwksA.jwksUrl } } },
+  testContext(dataDir),
+)) as FhirUpstreamAdapter;
+t.teardown(() => peer.close());
+
+t.test('the peer base comes from the provider registry and its capabilities from its metadata', async (t) => {
+  t.same(resolved, [nodeB]);
+  t.equal(peer.baseUrl, `${originB}/fhir/`);
+  const resources = peer.capabilities().resources;
+  t.ok(resources.MedicationRequest, 'the peer searches MedicationRequest');
+  t.ok(resources.Patient);
+});
+
+t.test('node A searches node B for a patient B lets it see, as a Backend Services client', async (t) => {
+  const page = await peer.search({ resourceType: 'MedicationRequest', filters: [], patients: [alice], count: 100 }, signal());
+  t.ok(page.resources.length > 0);
+  t.ok(page.resources.every((r) => r.resourceType === 'MedicationRequest' && r.subject?.reference === `Patient/${alice}`));
+  const again = await peer.search({ resourceType: 'Condition', filters: [], patients: [alice], count: 5 }, signal());
+  t.ok(again.resources.length >= 0);
+  t.equal(peer.backendServices?.tokenRequests, 1, 'one token for both searches');
+  const patient = await peer.read('Patient', alice, signal());
+  t.equal(patient?.id, alice);
+});
+
+t.test('node B applies its own grants: a patient not granted to node A is refused there', async (t) => {
+  await t.rejects(peer.search({ resourceType: 'MedicationRequest', filters: [], patients: [bob], count: 10 }, signal()), { name: 'SourceUnavailableError', message: /HTTP 403/ });
+});
+
+t.test('paging through node B follows its sealed cursor links inside our page token', async (t) => {
+  const ids: string[] = [];
+  let page: string | undefined;
+  let pages = 0;
+  do {
+    const result = await peer.search({ resourceType: 'Observation', filters: [], patients: [alice], count: 5, page }, signal());
+    ids.push(...result.resources.map((r) => r.id as string));
+    page = result.next;
+    pages += 1;
+  } while (page && pages < 40);
+  const all = await peer.search({ resourceType: 'Observation', filters: [], patients: [alice], count: 500 }, signal());
+  t.ok(pages > 1, 'more than one page');
+  t.equal(ids.length, all.resources.length);
+  t.equal(new Set(ids).size, ids.length);
+});
+
+t.test("node A's own FHIR API answers a patient's search with node B's records (a network of nodes)", async (t) => {
+  const appA = await buildApp(
+    { cursorSecret: 'peer-node-test-secret-node-a-side-1', sourceTimeoutMs: 5000, bodyLimit: 65_536, logLevel: 'silent' },
+    { sources: [{ sourceId: 'peer-b', provider: nodeB, name: 'Node B', adapter: peer }], patientLinks: new InMemoryPatientLinks([{ patient: alice, sourceId: 'peer-b', localId: alice }]) },
+  );
+  t.teardown(() => appA.close());
+  const res = await appA.inject({ method: 'GET', url: `/fhir/MedicationRequest?patient=${alice}&_count=100` });
+  t.equal(res.statusCode, 200);
+  const bundle = JSON.parse(res.body) as { entry?: { resource: { id: string; subject?: { reference?: string }; meta?: { source?: string } }; search?: { mode?: string } }[] };
+  const found = (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource);
+  const direct = await peer.search({ resourceType: 'MedicationRequest', filters: [], patients: [alice], count: 100 }, signal());
+  t.equal(found.length, direct.resources.length);
+  t.ok(found.every((r) => r.subject?.reference === `Patient/${alice}` && r.id.length <= 64 && r.meta?.source?.endsWith('#peer-b')));
+});
