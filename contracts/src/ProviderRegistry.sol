@@ -143,9 +143,9 @@ contract ProviderRegistry {
     /// @param provider The provider to remove (not the caller, not the last one).
     /// @return motionId The new motion's id.
     function proposeRemoval(address provider) external onlyProvider returns (uint256 motionId) {
+        if (_accounts.length == 1) revert LastProvider();
         if (provider == msg.sender) revert SelfVote(provider);
         if (_index[provider] == 0) revert NotProvider(provider);
-        if (_accounts.length == 1) revert LastProvider();
         motionId = _open(MotionKind.Remove, provider, "", "", address(0));
     }
 
@@ -321,7 +321,8 @@ contract ProviderRegistry {
             if (_nodeOwner[m.node] != address(0)) revert InvalidNode(m.node);
             _admit(m.subject, m.name, m.fhirBaseUrl, m.node, motionId);
         } else {
-            if (_accounts.length == 1) revert LastProvider();
+            // Never the last provider: it is recused, so a motion against it has no eligible
+            // voter left to pass (and proposeRemoval refuses when only one provider remains).
             _remove(m.subject, motionId);
         }
     }

@@ -1,0 +1,163 @@
+import t from 'tap';
+import type { HDNodeWallet } from 'ethers';
+import { nodeOf, rejectsWith, testChain } from './helpers.ts';
+
+const chain = await testChain(t);
+const pool: HDNodeWallet[] = [];
+for (let i = 0; i < 8; i++) pool.push(await chain.wallet({ funded: true }));
+const outsider = await chain.wallet({ funded: true });
+
+const candidateRecord = (w: HDNodeWallet) => ({ account: w.address, name: 'Candidate', fhirBaseUrl: 'https://c.example/fhir', node: nodeOf(w.address) });
+
+t.test('admission needs a strict majority (> n/2) of the n current providers, n = 1..6', async (t) => {
+  for (let n = 1; n <= 6; n++) {
+    const founders = pool.slice(0, n);
+    const candidate = pool[n] as HDNodeWallet;
+    const { client } = await chain.deploy(founders);
+    const required = Math.floor(n / 2) + 1;
+    const proposed = await client.proposeAdmission(founders[0] as HDNodeWallet, candidateRecord(candidate));
+    let yes = 1;
+    t.equal(proposed.admitted, required === 1, `n=${n}: the proposer's vote alone ${required === 1 ? 'admits' : 'does not admit'}`);
+    while (yes < required) {
+      t.notOk(await client.registry.read('isProvider', candidate.address), `n=${n}: not admitted with ${yes} of ${required} votes`);
+      const voted = await client.vote(founders[yes] as HDNodeWallet, proposed.motionId);
+      yes++;
+      t.equal(voted.yes, BigInt(yes));
+      t.equal(voted.required, BigInt(required));
+      t.equal(voted.carried, yes === required);
+    }
+    t.ok(await client.registry.read('isProvider', candidate.address), `n=${n}: admitted with ${required} votes`);
+    t.equal(await client.registry.read('providerCount'), BigInt(n + 1));
+    if (n % 2 === 0) t.equal(required, n / 2 + 1, `n=${n} (even): exactly half is not enough`);
+  }
+});
+
+t.test('removal needs > m/2 of the m = n-1 providers other than the one removed, n = 2..6', async (t) => {
+  for (let n = 2; n <= 6; n++) {
+    const founders = pool.slice(0, n);
+    const target = founders[0] as HDNodeWallet;
+    const { client } = await chain.deploy(founders);
+    const required = Math.floor((n - 1) / 2) + 1;
+    const { motionId } = await client.proposeRemoval(founders[1] as HDNodeWallet, target.address);
+    for (let yes = 2; yes <= required; yes++) {
+      t.ok(await client.registry.read('isProvider', target.address), `n=${n}: still a provider with ${yes - 1} votes`);
+      await client.vote(founders[yes] as HDNodeWallet, motionId);
+    }
+    t.notOk(await client.registry.read('isProvider', target.address), `n=${n}: removed with ${required} of ${n - 1} eligible votes`);
+    t.notOk((await client.getValidators()).map((v) => v.toLowerCase()).includes(nodeOf(target.address)), 'its node left the validator set');
+  }
+});
+
+t.test('the last provider cannot be removed; with two, the other one decides', async (t) => {
+  const [solo] = pool as [HDNodeWallet];
+  const { client } = await chain.deploy([solo]);
+  await rejectsWith(t, client.proposeRemoval(solo, solo.address), 'LastProvider');
+  const other = await chain.wallet({ funded: true });
+  await client.proposeAdmission(solo, candidateRecord(other));
+  await rejectsWith(t, client.proposeRemoval(other, other.address), 'SelfVote', 'no motion against oneself');
+  const removal = await client.proposeRemoval(solo, other.address);
+  t.ok(removal.events.some((e) => e.name === 'ProviderRemoved'), 'one eligible voter out of one: removed');
+  t.same(await client.registry.read('getProviders'), [solo.address]);
+  await rejectsWith(t, client.proposeRemoval(solo, other.address), 'LastProvider');
+});
+
+t.test('votes of providers removed meanwhile stop counting', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c]);
+  const againstA = await client.proposeRemoval(b, a.address); // b votes; needs 2 of {b, c}
+  const againstB = await client.proposeRemoval(c, b.address); // c votes; needs 2 of {a, c}
+  await client.vote(a, againstB.motionId); // b removed: providers a, c
+  const tally = await client.registry.read('getMotion', againstA.motionId);
+  t.equal(tally.yes, 0n, "b's vote against a no longer counts");
+  t.equal(tally.required, 1n, 'the electorate is now c alone');
+  await client.vote(c, againstA.motionId);
+  t.same(await client.registry.read('getProviders'), [c.address]);
+  await rejectsWith(t, client.proposeRemoval(c, c.address), 'LastProvider');
+});
+
+t.test('double votes, non-members, self-votes and duplicate motions are refused', async (t) => {
+  const [a, b, c, d] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c, d]);
+  const { motionId } = await client.proposeAdmission(a, candidateRecord(outsider));
+  await rejectsWith(t, client.vote(a, motionId), 'AlreadyVoted', 'the proposer already voted');
+  await client.vote(b, motionId);
+  await rejectsWith(t, client.vote(b, motionId), 'AlreadyVoted');
+  await rejectsWith(t, client.vote(outsider, motionId), 'NotProvider', 'the candidate is no member');
+  const stranger = await chain.wallet({ funded: true });
+  await rejectsWith(t, client.vote(stranger, motionId), 'NotProvider');
+  await rejectsWith(t, client.proposeAdmission(stranger, candidateRecord(stranger)), 'NotProvider');
+  await rejectsWith(t, client.proposeAdmission(b, candidateRecord(outsider)), 'MotionPending');
+  await rejectsWith(t, client.proposeAdmission(b, { ...candidateRecord(stranger), account: a.address }), 'AlreadyProvider');
+  await rejectsWith(t, client.proposeAdmission(b, { ...candidateRecord(stranger), node: nodeOf(a.address) }), 'InvalidNode', 'node keys are unique');
+  await rejectsWith(t, client.proposeAdmission(b, { ...candidateRecord(stranger), name: '' }), 'InvalidProvider');
+  const removal = await client.proposeRemoval(b, d.address);
+  await rejectsWith(t, client.vote(d, removal.motionId), 'SelfVote', 'no vote on its own removal');
+  await rejectsWith(t, client.vote(a, 999n), 'MotionNotOpen');
+});
+
+t.test('rescind: only the proposer, only while open', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c]);
+  const { motionId } = await client.proposeAdmission(a, candidateRecord(outsider));
+  await rejectsWith(t, client.rescind(b, motionId), 'NotProposer');
+  const rescinded = await client.rescind(a, motionId);
+  t.same(
+    rescinded.events.map((e) => e.name),
+    ['ProviderRescinded'],
+  );
+  await rejectsWith(t, client.vote(b, motionId), 'MotionNotOpen');
+  await rejectsWith(t, client.rescind(a, motionId), 'MotionNotOpen');
+  t.equal(await client.registry.read('openMotionOf', outsider.address), 0n, 'the subject may be proposed again');
+  await client.proposeAdmission(b, candidateRecord(outsider));
+});
+
+t.test('execute carries a motion whose electorate shrank; refuses one without majority', async (t) => {
+  const [a, b, c, d, e] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c, d, e]);
+  const admit = await client.proposeAdmission(a, candidateRecord(outsider)); // n=5 → needs 3
+  await client.vote(b, admit.motionId); // 2 of 3
+  await rejectsWith(t, client.executeMotion(outsider, admit.motionId), 'MotionNotPassed');
+  // remove e and d: n=3 → needs 2, already has a and b
+  const r1 = await client.proposeRemoval(a, e.address);
+  await client.vote(b, r1.motionId);
+  await client.vote(c, r1.motionId);
+  const r2 = await client.proposeRemoval(a, d.address);
+  await client.vote(b, r2.motionId);
+  t.notOk(await client.registry.read('isProvider', outsider.address));
+  const executed = await client.executeMotion(outsider, admit.motionId);
+  t.ok(executed.events.some((ev) => ev.name === 'ProviderAdmitted'));
+  t.ok(await client.registry.read('isProvider', outsider.address));
+});
+
+t.test('getValidators lists node addresses; providers update only their own record', async (t) => {
+  const [a, b] = pool as [HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b]);
+  t.same((await client.getValidators()).map((v) => v.toLowerCase()), [nodeOf(a.address), nodeOf(b.address)]);
+  const newNode = nodeOf(outsider.address);
+  const updated = await client.updateProvider(a, { name: 'Renamed', fhirBaseUrl: 'https://new.example/fhir', node: newNode });
+  const ev = updated.events[0];
+  t.equal(ev?.name, 'ProviderUpdated');
+  t.equal((await client.registry.read('getProvider', a.address)).name, 'Renamed');
+  t.equal((await client.getValidators())[0]?.toLowerCase(), newNode);
+  await rejectsWith(t, client.updateProvider(b, { name: 'B', fhirBaseUrl: '', node: newNode }), 'InvalidNode');
+  await rejectsWith(t, client.updateProvider(outsider, { name: 'X', fhirBaseUrl: '', node: nodeOf(pool[5]!.address) }), 'NotProvider');
+  await rejectsWith(t, client.updateProvider(a, { name: 'x'.repeat(129), fhirBaseUrl: '', node: newNode }), 'TextTooLong');
+});
+
+t.test('events tell a follower the whole motion', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client, deployment } = await chain.deploy([a, b, c]);
+  const founding = (await chain.provider.getLogs({ address: deployment.addresses.providerRegistry, fromBlock: deployment.fromBlock }))
+    .map((l) => client.decodeLog(l))
+    .filter((e) => e?.name === 'ProviderAdmitted');
+  t.equal(founding.length, 3, 'founders are announced with ProviderAdmitted, motion 0');
+  const proposed = await client.proposeAdmission(a, candidateRecord(outsider));
+  const p = proposed.events.find((e) => e.name === 'ProviderProposed');
+  t.match(p?.args, { kind: 0, subject: outsider.address, proposer: a.address, name: 'Candidate', fhirBaseUrl: 'https://c.example/fhir' });
+  const voted = await client.vote(b, proposed.motionId);
+  t.same(
+    voted.events.map((e) => e.name),
+    ['ProviderVoted', 'ProviderAdmitted'],
+  );
+  t.match(voted.events[1]?.args, { provider: outsider.address, name: 'Candidate', motionId: proposed.motionId });
+});
