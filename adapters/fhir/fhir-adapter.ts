@@ -106,13 +106,20 @@ export class FhirUpstreamAdapter implements EhrAdapter {
       this.#discovered = discoverCapabilities(body, this.#source.resourceTypes);
       this.#discoveryError = undefined;
       this.#context.log.info({ source: this.sourceId, types: Object.keys(this.#discovered.capabilities.resources).length, software: this.#discovered.software }, 'upstream FHIR capabilities discovered');
+      this.#scheduleDiscovery(this.#source.capabilitiesRefreshMs);
     } catch (error) {
       if (this.#closed.signal.aborted) return;
+      // Keep the last good capabilities: a blip during a refresh must not empty the source.
       this.#discoveryError = (error as Error).message;
       this.#context.log.warn({ source: this.sourceId, err: this.#discoveryError }, 'upstream FHIR capability discovery failed; will retry');
-      this.#discoveryTimer = setTimeout(() => void this.discover(), this.#source.discoveryRetryMs);
-      this.#discoveryTimer.unref();
+      this.#scheduleDiscovery(this.#source.discoveryRetryMs);
     }
+  }
+
+  #scheduleDiscovery(delayMs: number): void {
+    if (this.#closed.signal.aborted) return;
+    this.#discoveryTimer = setTimeout(() => void this.discover(), Math.min(delayMs, 2 ** 31 - 1));
+    this.#discoveryTimer.unref();
   }
 
   async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {

@@ -45,6 +45,8 @@ export interface ResolvedFhirSource {
   readonly rateLimit?: RateLimitOptions;
   /** How long to wait before asking `/metadata` again after discovery failed. */
   readonly discoveryRetryMs: number;
+  /** How often capabilities are read again after a success (upstreams add types and params). */
+  readonly capabilitiesRefreshMs: number;
 }
 
 export class FhirSourceConfigError extends Error {
@@ -137,7 +139,8 @@ export function resolveFhirSource(config: SourceConfig, env: NodeJS.ProcessEnv =
     auth,
     resourceTypes: resourceTypes ? new Set(resourceTypes as string[]) : undefined,
     requiredParams: [...preset.requiredParams, ...extraRules],
-    headers: { ...preset.headers, ...headers },
+    // Epic answers `/metadata` with the endpoints registered for this client when it names itself.
+    headers: { ...preset.headers, ...(presetName === 'epic' && auth.type === 'backend-services' ? { 'Epic-Client-ID': auth.clientId } : {}), ...headers },
     timeoutMs: positive(o, 'timeoutMs', 10_000, fail),
     maxAttempts: positive(o, 'maxAttempts', 3, fail),
     retryBaseMs: positive(o, 'retryBaseMs', 200, fail),
@@ -147,6 +150,7 @@ export function resolveFhirSource(config: SourceConfig, env: NodeJS.ProcessEnv =
     breaker: { failureThreshold: positive(breaker, 'failureThreshold', 5, fail), openMs: positive(breaker, 'openMs', 30_000, fail) },
     rateLimit,
     discoveryRetryMs: positive(o, 'discoveryRetryMs', 30_000, fail),
+    capabilitiesRefreshMs: positive(o, 'capabilitiesRefreshMs', 6 * 3600_000, fail),
   };
 }
 

@@ -73,8 +73,12 @@ export class UpstreamHttpClient {
       try {
         authorization = await o.auth.authorization(signal);
       } catch (error) {
-        o.breaker.release();
-        if (signal.aborted) throw signal.reason;
+        if (signal.aborted) {
+          o.breaker.release();
+          throw signal.reason;
+        }
+        // A failing token endpoint is a failing source: the breaker also spares the token endpoint.
+        o.breaker.recordFailure();
         throw this.#unavailable(`authentication failed: ${(error as Error).message}`, error);
       }
       let response: Dispatcher.ResponseData;
