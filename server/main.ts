@@ -27,6 +27,7 @@ import type { PatientLink } from './fhir/patient-links.ts';
 import type { FederatedSource } from './fhir/source-directory.ts';
 import type { MedRecAddresses } from '../contracts/deployment.ts';
 import { authorizationComponent, chainComponent } from './authz/embedded-components.ts';
+import { smartComponent } from '../smart-on-fhir/embedded-component.ts';
 
 /** What components share while starting; later components see what earlier ones set. */
 export interface StartContext {
@@ -75,6 +76,7 @@ const sourcesComponent: EmbeddedComponent = {
 function components(): EmbeddedComponent[] {
   return [
     redisComponent,
+    smartComponent,
     chainComponent,
     sourcesComponent,
     authorizationComponent,

@@ -37,7 +37,9 @@ export const smartComponent: EmbeddedComponent = {
     const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 2 });
     const file = process.env.MEDREC_SMART_CLIENTS;
     const clients = [...(ctx.demo ? demoClients() : []), ...(file ? readSmartClients(file) : [])];
-    const publicUrl = ctx.config.publicUrl ?? `http://localhost:${ctx.config.port}`;
+    // Without MEDREC_PUBLIC_URL: the address the startup banner prints (issuer and aud must match what clients use).
+    const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? 'localhost' : ctx.config.host;
+    const publicUrl = ctx.config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${ctx.config.port}`;
     ctx.deps = {
       ...ctx.deps,
       smart: { publicUrl, redis, clients, ...(ctx.demo ? { demoSigners: demoSigners(), describeParticipant: describeDemoParticipant } : {}) },
