@@ -83,7 +83,7 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
 
   await tab(page, 'Share');
   await page.getByRole('radio', { name: /A pharmacy/ }).check();
-  t.equal(await page.getByLabel('Pharmacy').inputValue(), demoAddress('pharmacy'), 'the pharmacy is offered');
+  t.equal(await page.getByLabel('Pharmacy', { exact: true }).inputValue(), demoAddress('pharmacy'), 'the pharmacy is offered');
   await page.getByRole('button', { name: 'Sign and share' }).click();
   await page.getByRole('status').filter({ hasText: 'can now see' }).waitFor();
   t.equal(await checkScreen(page, stack.artifacts, 'patient-share'), '', 'share screen: no accessibility violations');
@@ -92,7 +92,7 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await stack.authz.audit.flush();
 
   await tab(page, 'Who read what');
-  await page.getByLabel('Who').selectOption({ label: 'Corner Pharmacy' });
+  await page.getByLabel('Who', { exact: true }).selectOption({ label: 'Corner Pharmacy' });
   const row = await until('the pharmacy read shows in the access log', async () => {
     await page.getByRole('button', { name: 'Refresh the access log' }).click();
     const allowed = page.getByRole('row').filter({ hasText: 'Corner Pharmacy' }).filter({ hasText: 'allowed' });

@@ -46,8 +46,8 @@ function SignIn({ config, error }: { config: WebConfig; error?: string }) {
           </p>
           <div class="row">
             {patients.map((p) => (
-              <Button key={p.handle} onClick={() => go(p.address)} disabled={!!busy} label={`Sign in as ${p.displayName} (demo key)`}>
-                {busy === p.address ? 'Opening sign-in…' : `Sign in as ${p.displayName.replace(/^Demo patient /, '')}`}
+              <Button key={p.handle} onClick={() => go(p.address)} disabled={!!busy}>
+                {busy === p.address ? 'Opening sign-in…' : `Sign in as ${p.displayName} (demo key)`}
               </Button>
             ))}
           </div>

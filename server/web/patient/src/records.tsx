@@ -1,5 +1,5 @@
 /** My records, through our own FHIR API with my own token, grouped by provider and type. */
-import { api } from '../../shared/src/api.ts';
+import { api, ApiError } from '../../shared/src/api.ts';
 import type { PatientNetwork } from '../../shared/src/api-types.ts';
 import { Button, Loading, Problem, Section, useLoad } from '../../shared/src/ui.tsx';
 
@@ -40,7 +40,15 @@ async function loadRecords(fhirBase: string, patient: string): Promise<{ resourc
   const resources: Resource[] = [];
   const warnings: string[] = [];
   await Promise.all(TYPES.map(async (type) => {
-    const bundle = await api<Bundle>(`${fhirBase}/${type}?patient=${encodeURIComponent(patient)}&_count=50`, { accept: 'application/fhir+json' });
+    let bundle: Bundle;
+    try {
+      bundle = await api<Bundle>(`${fhirBase}/${type}?patient=${encodeURIComponent(patient)}&_count=50`, { accept: 'application/fhir+json' });
+    } catch (error) {
+      // A type this server does not serve is simply absent; anything else is worth saying.
+      if (error instanceof ApiError && error.status === 404) return;
+      warnings.push(`${TYPE_LABELS[type]} could not be loaded (${(error as Error).message})`);
+      return;
+    }
     for (const e of bundle.entry ?? []) {
       if (!e.resource) continue;
       if (e.search?.mode === 'outcome' || e.resource.resourceType === 'OperationOutcome') warnings.push(`${type}: a provider did not answer in time`);
@@ -69,7 +77,7 @@ export function Records({ network, fhirBase, patient }: { network: PatientNetwor
       <div class="row"><Button onClick={records.reload}>Refresh</Button></div>
       {records.error && <Problem error={records.error} retry={records.reload} />}
       {records.loading && !records.data && <Loading what="your records" />}
-      {records.data?.warnings.map((w) => <p class="status status-failed" key={w}>{w}. Try “Refresh” later.</p>)}
+      {records.data?.warnings.map((w) => <p class="status status-failed" key={w}>{w}. Try “Refresh” in a moment.</p>)}
       {records.data && groups.size === 0 && <p class="muted">No records found yet.</p>}
       {[...groups.entries()].map(([provider, byType]) => (
         <section key={provider} aria-label={provider}>

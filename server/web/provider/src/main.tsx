@@ -37,8 +37,8 @@ function SignIn({ config, error }: { config: WebConfig; error?: string }) {
           <p class="demo-note"><strong>Demo keys:</strong> made-up organisations whose keys come from the published development mnemonic. Never use them for anything real.</p>
           <div class="row">
             {providers.map((p) => (
-              <Button key={p.handle} onClick={() => go(p.address)} disabled={!!busy} label={`Sign in as ${p.displayName} (demo key)`}>
-                {busy === p.address ? 'Opening sign-in…' : p.displayName}
+              <Button key={p.handle} onClick={() => go(p.address)} disabled={!!busy}>
+                {busy === p.address ? 'Opening sign-in…' : `Sign in as ${p.displayName} (demo key)`}
               </Button>
             ))}
           </div>
