@@ -11,7 +11,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ackModeOf, refusalReason, type AckMode } from './acknowledgement.ts';
 import { checkMessage, type AcceptanceRules, type Refusal } from './conversion/message-conversion.ts';
 import { Er7ParseError, parseEr7, type Er7Message } from './er7.ts';
-import type { Hl7Store, InboxEntry } from './store/hl7-store.ts';
+import type { DeadLetterEntry, Hl7Store, InboxEntry } from './store/hl7-store.ts';
 
 export type AcceptanceOutcome =
   | { readonly kind: 'accepted' | 'duplicate'; readonly seq: number; readonly message: Er7Message; readonly mode: AckMode }
@@ -25,12 +25,18 @@ interface Waiting {
   readonly resolve: (r: { seq: number; duplicate: boolean } | undefined) => void;
 }
 
+interface WaitingLetter {
+  readonly letter: DeadLetterEntry;
+  readonly resolve: () => void;
+}
+
 export class MessageAcceptance {
   readonly #store: Hl7Store;
   readonly #rules: AcceptanceRules;
   readonly #log: FastifyBaseLogger;
   readonly #onAccepted: () => void;
   #queue: Waiting[] = [];
+  #letters: WaitingLetter[] = [];
   #flushing = false;
   #scheduled = false;
 
@@ -87,29 +93,32 @@ export class MessageAcceptance {
   }
 
   async #flush(): Promise<void> {
-    if (this.#flushing || this.#queue.length === 0) return;
+    if (this.#flushing || (this.#queue.length === 0 && this.#letters.length === 0)) return;
     this.#flushing = true;
     const batch = this.#queue;
+    const letters = this.#letters;
     this.#queue = [];
+    this.#letters = [];
     try {
-      const results = await this.#store.accept(batch.map((w) => w.entry));
+      const results = await this.#store.accept(batch.map((w) => w.entry), letters.map((l) => l.letter));
       batch.forEach((w, i) => w.resolve(results[i]));
       if (results.some((r) => !r.duplicate)) this.#onAccepted();
     } catch (error) {
       this.#log.error({ err: errorSummary(error), count: batch.length }, 'hl7v2 inbox commit failed; messages not acknowledged positively');
       for (const w of batch) w.resolve(undefined);
     } finally {
+      for (const l of letters) l.resolve(); // refused either way; the reason is in the ACK
       this.#flushing = false;
-      if (this.#queue.length) this.#schedule();
+      if (this.#queue.length || this.#letters.length) this.#schedule();
     }
   }
 
-  async #deadLetter(who: { sender: string; controlId: string }, refusal: Refusal, raw: string): Promise<void> {
-    try {
-      await this.#store.addDeadLetter({ stage: 'acceptance', ...who, reason: refusalReason(refusal), raw });
-    } catch (error) {
-      this.#log.error({ err: errorSummary(error) }, 'hl7v2 dead letter could not be stored');
-    }
+  /** Queues the dead letter into the next group commit (one fsync for many refusals too). */
+  #deadLetter(who: { sender: string; controlId: string }, refusal: Refusal, raw: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#letters.push({ letter: { stage: 'acceptance', ...who, reason: refusalReason(refusal), raw }, resolve });
+      this.#schedule();
+    });
   }
 }
 

@@ -70,8 +70,11 @@ export interface StoreStats {
 }
 
 export interface Hl7Store {
-  /** Commits the entries (one transaction, durable on return) and tells which were duplicates. */
-  accept(entries: readonly InboxEntry[]): Promise<AcceptResult[]>;
+  /**
+   * Commits the entries and the dead letters of refused messages that arrived with them (one
+   * transaction, durable on return) and tells which entries were duplicates.
+   */
+  accept(entries: readonly InboxEntry[], deadLetters?: readonly DeadLetterEntry[]): Promise<AcceptResult[]>;
   /** Pending inbox messages in acceptance order. */
   pending(limit: number): Promise<InboxItem[]>;
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;

@@ -58,7 +58,15 @@ export class PostgresHl7Store implements Hl7Store {
     this.#s = schema;
   }
 
-  async accept(entries: readonly InboxEntry[]): Promise<AcceptResult[]> {
+  async accept(entries: readonly InboxEntry[], deadLetters: readonly DeadLetterEntry[] = []): Promise<AcceptResult[]> {
+    if (deadLetters.length) {
+      await this.#pool.query(
+        `INSERT INTO ${this.#s}.dead_letters (created_at, stage, sender, control_id, reason, raw)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+        [new Date().toISOString(), deadLetters.map((d) => d.stage), deadLetters.map((d) => d.sender), deadLetters.map((d) => d.controlId),
+          deadLetters.map((d) => d.reason), deadLetters.map((d) => d.raw)],
+      );
+    }
     if (entries.length === 0) return [];
     const { rows } = await this.#pool.query<{ seq: string; sender: string; control_id: string }>(
       `INSERT INTO ${this.#s}.inbox (sender, control_id, received_at, raw)

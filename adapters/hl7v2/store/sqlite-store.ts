@@ -90,10 +90,11 @@ export class SqliteHl7Store implements Hl7Store {
     return run;
   }
 
-  accept(entries: readonly InboxEntry[]): Promise<AcceptResult[]> {
+  accept(entries: readonly InboxEntry[], deadLetters: readonly DeadLetterEntry[] = []): Promise<AcceptResult[]> {
     return this.#serial(() => {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
+        for (const letter of deadLetters) this.#addDeadLetter(letter);
         const results = entries.map((e) => {
           const r = this.#stmts.insertInbox!.run(e.sender, e.controlId, e.receivedAt, e.raw);
           return { seq: Number(r.lastInsertRowid), duplicate: r.changes === 0 };

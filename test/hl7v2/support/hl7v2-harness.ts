@@ -3,7 +3,7 @@
  * counting), a source on a temp SQLite store with a loopback MLLP listener, a real MLLP client
  * (@medplum/hl7's Hl7Client) and a raw socket sender for framing tests.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,8 +76,13 @@ export interface SourceUnderTest {
   all(resourceType: string): Promise<Resource[]>;
 }
 
-export async function openSource(options: Record<string, unknown> = {}, id = 'hl7-test'): Promise<SourceUnderTest> {
-  const dir = mkdtempSync(join(tmpdir(), 'medrec-hl7v2-'));
+/** A RAM-backed temp dir where the test is not about durability (fsync costs ms on shared disks). */
+export function ramTmpdir(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+export async function openSource(options: Record<string, unknown> = {}, id = 'hl7-test', base = tmpdir()): Promise<SourceUnderTest> {
+  const dir = mkdtempSync(join(base, 'medrec-hl7v2-'));
   const changes: string[][] = [];
   const source = await Hl7v2Source.open(
     { id, kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Test hospital', options: { mllp: { port: 0 }, ...options } },
@@ -117,6 +122,8 @@ export function client(port: number, encoding?: string): Hl7Client {
 export class RawMllp {
   readonly socket: Socket;
   readonly frames: string[] = [];
+  /** How ACK bytes are decoded (the listener answers in the message's charset, UTF-8 by default). */
+  encoding: BufferEncoding = 'utf8';
   #buffer = Buffer.alloc(0);
   #waiters: { count: number; resolve: () => void }[] = [];
 
@@ -128,7 +135,7 @@ export class RawMllp {
         const start = this.#buffer.indexOf(0x0b);
         const end = this.#buffer.indexOf(0x1c, start + 1);
         if (start === -1 || end === -1) break;
-        this.frames.push(this.#buffer.subarray(start + 1, end).toString('latin1'));
+        this.frames.push(this.#buffer.subarray(start + 1, end).toString(this.encoding));
         this.#buffer = this.#buffer.subarray(end + 2);
       }
       this.#waiters = this.#waiters.filter((w) => (this.frames.length >= w.count ? (w.resolve(), false) : true));
