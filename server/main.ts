@@ -172,7 +172,11 @@ async function main(): Promise<void> {
       `  FHIR R4 base      ${running.url}/fhir   (CapabilityStatement: ${running.url}/fhir/metadata)`,
       `  health            ${running.url}/healthz   ${running.url}/readyz`,
       ...(config.sourcesFile === undefined
-        ? [`  demo              curl '${running.url}/fhir/MedicationRequest?patient=${alice}'   (alice, records from 3 providers)`]
+        ? [
+            `  demo token        TOKEN=$(npm run -s demo-token -- ${running.url})   (the demo pharmacy, SMART Backend Services)`,
+            `  demo search       curl -H "Authorization: Bearer $TOKEN" '${running.url}/fhir/MedicationRequest?patient=${alice}'`,
+            `                    (alice's prescriptions merged from the hospital, the clinic and the pharmacy)`,
+          ]
         : []),
       '  stop              Ctrl-C',
       '',

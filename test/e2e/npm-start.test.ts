@@ -10,9 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
-import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
+import { demoPharmacyToken } from '../../server/embedded/demo-pharmacy-token.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { freePort } from '../../server/util/free-port.ts';
 
@@ -37,6 +35,7 @@ t.test('npm start serves metadata and a merged, provenance-tagged MedicationRequ
   });
   const base = `http://127.0.0.1:${port}`;
   t.match(output, new RegExp(`${port}/fhir/metadata`), 'the banner says where to look');
+  t.match(output, /npm run -s demo-token/, 'and how to get a demo token');
 
   const metadata = await fetch(`${base}/fhir/metadata`, { headers: { accept: 'application/fhir+json' } });
   t.equal(metadata.status, 200);
@@ -46,28 +45,7 @@ t.test('npm start serves metadata and a merged, provenance-tagged MedicationRequ
   const anonymous = await fetch(`${base}/fhir/MedicationRequest?patient=${alice}`);
   t.equal(anonymous.status, 401, 'records need a token');
 
-  const smart = await (await fetch(`${base}/fhir/.well-known/smart-configuration`)).json();
-  const clientId = 'medrec-demo-pharmacy-backend';
-  const assertion = await new SignJWT({ jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES384', kid: DEMO_PHARMACY_PRIVATE_JWK.kid as string, typ: 'JWT' })
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(smart.token_endpoint)
-    .setIssuedAt()
-    .setExpirationTime('4m')
-    .sign(await importJWK(DEMO_PHARMACY_PRIVATE_JWK, 'ES384'));
-  const tokenRes = await fetch(smart.token_endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope: 'system/MedicationRequest.rs',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: assertion,
-    }),
-  });
-  t.equal(tokenRes.status, 200, 'the pharmacy gets a token');
-  const { access_token: token } = await tokenRes.json();
+  const token = await demoPharmacyToken(base); // what the banner tells a newcomer to run
   const res = await fetch(`${base}/fhir/MedicationRequest?patient=${alice}`, { headers: { authorization: `Bearer ${token}` } });
   t.equal(res.status, 200);
   const bundle = await res.json();
