@@ -4,7 +4,7 @@
  */
 import type { Test } from 'tap';
 import { HDNodeWallet, Mnemonic, parseEther, toBeHex, type JsonRpcProvider, type Wallet } from 'ethers';
-import { MedRecClient, type SubmitMode } from '../../contracts/client.ts';
+import { MedRecClient, toMedRecError, type SubmitMode } from '../../contracts/client.ts';
 import { connectChain } from '../../contracts/connection.ts';
 import { deployMedRec, type Deployment } from '../../contracts/deployment.ts';
 import { DEMO_MNEMONIC } from '../../server/embedded/demo-identities.ts';
@@ -78,7 +78,8 @@ export async function rejectsWith(t: Test, promise: Promise<unknown>, name: stri
     await promise;
     t.fail(message ?? `expected ${name}`);
   } catch (error) {
-    t.equal((error as { errorName?: string }).errorName, name, message ?? `fails with ${name}: ${(error as Error).message}`);
+    const described = toMedRecError(error);
+    t.equal(described.errorName, name, message ?? `fails with ${name}: ${described.message}`);
   }
 }
 
