@@ -94,14 +94,17 @@ export class AuditTrail {
     const first = await redis.incrby(this.#keys.seq, records.length);
     const tx = redis.multi();
     const keep = this.#o.keepPerPatient ?? 10_000;
+    const touched = new Set<string>();
     records.forEach((r, i) => {
       const id = `audit-${first - records.length + i + 1}`;
       tx.set(this.#keys.event(id), JSON.stringify(toAuditEvent(id, r)));
       for (const patient of r.patients) {
         tx.zadd(this.#keys.patient(patient), r.at, id);
-        tx.zremrangebyrank(this.#keys.patient(patient), 0, -keep - 1);
+        touched.add(patient);
       }
     });
+    // Trim each patient's index once per batch, not once per event.
+    for (const patient of touched) tx.zremrangebyrank(this.#keys.patient(patient), 0, -keep - 1);
     await tx.exec();
     return records.length;
   }

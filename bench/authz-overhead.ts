@@ -1,0 +1,96 @@
+/**
+ * Authorization overhead: the same FHIR app over the same embedded demo sources, once with the
+ * chain-backed policy (snapshots from Redis, kept fresh from an anvil chain by the follower,
+ * audit queued) and once with the open policy, measured in the same run with autocannon over
+ * loopback, alternating rounds so drift hits both alike. Prints throughput and p99 of a FHIR
+ * read and a FHIR search, and the ratio enforced / open (aim ≥ 0.9).
+ *
+ * Run: `node bench/authz-overhead.ts` (`--quick` for a short smoke run).
+ */
+// @ts-expect-error autocannon ships no type declarations
+import autocannonUntyped from 'autocannon';
+import type { FastifyInstance } from 'fastify';
+import { openAccessPolicy, type AccessPolicy } from '../server/access/access-policy.ts';
+import type { AccessContext } from '../server/access/access-context.ts';
+import { startRedisServer } from '../server/embedded/redis-server.ts';
+import { startEmbeddedChain } from '../server/embedded/chain.ts';
+import { demoAddress } from '../server/embedded/demo-identities.ts';
+import { startAuthorization } from '../server/authz/authorization.ts';
+import { demoApp, demoFederatedSources } from '../test/fhir/fhir-app.ts';
+import { contextFor, eventually, scope } from '../test/authz/support/authz-fixtures.ts';
+
+interface AutocannonResult { requests: { average: number }; latency: { p99: number }; errors: number; non2xx: number }
+const autocannon = autocannonUntyped as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
+
+const quick = process.argv.includes('--quick');
+const DURATION_S = quick ? 2 : 5;
+const ROUNDS = quick ? 1 : 3;
+const CONNECTIONS = 16;
+
+const alice = demoAddress('alice');
+const pharmacy: AccessContext = contextFor(demoAddress('pharmacy'), [scope('system', '*')], { clientId: 'corner-pharmacy' });
+
+async function appWith(policy: AccessPolicy, sources: Awaited<ReturnType<typeof demoFederatedSources>>): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await demoApp({ sources, accessPolicy: policy });
+  // Stands in for the SMART layer: both apps get the same access context the same way.
+  app.addHook('onRequest', async (request) => {
+    request.accessContext = pharmacy;
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { app, url };
+}
+
+interface Run { rps: number; p99: number; errors: number }
+
+async function load(url: string): Promise<Run> {
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, pipelining: 1 });
+  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+const redis = await startRedisServer();
+const chain = await startEmbeddedChain({ blockTime: 1 });
+const sources = await demoFederatedSources();
+const authz = await startAuthorization({
+  redisUrl: redis.url,
+  chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
+  keyPrefix: 'bench-overhead:',
+  queuePrefix: 'bench-overhead',
+  sources: () => sources,
+});
+try {
+  const head = await chain.provider.getBlockNumber();
+  await eventually('synced', () => (authz.freshness.state().cursor >= head ? true : undefined));
+  const enforced = await appWith(authz.policy, sources);
+  const open = await appWith(openAccessPolicy, sources);
+
+  const searchPath = `/fhir/MedicationRequest?patient=${alice}`;
+  const first = (await (await fetch(enforced.url + searchPath)).json()) as { entry?: { resource: { id: string } }[] };
+  const id = first.entry?.[0]?.resource.id;
+  if (!id) throw new Error('the pharmacy sees no MedicationRequest of alice: is the demo seeded?');
+  const readPath = `/fhir/MedicationRequest/${id}`;
+  for (const [label, path] of [['read', readPath], ['search', searchPath]] as const) {
+    const on: Run[] = [];
+    const off: Run[] = [];
+    await load(open.url + path); // warm-up of both code paths
+    await load(enforced.url + path);
+    for (let i = 0; i < ROUNDS; i++) {
+      off.push(await load(open.url + path));
+      on.push(await load(enforced.url + path));
+    }
+    const mean = (runs: Run[], k: 'rps' | 'p99') => runs.reduce((s, r) => s + r[k], 0) / runs.length;
+    const errors = [...on, ...off].reduce((s, r) => s + r.errors, 0);
+    console.log(
+      `${label.padEnd(7)} open ${mean(off, 'rps').toFixed(0)} req/s p99 ${mean(off, 'p99').toFixed(1)} ms | ` +
+        `enforced ${mean(on, 'rps').toFixed(0)} req/s p99 ${mean(on, 'p99').toFixed(1)} ms | ` +
+        `throughput ratio ${(mean(on, 'rps') / mean(off, 'rps')).toFixed(3)}  p99 ratio (open/enforced) ${(mean(off, 'p99') / mean(on, 'p99')).toFixed(3)}` +
+        (errors ? `  (${errors} errors)` : ''),
+    );
+  }
+  await enforced.app.close();
+  await open.app.close();
+} finally {
+  await authz.close();
+  await Promise.all(sources.map((s) => s.adapter.close()));
+  await chain.stop();
+  await redis.stop();
+}
