@@ -5,6 +5,7 @@
  */
 import type { CliGroup } from './cli-context.ts';
 import { consentCommands } from './consent-commands.ts';
+import { hl7Commands } from './hl7.ts';
 import { networkCommands } from './network-commands.ts';
 
-export const CLI_GROUPS: readonly CliGroup[] = [networkCommands, consentCommands];
+export const CLI_GROUPS: readonly CliGroup[] = [networkCommands, consentCommands, hl7Commands];
