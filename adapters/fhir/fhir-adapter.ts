@@ -15,7 +15,7 @@ import { discoverCapabilities, type DiscoveredCapabilities } from './capability-
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { resolveFhirSource, withSlash, type ResolvedFhirSource } from './fhir-source-options.ts';
 import { loadNodeKey, type NodeSigningKey } from './node-keys.ts';
-import { inPatientCompartment } from './patient-compartment.ts';
+import { patientCompartmentTest } from './patient-compartment.ts';
 import { TokenBucket } from './rate-limiter.ts';
 import { buildSearchUrl, decodePageToken, encodePageToken, rebaseNextLink, type PagePosition } from './search-translation.ts';
 import { basicAuth, noAuth, staticBearerAuth, type UpstreamAuth } from './upstream-auth.ts';
@@ -185,6 +185,7 @@ export class FhirUpstreamAdapter implements EhrAdapter {
     const accepted: Resource[] = [];
     let wrongType = 0;
     let outsideCompartment = 0;
+    const inCompartment = query.patients ? patientCompartmentTest(query.patients, this.baseUrl) : undefined;
     for (const entry of entries) {
       const resource = entry?.resource;
       const mode = entry?.search?.mode;
@@ -193,7 +194,7 @@ export class FhirUpstreamAdapter implements EhrAdapter {
         wrongType += 1;
         continue;
       }
-      if (query.patients && !inPatientCompartment(resource, query.patients, this.baseUrl)) {
+      if (inCompartment && !inCompartment(resource)) {
         outsideCompartment += 1;
         continue;
       }
