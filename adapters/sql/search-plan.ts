@@ -13,6 +13,8 @@ import { compileExpr, type CompileContext, type Fragment } from './sql-expr.ts';
 export const MAX_VALUE_LENGTH = 512;
 /** Most comma-separated alternatives in one search value. */
 export const MAX_ALTERNATIVES = 100;
+/** NUL and other C0 controls: no FHIR value carries them, and PostgreSQL rejects NUL outright. */
+export const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 
 /** Finds lookup keys for a token (`system|code`), e.g. concept ids by their reference terms. */
 export type CodingResolver = (lookup: string, token: string) => Promise<readonly (string | number)[]>;
@@ -45,13 +47,16 @@ export async function planSearch(
   const inMemory = new Set(mapping.searchInMemory ?? []);
 
   if (patients !== undefined && mapping.patient !== undefined) {
-    where.push(inList(mapping.patient, patients, ctx));
+    where.push(inList(mapping.patient, patients.filter((p) => !CONTROL_CHARS.test(p)), ctx));
   }
 
   for (const filter of filters) {
     if (typeof filter.value !== 'string') throw new OperationOutcomeError(badRequest(`Invalid value for ${filter.code}`, filter.code));
     if (filter.value.length > MAX_VALUE_LENGTH) {
       throw new OperationOutcomeError(badRequest(`Search value for ${filter.code} is too long`, filter.code));
+    }
+    if (CONTROL_CHARS.test(filter.value)) {
+      throw new OperationOutcomeError(badRequest(`Search value for ${filter.code} contains control characters`, filter.code));
     }
     const pushdown = pushdownFor(mapping, filter.code);
     if (pushdown) {

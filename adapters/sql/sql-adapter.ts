@@ -12,7 +12,7 @@ import { SourceUnavailableError } from '../ehr-adapter.ts';
 import { loadFhirDefinitions } from '../fhir-definitions.ts';
 import { nowColumnValue } from './fhir-date.ts';
 import type { ChildMapping, LookupMapping, ResourceMapping, SqlMapping, Template } from './mapping.ts';
-import { decodePageToken, encodePageToken, keysetAfter, planSearch, type SearchPlan } from './search-plan.ts';
+import { CONTROL_CHARS, decodePageToken, encodePageToken, keysetAfter, MAX_VALUE_LENGTH, planSearch, type SearchPlan } from './search-plan.ts';
 import type { SqlConnection } from './sql-connection.ts';
 import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
 import { render, type Row, type Scope } from './template.ts';
@@ -72,7 +72,7 @@ export class SqlAdapter implements EhrAdapter {
 
   async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {
     const mapping = this.#mapping.resources[resourceType];
-    if (!mapping) return undefined;
+    if (!mapping || CONTROL_CHARS.test(id) || id.length > MAX_VALUE_LENGTH) return undefined;
     const ctx = this.#context();
     const where = [sql`${compileExpr(mapping.id, ctx)} = ${id}`];
     const rows = await this.#guard(signal, () => this.#selectRows(mapping, where, [], 1, ctx));
@@ -230,7 +230,7 @@ export class SqlAdapter implements EhrAdapter {
       const body = (render(mapping.resource, scope) ?? {}) as Record<string, unknown>;
       const lastUpdated = render({ field: '__updated', as: 'instant' }, scope);
       const meta = { ...(body.meta as object | undefined), ...(lastUpdated ? { lastUpdated } : {}) };
-      return { resourceType, id: String(row.__id), meta, ...withoutMeta(body) } as unknown as Resource;
+      return { resourceType, id: String(row.__id).trim(), meta, ...withoutMeta(body) } as unknown as Resource;
     });
   }
 

@@ -72,6 +72,7 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
         timezone: 'Z',
         charset: 'utf8mb4',
       });
+      pool.on('error', () => undefined);
       const isMaria = options.dialect === 'mariadb';
       dialect = new MysqlDialect({
         pool,
@@ -104,6 +105,9 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
         options: startup.join(' '),
         types: { getTypeParser: pgTypeParser } as unknown as pg.CustomTypesConfig,
       });
+      // An idle pooled connection can be terminated by the server (restart, admin): the pool
+      // drops it and opens another on demand; without a listener the process would crash.
+      pool.on('error', () => undefined);
       dialect = new PostgresDialect({ pool });
       probe = async () => {
         const { rows } = await sql<{ ro: string }>`select current_setting('default_transaction_read_only') as ro`.execute(db);
@@ -144,12 +148,15 @@ function isReadOnlyHandle(database: NodeSqliteDatabase): boolean {
   return row?.query_only === 1;
 }
 
+const PG_BPCHAR = 1042;
 const PG_DATE = 1082;
 const PG_TIMESTAMP = 1114;
 const PG_TIMESTAMPTZ = 1184;
 
 function pgTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
   if (oid === PG_DATE || oid === PG_TIMESTAMP) return (v) => v;
+  // CHAR(n) (OpenMRS uuids are CHAR(38)) is blank-padded in PostgreSQL; MySQL strips the padding.
+  if (oid === PG_BPCHAR) return (v) => v.trimEnd();
   if (oid === PG_TIMESTAMPTZ) return (v) => new Date(v);
   return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
 }

@@ -18,10 +18,11 @@ type Out = unknown;
 
 export function render(template: Template, scope: Scope): Out {
   if ('ref' in template) {
-    const id = scope.row[template.field];
-    if (id === null || id === undefined || id === '') return undefined;
+    // CHAR(38) uuid columns come back blank-padded from PostgreSQL.
+    const id = String(scope.row[template.field] ?? '').trim();
+    if (id === '') return undefined;
     const display = template.display ? render(template.display, scope) : undefined;
-    return display === undefined ? { reference: `${template.ref}/${String(id)}` } : { reference: `${template.ref}/${String(id)}`, display };
+    return display === undefined ? { reference: `${template.ref}/${id}` } : { reference: `${template.ref}/${id}`, display };
   }
   if ('field' in template) return convert(scope.row[template.field], template.as ?? 'string');
   if ('const' in template) return template.const;

@@ -1,0 +1,427 @@
+/**
+ * The one OpenMRS SQL adapter suite, run unchanged against MariaDB, PostgreSQL and SQLite:
+ * every mapped element, every pushed-down parameter against an in-memory evaluation of the same
+ * search over the adapter's unfiltered output, paging stability, voided rows, concept mapping,
+ * hostile search values and the read-only connection.
+ */
+import { getStatus, isOperationOutcome, matchesSearchRequest, OperationOutcomeError, parseSearchRequest, type SearchRequest } from '@medplum/core';
+import type { AllergyIntolerance, Encounter, MedicationRequest, Observation, Patient, Resource } from '@medplum/fhirtypes';
+import { sql } from 'kysely';
+import type { Test } from 'tap';
+import { loadFhirDefinitions } from '../../../adapters/fhir-definitions.ts';
+import { openmrsMapping } from '../../../adapters/sql/openmrs/openmrs-profile.ts';
+import { DEMO_ROWS, IDENTIFIER_TYPES, OPENMRS_DEMO_PATIENTS, OPENMRS_VOIDED_PATIENT } from '../../../adapters/sql/openmrs/openmrs-seed.ts';
+import { SqlAdapter } from '../../../adapters/sql/sql-adapter.ts';
+import { openSqlConnection, type SqlConnection, type SqlDialectName } from '../../../adapters/sql/sql-connection.ts';
+import { createTestDatabase, serverAvailable, type TestDatabase } from './openmrs-databases.ts';
+
+const ALICE = OPENMRS_DEMO_PATIENTS.alice;
+const BOB = OPENMRS_DEMO_PATIENTS.bob;
+const CAROL = OPENMRS_DEMO_PATIENTS.carol;
+const TYPES = ['Patient', 'Encounter', 'Observation', 'MedicationRequest', 'AllergyIntolerance'] as const;
+const signal = (): AbortSignal => AbortSignal.timeout(30_000);
+
+export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise<void> {
+  const unavailable = await serverAvailable(dialect);
+  if (unavailable !== undefined) {
+    if (process.env.CI === 'true') {
+      t.fail(`${dialect} is required under CI=true: ${unavailable}`);
+    } else {
+      t.pass(`${dialect} suite`, { skip: `${dialect} not reachable: ${unavailable}` });
+    }
+    return;
+  }
+  loadFhirDefinitions();
+  const database: TestDatabase = await createTestDatabase(dialect);
+  const connection: SqlConnection = openSqlConnection(database.options);
+  const adapter = await SqlAdapter.open({ sourceId: 'openmrs-test', connection, mapping: openmrsMapping({ identifierSystems: { [IDENTIFIER_TYPES.openmrsId]: 'urn:hillside:openmrs-id' } }) });
+  t.teardown(async () => {
+    await adapter.close();
+    await database.drop();
+  });
+
+  /** Everything of a type, through the adapter, no filter. */
+  const everything = new Map<string, Resource[]>();
+  for (const type of TYPES) {
+    const page = await adapter.search({ resourceType: type, filters: [], count: 1000 }, signal());
+    t.notOk(page.next, `${type}: the whole seed fits one page of 1000`);
+    everything.set(type, [...page.resources]);
+  }
+  const all = <T extends Resource>(type: T['resourceType']): T[] => (everything.get(type) ?? []) as T[];
+  const byId = <T extends Resource>(type: T['resourceType'], id: string): T => {
+    const found = all<T>(type).find((r) => r.id === id);
+    if (!found) throw new Error(`${type}/${id} missing`);
+    return found;
+  };
+
+  /** All pages of a search with a small page size. */
+  async function searchAll(query: string, patients?: readonly string[], count = 4): Promise<Resource[]> {
+    const request = parseSearchRequest(query);
+    const out: Resource[] = [];
+    let page: string | undefined;
+    for (let guard = 0; guard < 500; guard++) {
+      const result = await adapter.search(
+        { resourceType: request.resourceType, filters: request.filters ?? [], sort: request.sortRules, patients, count, page },
+        signal(),
+      );
+      out.push(...result.resources);
+      if (!result.next) return out;
+      page = result.next;
+    }
+    throw new Error('paging did not end');
+  }
+
+  await t.test('the unfiltered output is complete and leaves voided rows out', async (t) => {
+    const patients = all<Patient>('Patient').map((p) => p.id);
+    t.ok(patients.includes(ALICE) && patients.includes(BOB) && patients.includes(CAROL), 'demo patients');
+    t.notOk(patients.includes(OPENMRS_VOIDED_PATIENT), 'voided person is not a Patient');
+    t.equal(patients.length, 3 + 6, 'three demo patients and six generated ones');
+    const ids = new Set(TYPES.flatMap((type) => all(type).map((r) => `${type}/${r.id}`)));
+    for (const voided of [`Observation/${DEMO_ROWS.aliceVoidedObs}`, `MedicationRequest/${DEMO_ROWS.aliceVoidedOrder}`, `AllergyIntolerance/${DEMO_ROWS.aliceVoidedAllergy}`]) {
+      t.notOk(ids.has(voided), `${voided} is voided and absent`);
+    }
+    t.notOk(ids.has(`MedicationRequest/${DEMO_ROWS.aliceDiscontinue}`), 'DISCONTINUE orders are not MedicationRequests');
+    t.equal(await adapter.read('Observation', DEMO_ROWS.aliceVoidedObs, signal()), undefined, 'read of a voided obs: not found');
+    t.equal(await adapter.read('Patient', OPENMRS_VOIDED_PATIENT, signal()), undefined, 'read of a voided patient: not found');
+    t.equal(await adapter.read('Patient', "x' or '1'='1", signal()), undefined, 'read of a hostile id: not found');
+    t.equal(await adapter.read('Patient', 'a\u0000b', signal()), undefined, 'read of an id with NUL: not found');
+    const alice = await adapter.read('Patient', ALICE, signal());
+    t.same(alice, byId('Patient', ALICE), 'read returns what search returns');
+    for (const type of TYPES) {
+      for (const r of all(type)) {
+        if (!r.meta?.lastUpdated || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(r.meta.lastUpdated)) t.fail(`${type}/${r.id} lacks meta.lastUpdated`);
+        if (JSON.stringify(r).includes('null')) t.fail(`${type}/${r.id} carries a null`);
+      }
+    }
+  });
+
+  await t.test('Patient: names, identifiers with types, gender, birthDate, deceased, addresses', async (t) => {
+    const alice = byId<Patient>('Patient', ALICE);
+    t.equal(alice.meta?.lastUpdated, '2025-02-03T10:15:00Z', 'lastUpdated is date_changed');
+    t.equal(alice.active, true);
+    t.same(alice.name?.map((n) => [n.use, n.family, n.given, n.prefix]), [
+      ['official', 'Demo', ['Alice', 'Marie'], ['Ms.']],
+      ['usual', 'Maiden', ['Alice'], undefined],
+    ], 'preferred name first; voided name absent');
+    t.same(alice.identifier?.map((i) => [i.use, i.system, i.value, i.type?.coding?.[0]?.code, i.type?.text]), [
+      ['official', 'urn:hillside:openmrs-id', 'HSC-10001', IDENTIFIER_TYPES.openmrsId, 'OpenMRS ID'],
+      ['usual', undefined, 'NID-8840312', IDENTIFIER_TYPES.nationalId, 'National ID'],
+    ], 'identifier types, preferred → official, configured systems; voided identifier absent');
+    t.equal(alice.identifier?.[0]?.extension?.[0]?.valueReference?.display, 'Hillside Clinic', 'identifier location');
+    t.equal(alice.gender, 'female');
+    t.equal(alice.birthDate, '1984-03-12');
+    t.equal(alice.deceasedBoolean, false);
+    t.same(alice.address?.[0], {
+      id: alice.address?.[0]?.id, use: 'home', line: ['12 Hill Road', 'Flat 3'], city: 'Hillside', district: 'Hill County', state: 'Central',
+      postalCode: '00100', country: 'Kenya', period: { start: '2019-05-01T00:00:00Z' },
+    });
+    t.same(alice.address?.[1]?.period, { end: '2019-04-30T00:00:00Z' });
+    const carol = byId<Patient>('Patient', CAROL);
+    t.equal(carol.deceasedDateTime, '2024-09-01T06:30:00Z', 'death_date → deceasedDateTime');
+    t.equal(byId<Patient>('Patient', BOB).gender, 'male');
+    t.equal(byId<Patient>('Patient', BOB).meta?.lastUpdated, '2020-02-10T11:00:00Z', 'no date_changed: date_created');
+  });
+
+  await t.test('Encounter: type, subject, period, participants, location, and its visit', async (t) => {
+    const e = byId<Encounter>('Encounter', DEMO_ROWS.aliceEncounter);
+    t.equal(e.meta?.lastUpdated, '2025-01-11T08:00:00Z');
+    t.equal(e.status, 'unknown');
+    t.same(e.type?.[0]?.coding?.[0], { system: 'http://fhir.openmrs.org/code-system/encounter-type', code: 'e22e39fd-7db2-45e7-80f1-60fa0d5a4378', display: 'Adult Visit' });
+    t.same(e.subject, { reference: `Patient/${ALICE}` });
+    t.same(e.period, { start: '2025-01-10T09:00:00Z', end: '2025-01-10T09:00:00Z' });
+    t.same(e.participant, [{ type: [{ text: 'Clinician' }], individual: { display: 'Dr. Hillside Clinician', identifier: { value: 'PRV-001' } } }]);
+    t.same(e.location, [{ location: { display: 'Hillside Clinic' } }]);
+    t.same(e.partOf, { reference: '#visit', display: 'Outpatient' });
+    const visit = e.contained?.[0] as Encounter | undefined;
+    t.equal(visit?.id, 'visit');
+    t.same(visit?.identifier, [{ system: 'urn:openmrs:visit', value: DEMO_ROWS.aliceVisit }]);
+    t.same(visit?.period, { start: '2025-01-10T08:30:00Z', end: '2025-01-10T12:00:00Z' });
+    t.equal(visit?.status, 'finished');
+    t.equal(visit?.meta?.tag?.[0]?.code, 'visit');
+    const aliceEncounters = all<Encounter>('Encounter').filter((x) => x.subject?.reference === `Patient/${ALICE}`);
+    t.equal(aliceEncounters.length, 3, 'the voided encounter is absent');
+    t.notOk(aliceEncounters.find((x) => x.period?.start === '2024-11-20T15:45:00Z')?.partOf, 'no visit, no partOf');
+  });
+
+  await t.test('Observation: every value type, units and ranges, groups, codes from the reference maps', async (t) => {
+    const weight = byId<Observation>('Observation', DEMO_ROWS.aliceWeight);
+    t.same(weight.code.coding, [
+      { code: '5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', display: 'Weight (kg)' },
+      { system: 'https://cielterminology.org', code: '5089' },
+      { system: 'http://loinc.org', code: '29463-7', display: 'Body weight' },
+      { system: 'http://snomed.info/sct', code: '27113001' },
+    ], 'concept uuid first, then CIEL, LOINC, SNOMED CT SAME-AS maps');
+    t.equal(weight.code.text, 'Weight (kg)', 'preferred English fully-specified name, not the short or French one');
+    t.same(weight.valueQuantity, { value: 68.5, unit: 'kg' });
+    t.same(weight.referenceRange, [{ low: { value: 0, unit: 'kg' }, high: { value: 250, unit: 'kg' }, type: { text: 'absolute' } }]);
+    t.equal(weight.status, 'final');
+    t.same(weight.category?.[0]?.coding?.[0], { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'exam' });
+    t.same(weight.subject, { reference: `Patient/${ALICE}` });
+    t.same(weight.encounter, { reference: `Encounter/${DEMO_ROWS.aliceEncounter}` });
+    t.equal(weight.effectiveDateTime, '2025-01-10T09:05:00Z');
+    t.equal(weight.issued, '2025-01-10T09:05:00Z');
+    t.equal(weight.meta?.lastUpdated, '2025-01-10T09:05:00Z', 'obs have no date_changed: date_created');
+
+    const glucose = byId<Observation>('Observation', DEMO_ROWS.aliceGlucose);
+    t.same(glucose.referenceRange?.map((r) => [r.low?.value, r.high?.value, r.type?.coding?.[0]?.code ?? r.type?.text]), [
+      [70, 100, 'normal'],
+      [40, 400, 'treatment'],
+      [0, 2000, 'absolute'],
+    ], 'normal, critical and absolute ranges');
+    t.same(glucose.interpretation?.[0]?.coding?.[0]?.code, 'H');
+    t.equal(glucose.category?.[0]?.coding?.[0]?.code, 'laboratory');
+    const hemoglobin = byId<Observation>('Observation', DEMO_ROWS.aliceHemoglobin);
+    t.equal(hemoglobin.status, 'preliminary');
+    t.notOk(hemoglobin.code.coding?.some((c) => c.code === '20509-6'), 'NARROWER-THAN maps are not codings');
+
+    const hiv = byId<Observation>('Observation', DEMO_ROWS.aliceHiv);
+    t.same(hiv.valueCodeableConcept?.coding?.map((c) => `${c.system ?? ''}|${c.code}`), [
+      '|664AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'https://cielterminology.org|664', 'http://snomed.info/sct|260385009',
+    ]);
+    t.equal(hiv.valueCodeableConcept?.text, 'Negative');
+    t.equal(byId<Observation>('Observation', DEMO_ROWS.aliceSmoker).valueBoolean, false, 'Boolean concept answered No → false');
+    const note = byId<Observation>('Observation', DEMO_ROWS.aliceNote);
+    t.equal(note.valueString, 'Feels well; review glucose in 3 months.');
+    t.same(note.note, [{ text: 'entered by nurse' }]);
+    t.equal(byId<Observation>('Observation', DEMO_ROWS.aliceReturn).valueDateTime, '2025-04-10T09:00:00Z');
+
+    const group = byId<Observation>('Observation', DEMO_ROWS.aliceBpGroup);
+    t.same(group.hasMember, [{ reference: `Observation/${DEMO_ROWS.aliceSystolic}` }, { reference: `Observation/${DEMO_ROWS.aliceDiastolic}` }], 'members; the voided member is absent');
+    t.same(group.code.coding?.[1], { system: 'http://loinc.org', code: '85354-9', display: 'Blood pressure panel' });
+    for (const o of all<Observation>('Observation')) {
+      const values = Object.keys(o).filter((k) => k.startsWith('value'));
+      if (values.length > 1) t.fail(`Observation/${o.id} has several values: ${values.join(', ')}`);
+    }
+  });
+
+  await t.test('MedicationRequest: FHIR2 status, priority, dosage and dispense', async (t) => {
+    const m = byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceMetformin);
+    t.equal(m.status, 'active');
+    t.equal(m.intent, 'order');
+    t.equal(m.priority, 'routine');
+    t.same(m.medicationCodeableConcept?.coding?.[1], { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '6809', display: 'metformin' });
+    t.equal(m.medicationCodeableConcept?.text, 'Metformin 500mg tablet', 'drug name as text');
+    t.equal(m.authoredOn, '2025-01-10T09:30:00Z');
+    t.same(m.requester, { display: 'Dr. Hillside Clinician', identifier: { value: 'PRV-001' } });
+    t.equal(m.reasonCode?.[0]?.coding?.[1]?.code, '44054006');
+    t.same(m.note, [{ text: 'Generic is fine' }]);
+    t.same(m.priorPrescription, { reference: `MedicationRequest/${DEMO_ROWS.aliceOldMetformin}` });
+    const dosage = m.dosageInstruction?.[0];
+    t.equal(dosage?.text, 'Take with meals');
+    t.same(dosage?.additionalInstruction, [{ text: 'Monitor glucose' }]);
+    t.equal(dosage?.timing?.code?.text, 'Twice daily');
+    t.same(dosage?.timing?.repeat, { duration: 30, durationUnit: 'd' });
+    t.equal(dosage?.route?.text, 'Oral');
+    t.same(dosage?.doseAndRate, [{ doseQuantity: { value: 500, unit: 'Tablet' } }]);
+    t.equal(dosage?.asNeededBoolean, false);
+    t.same(m.dispenseRequest, { validityPeriod: { start: '2025-01-10T09:30:00Z' }, numberOfRepeatsAllowed: 2, quantity: { value: 60, unit: 'Tablet' } });
+    t.same(m.substitution, { allowedBoolean: true });
+
+    const status = (id: string): string | undefined => byId<MedicationRequest>('MedicationRequest', id).status;
+    t.equal(status(DEMO_ROWS.aliceOldMetformin), 'cancelled', 'stopped in the past → cancelled');
+    t.equal(status(DEMO_ROWS.aliceAtorvastatin), 'completed', 'fulfiller COMPLETED → completed');
+    t.equal(status(DEMO_ROWS.aliceAmoxicillin), 'stopped', 'auto-expired → stopped');
+    t.equal(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceAtorvastatin).extension?.[0]?.valueCode, 'COMPLETED');
+    t.equal(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceAmoxicillin).priority, 'stat');
+    t.same(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceAmoxicillin).reasonCode, [{ text: 'Chest infection' }]);
+    const prn = byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceSalbutamol);
+    t.same(prn.dosageInstruction?.[0]?.asNeededCodeableConcept, { text: 'wheezing' });
+    t.equal(prn.priority, 'routine', 'ON_SCHEDULED_DATE → routine');
+    t.equal(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceHerbal).medicationCodeableConcept?.text, 'Ginger tea', 'non-coded drug');
+    t.equal(all<MedicationRequest>('MedicationRequest').filter((x) => x.subject?.reference === `Patient/${ALICE}`).length, 7);
+  });
+
+  await t.test('AllergyIntolerance: category, criticality, coded allergen, reactions', async (t) => {
+    const a = byId<AllergyIntolerance>('AllergyIntolerance', DEMO_ROWS.alicePenicillin);
+    t.same(a.category, ['medication']);
+    t.equal(a.criticality, 'low');
+    t.equal(a.code?.text, 'Penicillins');
+    t.equal(a.code?.coding?.[1]?.system, 'http://www.nlm.nih.gov/research/umls/rxnorm');
+    t.same(a.patient, { reference: `Patient/${ALICE}` });
+    t.equal(a.recordedDate, '2019-05-01T09:30:00Z');
+    t.equal(a.meta?.lastUpdated, '2024-02-02T11:00:00Z');
+    t.same(a.reaction?.[0]?.manifestation?.map((m) => m.text), ['Rash', 'Hives']);
+    t.equal(a.reaction?.[0]?.severity, 'moderate');
+    t.equal(a.clinicalStatus?.coding?.[0]?.code, 'active');
+    const bob = byId<AllergyIntolerance>('AllergyIntolerance', DEMO_ROWS.bobPeanut);
+    t.same([bob.category, bob.criticality, bob.reaction?.[0]?.severity], [['food'], 'high', 'severe']);
+  });
+
+  // Each search runs through the adapter (pushdown, small pages) and in memory over the
+  // unfiltered output; the two must agree exactly.
+  const cases: readonly [string, (readonly string[])?][] = [
+    ['Patient?birthdate=1984-03-12'], ['Patient?birthdate=ge1980'], ['Patient?birthdate=lt1960-06'], ['Patient?birthdate=sa1984-03-12'],
+    ['Patient?birthdate=eb1971'], ['Patient?birthdate=ne1984-03-12'], ['Patient?birthdate=le1971-07-30'], ['Patient?birthdate=gt1971-07-30T10:00:00Z'],
+    ['Patient?gender=female'], ['Patient?gender=male,female'], ['Patient?gender:not=male'], [`Patient?_id=${ALICE},${BOB}`],
+    ['Patient?_lastUpdated=ge2025-01-01'], ['Patient?_lastUpdated=le2020'], ['Patient?death-date=2024-09'], ['Patient?family=Demo&gender=female'],
+    ['Patient?identifier=HSC-10001'], ['Patient?name=alice'], [`Patient?gender=female`, [ALICE, BOB, CAROL]],
+    ['Encounter?date=2025-01-10'], ['Encounter?date=ge2024-11-20T15:45:00Z'], ['Encounter?date=lt2025'], ['Encounter?date=eb2024-11-20T15:45:00Z'],
+    ['Encounter?type=e22e39fd-7db2-45e7-80f1-60fa0d5a4378'], ['Encounter?type=http://fhir.openmrs.org/code-system/encounter-type|3596fafb-6f6f-4396-8c87-6e63a0f1bd71'],
+    ['Encounter?type=http://example.org|3596fafb-6f6f-4396-8c87-6e63a0f1bd71'], ['Encounter?_lastUpdated=gt2025-01-10'], ['Encounter?status=unknown&date=ge2025'],
+    ['Encounter?date=2025', [ALICE]],
+    ['Observation?code=http://loinc.org|29463-7'], ['Observation?code=29463-7'], ['Observation?code=5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
+    ['Observation?code=https://cielterminology.org|887'], ['Observation?code=http://loinc.org|29463-7,http://loinc.org|2345-7'],
+    ['Observation?code:not=http://loinc.org|29463-7'], ['Observation?code=http://loinc.org|20509-6'], ['Observation?code=|5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
+    ['Observation?code=http://snomed.info/sct|'], ['Observation?category=laboratory'], ['Observation?category=http://terminology.hl7.org/CodeSystem/observation-category|exam'],
+    ['Observation?status=preliminary'], ['Observation?status=final,amended'], ['Observation?date=2025-01'], ['Observation?date=ge2025-01-10T10:00:00Z'],
+    ['Observation?date=le2024-12-31'], ['Observation?date=ap2025-01-10'], ['Observation?date=ge2021&date=lt2023'], [`Observation?encounter=Encounter/${DEMO_ROWS.aliceLabEncounter}`],
+    ['Observation?value-concept=http://snomed.info/sct|260385009'], ['Observation?value-date=2025-04'], ['Observation?_lastUpdated=lt2024'],
+    ['Observation?value-string=Feels'], ['Observation?code=http://loinc.org|8480-6&date=ge2023', [ALICE, BOB]], ['Observation?category=laboratory', [ALICE]],
+    ['MedicationRequest?status=active'], ['MedicationRequest?status=cancelled,stopped'], ['MedicationRequest?status:not=active'],
+    ['MedicationRequest?code=http://www.nlm.nih.gov/research/umls/rxnorm|6809'], ['MedicationRequest?authoredon=ge2025-01-10'], ['MedicationRequest?authoredon=2024'],
+    ['MedicationRequest?priority=stat'], ['MedicationRequest?intent=order&status=active'], [`MedicationRequest?encounter=Encounter/${DEMO_ROWS.aliceEncounter}`],
+    ['MedicationRequest?status=active', [ALICE]],
+    ['AllergyIntolerance?code=http://snomed.info/sct|762952008'], ['AllergyIntolerance?category=food'], ['AllergyIntolerance?criticality=high'],
+    ['AllergyIntolerance?date=2020'], ['AllergyIntolerance?clinical-status=active&criticality=low'],
+  ];
+
+  await t.test('every pushed-down parameter agrees with an in-memory evaluation of the same search', async (t) => {
+    for (const [query, patients] of cases) {
+      const request: SearchRequest = parseSearchRequest(query);
+      const expected = all(request.resourceType)
+        .filter((r) => matchesSearchRequest(r, request))
+        .filter((r) => !patients || patients.some((p) => inCompartment(r, p)))
+        .map((r) => r.id)
+        .sort();
+      const actual = (await searchAll(query, patients)).map((r) => r.id);
+      t.same([...actual].sort(), expected, `${query}${patients ? ` (patients ${patients.length})` : ''}: ${expected.length} match`);
+      t.equal(new Set(actual).size, actual.length, `${query}: no resource twice across pages`);
+    }
+    const bare = await searchAll(`MedicationRequest?encounter=${DEMO_ROWS.aliceEncounter}`);
+    t.equal(bare.length, 7, 'a bare id on the single-target encounter reference matches too (FHIR allows it; @medplum/core in memory does not)');
+    t.ok(
+      cases.filter(([q]) => !q.includes('=ne') && !q.includes(':not')).some(([q]) => q.startsWith('Observation?code=http://loinc.org|29463-7')),
+      'the comparisons include selective searches',
+    );
+  });
+
+  await t.test('paging is keyset-stable: sorted pages cover everything once, tokens are bound to their order', async (t) => {
+    for (const query of ['Observation?_sort=-date', 'Observation?_sort=date,_lastUpdated', 'Patient?_sort=birthdate', 'MedicationRequest?_sort=-authoredon', 'Encounter?_sort=-_lastUpdated']) {
+      const request = parseSearchRequest(query);
+      const paged = await searchAll(query, undefined, 3);
+      t.same(paged.map((r) => r.id).sort(), all(request.resourceType).map((r) => r.id).sort(), `${query}: every resource once`);
+      const rule = request.sortRules?.[0];
+      const key = (r: Resource): string => sortKey(r, rule?.code ?? '');
+      const keys = paged.map(key);
+      const sorted = [...keys].sort();
+      if (rule?.descending) sorted.reverse();
+      t.same(keys, sorted, `${query}: in order across pages`);
+    }
+    // A filter evaluated in memory still pages correctly (short pages allowed, never a repeat).
+    const memory = await searchAll('Patient?name=a', undefined, 2);
+    t.same(memory.map((r) => r.id).sort(), all('Patient').filter((r) => matchesSearchRequest(r, parseSearchRequest('Patient?name=a'))).map((r) => r.id).sort());
+    const first = await adapter.search({ resourceType: 'Observation', filters: [], sort: [{ code: 'date', descending: true }], count: 5 }, signal());
+    t.ok(first.next, 'a next token');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [], count: 5, page: first.next }, signal()), 'a token from another order is refused');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [], count: 5, page: 'not-a-token' }, signal()), 'garbage token → 400');
+    const forged = Buffer.from(JSON.stringify({ o: '', k: [{ $ne: 1 }] })).toString('base64url');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [], count: 5, page: forged }, signal()), 'forged token → 400');
+    const totalPage = await adapter.search({ resourceType: 'Observation', filters: [], patients: [ALICE], count: 2, total: true }, signal());
+    t.equal(totalPage.total, all<Observation>('Observation').filter((o) => o.subject?.reference === `Patient/${ALICE}`).length, 'total counts all matches, not the page');
+  });
+
+  await t.test('hostile search values change nothing and give 400 or an empty result', async (t) => {
+    const countRows = async (): Promise<string> => {
+      const w = openSqlConnection(database.writable);
+      try {
+        const { rows } = await sql<{ p: unknown; o: unknown; r: unknown }>`select (select count(*) from person) as p, (select count(*) from obs) as o, (select count(*) from orders) as r`.execute(w.db);
+        return JSON.stringify(rows.map((r) => [Number(r.p), Number(r.o), Number(r.r)]));
+      } finally {
+        await w.close();
+      }
+    };
+    const before = await countRows();
+    const hostile = [
+      "' OR '1'='1", "1; DROP TABLE obs; --", "x' UNION SELECT uuid FROM person --", "/* */ OR 1=1", "\\'; DELETE FROM person; --",
+      'Robert"); DROP TABLE patient;--', '%', '_', '\u0000', 'a'.repeat(600), '1 OR 1=1', "' AND SLEEP(5) --",
+    ];
+    const params: readonly [string, string][] = [
+      ['Patient', '_id'], ['Patient', 'gender'], ['Patient', 'birthdate'], ['Patient', 'name'], ['Patient', 'identifier'], ['Observation', 'code'],
+      ['Observation', 'category'], ['Observation', 'status'], ['Observation', 'date'], ['Observation', 'encounter'], ['Observation', '_lastUpdated'],
+      ['MedicationRequest', 'status'], ['MedicationRequest', 'authoredon'], ['AllergyIntolerance', 'criticality'], ['Encounter', 'type'],
+    ];
+    let empty = 0;
+    let rejected = 0;
+    for (const [type, code] of params) {
+      for (const value of hostile) {
+        try {
+          const page = await adapter.search({ resourceType: type, filters: [{ code, operator: 'eq' as never, value }], count: 10 }, signal());
+          if (page.resources.length !== 0) t.fail(`${type}?${code}=${JSON.stringify(value).slice(0, 40)} returned ${page.resources.length}`);
+          else empty++;
+        } catch (err) {
+          if (isBadRequest(err)) rejected++;
+          else t.fail(`${type}?${code}: ${String(err)}`);
+        }
+      }
+      // Hostile patients list: empty, never an error or a leak.
+      const page = await adapter.search({ resourceType: type, filters: [], patients: [hostile[0] as string, hostile[2] as string], count: 10 }, signal());
+      t.equal(page.resources.length, 0, `${type}: hostile patient ids match nothing`);
+    }
+    t.ok(empty > 0 && rejected > 0, `each hostile search was empty (${empty}) or 400 (${rejected})`);
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [{ code: 'date', operator: 'eq' as never, value: '2024-13-45' }], count: 1 }, signal()), 'impossible date → 400');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [{ code: 'value-quantity', operator: 'eq' as never, value: '5' }], count: 1 }, signal()), 'undeclared parameter → 400');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [], sort: [{ code: 'value-quantity' }], count: 1 }, signal()), 'unsupported sort → 400');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [{ code: 'code', operator: 'eq' as never, value: Array.from({ length: 200 }, (_, i) => `c${i}`).join(',') }], count: 1 }, signal()), '200 alternatives → 400');
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Practitioner', filters: [], count: 1 }, signal()), 'unmapped type → 400');
+    t.equal(await countRows(), before, 'no row changed');
+    t.same((await adapter.search({ resourceType: 'Patient', filters: [], count: 1000 }, signal())).resources.length, all('Patient').length, 'answers unchanged');
+  });
+
+  await t.test('the connection cannot write, and the adapter refuses a writable one', async (t) => {
+    await t.resolves(connection.assertReadOnly(), 'session reports read-only');
+    const writes = [
+      sql`insert into location (name, creator, date_created, retired, uuid) values (${'x'}, ${1}, ${'2025-01-01 00:00:00'}, ${connection.bool(false)}, ${'00000000-0000-4000-8000-000000000000'})`,
+      sql`update person set gender = ${'X'}`,
+      sql`delete from obs`,
+      sql`create table medrec_probe (id integer)`,
+    ];
+    for (const write of writes) {
+      const text = write.compile(connection.db).sql.slice(0, 30);
+      try {
+        await write.execute(connection.db);
+        t.fail(`${text}… succeeded`);
+      } catch (err) {
+        t.match(String(err instanceof Error ? err.message : err), /read.?only/i, `${text}… refused as a write on the adapter's connection`);
+      }
+    }
+    const writable = openSqlConnection(database.writable);
+    await t.rejects(SqlAdapter.open({ sourceId: 'rw', connection: writable, mapping: openmrsMapping() }), /not read-only/, 'a writable session is refused');
+    await writable.close();
+    t.equal((await adapter.health(signal())).status, 'up');
+  });
+}
+
+function inCompartment(r: Resource, patient: string): boolean {
+  if (r.resourceType === 'Patient') return r.id === patient;
+  const ref = `Patient/${patient}`;
+  const { subject, patient: owner } = r as { subject?: { reference?: string }; patient?: { reference?: string } };
+  return subject?.reference === ref || owner?.reference === ref;
+}
+
+function sortKey(r: Resource, code: string): string {
+  switch (code) {
+    case 'date':
+      return (r as Observation).effectiveDateTime ?? (r as Encounter).period?.start ?? '';
+    case 'birthdate':
+      return (r as Patient).birthDate ?? '';
+    case 'authoredon':
+      return (r as MedicationRequest).authoredOn ?? '';
+    case '_lastUpdated':
+      return r.meta?.lastUpdated ?? '';
+    default:
+      return '';
+  }
+}
+
+async function rejectsBadRequest(t: Test, promise: Promise<unknown>, message: string): Promise<void> {
+  try {
+    await promise;
+    t.fail(`${message}: resolved`);
+  } catch (err) {
+    t.ok(isBadRequest(err), message);
+  }
+}
+
+function isBadRequest(err: unknown): boolean {
+  return err instanceof OperationOutcomeError && isOperationOutcome(err.outcome) && getStatus(err.outcome) === 400;
+}
