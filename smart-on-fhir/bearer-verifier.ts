@@ -15,6 +15,11 @@ export interface BearerVerifierOptions {
   readonly realm: string;
   /** Further paths under the base that need no token (exact, relative to the base: `/x`). */
   readonly openPaths?: readonly string[];
+  /**
+   * Requests without any Authorization header: `refuse` (401, the default) or `pass` without an
+   * access context, leaving the decision to the access policy (an open-data server).
+   */
+  readonly anonymous?: 'refuse' | 'pass';
 }
 
 export function bearerVerifier(options: BearerVerifierOptions): onRequestAsyncHookHandler {
@@ -30,6 +35,7 @@ export function bearerVerifier(options: BearerVerifierOptions): onRequestAsyncHo
     if (open.has(rest) || rest.startsWith('/.well-known/')) return;
 
     const header = request.headers.authorization;
+    if (header === undefined && options.anonymous === 'pass') return;
     if (!header || !/^bearer /i.test(header)) {
       return deny(reply, options.realm, undefined, 'An access token is required (Authorization: Bearer).');
     }

@@ -157,7 +157,14 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
   });
 
   if (options.protectFhir !== false) {
-    app.addHook('onRequest', bearerVerifier({ tokens, fhirBasePath, realm: endpoints.fhirBaseUrl, ...(options.openFhirPaths ? { openPaths: options.openFhirPaths } : {}) }));
+    const verifier = bearerVerifier({
+      tokens,
+      fhirBasePath,
+      realm: endpoints.fhirBaseUrl,
+      ...(options.openFhirPaths ? { openPaths: options.openFhirPaths } : {}),
+      ...(options.anonymous ? { anonymous: options.anonymous } : {}),
+    });
+    app.addHook('onRequest', verifier);
     // v2 scope constraints (`?category=`) filter what leaves; a no-op unless the token has some.
     app.addHook('onSend', async (request, reply, payload) => {
       const context = request.accessContext;

@@ -49,6 +49,8 @@ export interface SmartAuthOptions {
   readonly dynamicRegistration?: boolean;
   /** Install the bearer-token hook on the FHIR base; default true. */
   readonly protectFhir?: boolean;
+  /** Requests without a token: refused with 401 (default) or passed on without an access context. */
+  readonly anonymous?: 'refuse' | 'pass';
   /** Paths under the FHIR base open without a token (besides metadata and .well-known). */
   readonly openFhirPaths?: readonly string[];
   readonly accessTokenSeconds?: number;

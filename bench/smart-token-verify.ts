@@ -1,0 +1,113 @@
+/**
+ * Token verification cost per request: the same FHIR read on the same server in the same run,
+ * once with `Authorization: Bearer <SMART access token>` (RS256 check with cached keys, grant
+ * still-active check: in-process cache fed by pub/sub, one Redis lookup at most) and once
+ * without a token (the plugin passes anonymous requests on, the open policy allows both).
+ * Alternating rounds so drift hits both alike. Prints throughput, p99 and the ratio
+ * authenticated / unauthenticated (aim ≥ 0.9), plus the verifier's own cost per call.
+ *
+ * Run: `node bench/smart-token-verify.ts` (`--quick` for a short smoke run).
+ */
+// @ts-expect-error autocannon ships no type declarations
+import autocannonUntyped from 'autocannon';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { buildApp } from '../server/app.ts';
+import { openSources, closeSources } from '../server/config/open-sources.ts';
+import { demoAddress } from '../server/embedded/demo-identities.ts';
+import { DEMO_PATIENT_LINKS } from '../server/embedded/demo-links.ts';
+import { demoSources } from '../server/embedded/demo-sources.ts';
+import { startRedisServer } from '../server/embedded/redis-server.ts';
+import { InMemoryPatientLinks } from '../server/fhir/patient-links.ts';
+import { freePort } from '../server/util/free-port.ts';
+import { demoClients } from '../smart-on-fhir/demo-clients.ts';
+
+const quick = process.argv.includes('--quick');
+const DURATION_S = quick ? 2 : 5;
+const ROUNDS = quick ? 1 : 3;
+const CONNECTIONS = 16;
+
+const alice = demoAddress('alice');
+const redisServer = await startRedisServer();
+const redis = new Redis(redisServer.url);
+const log = pino({ level: 'silent' });
+const sources = await openSources(demoSources(), { log, dataDir: '/tmp', redisUrl: redisServer.url });
+const port = await freePort();
+const origin = `http://127.0.0.1:${port}`;
+const app = await buildApp(
+  { publicUrl: origin, cursorSecret: 'bench-secret-bench-secret-bench-secret', sourceTimeoutMs: 5000, bodyLimit: 1_048_576, logLevel: 'silent' },
+  {
+    sources,
+    patientLinks: new InMemoryPatientLinks(DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId }))),
+    logger: log,
+    smart: { publicUrl: origin, redis, prefix: 'bench:', clients: demoClients(), anonymous: 'pass' },
+  },
+);
+await app.listen({ port, host: '127.0.0.1' });
+
+// A real grant and access token, issued as the token endpoint issues them.
+const smart = app.smartAuth;
+const grant = await smart.store.createGrant({
+  clientId: 'medrec-demo-patient-app',
+  subject: alice,
+  scope: 'launch/patient patient/*.rs',
+  patient: alice,
+  kind: 'user',
+  expiresAt: Math.floor(Date.now() / 1000) + 3600,
+});
+const { token } = await smart.tokens.issueAccessToken(grant, 3600);
+
+const path = `/fhir/Patient/${alice}`;
+const check = await Promise.all([
+  fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${token}` } }),
+  fetch(`${origin}${path}`),
+  fetch(`${origin}${path}`, { headers: { authorization: 'Bearer nope' } }),
+]);
+if (check[0].status !== 200 || check[1].status !== 200 || check[2].status !== 401) {
+  throw new Error(`unexpected statuses ${check.map((r) => r.status).join(' ')}`);
+}
+
+interface Run { rps: number; p99: number; errors: number }
+interface AutocannonResult { requests: { average: number }; latency: { p99: number }; errors: number; non2xx: number }
+const autocannon = autocannonUntyped as (o: { url: string; connections: number; duration: number; headers: Record<string, string> }) => Promise<AutocannonResult>;
+
+async function run(headers: Record<string, string>): Promise<Run> {
+  const result = await autocannon({ url: `${origin}${path}`, connections: CONNECTIONS, duration: DURATION_S, headers });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+const runs: { auth: Run[]; anon: Run[] } = { auth: [], anon: [] };
+await run({}); // warm-up
+for (let round = 0; round < ROUNDS; round++) {
+  if (round % 2 === 0) {
+    runs.anon.push(await run({}));
+    runs.auth.push(await run({ authorization: `Bearer ${token}` }));
+  } else {
+    runs.auth.push(await run({ authorization: `Bearer ${token}` }));
+    runs.anon.push(await run({}));
+  }
+}
+
+// The verifier alone: first call (signature check) and cached calls (grant check only).
+const fresh = await smart.tokens.issueAccessToken(grant, 3600);
+let t0 = process.hrtime.bigint();
+await smart.tokens.verify(fresh.token);
+const firstUs = Number(process.hrtime.bigint() - t0) / 1000;
+const N = 20_000;
+t0 = process.hrtime.bigint();
+for (let i = 0; i < N; i++) await smart.tokens.verify(fresh.token);
+const cachedUs = Number(process.hrtime.bigint() - t0) / 1000 / N;
+
+const mean = (xs: Run[], k: keyof Run) => xs.reduce((a, r) => a + r[k], 0) / xs.length;
+const auth = mean(runs.auth, 'rps');
+const anon = mean(runs.anon, 'rps');
+console.log(`SMART token verification, GET ${path.replace(alice, '<alice>')} (merged across 3 demo sources), ${CONNECTIONS} connections, ${ROUNDS} × ${DURATION_S}s rounds`);
+console.log(`  unauthenticated  ${anon.toFixed(0).padStart(7)} req/s   p99 ${mean(runs.anon, 'p99').toFixed(1)} ms   errors ${mean(runs.anon, 'errors')}`);
+console.log(`  authenticated    ${auth.toFixed(0).padStart(7)} req/s   p99 ${mean(runs.auth, 'p99').toFixed(1)} ms   errors ${mean(runs.auth, 'errors')}`);
+console.log(`  ratio authenticated / unauthenticated: ${(auth / anon).toFixed(3)}  (aim ≥ 0.9)`);
+console.log(`  verifier alone: first use of a token ${firstUs.toFixed(0)} µs (RS256 signature), later uses ${cachedUs.toFixed(2)} µs`);
+
+await app.close();
+await closeSources(sources);
+redis.disconnect();
+await redisServer.stop();
