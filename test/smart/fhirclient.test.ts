@@ -5,12 +5,17 @@
 import t from 'tap';
 import smart from 'fhirclient';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { authorizeAs, Browser } from './support/smart-server.ts';
 import { startFullStack } from './support/full-stack.ts';
 
 const APP = { clientId: 'fhirclient-app', name: 'fhirclient test app', type: 'public' as const, redirectUris: ['http://app.test/callback'], launchUrl: 'http://app.test/launch' };
-const stack = await startFullStack([APP]);
+const keys = await generateKeyPair('RS384', { extractable: true });
+const privateJwk = { ...(await exportJWK(keys.privateKey)), alg: 'RS384', kid: 'app-rs384' };
+const publicJwk = { ...(await exportJWK(keys.publicKey)), alg: 'RS384', kid: 'app-rs384' };
+const ASYMMETRIC = { clientId: 'fhirclient-asymmetric', name: 'fhirclient confidential app', type: 'confidential-asymmetric' as const, redirectUris: ['http://app.test/callback'], jwks: { keys: [publicJwk] } };
+const stack = await startFullStack([APP, ASYMMETRIC]);
 t.teardown(() => stack.close());
 
 const aliceId = demoAddress('alice');
@@ -88,4 +93,35 @@ t.test('EHR launch: the EHR user starts the app with a patient; fhirclient compl
   t.equal(meds.resourceType, 'Bundle');
   t.ok((meds.entry ?? []).length > 0, 'the clinician sees alice’s medications through the on-chain grant');
   await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'but not a patient without a grant');
+});
+
+t.test('client-confidential-asymmetric: fhirclient signs an RS384 assertion, and refreshes without one', async (t) => {
+  const store = storage();
+  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+    iss: stack.fhirBase,
+    clientId: ASYMMETRIC.clientId,
+    clientPrivateJwk: privateJwk as never,
+    scope: 'launch/patient offline_access patient/*.rs',
+    redirectUri: 'http://app.test/callback',
+    noRedirect: true,
+  })) as string;
+  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('bob'));
+  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  t.equal(client.patient.id, demoAddress('bob'));
+  await client.refresh();
+  t.equal(((await client.request(`Patient/${demoAddress('bob')}`)) as { id: string }).id, demoAddress('bob'));
+});
+
+t.test('CORS for browser apps: discovery, token endpoint and FHIR reads echo the Origin (Inferno C1-C3)', async (t) => {
+  const origin = 'https://app.example';
+  const wellKnown = await fetch(`${stack.fhirBase}/.well-known/smart-configuration`, { headers: { origin } });
+  t.equal(wellKnown.headers.get('access-control-allow-origin'), origin);
+  const preflight = await fetch(`${stack.origin}/auth/token`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+  t.ok(preflight.status < 300, `preflight ${preflight.status}`);
+  t.equal(preflight.headers.get('access-control-allow-origin'), origin);
+  const token = await fetch(`${stack.origin}/auth/token`, { method: 'POST', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&refresh_token=x' });
+  t.equal(token.status, 400);
+  t.equal(token.headers.get('access-control-allow-origin'), origin, 'even errors are readable by the app');
+  const fhir = await fetch(`${stack.fhirBase}/metadata`, { headers: { origin } });
+  t.equal(fhir.headers.get('access-control-allow-origin'), origin);
 });
