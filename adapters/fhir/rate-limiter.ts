@@ -1,8 +1,9 @@
 /**
  * Per-source request rate limit. Inline execution (the default) uses a token bucket in this
- * process; when a source's queries run as BullMQ jobs on its `adapter:<source>` queue, the
- * queue's worker enforces the same rate with BullMQ's own limiter (`bullmqLimiter`) instead, so
- * the limit holds across every worker process, and the inline bucket is switched off.
+ * process; when a source's queries run as BullMQ jobs on its own queue (`adapter:<source>` in the
+ * architecture; BullMQ refuses ':' in queue names, so `adapter-<source>`), the queue's worker
+ * enforces the same rate with BullMQ's limiter (`bullmqLimiter`) instead, so the limit holds
+ * across every worker process, and the inline bucket is switched off (`enforcedBy: 'queue'`).
  */
 export interface RateLimitOptions {
   /** Sustained requests per second to this upstream. */
