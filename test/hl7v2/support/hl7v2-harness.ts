@@ -107,7 +107,12 @@ export async function sendWithClient(
   text: string,
   returnAck: 'first' | 'application' = 'first',
 ): Promise<{ code: string; text: string; err: string; ack: string }> {
-  const ack = await client.sendAndWait(Hl7Message.parse(text), { returnAck, timeoutMs: 20_000 });
+  // Our own timeout: Hl7Client's `timeoutMs` timer is never cleared and would hold the process open.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no ACK within 20 s')), 20_000);
+  });
+  const ack = await Promise.race([client.sendAndWait(Hl7Message.parse(text), { returnAck }), timeout]).finally(() => clearTimeout(timer));
   const raw = ack.toString();
   const msa = raw.split(/\r/).find((s) => s.startsWith('MSA')) ?? '';
   const err = raw.split(/\r/).find((s) => s.startsWith('ERR')) ?? '';

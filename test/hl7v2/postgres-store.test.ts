@@ -1,0 +1,56 @@
+/**
+ * The PostgreSQL back end (production) behaves like the SQLite one: the demo feed streamed over
+ * MLLP, duplicates not applied twice, search, dead letters, and the state kept across a reopen.
+ * Uses its own database on the machine's PostgreSQL (127.0.0.1:5432, user postgres, trust).
+ */
+import t from 'tap';
+import pg from 'pg';
+import { readFileSync } from 'node:fs';
+import type { MedicationRequest, Patient } from '@medplum/fhirtypes';
+import { HL7_DEMO_FEED, HL7_DEMO_LOCAL_IDS } from '../../adapters/hl7v2/demo-feed-source.ts';
+import { splitBatch } from '../../adapters/hl7v2/file-drop.ts';
+import { client, message, msh, openSource, pid, sendWithClient } from './support/hl7v2-harness.ts';
+
+const DATABASE = 'medrec_hl7v2_test';
+const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
+const URL = `postgres://postgres@127.0.0.1:5432/${DATABASE}`;
+
+t.test('PostgreSQL store', async (t) => {
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${DATABASE}`);
+  await admin.end();
+  const options = { store: { kind: 'postgres', connectionString: URL, schema: 'hl7v2_pgtest' } };
+
+  const s = await openSource(options, 'hl7-pg');
+  const hl7 = client(s.port);
+  const feed = splitBatch(readFileSync(HL7_DEMO_FEED, 'utf8'));
+  for (const m of feed) t.equal((await sendWithClient(hl7, m)).code, 'AA');
+  const duplicate = await sendWithClient(hl7, feed[0]!);
+  t.match(duplicate.text, /duplicate/, 'duplicate detected by the unique constraint');
+  const refused = await sendWithClient(hl7, message([msh({ type: 'ADT^A01^ADT_A01', control: 'PG-BAD' }), 'PID|1']));
+  t.equal(refused.code, 'AE');
+  await hl7.close();
+
+  const signal = new AbortController().signal;
+  const alice = await s.source.search({ resourceType: 'MedicationRequest', filters: [], patients: [HL7_DEMO_LOCAL_IDS.alice], count: 50 }, signal);
+  t.equal(alice.resources.length, 2, "alice's RDE and OMP orders");
+  t.ok((alice.resources as MedicationRequest[]).every((r) => r.medicationReference?.reference?.startsWith('Medication/')));
+  const patients = (await s.all('Patient')) as Patient[];
+  t.same(patients.map((p) => p.id).sort(), Object.values(HL7_DEMO_LOCAL_IDS).sort());
+  t.equal(patients.find((p) => p.id === HL7_DEMO_LOCAL_IDS.alice)?.meta?.versionId, '2', 'A04 then A08: one Patient, two versions');
+  t.same((await s.source.store.deadLetters({ limit: 10 })).map((l) => l.controlId), ['PG-BAD']);
+  t.equal((await s.source.health(signal)).status, 'up');
+  await s.close();
+
+  // A second node (or a restart) on the same schema sees everything and keeps de-duplicating.
+  const again = await openSource(options, 'hl7-pg');
+  t.teardown(() => again.close());
+  t.equal((await again.all('Observation')).length, 7);
+  const [outcome] = await again.source.acceptText(feed[1]!);
+  t.equal(outcome?.kind, 'duplicate');
+  const [fresh] = await again.source.acceptText(message([msh({ type: 'ADT^A28^ADT_A05', control: 'PG-NEW' }), pid('8800')]));
+  t.equal(fresh?.kind, 'accepted');
+  t.equal((await again.all('Patient')).length, 4);
+});
