@@ -1,0 +1,119 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { nodeOf, testChain } from './helpers.ts';
+import { runCli } from '../../server/cli/medrec.ts';
+
+const chain = await testChain(t);
+const dir = mkdtempSync(join(tmpdir(), 'medrec-cli-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const hospital = await chain.wallet({ funded: true });
+const clinic = await chain.wallet({ funded: true });
+const patient = await chain.wallet(); // no ether: its actions are relayed
+const pharmacy = await chain.wallet({ funded: true });
+const deploymentFile = join(dir, 'deployment.json');
+const CLI = fileURLToPath(new URL('../../server/cli/medrec.ts', import.meta.url));
+
+async function medrec(key: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(['--rpc', chain.anvil.rpcUrl, '--deployment', deploymentFile, ...args], {
+    env: { MEDREC_KEY: key, MEDREC_RELAYER_KEY: chain.operator.privateKey },
+    write: (text) => (out += text),
+    error: (text) => (err += text),
+  });
+  return { code, out, err };
+}
+const json = <T>(r: { out: string }): T => JSON.parse(r.out) as T;
+
+t.test('deploy writes a deployment file; provider list shows the founders', async (t) => {
+  const founders = [hospital, clinic].map((w, i) => `${w.address},Provider ${i},https://p${i}.example/fhir,${nodeOf(w.address)}`);
+  const deployed = await medrec(chain.operator.privateKey, '--json', 'deploy', '--founder', founders[0]!, '--founder', founders[1]!);
+  t.equal(deployed.code, 0, deployed.err);
+  t.match(json(deployed), { chainId: Number(chain.chainId), addresses: { consent: /^0x/ } });
+  t.match(JSON.parse(readFileSync(deploymentFile, 'utf8')), { rpcUrl: chain.anvil.rpcUrl });
+  const list = await medrec(hospital.privateKey, 'provider', 'list');
+  t.equal(list.code, 0);
+  t.match(list.out, 'Provider 0');
+  t.match(list.out, 'Provider 1');
+});
+
+t.test('a provider proposes, another votes, the candidate is in', async (t) => {
+  const proposed = await medrec(hospital.privateKey, '--json', 'provider', 'propose', pharmacy.address, '--name', 'Pharmacy records', '--node', nodeOf(pharmacy.address));
+  t.equal(proposed.code, 0, proposed.err);
+  const { motionId } = json<{ motionId: string }>(proposed);
+  const motions = await medrec(hospital.privateKey, 'provider', 'motions');
+  t.match(motions.out, `#${motionId} admit`);
+  const voted = await medrec(clinic.privateKey, 'provider', 'vote', motionId);
+  t.match(voted.out, 'carried');
+  const validators = json<string[]>(await medrec(hospital.privateKey, '--json', 'provider', 'validators'));
+  t.equal(validators.length, 3);
+});
+
+t.test('a patient without ether registers, grants, lists and revokes (relayed)', async (t) => {
+  const registered = await medrec(patient.privateKey, 'participant', 'register', '--role', 'patient');
+  t.equal(registered.code, 0, registered.err);
+  t.match(registered.out, 'registered as patient (relayed)');
+  const granted = await medrec(patient.privateKey, 'grant', 'create', pharmacy.address, '--type', 'MedicationRequest', '--type', 'MedicationDispense', '--expires', '+30d');
+  t.equal(granted.code, 0, granted.err);
+  t.match(granted.out, /grant #1 created \(relayed\)/);
+  const listed = json<{ id: string; active: boolean; terms: { resourceTypes: string[] } }[]>(
+    await medrec(pharmacy.privateKey, '--json', 'grant', 'list', '--grantee', pharmacy.address),
+  );
+  t.match(listed, [{ id: '1', active: true, terms: { resourceTypes: ['MedicationRequest', 'MedicationDispense'] } }]);
+  const revoked = await medrec(patient.privateKey, 'grant', 'revoke', '1');
+  t.equal(revoked.code, 0);
+  const human = await medrec(patient.privateKey, 'grant', 'list');
+  t.match(human.out, '#1 revoked');
+  t.equal(await chain.provider.getBalance(patient.address), 0n);
+});
+
+t.test('sign-only prints a signed action that any relayer submits', async (t) => {
+  const signed = await medrec(patient.privateKey, '--sign-only', '--json', 'delegate', 'set', clinic.address);
+  t.equal(signed.code, 0, signed.err);
+  t.match(json(signed), { type: 'SetDelegation', signature: /^0x/ });
+  const file = join(dir, 'signed.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, signed.out);
+  const relayed = await medrec(hospital.privateKey, 'relay', file);
+  t.equal(relayed.code, 0, relayed.err);
+  const list = await medrec(patient.privateKey, 'delegate', 'list', patient.address);
+  t.match(list.out, `${clinic.address} in force`);
+});
+
+t.test('failures are one line on stderr with exit code 1', async (t) => {
+  const refused = await medrec(pharmacy.privateKey, 'grant', 'revoke', '1');
+  t.equal(refused.code, 1);
+  t.match(refused.err, /^medrec: (NotAuthorizedToRevoke|GrantAlreadyRevoked)\(/);
+  t.equal(refused.err.trim().split('\n').length, 1, 'one line, no stack');
+  const badType = await medrec(patient.privateKey, 'grant', 'create', pharmacy.address, '--type', 'lab results');
+  t.match(badType.err, /^medrec: InvalidResourceType\(resourceType=lab results\)\n$/);
+  const badAddress = await medrec(patient.privateKey, 'grant', 'create', 'nobody');
+  t.match(badAddress.err, /^medrec: not an Ethereum grantee address: nobody\n$/);
+  const noKey = await runCli(['--rpc', chain.anvil.rpcUrl, '--deployment', deploymentFile, 'grant', 'revoke', '1'], { env: {}, write: () => undefined, error: () => undefined });
+  t.equal(noKey, 1);
+  const unknown = await medrec(patient.privateKey, 'grant', 'frobnicate');
+  t.equal(unknown.code, 1);
+});
+
+t.test('the installed bin: shebang, executable, real process exit code and stderr', async (t) => {
+  t.match(readFileSync(CLI, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  t.ok(statSync(CLI).mode & 0o111, 'executable');
+  const run = promisify(execFile);
+  const ok = await run(process.execPath, [CLI, '--rpc', chain.anvil.rpcUrl, '--deployment', deploymentFile, '--json', 'status'], {
+    env: { ...process.env, MEDREC_KEY: hospital.privateKey },
+  });
+  t.match(JSON.parse(ok.stdout), { providers: 3, grants: '1' });
+  const failed = await run(process.execPath, [CLI, '--rpc', chain.anvil.rpcUrl, '--deployment', deploymentFile, 'grant', 'show', '99'], {
+    env: { ...process.env, MEDREC_KEY: hospital.privateKey },
+  }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => e,
+  );
+  t.equal(failed.code, 1);
+  t.equal(failed.stderr, 'medrec: UnknownGrant(grantId=99)\n');
+});
