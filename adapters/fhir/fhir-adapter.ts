@@ -9,6 +9,7 @@ import { isOperationOutcome } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { Agent } from 'undici';
 import { SourceUnavailableError, type EhrAdapter, type SourceCapabilities, type SourceHealth, type SourcePage, type SourceQuery } from '../ehr-adapter.ts';
+import { compareBySortRules } from '../embedded/sort-rules.ts';
 import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-config.ts';
 import { BackendServicesClient } from './backend-services-client.ts';
 import { discoverCapabilities, type DiscoveredCapabilities } from './capability-discovery.ts';
@@ -151,6 +152,9 @@ export class FhirUpstreamAdapter implements EhrAdapter {
         throw this.#unavailable(`search of ${query.resourceType} answered ${describeBody(body)}`);
       }
       const matches = this.#acceptedMatches(bundle.entry ?? [], query);
+      // Upstreams that ignore `_sort` (many do) still hand the merger pages in its own order; a
+      // stable sort keeps an upstream's order for ties, and is a no-op when it did sort.
+      if (query.sort && query.sort.length > 0) matches.sort((a, b) => compareBySortRules(a, b, query.sort ?? []));
       const window = matches.slice(position.skip, position.skip + query.count);
       let next: PagePosition | undefined;
       if (position.skip + query.count < matches.length) {

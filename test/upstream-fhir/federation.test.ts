@@ -48,6 +48,14 @@ t.test('one search for a person merges the three upstreams, each asked for its o
   upstreams.forEach((u, i) => t.match(u.seen.at(-1), new RegExp(`patient=Patient%2F${Object.values(localIds)[i]}`)));
 });
 
+t.test('a sorted search interleaves the three upstreams in order, though they ignore _sort', async (t) => {
+  const { status, bundle } = await get(`/fhir/Observation?patient=${person}&_sort=-date&_count=100`);
+  t.equal(status, 200);
+  const dates = matches(bundle).map((r) => r.effectiveDateTime as string);
+  t.equal(dates.length, 18);
+  t.same(dates, [...dates].sort().reverse());
+});
+
 t.test('paging across the three upstreams follows their next links without ever showing them', async (t) => {
   const ids: string[] = [];
   let url: string | undefined = `/fhir/Observation?patient=${person}&_count=4`;

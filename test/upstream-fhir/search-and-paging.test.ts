@@ -97,6 +97,8 @@ t.test('filters, several patients, sort and required params are translated to th
   }, signal());
   t.ok(labs.resources.length > 0);
   t.ok(labs.resources.every((r) => r.resourceType === 'Observation' && r.category?.[0]?.coding?.[0]?.code === 'laboratory' && (r.effectiveDateTime ?? '') >= '2024-03'));
+  const dates = labs.resources.map((r) => (r.resourceType === 'Observation' ? r.effectiveDateTime : '') ?? '');
+  t.same(dates, [...dates].sort().reverse(), 'in the asked order although this upstream ignores _sort');
   const sent = upstream.seen.at(-1) ?? '';
   t.match(sent, /date=ge2024-03-01/);
   t.match(sent, /_sort=-date/);
