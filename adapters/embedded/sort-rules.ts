@@ -38,10 +38,21 @@ function scalar(value: unknown): SortValue | undefined {
 /** The value a resource sorts by for one `_sort` code: `undefined` sorts last in both directions. */
 export function sortValue(resource: Resource, code: string): SortValue | undefined {
   if (code === '_id') return resource.id;
-  if (code === '_lastUpdated') return scalar(resource.meta?.lastUpdated);
-  const values = searchParamValues(resource, code).map(scalar).filter((v): v is SortValue => v !== undefined);
-  return values[0];
+  let cached = sortValueCache.get(resource);
+  if (!cached) sortValueCache.set(resource, (cached = new Map()));
+  if (cached.has(code)) return cached.get(code);
+  const value = code === '_lastUpdated'
+    ? scalar(resource.meta?.lastUpdated)
+    : searchParamValues(resource, code).map(scalar).find((v): v is SortValue => v !== undefined);
+  cached.set(code, value);
+  return value;
 }
+
+/**
+ * Sort keys per resource object: comparisons run O(n log n) times per search. Keyed weakly on
+ * the object, which adapters must not mutate after returning it (the merger never does).
+ */
+const sortValueCache = new WeakMap<Resource, Map<string, SortValue | undefined>>();
 
 function compareValues(a: SortValue | undefined, b: SortValue | undefined, descending: boolean): number {
   if (a === b) return 0;

@@ -153,8 +153,10 @@ export class FhirService {
     if (search.resourceType === 'Patient' && ctx.compartment === undefined) return this.#searchPatients(search, ctx);
     const plan = await this.planner.plan(search, ctx.access, ctx.compartment, { strict: ctx.strict });
     const { path, selfParams } = this.#links(ctx, search, plan.dropped);
-    const fingerprint = searchFingerprint(normalizedSearch(path, search));
-    const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprint) : undefined;
+    // Hashing the search is only needed when a cursor is read or written.
+    let fingerprintCache: string | undefined;
+    const fingerprintOf = () => (fingerprintCache ??= searchFingerprint(normalizedSearch(path, search)));
+    const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprintOf()) : undefined;
     const sourceCount = state?.sourceCount ?? Math.max(search.count, 1);
     const start: Positions = state?.positions ?? {};
     const merged = await mergeSources(
@@ -165,14 +167,14 @@ export class FhirService {
     const offset = state?.offset ?? 0;
     const next = merged.more && search.count > 0
       ? this.#deps.cursors.seal({
-          search: fingerprint, sourceCount, positions: merged.positions,
+          search: fingerprintOf(), sourceCount, positions: merged.positions,
           back: [...(state?.back ?? []), start].slice(-MAX_BACK_PAGES), offset: offset + merged.items.length, total,
           expires: Date.now() + CURSOR_TTL_MS,
         })
       : undefined;
     const previous = state && state.back.length > 0
       ? this.#deps.cursors.seal({
-          search: fingerprint, sourceCount, positions: state.back[state.back.length - 1] as Positions,
+          search: fingerprintOf(), sourceCount, positions: state.back[state.back.length - 1] as Positions,
           back: state.back.slice(0, -1), offset: Math.max(0, offset - search.count), total, expires: Date.now() + CURSOR_TTL_MS,
         })
       : undefined;
