@@ -159,6 +159,19 @@ t.test('OpenMRS FHIR2 preset: base under /openmrs/ws/fhir2/R4 and HTTP basic aut
   await t.rejects(wrong.search({ resourceType: 'MedicationRequest', filters: [], patients: ['p2'], count: 10 }, signal()), { name: 'SourceUnavailableError', message: /refused our credentials/ });
 });
 
+t.test('a static bearer token (from the environment) for test systems; a wrong one is a clear failure', async (t) => {
+  const upstream = await startTestUpstream({ resources: clinicalRecords(), auth: { type: 'bearer', token: 'lab-token-123' } });
+  t.teardown(() => upstream.close());
+  process.env.MEDREC_TEST_LAB_TOKEN = 'lab-token-123';
+  t.teardown(() => { delete process.env.MEDREC_TEST_LAB_TOKEN; });
+  const adapter = (await createFhirAdapter(sourceConfig('lab', { baseUrl: upstream.baseUrl, auth: { type: 'bearer', tokenEnv: 'MEDREC_TEST_LAB_TOKEN' } }), testContext(dataDir))) as FhirUpstreamAdapter;
+  t.teardown(() => adapter.close());
+  t.equal((await adapter.search({ resourceType: 'Condition', filters: [], patients: ['p1'], count: 10 }, signal())).resources.length, 1);
+  const wrong = (await createFhirAdapter(sourceConfig('lab2', { baseUrl: upstream.baseUrl, auth: { type: 'bearer', token: 'nope' } }), testContext(dataDir))) as FhirUpstreamAdapter;
+  t.teardown(() => wrong.close());
+  await t.rejects(wrong.search({ resourceType: 'Condition', filters: [], patients: ['p1'], count: 10 }, signal()), { name: 'SourceUnavailableError', message: /refused our credentials/ });
+});
+
 t.test('configuration errors name the source and the fix', async (t) => {
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'cerner' }), testContext(dataDir)), /source bad \(fhir\): unknown preset/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', {}), testContext(dataDir)), /baseUrl is required/);

@@ -37,7 +37,9 @@ export interface Faults {
 }
 
 export interface UpstreamAuthConfig {
-  readonly type: 'none' | 'basic' | 'backend-services';
+  readonly type: 'none' | 'basic' | 'bearer' | 'backend-services';
+  /** The one token a `bearer` upstream accepts. */
+  readonly token?: string;
   readonly username?: string;
   readonly password?: string;
   readonly clientId?: string;
@@ -128,6 +130,8 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     if (auth.type === 'basic') {
       const expected = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
       if (header === expected) return false;
+    } else if (auth.type === 'bearer') {
+      if (header === `Bearer ${auth.token}`) return false;
     } else {
       const token = header.startsWith('Bearer ') ? header.slice(7) : '';
       const expires = tokens.get(token);
