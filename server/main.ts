@@ -76,10 +76,10 @@ const sourcesComponent: EmbeddedComponent = {
 function components(): EmbeddedComponent[] {
   return [
     redisComponent,
-    smartComponent,
     chainComponent,
     sourcesComponent,
     authorizationComponent,
+    smartComponent,
   ];
 }
 

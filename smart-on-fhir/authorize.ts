@@ -256,7 +256,9 @@ function needsPatient(scopes: ReturnType<typeof parseScopes>): boolean {
 async function patientChoices(ctx: SmartContext, subject: string): Promise<PatientChoice[]> {
   const snapshot = await ctx.snapshot(subject);
   const now = Math.floor(Date.now() / 1000);
-  const seen = new Set<string>();
+  // Snapshots hold a `self` entry for everyone; only a patient (or an unknown role) is a patient.
+  const role = (await ctx.describe(subject)).role;
+  const seen = new Set<string>(role && role !== 'patient' ? [subject] : []);
   const out: PatientChoice[] = [];
   for (const e of snapshot.entries) {
     if (!e.actions.includes('read') || seen.has(e.patient) || !live(e, now)) continue;

@@ -2,11 +2,17 @@
  * The SMART authorization server as a piece of `npm start`: connects to the process's Redis and
  * hands `buildApp` its options. Clients come from `MEDREC_SMART_CLIENTS` (a JSON file holding an
  * array of SmartClient) and, in the embedded demo, the demo's published example clients plus
- * one-click sign-in for the demo cast. The authorization component may add its snapshot
- * provider afterwards: `ctx.deps.smart = { ...ctx.deps.smart, permissionSnapshot }`.
+ * one-click sign-in for the demo cast. It starts after the chain and authorization components:
+ * names and roles (fhirUser, consent screen) and backend clients known only on chain come from
+ * the participant directory; the patient picker and consent screen read permission snapshots
+ * from the authorization's Redis indexes (the same ones its access policy uses).
  */
 import { readFileSync } from 'node:fs';
+import { JsonRpcProvider } from 'ethers';
 import { Redis } from 'ioredis';
+import { authzKeys } from '../server/authz/authz-keys.ts';
+import { buildSnapshot } from '../server/authz/snapshot-builder.ts';
+import { chainDirectory } from './chain-directory.ts';
 import type { EmbeddedComponent } from '../server/main.ts';
 import type { SmartClient } from './clients.ts';
 import { demoClients, demoSigners, describeDemoParticipant } from './demo-clients.ts';
@@ -40,12 +46,29 @@ export const smartComponent: EmbeddedComponent = {
     // Without MEDREC_PUBLIC_URL: the address the startup banner prints (issuer and aud must match what clients use).
     const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? 'localhost' : ctx.config.host;
     const publicUrl = ctx.config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${ctx.config.port}`;
+    const chain = ctx.chain;
+    const provider = chain ? new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }) : undefined;
+    const directory = chain && provider ? chainDirectory(provider, chain.contracts) : undefined;
+    const keys = authzKeys();
     ctx.deps = {
       ...ctx.deps,
-      smart: { publicUrl, redis, clients, ...(ctx.demo ? { demoSigners: demoSigners(), describeParticipant: describeDemoParticipant } : {}) },
+      smart: {
+        publicUrl,
+        redis,
+        clients,
+        ...(chain ? { permissionSnapshot: async (subject: string) => (await buildSnapshot(redis, keys, subject)).snapshot } : {}),
+        ...(directory ? { resolveParticipantClient: directory.resolveParticipantClient } : {}),
+        // Patients have no name on chain (PHI): the demo's pseudonyms fill in; roles come from the chain.
+        describeParticipant: async (address: string) => ({
+          ...(ctx.demo ? await describeDemoParticipant(address) : {}),
+          ...(directory ? await directory.describeParticipant(address).catch(() => undefined) : {}),
+        }),
+        ...(ctx.demo ? { demoSigners: demoSigners() } : {}),
+      },
     };
     ctx.log.info({ clients: clients.map((c) => c.clientId), issuer: publicUrl }, 'SMART authorization server configured');
     return async () => {
+      provider?.destroy();
       redis.disconnect();
     };
   },

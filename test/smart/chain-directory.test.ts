@@ -1,0 +1,56 @@
+/**
+ * The participant directory on a real chain (anvil with the MedRec contracts and the demo seed):
+ * roles drive `fhirUser`, and a pharmacy registered on chain with a JWKS URL is a Backend
+ * Services client under its own address without any configuration.
+ */
+import t from 'tap';
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { startEmbeddedChain } from '../../server/embedded/chain.ts';
+import { demoAddress } from '../../server/embedded/demo-identities.ts';
+import { chainDirectory } from '../../smart-on-fhir/chain-directory.ts';
+import { startSmartServer } from './support/smart-server.ts';
+
+const keys = await generateKeyPair('ES384', { extractable: true });
+const publicJwk: JWK = { ...(await exportJWK(keys.publicKey)), kid: 'pharmacy-on-chain', alg: 'ES384' };
+const jwksServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [publicJwk] })));
+await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
+t.teardown(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
+
+const chain = await startEmbeddedChain({ seed: true, blockTime: 0, jwksUrl: (handle) => (handle === 'pharmacy' ? jwksUrl : '') });
+t.teardown(() => chain.stop());
+const directory = chainDirectory(chain.provider, chain.addresses);
+
+t.test('roles and names come from the directory and the provider registry', async (t) => {
+  t.equal((await directory.describeParticipant(demoAddress('alice')))?.role, 'patient');
+  t.equal((await directory.describeParticipant(demoAddress('clinician')))?.role, 'clinician');
+  t.equal((await directory.describeParticipant(demoAddress('proxy')))?.role, 'proxy');
+  const hospital = await directory.describeParticipant(demoAddress('hospital'));
+  t.equal(hospital?.role, 'provider');
+  t.ok(hospital?.displayName);
+  t.same(await directory.resolveParticipantClient(demoAddress('alice')), undefined, 'patients are never backend clients');
+});
+
+t.test('a pharmacy known only on chain gets a Backend Services token as its own address', async (t) => {
+  const server = await startSmartServer({ clients: [], resolveParticipantClient: directory.resolveParticipantClient, describeParticipant: directory.describeParticipant });
+  t.teardown(() => server.close());
+  const pharmacy = demoAddress('pharmacy');
+  const assertion = await new SignJWT({ jti: randomUUID() })
+    .setProtectedHeader({ alg: 'ES384', kid: 'pharmacy-on-chain', typ: 'JWT', jku: jwksUrl })
+    .setIssuer(pharmacy)
+    .setSubject(pharmacy)
+    .setAudience(`${server.origin}/auth/token`)
+    .setExpirationTime('4m')
+    .sign(keys.privateKey);
+  const res = await fetch(`${server.origin}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/MedicationRequest.rs', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString(),
+  });
+  t.equal(res.status, 200);
+  const body = (await res.json()) as { access_token: string };
+  const probe = (await (await fetch(`${server.fhirBase}/Probe/1`, { headers: { authorization: `Bearer ${body.access_token}` } })).json()) as { context: { subject: string } };
+  t.equal(probe.context.subject, pharmacy);
+});
