@@ -285,8 +285,12 @@ export function createFhirAdapterFactory(dependencies: FhirAdapterDependencies =
         : dependencies.nodeKey ?? (await loadNodeKey({ dataDir: context.dataDir, alg: source.auth.alg }));
     }
     const adapter = new FhirUpstreamAdapter(config, source, baseUrl, context, nodeKey);
-    // Discovery failing does not fail the node's start: the source stays empty and retries.
-    await adapter.discover();
+    // Discovery failing does not fail the node's start: the source stays empty and retries. A
+    // hanging upstream holds the start for one timeout at most; discovery goes on behind it.
+    const discovery = adapter.discover();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([discovery, new Promise<void>((resolve) => { timer = setTimeout(resolve, source.timeoutMs); })]);
+    clearTimeout(timer);
     return adapter;
   };
 }

@@ -52,6 +52,18 @@ t.test('an upstream that is down at start is offered empty, then discovered when
   t.ok(adapter.capabilities().resources.Observation);
 });
 
+t.test('a hanging upstream holds the node start for one timeout only; discovery completes behind it', async (t) => {
+  const upstream = await startTestUpstream({ resources: clinicalRecords() });
+  t.teardown(() => upstream.close());
+  upstream.faults.hang = true;
+  const adapter = (await createFhirAdapter(sourceConfig('slowstart', { baseUrl: upstream.baseUrl, timeoutMs: 300, maxAttempts: 5, retryBaseMs: 10 }), testContext(dataDir))) as FhirUpstreamAdapter;
+  t.teardown(() => adapter.close());
+  t.same(adapter.capabilities().resources, {}, 'started without capabilities');
+  upstream.faults.hang = false;
+  await adapter.discover();
+  t.ok(adapter.capabilities().resources.Observation, 'a retry of the same discovery found them');
+});
+
 t.test('a patient search is restricted at the upstream and follows its next links inside opaque page tokens', async (t) => {
   const upstream = await startTestUpstream({ resources: clinicalRecords(7) });
   t.teardown(() => upstream.close());
