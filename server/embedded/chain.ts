@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { HDNodeWallet, Mnemonic, type JsonRpcProvider } from 'ethers';
 import { MedRecClient } from '../../contracts/client.ts';
 import { connectChain, keySigner } from '../../contracts/connection.ts';
-import { seedDemoNetwork, type DemoParticipant, type DemoSeedResult } from '../../contracts/demo-seed.ts';
+import { seedDemoNetwork, type DemoParticipant, type DemoSeedOptions, type DemoSeedResult } from '../../contracts/demo-seed.ts';
 import {
   checkDeployment,
   deployMedRec,
@@ -154,6 +154,8 @@ export interface EmbeddedChainOptions {
   readonly blockTime?: number;
   /** Seed the demo network (default true). */
   readonly seed?: boolean;
+  /** Patient links to commit (default: server/embedded/demo-links.ts). */
+  readonly links?: DemoSeedOptions['links'];
   /** Which demo provider holds each source's records (default: the handle equal to the source id). */
   readonly providerOfSource?: (sourceId: string) => string | undefined;
   readonly fhirBaseUrl?: (handle: string) => string;
@@ -209,7 +211,7 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
       seed = await seedDemoNetwork({
         client,
         cast,
-        links: DEMO_PATIENT_LINKS,
+        links: options.links ?? DEMO_PATIENT_LINKS,
         providerOfSource: options.providerOfSource ?? defaultProviderOfSource,
         votedIn: DEMO_VOTED_IN,
         fhirBaseUrl: options.fhirBaseUrl,
