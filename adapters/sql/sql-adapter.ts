@@ -199,10 +199,12 @@ export class SqlAdapter implements EhrAdapter {
     if (rows.length === 0) return [];
     const ctx = this.#context();
     const keys = rows.map((r) => r.__key as string | number);
-    const children = new Map<string, Map<string, Row[]>>();
-    for (const [name, child] of Object.entries(mapping.children ?? {})) {
-      children.set(name, await this.#fetchChildren(child, keys, ctx));
-    }
+    // Child collections are independent queries: on a pool they run side by side.
+    const children = new Map<string, Map<string, Row[]>>(
+      await Promise.all(
+        Object.entries(mapping.children ?? {}).map(async ([name, child]) => [name, await this.#fetchChildren(child, keys, ctx)] as const),
+      ),
+    );
     // Dictionary keys this page needs, per lookup.
     const needed = new Map<string, Set<string | number>>();
     for (const use of this.#usesOf(mapping.resource)) {
@@ -214,7 +216,7 @@ export class SqlAdapter implements EhrAdapter {
         if (v !== null && v !== undefined) set.add(v as string | number);
       }
     }
-    for (const [name, set] of needed) await this.#fillLookup(name, [...set], ctx);
+    await Promise.all([...needed].map(([name, set]) => this.#fillLookup(name, [...set], ctx)));
 
     const lookup = (name: string, key: unknown): Scope | undefined => {
       const entry = this.#lookupCache.get(name)?.get(String(key));
@@ -259,11 +261,12 @@ export class SqlAdapter implements EhrAdapter {
     if (!cache) this.#lookupCache.set(name, (cache = new Map()));
     const missing = keys.filter((k) => !cache.has(String(k)));
     if (missing.length === 0) return;
-    const rows = await this.#fetchLookupRows(lookup, missing, ctx);
-    const children = new Map<string, Map<string, Row[]>>();
-    for (const [childName, child] of Object.entries(lookup.children ?? {})) {
-      children.set(childName, await this.#fetchChildren(child, missing, ctx));
-    }
+    const [rows, children] = await Promise.all([
+      this.#fetchLookupRows(lookup, missing, ctx),
+      Promise.all(
+        Object.entries(lookup.children ?? {}).map(async ([childName, child]) => [childName, await this.#fetchChildren(child, missing, ctx)] as const),
+      ).then((entries) => new Map(entries)),
+    ]);
     for (const row of rows) {
       const key = String(row.__key);
       const entryChildren: Record<string, readonly Row[]> = {};
