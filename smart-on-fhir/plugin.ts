@@ -79,7 +79,18 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
     if (channel === store.revocationChannel) store.evict(message);
     else if (channel === keys.channel) void keys.reload().catch((error: unknown) => app.log.warn({ err: error }, 'signing key reload failed'));
   });
+  const rotationAge = options.keyRotationSeconds ?? 30 * 86400;
+  const rotation =
+    rotationAge > 0
+      ? setInterval(() => {
+          keys.rotateIfOlderThan(rotationAge).then(
+            (kid) => kid && app.log.info({ kid }, 'SMART signing key rotated'),
+            (error: unknown) => app.log.warn({ err: error }, 'SMART signing key rotation failed'),
+          );
+        }, 3600_000).unref()
+      : undefined;
   app.addHook('onClose', async () => {
+    clearInterval(rotation);
     await subscriber.quit().catch(() => subscriber.disconnect());
   });
 

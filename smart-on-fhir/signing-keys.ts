@@ -96,6 +96,20 @@ export class SigningKeys {
     return kid;
   }
 
+  /**
+   * Rotates when the active key is older than `maxAgeSeconds`; one replica does it (a short Redis
+   * lock), the others pick the new key up through pub/sub. Returns the new kid, if it rotated.
+   */
+  async rotateIfOlderThan(maxAgeSeconds: number): Promise<string | undefined> {
+    const active = this.#active;
+    if (!active || Date.now() / 1000 - active.stored.createdAt < maxAgeSeconds) return undefined;
+    const locked = await this.#redis.set(`${this.#hash}:rotating`, '1', 'EX', 60, 'NX');
+    if (locked !== 'OK') return undefined;
+    await this.reload();
+    if (this.#active && Date.now() / 1000 - this.#active.stored.createdAt < maxAgeSeconds) return undefined;
+    return this.rotate();
+  }
+
   signingKey(): { kid: string; key: CryptoKey } {
     if (!this.#active) throw new Error('signing keys not initialised');
     return { kid: this.#active.stored.kid, key: this.#active.privateKey };

@@ -60,3 +60,13 @@ t.test('smart_style_url serves JSON (Inferno R4)', async (t) => {
   t.equal(res.status, 200);
   t.ok(((await res.json()) as Record<string, string>).color_background);
 });
+
+t.test('scheduled rotation: only a key older than the bound is rotated, by one replica at a time', async (t) => {
+  const keys = server.app.smartAuth.keys;
+  t.equal(await keys.rotateIfOlderThan(3600), undefined, 'a fresh key stays');
+  const before = keys.signingKey().kid;
+  const kid = await keys.rotateIfOlderThan(0);
+  t.ok(kid);
+  t.not(keys.signingKey().kid, before);
+  t.equal(await keys.rotateIfOlderThan(0), undefined, 'the lock holds a second rotation back');
+});
