@@ -64,7 +64,8 @@ export class SqlAdapter implements EhrAdapter {
     const resources: Record<string, { searchParams: string[] }> = {};
     for (const [type, m] of Object.entries(this.#mapping.resources)) {
       const params = new Set(['_id', '_lastUpdated', ...Object.keys(m.search), ...(m.searchInMemory ?? [])]);
-      if (m.patient !== undefined) params.add('patient');
+      // The compartment parameter (the planner normally turns it into `patients`).
+      if (m.patient !== undefined && type !== 'Patient') params.add('patient');
       resources[type] = { searchParams: [...params] };
     }
     return { resources };

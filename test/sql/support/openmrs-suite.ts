@@ -270,7 +270,7 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     ['MedicationRequest?status=active'], ['MedicationRequest?status=cancelled,stopped'], ['MedicationRequest?status:not=active'],
     ['MedicationRequest?code=http://www.nlm.nih.gov/research/umls/rxnorm|6809'], ['MedicationRequest?authoredon=ge2025-01-10'], ['MedicationRequest?authoredon=2024'],
     ['MedicationRequest?priority=stat'], ['MedicationRequest?intent=order&status=active'], [`MedicationRequest?encounter=Encounter/${DEMO_ROWS.aliceEncounter}`],
-    ['MedicationRequest?status=active', [ALICE]],
+    ['MedicationRequest?status=active', [ALICE]], [`MedicationRequest?patient=Patient/${ALICE}`], [`Observation?subject=Patient/${BOB}&_sort=date`],
     ['AllergyIntolerance?code=http://snomed.info/sct|762952008'], ['AllergyIntolerance?category=food'], ['AllergyIntolerance?criticality=high'],
     ['AllergyIntolerance?date=2020'], ['AllergyIntolerance?clinical-status=active&criticality=low'],
   ];
