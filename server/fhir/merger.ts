@@ -100,7 +100,10 @@ export async function mergeSources(inputs: readonly MergeInput[], options: Merge
     }),
   );
   const items: MergedItem[] = [];
-  while (items.length < options.count) {
+  // Bounds source round trips even if an adapter keeps returning empty pages with a next token.
+  let rounds = 0;
+  const maxRounds = options.count + streams.length + 8;
+  while (items.length < options.count && rounds++ < maxRounds) {
     await Promise.all(
       streams
         .filter((s) => !s.failed && s.index >= s.buffer.length && s.nextToken !== undefined)

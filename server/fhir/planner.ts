@@ -105,6 +105,43 @@ export class Planner {
     return { named: { keys, local }, rest };
   }
 
+  /**
+   * Filters as one source must see them: `_id` values and reference values carry global ids,
+   * which become that source's local ids (a patient key becomes the patient's local ids there).
+   * Values naming another source's records are dropped; undefined when nothing is left for a
+   * filter, i.e. this source cannot have matches.
+   */
+  localizeFilters(resourceType: string, filters: readonly Filter[], sourceId: string): Filter[] | undefined {
+    const out: Filter[] = [];
+    for (const filter of filters) {
+      const isId = filter.code === '_id';
+      const isReference = !isId && getSearchParameter(resourceType, filter.code)?.type === 'reference' && filter.operator !== 'missing';
+      if (!isId && !isReference) {
+        out.push(filter);
+        continue;
+      }
+      const values: string[] = [];
+      for (const raw of filter.value.split(',')) {
+        const slash = raw.lastIndexOf('/');
+        const type = slash > 0 ? raw.slice(0, slash) : undefined;
+        const id = slash > 0 ? raw.slice(slash + 1) : raw;
+        if (type?.includes('/')) {
+          values.push(raw); // absolute URL: the source may know it as is
+          continue;
+        }
+        if (isPatientKey(id)) {
+          for (const localId of this.#deps.links.localIds(id, sourceId)) values.push(type ? `${type}/${localId}` : localId);
+          continue;
+        }
+        const decoded = this.#deps.ids.decode(id);
+        if (decoded?.sourceId === sourceId) values.push(type ? `${type}/${decoded.localId}` : decoded.localId);
+      }
+      if (values.length === 0) return undefined;
+      out.push({ ...filter, value: values.join(',') });
+    }
+    return out;
+  }
+
   async plan(search: FhirSearch, context: AccessContext | undefined, compartment: string | undefined, options: { strict: boolean }): Promise<SearchPlan> {
     const { sources, links, policy } = this.#deps;
     const type = search.resourceType;
@@ -158,7 +195,9 @@ export class Planner {
         patients = allowed.filter((k) => grant.allows(k, source, type)).flatMap((k) => links.localIds(k, source.sourceId));
         if (patients.length === 0) continue;
       }
-      plans.push({ source, query: { resourceType: type, filters, patients, sort: search.sort } });
+      const local = this.localizeFilters(type, filters, source.sourceId);
+      if (!local) continue; // an _id or reference names only other sources' records
+      plans.push({ source, query: { resourceType: type, filters: local, patients, sort: search.sort } });
     }
     return { sources: plans, issues, grant, dropped };
   }

@@ -162,5 +162,16 @@ t.test('a cursor only works for the search it was issued for', async (t) => {
   const flipped = cursor.slice(0, 30) + (cursor[30] === 'A' ? 'B' : 'A') + cursor.slice(31);
   const tampered = await get(`/fhir/MedicationRequest?_count=2&_cursor=${flipped}`);
   t.equal(tampered.statusCode, 400);
-  t.notMatch(next.search, /hospital|o\d/, 'page tokens are not readable in the link');
+  t.notMatch(Buffer.from(cursor, 'base64url').toString('latin1'), /hospital|"page"|"skip"/, 'positions are not readable in the link');
+});
+
+t.test('_id and reference values carry global ids and reach only the source they name', async (t) => {
+  const byId = json(await get(`/fhir/MedicationRequest?_id=clinic.mr-5001,pharmacy-records.rx-880002`));
+  t.same(ids(byId).sort(), ['clinic.mr-5001', 'pharmacy-records.rx-880002']);
+  const byMedication = json(await get(`/fhir/MedicationRequest?medication=Medication/pharmacy-records.med-860975`));
+  t.same(ids(byMedication), ['pharmacy-records.rx-880003']);
+  const byRequester = json(await get(`/fhir/MedicationRequest?requester=Practitioner/clinic.dr-lee&subject=${alice}`));
+  t.same(ids(byRequester).sort(), ['clinic.mr-5001', 'clinic.mr-5002']);
+  const none = json(await get(`/fhir/MedicationRequest?_id=nosuch.x`));
+  t.equal(none.total, 0);
 });
