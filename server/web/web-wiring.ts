@@ -116,3 +116,17 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
     close: () => notifications.close(),
   };
 }
+
+/**
+ * Embedded demo: one-click SIWE sign-in for the demo provider organisations, so the provider
+ * console can be tried with their published dev keys. Add these to the SMART server's
+ * `demoSigners` next to the people's (smart-on-fhir/demo-clients.ts leaves organisations out).
+ */
+export function providerDemoSigners(): Array<{ handle: string; displayName: string; address: string; signMessage(message: string): Promise<string> }> {
+  return DEMO_CAST.filter((i) => i.role === 'provider').map((i) => ({
+    handle: i.handle,
+    displayName: i.displayName,
+    address: demoAddress(i.handle),
+    signMessage: (message: string) => demoWallet(i.handle).signMessage(message),
+  }));
+}

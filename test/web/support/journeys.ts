@@ -11,6 +11,7 @@ import { axeViolations, describeViolations } from './browser.ts';
 export async function demoSignIn(page: Page, appUrl: string, displayName: string, appButton: string): Promise<void> {
   await page.goto(appUrl);
   await page.getByRole('button', { name: appButton }).click();
+  await page.waitForURL((url) => !url.href.startsWith(appUrl));
   for (let step = 0; step < 6; step++) {
     await page.waitForLoadState('domcontentloaded');
     if (page.url().startsWith(appUrl) && !page.url().includes('code=')) {
@@ -26,7 +27,9 @@ export async function demoSignIn(page: Page, appUrl: string, displayName: string
       allow.waitFor().then(() => 'allow'),
       proceed.waitFor().then(() => 'continue'),
       signOut.waitFor().then(() => 'done'),
-    ]);
+    ]).catch(async (error: unknown) => {
+      throw new Error(`sign-in as ${displayName} stuck at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 400)} (${String(error)})`);
+    });
     if (which === 'done') return;
     await (which === 'login' ? login : which === 'allow' ? allow : proceed).click();
   }

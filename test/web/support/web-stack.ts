@@ -20,7 +20,7 @@ import { startRedisServer } from '../../../server/embedded/redis-server.ts';
 import { InMemoryPatientLinks } from '../../../server/fhir/patient-links.ts';
 import { freePort } from '../../../server/util/free-port.ts';
 import { webApps, webAppClients } from '../../../server/web/web-apps.ts';
-import { wireWebApps } from '../../../server/web/web-wiring.ts';
+import { providerDemoSigners, wireWebApps } from '../../../server/web/web-wiring.ts';
 import type { SmartClient } from '../../../smart-on-fhir/clients.ts';
 import { demoClients, demoSigners, describeDemoParticipant } from '../../../smart-on-fhir/demo-clients.ts';
 
@@ -75,7 +75,7 @@ export async function startWebStack(name: string, extraClients: (origin: string)
         clients: [...demoClients(), ...webAppClients(origin), ...extraClients(origin)],
         permissionSnapshot: (subject) => authz.snapshots.get(subject),
         describeParticipant: describeDemoParticipant,
-        demoSigners: demoSigners(),
+        demoSigners: [...demoSigners(), ...providerDemoSigners()],
         chainId: chain.chainId,
       },
     },

@@ -2,10 +2,10 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../shared/src/api.ts';
 import type { ProposalView, ProviderNetwork, RelayOutcome } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Section, shortAddress, useAction } from '../../shared/src/ui.tsx';
+import { ActionStatus, Button, Section, shortAddress, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 
-function ProposalRow({ proposal, me, providers, reload }: { proposal: ProposalView; me: string; providers: ProviderNetwork['providers']; reload: () => void }) {
-  const action = useAction();
+/** `action` belongs to the list, not the row: a motion that passes leaves the list, its outcome must stay. */
+function ProposalRow({ proposal, me, providers, reload, action }: { proposal: ProposalView; me: string; providers: ProviderNetwork['providers']; reload: () => void; action: ActionControl }) {
   const voted = proposal.votes.includes(me);
   const mine = proposal.proposer === me;
   const name = (a: string) => providers.find((p) => p.address === a)?.name ?? shortAddress(a);
@@ -22,11 +22,10 @@ function ProposalRow({ proposal, me, providers, reload }: { proposal: ProposalVi
         <div class="muted">
           {proposal.votes.length} of {proposal.needed} votes needed{proposal.votes.length ? `: ${proposal.votes.map(name).join(', ')}` : ''}. Proposed by {name(proposal.proposer)}.
         </div>
-        <ActionStatus state={action.state} />
       </div>
       <div class="row">
         {!voted && proposal.candidate.address !== me && (
-          <Button kind="primary" onClick={() => act('vote')} disabled={action.state.phase === 'working'} label={`Vote for: ${proposal.kind} ${proposal.candidate.name}`}>Vote yes</Button>
+          <Button kind="primary" onClick={() => act('vote')} disabled={action.state.phase === 'working'} label={`Vote yes: ${proposal.kind} ${proposal.candidate.name}`}>Vote yes</Button>
         )}
         {voted && <span class="pill ok">You voted</span>}
         {mine && <Button kind="danger" onClick={() => act('rescind')} disabled={action.state.phase === 'working'} label={`Rescind proposal for ${proposal.candidate.name}`}>Rescind</Button>}
@@ -40,6 +39,7 @@ export function Membership({ network, reload }: { network: ProviderNetwork; relo
   const [address, setAddress] = useState('');
   const [fhirBase, setFhirBase] = useState('');
   const action = useAction();
+  const motionAction = useAction();
   const open = network.proposals.filter((p) => p.open);
   const propose = () => void action.run('Sending the proposal…', async () => {
     const outcome = await api<RelayOutcome>('/web/api/provider/proposals', { body: { name, address, fhirBase } });
@@ -59,15 +59,16 @@ export function Membership({ network, reload }: { network: ProviderNetwork; relo
           {network.providers.map((p) => (
             <li key={p.address}>
               <span><strong>{p.name}</strong> {p.address === network.me.address && <span class="pill ok">you</span>} <span class="muted">{shortAddress(p.address)} {p.fhirBase}</span></span>
-              {p.address !== network.me.address && <Button onClick={() => removal(p.address)} label={`Propose removing ${p.name}`}>Propose removal</Button>}
+              {p.address !== network.me.address && <Button onClick={() => removal(p.address)} label={`Propose removal of ${p.name}`}>Propose removal</Button>}
             </li>
           ))}
         </ul>
       </Section>
       <Section title="Open proposals" id="proposals">
         {open.length === 0 ? <p class="muted">No open proposals.</p> : (
-          <ul class="list">{open.map((p) => <ProposalRow key={p.id} proposal={p} me={network.me.address} providers={network.providers} reload={reload} />)}</ul>
+          <ul class="list">{open.map((p) => <ProposalRow key={p.id} proposal={p} me={network.me.address} providers={network.providers} reload={reload} action={motionAction} />)}</ul>
         )}
+        <ActionStatus state={motionAction.state} />
       </Section>
       <Section title="Propose a new provider" id="propose">
         <form onSubmit={(e) => { e.preventDefault(); propose(); }}>
