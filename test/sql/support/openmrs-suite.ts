@@ -273,6 +273,9 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     ['MedicationRequest?status=active', [ALICE]], [`MedicationRequest?patient=Patient/${ALICE}`], [`Observation?subject=Patient/${BOB}&_sort=date`],
     ['AllergyIntolerance?code=http://snomed.info/sct|762952008'], ['AllergyIntolerance?category=food'], ['AllergyIntolerance?criticality=high'],
     ['AllergyIntolerance?date=2020'], ['AllergyIntolerance?clinical-status=active&criticality=low'],
+    [`AllergyIntolerance?_id=${DEMO_ROWS.bobPeanut}`], ['AllergyIntolerance?_lastUpdated=ge2024'], [`Encounter?_id=${DEMO_ROWS.aliceLabEncounter}`],
+    [`Observation?_id=${DEMO_ROWS.aliceWeight},${DEMO_ROWS.aliceHiv}`], [`MedicationRequest?_id:not=${DEMO_ROWS.aliceMetformin}`],
+    ['MedicationRequest?_lastUpdated=2025-01-10'], ['Patient?_lastUpdated=sa2024-09-02T09:00:00Z'],
   ];
 
   await t.test('every pushed-down parameter agrees with an in-memory evaluation of the same search', async (t) => {
@@ -286,6 +289,13 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
       const actual = (await searchAll(query, patients)).map((r) => r.id);
       t.same([...actual].sort(), expected, `${query}${patients ? ` (patients ${patients.length})` : ''}: ${expected.length} match`);
       t.equal(new Set(actual).size, actual.length, `${query}: no resource twice across pages`);
+    }
+    const mapping = openmrsMapping();
+    for (const [type, resource] of Object.entries(mapping.resources)) {
+      for (const param of [...Object.keys(resource.search), '_id', '_lastUpdated']) {
+        const covered = cases.some(([q]) => q.startsWith(`${type}?`) && new RegExp(`[?&]${param}(:[a-z]+)?=`).test(q));
+        t.ok(covered, `${type} ${param}: pushdown compared with the in-memory evaluation`);
+      }
     }
     const bare = await searchAll(`MedicationRequest?encounter=${DEMO_ROWS.aliceEncounter}`);
     t.equal(bare.length, 7, 'a bare id on the single-target encounter reference matches too (FHIR allows it; @medplum/core in memory does not)');
