@@ -38,7 +38,8 @@ export class CliError extends Error {
   }
 }
 
-export const DEFAULT_DEPLOYMENT_FILE = '.medrec/chain/deployment.json';
+/** Where the embedded chain (`npm start`) writes its deployment: `$MEDREC_DATA_DIR/chain/`. */
+export const defaultDeploymentFile = (env: NodeJS.ProcessEnv): string => `${env.MEDREC_DATA_DIR ?? './.medrec-data'}/chain/deployment.json`;
 
 export class CliContext {
   /** Exit code of a command that ran without throwing but reports a negative answer. */

@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { toMedRecError } from '../../contracts/client.ts';
-import { CliContext, CliError, DEFAULT_DEPLOYMENT_FILE, type CliGroup } from './cli-context.ts';
+import { CliContext, CliError, defaultDeploymentFile, type CliGroup } from './cli-context.ts';
 import { CLI_GROUPS } from './groups.ts';
 
 /** Builds the program with the given groups (tests build it with their own output sink). */
@@ -19,7 +19,7 @@ export function buildProgram(
     .description('MedRec network: providers, participants, relationships, consent')
     .option('--rpc <url>', 'Ethereum JSON-RPC URL (env MEDREC_RPC_URL; default: the one in the deployment file)')
     .option('--chain-id <id>', 'expected chain id (env MEDREC_CHAIN_ID)')
-    .option('--deployment <file>', 'deployment file (env MEDREC_DEPLOYMENT)', (io.env ?? process.env).MEDREC_DEPLOYMENT ?? DEFAULT_DEPLOYMENT_FILE)
+    .option('--deployment <file>', 'deployment file (env MEDREC_DEPLOYMENT)', (io.env ?? process.env).MEDREC_DEPLOYMENT ?? defaultDeploymentFile(io.env ?? process.env))
     .option('--keystore <file>', 'encrypted JSON keystore (password in MEDREC_KEYSTORE_PASSWORD); default key: MEDREC_KEY')
     .option('--demo <handle>', 'act with a PUBLISHED demo key (alice, hospital, ...); demo chains only')
     .option('--sign-only', 'patient actions: print the signed EIP-712 message instead of sending it')
