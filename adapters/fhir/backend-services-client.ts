@@ -29,6 +29,7 @@ export interface BackendServicesOptions {
 interface CachedToken {
   readonly header: string;
   readonly refreshAt: number;
+  readonly expiresAt: number;
 }
 
 export class BackendServicesError extends Error {
@@ -60,8 +61,14 @@ export class BackendServicesClient implements UpstreamAuth {
     this.#pending ??= this.#fetchToken().finally(() => {
       this.#pending = undefined;
     });
-    const token = await raceAbort(this.#pending, signal);
-    return token.header;
+    try {
+      const token = await raceAbort(this.#pending, signal);
+      return token.header;
+    } catch (error) {
+      // A failed early refresh is no reason to stop using a token that is still valid.
+      if (!signal.aborted && cached && this.#token === cached && this.#now() < cached.expiresAt - 5_000) return cached.header;
+      throw error;
+    }
   }
 
   rejected(authorization: string | undefined): boolean {
@@ -107,7 +114,7 @@ export class BackendServicesClient implements UpstreamAuth {
     }
     const lifetimeMs = (typeof token.expires_in === 'number' && token.expires_in > 0 ? token.expires_in : 300) * 1000;
     const before = Math.min(options.refreshBeforeMs ?? 60_000, lifetimeMs / 10);
-    const cached = { header: `Bearer ${token.access_token}`, refreshAt: sentAt + lifetimeMs - before };
+    const cached = { header: `Bearer ${token.access_token}`, refreshAt: sentAt + lifetimeMs - before, expiresAt: sentAt + lifetimeMs };
     this.#token = cached;
     return cached;
   }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
+import { Agent } from 'undici';
+import { BackendServicesClient } from '../../adapters/fhir/backend-services-client.ts';
 import { createFhirAdapter, createFhirAdapterFactory, type FhirUpstreamAdapter } from '../../adapters/fhir/fhir-adapter.ts';
 import { loadNodeKey } from '../../adapters/fhir/node-keys.ts';
 import { clinicalRecords, signal, sourceConfig, testContext } from './support/fixtures.ts';
@@ -107,6 +109,32 @@ t.test('a token is renewed shortly before it expires', async (t) => {
   await adapter.search(observations, signal());
   t.equal(upstream.counters.tokenRequests, 2, 'renewed before use instead of being refused');
   t.equal(upstream.counters.tokensRejected, 0, 'no request went out with an expired token');
+});
+
+t.test('when the early refresh fails, the still-valid token is used until it really expires', async (t) => {
+  const key = await loadNodeKey({ dataDir: mkdtempSync(join(tmpdir(), 'medrec-node-key-')) });
+  const host = await hostNodeJwks([key]);
+  t.teardown(() => host.close());
+  const upstream = await startTestUpstream({ auth: { type: 'backend-services', clientId: CLIENT_ID, jwksUrl: host.jwksUrl, tokenLifetimeSeconds: 120 } });
+  t.teardown(() => upstream.close());
+  const agent = new Agent();
+  t.teardown(() => agent.close());
+  let now = Date.now();
+  const client = new BackendServicesClient({
+    sourceId: 'epic', clientId: CLIENT_ID, tokenUrl: upstream.tokenUrl, fhirBaseUrl: upstream.baseUrl, scope: 'system/*.read',
+    key, dispatcher: agent, timeoutMs: 5000, now: () => now,
+  });
+  const first = await client.authorization(signal());
+  now += 110_000; // past the early-refresh point (a tenth of 120 s before expiry), before expiry
+  upstream.faults.tokenEndpointStatus = 503;
+  t.equal(await client.authorization(signal()), first, 'the refresh failed; the valid token is kept');
+  t.equal(client.tokenRequests, 2);
+  now += 11_000; // expired now
+  await t.rejects(client.authorization(signal()), { name: 'BackendServicesError', message: /temporarily_unavailable/ });
+  upstream.faults.tokenEndpointStatus = undefined;
+  now = Date.now();
+  t.ok(client.rejected(first), 'a 401 for the old token drops it');
+  t.not(await client.authorization(signal()), first, 'a new token once the endpoint is back');
 });
 
 t.test('an upstream that does not know our client fails the source with invalid_client, not a crash', async (t) => {

@@ -34,6 +34,8 @@ export interface Faults {
   advertisedOrigin?: string;
   /** Epic's rule: Observation searches need `code` or `category`. */
   observationNeedsCodeOrCategory: boolean;
+  /** The token endpoint answers this status (an identity provider that is down). */
+  tokenEndpointStatus?: number;
 }
 
 export interface UpstreamAuthConfig {
@@ -153,6 +155,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
 
   app.post('/oauth2/token', async (request, reply) => {
     counters.tokenRequests += 1;
+    if (faults.tokenEndpointStatus) return reply.code(faults.tokenEndpointStatus).send({ error: 'temporarily_unavailable' });
     const form = request.body as Record<string, string>;
     const tokenUrl = `${origin}/oauth2/token`;
     if (form.grant_type !== 'client_credentials') return reply.code(400).send({ error: 'unsupported_grant_type' });
