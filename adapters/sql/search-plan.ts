@@ -9,7 +9,7 @@ import { dateBounds, parseSearchPeriod } from './fhir-date.ts';
 import type { Expr, Pushdown, ResourceMapping } from './mapping.ts';
 import { compileExpr, type CompileContext, type Fragment } from './sql-expr.ts';
 
-/** Longest accepted search value; longer ones are a client error, never a database round trip. */
+/** Longest accepted search value (each comma-separated alternative); longer is a client error, never a database round trip. */
 export const MAX_VALUE_LENGTH = 512;
 /** Most comma-separated alternatives in one search value. */
 export const MAX_ALTERNATIVES = 100;
@@ -52,7 +52,11 @@ export async function planSearch(
 
   for (const filter of filters) {
     if (typeof filter.value !== 'string') throw new OperationOutcomeError(badRequest(`Invalid value for ${filter.code}`, filter.code));
-    if (filter.value.length > MAX_VALUE_LENGTH) {
+    const alternatives = splitSearchOnComma(filter.value);
+    if (alternatives.length > MAX_ALTERNATIVES) {
+      throw new OperationOutcomeError(badRequest(`Too many alternatives for ${filter.code}`, filter.code));
+    }
+    if (alternatives.some((v) => v.length > MAX_VALUE_LENGTH)) {
       throw new OperationOutcomeError(badRequest(`Search value for ${filter.code} is too long`, filter.code));
     }
     if (CONTROL_CHARS.test(filter.value)) {
@@ -106,9 +110,6 @@ async function compileFilter(
   resolveCoding: CodingResolver,
 ): Promise<Fragment | undefined> {
   const alternatives = splitSearchOnComma(filter.value);
-  if (alternatives.length > MAX_ALTERNATIVES) {
-    throw new OperationOutcomeError(badRequest(`Too many alternatives for ${filter.code}`, filter.code));
-  }
   const expr = compileExpr(pushdown.expr, ctx);
   switch (pushdown.kind) {
     case 'date': {

@@ -367,6 +367,9 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
       const page = await adapter.search({ resourceType: type, filters: [], patients: [hostile[0] as string, hostile[2] as string], count: 10 }, signal());
       t.equal(page.resources.length, 0, `${type}: hostile patient ids match nothing`);
     }
+    const many = all('Observation').slice(0, 90).map((r) => r.id);
+    const byIds = await adapter.search({ resourceType: 'Observation', filters: [{ code: '_id', operator: 'eq' as never, value: many.join(',') }], count: 100 }, signal());
+    t.equal(byIds.resources.length, many.length, 'a long _id list (90 uuids) is fine: limits apply per alternative');
     t.ok(empty > 0 && rejected > 0, `each hostile search was empty (${empty}) or 400 (${rejected})`);
     await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [{ code: 'date', operator: 'eq' as never, value: '2024-13-45' }], count: 1 }, signal()), 'impossible date → 400');
     await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [{ code: 'value-quantity', operator: 'eq' as never, value: '5' }], count: 1 }, signal()), 'undeclared parameter → 400');
