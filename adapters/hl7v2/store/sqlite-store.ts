@@ -1,8 +1,11 @@
 /**
  * The embedded, file-backed HL7v2 store on Node's built-in `node:sqlite` (no native addon).
- * WAL journal with `synchronous=FULL`: every commit is fsynced before `accept` returns, so an AA
- * sent after it survives a crash of the process or the machine. Calls are serialised through a
- * small lock because one connection serves both the listener and the conversion worker.
+ * WAL journal. Acceptance commits on a `synchronous=FULL` connection: the WAL is fsynced before
+ * `accept` returns, so an AA sent after it survives a crash of the process or the machine.
+ * Conversion commits on a second, `synchronous=NORMAL` connection: no fsync of its own (the next
+ * acceptance fsync carries it). Losing the last conversions to a power cut is harmless: WAL keeps
+ * the database consistent, the inbox rows they marked done roll back to pending together with
+ * them, and the worker converts them again. Calls are serialised through a small lock.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -53,6 +56,9 @@ interface DeadLetterRow {
 
 export class SqliteHl7Store implements Hl7Store {
   readonly #db: DatabaseSync;
+  /** The conversion worker's connection (synchronous=NORMAL, see above). */
+  readonly #conv: DatabaseSync;
+  readonly #convStmts: Record<string, StatementSync>;
   readonly #stmts: Record<string, StatementSync>;
   #lock: Promise<unknown> = Promise.resolve();
   #savepoints = 0;
@@ -62,6 +68,16 @@ export class SqliteHl7Store implements Hl7Store {
     this.#db = new DatabaseSync(file);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
     this.#db.exec(SCHEMA);
+    this.#conv = new DatabaseSync(file);
+    this.#conv.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+    const c = (sql: string): StatementSync => this.#conv.prepare(sql);
+    this.#convStmts = {
+      finish: c('UPDATE inbox SET status = ? WHERE seq = ?'),
+      get: c('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
+      put: c('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
+      byPatient: c('SELECT json, patient FROM resources WHERE patient = ?'),
+      addDead: c('INSERT INTO dead_letters (created_at, stage, sender, control_id, reason, raw, inbox_seq) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    };
     const p = (sql: string): StatementSync => this.#db.prepare(sql);
     this.#stmts = {
       insertInbox: p('INSERT OR IGNORE INTO inbox (sender, control_id, received_at, raw) VALUES (?, ?, ?, ?)'),
@@ -118,20 +134,21 @@ export class SqliteHl7Store implements Hl7Store {
 
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     return this.#serial(async () => {
-      this.#db.exec('BEGIN IMMEDIATE');
+      this.#conv.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.#tx());
-        this.#db.exec('COMMIT');
+        this.#conv.exec('COMMIT');
         return result;
       } catch (error) {
-        this.#db.exec('ROLLBACK');
+        this.#conv.exec('ROLLBACK');
         throw error;
       }
     });
   }
 
   #tx(): StoreTransaction {
-    const s = this.#stmts;
+    const s = this.#convStmts;
+    const db = this.#conv;
     return {
       get: async (type, id) => {
         const row = s.get!.get(type, id) as { json: string; patient: string | null } | undefined;
@@ -146,21 +163,22 @@ export class SqliteHl7Store implements Hl7Store {
         ),
       savepoint: async (fn) => {
         const name = `sp${++this.#savepoints}`;
-        this.#db.exec(`SAVEPOINT ${name}`);
+        db.exec(`SAVEPOINT ${name}`);
         try {
           const result = await fn();
-          this.#db.exec(`RELEASE ${name}`);
+          db.exec(`RELEASE ${name}`);
           return result;
         } catch (error) {
-          this.#db.exec(`ROLLBACK TO ${name}`);
-          this.#db.exec(`RELEASE ${name}`);
+          db.exec(`ROLLBACK TO ${name}`);
+          db.exec(`RELEASE ${name}`);
           throw error;
         }
       },
       finish: async (seq, status) => {
         s.finish!.run(status, seq);
       },
-      deadLetter: async (entry) => this.#addDeadLetter(entry),
+      deadLetter: async (e) =>
+        Number(s.addDead!.run(new Date().toISOString(), e.stage, e.sender, e.controlId, e.reason, e.raw, e.inboxSeq ?? null).lastInsertRowid),
     };
   }
 
@@ -234,6 +252,7 @@ export class SqliteHl7Store implements Hl7Store {
 
   close(): Promise<void> {
     return this.#serial(() => {
+      if (this.#conv.isOpen) this.#conv.close();
       if (this.#db.isOpen) this.#db.close();
     });
   }
