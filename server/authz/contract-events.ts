@@ -5,7 +5,7 @@
  * Encodings (Consent.sol): actions bit 1 = read, 2 = search; empty providers = any provider;
  * empty resourceTypes = all types; time 0 = unbounded; purpose codes 0-5.
  */
-import { Interface, getAddress, type Log } from 'ethers';
+import { Interface, getAddress, type EventFragment, type Log } from 'ethers';
 import type { ConsentAction, Purpose } from '../access/permission-snapshot.ts';
 import type { ChainEvent } from './chain-events.ts';
 import type { ChainEventSource } from './chain-follower.ts';
@@ -67,6 +67,8 @@ export class MedrecEventSource implements ChainEventSource {
   readonly addresses: readonly string[];
   readonly fromBlock: number;
   readonly #iface = new Interface(AUTHZ_EVENTS as unknown as string[]);
+  /** topic0 → event: ethers recomputes topic hashes on every lookup, so they are computed once. */
+  readonly #byTopic = new Map<string, EventFragment>();
   /** Which contract may emit which event: a log from another address is ignored. */
   readonly #emitter: ReadonlyMap<string, string>;
 
@@ -75,6 +77,7 @@ export class MedrecEventSource implements ChainEventSource {
       getAddress(a),
     );
     this.fromBlock = fromBlock;
+    this.#iface.forEachEvent((fragment) => this.#byTopic.set(fragment.topicHash, fragment));
     const c = (a: string) => a.toLowerCase();
     this.#emitter = new Map([
       ['ProviderAdmitted', c(contracts.providerRegistry)],
@@ -96,8 +99,9 @@ export class MedrecEventSource implements ChainEventSource {
   }
 
   decode(log: Log): ChainEvent | undefined {
-    const parsed = this.#iface.parseLog({ topics: [...log.topics], data: log.data });
-    if (!parsed || this.#emitter.get(parsed.name) !== log.address.toLowerCase()) return undefined;
+    const fragment = log.topics[0] ? this.#byTopic.get(log.topics[0]) : undefined;
+    if (!fragment || this.#emitter.get(fragment.name) !== log.address.toLowerCase()) return undefined;
+    const parsed = { name: fragment.name, args: this.#iface.decodeEventLog(fragment, log.data, log.topics) };
     const a = parsed.args;
     const at = { blockNumber: log.blockNumber, logIndex: log.index };
     switch (parsed.name) {

@@ -37,6 +37,8 @@ export interface TestChainOptions {
   readonly blockTime?: number;
   /** Founding providers (demo handles). */
   readonly providers?: readonly string[];
+  /** More anvil flags (benches: `--auto-impersonate`, `--gas-limit`). */
+  readonly extraArgs?: readonly string[];
 }
 
 export async function startTestChain(options: TestChainOptions = {}): Promise<TestChain> {
@@ -44,6 +46,7 @@ export async function startTestChain(options: TestChainOptions = {}): Promise<Te
   const stateFile = join(mkdtempSync(join(tmpdir(), 'medrec-anvil-')), 'state.json');
   const args = ['--port', String(port), '--host', '127.0.0.1', '--silent', '--mnemonic', DEMO_MNEMONIC, '--accounts', '30', '--state', stateFile];
   if (options.blockTime) args.push('--block-time', String(options.blockTime));
+  args.push(...(options.extraArgs ?? []));
   let child: ChildProcess | undefined = await launch(args, port);
   const url = `http://127.0.0.1:${port}`;
   const provider = new JsonRpcProvider(url, 31337, { staticNetwork: true, batchStallTime: 0, pollingInterval: 100, cacheTimeout: -1 });
