@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { encryptKeystoreJsonSync } from 'ethers';
 import { nodeOf, testChain } from './helpers.ts';
 import { runCli } from '../../server/cli/medrec.ts';
 
@@ -98,6 +99,21 @@ t.test('failures are one line on stderr with exit code 1', async (t) => {
   t.equal(noKey, 1);
   const unknown = await medrec(patient.privateKey, 'grant', 'frobnicate');
   t.equal(unknown.code, 1);
+});
+
+t.test('a keystore file unlocks with MEDREC_KEYSTORE_PASSWORD', async (t) => {
+  const file = join(dir, 'hospital.keystore.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, encryptKeystoreJsonSync({ address: hospital.address, privateKey: hospital.privateKey }, 'pw', { scrypt: { N: 1 << 10 } }));
+  let out = '';
+  const args = ['--rpc', chain.anvil.rpcUrl, '--deployment', deploymentFile, '--keystore', file, '--json', 'provider', 'remove', pharmacy.address];
+  const code = await runCli(args, { env: { MEDREC_KEYSTORE_PASSWORD: 'pw' }, write: (x) => (out += x), error: () => undefined });
+  t.equal(code, 0);
+  t.match(JSON.parse(out), { motionId: /^\d+$/ });
+  let err = '';
+  const wrong = await runCli(args, { env: { MEDREC_KEYSTORE_PASSWORD: 'nope' }, write: () => undefined, error: (x) => (err += x) });
+  t.equal(wrong.valueOf(), 1);
+  t.match(err, /^medrec: .*password/i);
 });
 
 t.test('the installed bin: shebang, executable, real process exit code and stderr', async (t) => {
