@@ -1,23 +1,29 @@
 /**
  * Another MedRec-FHIR node as an upstream: node B is the whole server (buildApp: FHIR spine over
  * the embedded demo sources, SMART authorization server, chain-style access policy) on loopback;
- * node A reaches it through the `medrec-peer` preset, its base URL coming from a provider-registry
- * resolver and its token from B's Backend Services endpoint, signed with A's node key, which B
- * fetches from A's published JWKS URL. B applies its own grants: A's provider may see alice only.
+ * node A reaches it through the `medrec-peer` preset, its base URL read from B's record in a real
+ * ProviderRegistry on anvil and its token from B's Backend Services endpoint, signed with A's node
+ * key, which B fetches from A's published JWKS URL. B applies its own grants: A's provider may
+ * see alice only.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { createFhirAdapterFactory, type FhirUpstreamAdapter } from '../../adapters/fhir/fhir-adapter.ts';
 import { loadNodeKey } from '../../adapters/fhir/node-keys.ts';
+import { providerRegistryFhirBase } from '../../adapters/fhir/provider-fhir-base.ts';
+import { connectProviderRegistry } from '../../contracts/bindings/ProviderRegistry.ts';
+import { deployMedRec } from '../../contracts/deployment.ts';
 import type { PermissionSnapshot } from '../../server/access/permission-snapshot.ts';
 import { buildApp } from '../../server/app.ts';
 import { ChainAccessPolicy } from '../../server/authz/chain-access-policy.ts';
 import { SyncFreshness } from '../../server/authz/sync-freshness.ts';
 import { closeSources, openSources } from '../../server/config/open-sources.ts';
-import { demoAddress } from '../../server/embedded/demo-identities.ts';
+import { startAnvil } from '../../server/embedded/chain.ts';
+import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from '../../server/embedded/demo-links.ts';
 import { demoSources } from '../../server/embedded/demo-sources.ts';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
@@ -78,14 +84,24 @@ t.teardown(async () => {
   await redisServer.stop();
 });
 
+// The network: a real ProviderRegistry on anvil whose record for provider B names B's FHIR base.
+const anvil = await startAnvil();
+t.teardown(() => anvil.stop());
+const chain = new JsonRpcProvider(anvil.rpcUrl, anvil.chainId, { staticNetwork: true });
+t.teardown(() => chain.destroy());
+const deployment = await deployMedRec(new NonceManager(new Wallet(demoWallet('operator').privateKey, chain)), [
+  { account: nodeB, name: 'Node B', fhirBaseUrl: `${originB}/fhir`, node: '0x00000000000000000000000000000000000000cc' },
+]);
+const registry = connectProviderRegistry(deployment.addresses.providerRegistry, chain);
+
 // Node A's view of B: a `medrec-peer` source resolved through the provider registry.
 const resolved: string[] = [];
+const fromChain = providerRegistryFhirBase(registry);
 const factory = createFhirAdapterFactory({
   nodeKey: keyA,
-  resolvePeerBaseUrl: async (provider) => {
+  resolvePeerBaseUrl: async (provider, signal) => {
     resolved.push(provider);
-    if (provider !== nodeB) throw new Error('not a provider');
-    return `${originB}/fhir`;
+    return fromChain(provider, signal);
   },
 });
 const peer = (await factory(
@@ -94,9 +110,14 @@ const peer = (await factory(
 )) as FhirUpstreamAdapter;
 t.teardown(() => peer.close());
 
-t.test('the peer base comes from the provider registry and its capabilities from its metadata', async (t) => {
+t.test('the peer base comes from the provider registry on chain and its capabilities from its metadata', async (t) => {
   t.same(resolved, [nodeB]);
   t.equal(peer.baseUrl, `${originB}/fhir/`);
+  await t.rejects(
+    factory({ id: 'peer-x', kind: 'fhir', provider: nodeA, name: 'Not a provider', options: { preset: 'medrec-peer', peerProvider: nodeA } }, testContext(dataDir)),
+    /is not a current provider/,
+    'an address the network has not admitted is never asked',
+  );
   const resources = peer.capabilities().resources;
   t.ok(resources.MedicationRequest, 'the peer searches MedicationRequest');
   t.ok(resources.Patient);
