@@ -24,8 +24,14 @@ const carol = demoAddress('carol');
 const dave = demoAddress('dave');
 const pharmacy = demoAddress('pharmacy');
 
+const clinician = demoAddress('clinician');
+const proxy = demoAddress('proxy');
+const hospital = demoAddress('hospital');
+
 const contexts: Record<string, AccessContext> = {
   pharmacy: contextFor(pharmacy, [scope('system', '*')], { clientId: 'corner-pharmacy' }),
+  clinician: contextFor(clinician, [scope('user', '*')], { clientId: 'clinic-app' }),
+  proxy: contextFor(proxy, [scope('user', '*')], { clientId: 'proxy-app' }),
   alice: contextFor(alice, [scope('patient', '*')], { clientId: 'patient-app', patient: alice }),
 };
 
@@ -86,6 +92,25 @@ t.test('the pharmacy sees exactly the MedicationRequests patients granted it, un
     t.equal(obs.entry?.length ?? 0, 0, 'a search without a patient is narrowed to nothing');
     t.equal((await as('pharmacy', `/fhir/Patient/${carol}`)).statusCode, 404, 'existence of an unrelated patient does not leak');
     t.equal((await as('alice', `/fhir/MedicationRequest?patient=${bob}`)).statusCode, 403, "a patient app cannot read another patient's records");
+  });
+
+  t.test('_include, compartment and $everything obey the same grants', async (t) => {
+    const withPatients = json(await as('pharmacy', `/fhir/MedicationRequest?patient=${alice}&_include=MedicationRequest:subject&_include=MedicationRequest:medication`));
+    const included = (withPatients.entry ?? []).filter((e: { search?: { mode?: string } }) => e.search?.mode === 'include');
+    t.notOk(included.some((e: { resource: { resourceType: string } }) => e.resource.resourceType === 'Patient'), 'the Patient is not in the medication grant');
+    t.equal((await as('pharmacy', `/fhir/Patient/${alice}/$everything`)).statusCode, 403, 'no $everything on a medication-only grant');
+    // The clinician's grant from alice names the hospital only.
+    const obs = json(await as('clinician', `/fhir/Patient/${alice}/Observation?_count=200`));
+    t.ok((obs.entry ?? []).length > 0, 'the clinician sees observations through the compartment');
+    t.same([...providers(obs)], [`urn:medrec:provider:${hospital}#hospital`], 'only from the provider the grant names: the planner asks no other');
+    const everything = json(await as('clinician', `/fhir/Patient/${alice}/$everything`));
+    const sourcesSeen = new Set((everything.entry ?? []).filter((e: { resource: { resourceType: string } }) => e.resource.resourceType !== 'Patient').map((e: { resource: { meta?: { source?: string } } }) => e.resource.meta?.source));
+    t.same([...sourcesSeen], [`urn:medrec:provider:${hospital}#hospital`], '$everything too');
+    t.equal((await as('clinician', `/fhir/Patient/${bob}/$everything`)).statusCode, 404, 'a patient who granted nothing is not found');
+    // Dave's healthcare proxy sees what dave sees.
+    const daves = json(await as('proxy', `/fhir/Patient/${dave}/$everything`));
+    t.ok((daves.entry ?? []).length > 1, "the proxy reads dave's records");
+    t.equal((await as('proxy', `/fhir/Patient/${carol}/$everything`)).statusCode, 404);
   });
 
   t.test('a patient revokes through the contracts client: refused on the next request after the block', async (t) => {
