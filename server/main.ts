@@ -28,6 +28,7 @@ import type { FederatedSource } from './fhir/source-directory.ts';
 import type { MedRecAddresses } from '../contracts/deployment.ts';
 import { authorizationComponent, chainComponent } from './authz/embedded-components.ts';
 import { smartComponent } from '../smart-on-fhir/embedded-component.ts';
+import { webComponent } from './web/embedded-component.ts';
 
 /** What components share while starting; later components see what earlier ones set. */
 export interface StartContext {
@@ -45,6 +46,8 @@ export interface StartContext {
   chain?: { rpcUrl: string; chainId: number; contracts: MedRecAddresses; fromBlock: number };
   /** Run on the built app before it listens (routes such as /metrics and /fhir/AuditEvent). */
   appExtensions: Array<(app: FastifyInstance) => Promise<void>>;
+  /** The link table the app uses, when a component must share it (the provider console links patients). */
+  patientLinks?: InMemoryPatientLinks;
 }
 
 export interface EmbeddedComponent {
@@ -80,6 +83,7 @@ function components(): EmbeddedComponent[] {
     sourcesComponent,
     authorizationComponent,
     smartComponent,
+    webComponent,
   ];
 }
 
@@ -123,7 +127,7 @@ export async function startMedrec(config: AppConfig, log: Logger = pino({ level:
       const stop = await component.start(ctx);
       if (stop) stops.push({ name: component.name, stop });
     }
-    app = await buildApp(config, { ...ctx.deps, sources: ctx.sources, patientLinks: new InMemoryPatientLinks(ctx.links), logger: log });
+    app = await buildApp(config, { ...ctx.deps, sources: ctx.sources, patientLinks: ctx.patientLinks ?? new InMemoryPatientLinks(ctx.links), logger: log });
     for (const extend of ctx.appExtensions) await extend(app);
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
@@ -171,6 +175,8 @@ async function main(): Promise<void> {
       `MedRec-FHIR is up: ${running.url}`,
       `  FHIR R4 base      ${running.url}/fhir   (CapabilityStatement: ${running.url}/fhir/metadata)`,
       `  health            ${running.url}/healthz   ${running.url}/readyz`,
+      `  patient app       ${running.url}/patient/   (sign in, see and control who reads your records)`,
+      `  provider console  ${running.url}/provider/  (membership votes, patient links, sources, SMART launch)`,
       ...(config.sourcesFile === undefined
         ? [
             `  demo token        TOKEN=$(npm run -s demo-token -- ${running.url})   (the demo pharmacy, SMART Backend Services)`,

@@ -15,7 +15,7 @@ import type { RelationshipsContract } from '../../contracts/bindings/Relationshi
 import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
 import { DEMO_CAST, demoAddress, demoWallet } from '../embedded/demo-identities.ts';
 import type { TypedData } from './shared/src/api-types.ts';
-import { AuditAccessLog, type AuditSearchFn } from './desks/audit-access-log.ts';
+import { AuditAccessLog, auditSearchThroughFhir, type AuditSearchFn } from './desks/audit-access-log.ts';
 import { ChainNotifications } from './desks/chain-notifications.ts';
 import type { MedRecChain } from './desks/medrec-chain.ts';
 import { ParticipantNames } from './desks/participant-names.ts';
@@ -41,6 +41,7 @@ export interface WebWiring {
   /** The node's private link table (the same instance the FHIR layer resolves patients with). */
   readonly links: LinkTable;
   readonly sources: () => ReadonlyArray<{ sourceId: string; provider: string; name: string; adapter: EhrAdapter; kind?: string }>;
+  /** Default: the FHIR API's own `/fhir/AuditEvent` route, with the patient's token. */
   readonly auditSearch?: AuditSearchFn;
   readonly sourceCounters?: (sourceId: string) => Promise<SourceCounters | undefined>;
   /** Keys of the providers this node runs (lowercase address → signer). */
@@ -92,7 +93,7 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
           return { subject: claims.sub, clientId: claims.client_id, scope: claims.scope };
         },
         patients: new ChainPatientDesk({ chain, names }),
-        ...(wiring.auditSearch ? { accessLog: new AuditAccessLog(wiring.auditSearch, names) } : {}),
+        accessLog: new AuditAccessLog(wiring.auditSearch ?? auditSearchThroughFhir(app), names),
         notifications,
         providers: new ChainProviderDesk({
           chain, names, signers, links: wiring.links, saltFor,

@@ -34,7 +34,8 @@ export interface PatientDesk {
 }
 
 export interface AccessLogSource {
-  accessLog(patient: string, filter: AccessLogFilter): Promise<AccessLogEntry[]>;
+  /** `bearer`: the patient's own token, so the audit store applies its own access rule. */
+  accessLog(patient: string, filter: AccessLogFilter, bearer: string): Promise<AccessLogEntry[]>;
 }
 
 export interface NotificationHub {

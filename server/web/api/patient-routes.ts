@@ -4,7 +4,7 @@ import type { PatientActionParams, TypedData } from '../shared/src/api-types.ts'
 import type { AccessLogFilter, AccessLogSource, NotificationHub, PatientDesk } from './desks.ts';
 import { DeskError } from './desks.ts';
 import { address, addressList, grantView, participant, providerView, relayOutcome, resourceTypeList, typedData } from './schemas.ts';
-import { principalOf, requirePrincipal, type VerifyWebToken } from './web-principal.ts';
+import { bearerOf, principalOf, requirePrincipal, type VerifyWebToken } from './web-principal.ts';
 
 export interface PatientRoutesOptions {
   readonly verifyToken: VerifyWebToken;
@@ -157,7 +157,7 @@ export const patientRoutes: FastifyPluginAsync<PatientRoutesOptions> = async (ap
     if (!options.accessLog) throw unavailable('The access log');
     const q = request.query;
     const filter: AccessLogFilter = { ...(q.who ? { who: q.who.toLowerCase() } : {}), ...(q.type ? { type: q.type } : {}), ...(q.outcome ? { outcome: q.outcome } : {}) };
-    return { entries: await options.accessLog.accessLog(principalOf(request).subject, filter) };
+    return { entries: await options.accessLog.accessLog(principalOf(request).subject, filter, bearerOf(request) ?? '') };
   });
 
   /** Server-sent events: recent notifications first, then live ones; a comment every 25 s keeps proxies from closing it. */

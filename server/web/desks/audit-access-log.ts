@@ -2,12 +2,32 @@
  * The patient's access log from the server's AuditEvents (server/audit), in the app's words:
  * who (with a public name), what type, allowed or refused, for what purpose, from which sources.
  */
-import type { AuditEvent } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
+import type { FastifyInstance } from 'fastify';
 import type { AccessLogEntry } from '../shared/src/api-types.ts';
-import type { AccessLogFilter, AccessLogSource } from '../api/desks.ts';
+import { DeskError, type AccessLogFilter, type AccessLogSource } from '../api/desks.ts';
 import type { ParticipantNames } from './participant-names.ts';
 
-export type AuditSearchFn = (patient: string, options: { count: number }) => Promise<readonly AuditEvent[]>;
+/** Searches a patient's AuditEvents with the patient's own bearer token. */
+export type AuditSearchFn = (patient: string, options: { count: number }, bearer: string) => Promise<readonly AuditEvent[]>;
+
+/** The FHIR API's own `GET /fhir/AuditEvent?patient=` (server/audit), called in-process. */
+export function auditSearchThroughFhir(app: FastifyInstance, fhirBasePath = '/fhir'): AuditSearchFn {
+  return async (patient, options, bearer) => {
+    const response = await app.inject({
+      method: 'GET',
+      url: `${fhirBasePath}/AuditEvent?patient=${encodeURIComponent(patient)}&_count=${options.count}`,
+      headers: { authorization: `Bearer ${bearer}`, accept: 'application/fhir+json' },
+    });
+    if (response.statusCode === 404) throw new DeskError(503, 'The access log is not kept on this server.', 'Ask the node operator to enable auditing.');
+    if (response.statusCode !== 200) {
+      const diagnostics = (response.json() as { issue?: Array<{ diagnostics?: string }> }).issue?.[0]?.diagnostics;
+      throw new DeskError(response.statusCode === 503 ? 503 : 502, `The access log could not be read${diagnostics ? `: ${diagnostics}` : ''}.`, 'Try again in a moment.');
+    }
+    const bundle = response.json() as Bundle<AuditEvent>;
+    return (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  };
+}
 
 const PURPOSES: Record<string, string> = { TREAT: 'treatment', HPAYMT: 'payment', HOPERAT: 'operations', HRESCH: 'research', PUBHLTH: 'public health' };
 
@@ -20,8 +40,8 @@ export class AuditAccessLog implements AccessLogSource {
     this.#names = names;
   }
 
-  async accessLog(patient: string, filter: AccessLogFilter): Promise<AccessLogEntry[]> {
-    const events = await this.#search(patient, { count: 500 });
+  async accessLog(patient: string, filter: AccessLogFilter, bearer: string): Promise<AccessLogEntry[]> {
+    const events = await this.#search(patient, { count: 500 }, bearer);
     const providers = await this.#names.providers();
     const names = new Map<string, Promise<{ address: string; name: string; role: string }>>();
     const nameOf = (address: string) => {

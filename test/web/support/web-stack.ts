@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../server/app.ts';
+import { auditRoutes } from '../../../server/audit/audit-routes.ts';
 import { startAuthorization, type Authorization } from '../../../server/authz/authorization.ts';
 import { closeSources, openSources } from '../../../server/config/open-sources.ts';
 import { startEmbeddedChain, type EmbeddedChain } from '../../../server/embedded/chain.ts';
@@ -58,7 +59,6 @@ export async function startWebStack(name: string, extraClients: (origin: string)
     chain: chain.client,
     links,
     sources: () => sources.map((s) => ({ ...s, kind: 'embedded' })),
-    auditSearch: (patient, options) => authz.audit.search(patient, options),
     demo: true,
   });
   const app = await buildApp(
@@ -80,6 +80,8 @@ export async function startWebStack(name: string, extraClients: (origin: string)
       },
     },
   );
+  // As server/main.ts extends the app: the patient-readable audit route, then the web apps.
+  await app.register(auditRoutes, { prefix: '/fhir', trail: authz.audit, snapshots: authz.snapshots, freshness: authz.freshness, contextOf: (request) => request.accessContext });
   await app.register(webApps, web.options(app));
   await app.listen({ port, host: '127.0.0.1' });
   return {

@@ -1,0 +1,71 @@
+/**
+ * The web apps as a piece of `npm start` (after the SMART component): registers the two apps as
+ * SMART public clients, adds one-click sign-in for the demo provider organisations, and extends
+ * the built app with the patient app, the provider console and their routes.
+ *
+ * Keys: patients' actions are relayed with `MEDREC_RELAYER_KEY` (the demo operator's published key
+ * in the embedded demo); the provider console acts for the provider whose key is
+ * `MEDREC_PROVIDER_KEY` (every demo provider in the embedded demo).
+ */
+import { JsonRpcProvider, Wallet, type Signer } from 'ethers';
+import { MedRecClient } from '../../contracts/client.ts';
+import { keySigner } from '../../contracts/connection.ts';
+import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
+import { demoWallet } from '../embedded/demo-identities.ts';
+import { InMemoryPatientLinks } from '../fhir/patient-links.ts';
+import type { EmbeddedComponent } from '../main.ts';
+import { webApps, webAppClients } from './web-apps.ts';
+import { providerDemoSigners, wireWebApps } from './web-wiring.ts';
+
+export const webComponent: EmbeddedComponent = {
+  name: 'web',
+  async start(ctx) {
+    const chain = ctx.chain;
+    const smart = ctx.deps.smart;
+    if (!chain || !smart) {
+      ctx.log.warn('web apps not started: they need the chain and the SMART authorization server');
+      return;
+    }
+    ctx.deps = {
+      ...ctx.deps,
+      smart: {
+        ...smart,
+        clients: [...smart.clients, ...webAppClients(smart.publicUrl)],
+        ...(ctx.demo ? { demoSigners: [...(smart.demoSigners ?? []), ...providerDemoSigners()] } : {}),
+      },
+    };
+    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0, pollingInterval: 250 });
+    const relayerKey = process.env.MEDREC_RELAYER_KEY ?? (ctx.demo ? demoWallet('operator').privateKey : undefined);
+    const client = new MedRecClient({
+      provider,
+      deployment: { chainId: chain.chainId, addresses: chain.contracts, fromBlock: chain.fromBlock, deployer: '', sourceHash: '', deployedAt: '' },
+      ...(relayerKey ? { relayer: keySigner(relayerKey, provider) } : {}),
+    });
+    const providerKey = process.env.MEDREC_PROVIDER_KEY;
+    const providerSigners = new Map<string, Signer>();
+    if (providerKey) {
+      const wallet = new Wallet(providerKey, provider);
+      providerSigners.set(wallet.address.toLowerCase(), wallet);
+    }
+    // The FHIR layer and the console's "link a patient" share one link table.
+    const links = new InMemoryPatientLinks(ctx.links);
+    ctx.patientLinks = links;
+    const kinds = new Map(ctx.sourceConfigs.map((s) => [s.id, s.kind]));
+    const web = wireWebApps({
+      chain: client,
+      links,
+      sources: () => ctx.sources.map((s) => ({ ...s, kind: kinds.get(s.sourceId) ?? 'source' })),
+      providerSigners,
+      ...(providerKey ? { saltFor: (_provider: string, patient: string) => deriveLinkSalt(providerKey, patient) } : {}),
+      demo: ctx.demo,
+      onError: (error) => ctx.log.warn({ err: error }, 'web notifications'),
+    });
+    ctx.appExtensions.push(async (app) => {
+      await app.register(webApps, web.options(app));
+    });
+    return async () => {
+      web.close();
+      provider.destroy();
+    };
+  },
+};
