@@ -4,7 +4,7 @@
  * context. Unknown clients and unregistered redirect URIs get an error page, never a redirect;
  * every other problem goes back to the app as `error=` with its `state`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PermissionEntry } from '../server/access/permission-snapshot.ts';
 import { allowedForClient, redirectUriAllowed, type SmartClient } from './clients.ts';
@@ -19,7 +19,40 @@ const SESSION_SECONDS = 8 * 3600;
 
 type Params = Record<string, string | undefined>;
 
+const nonces = new WeakMap<FastifyRequest, string>();
+
+/** The CSP nonce of this response's inline script. */
+function pageNonce(req: FastifyRequest): string {
+  let nonce = nonces.get(req);
+  if (!nonce) {
+    nonce = randomBytes(16).toString('base64');
+    nonces.set(req, nonce);
+  }
+  return nonce;
+}
+
+/**
+ * The pages' security headers: no framing (the consent page must not be clickjacked), no
+ * third-party anything, only our own nonce'd script, no referrer carrying codes or ids.
+ */
+export function pageSecurityHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
+    const nonce = nonces.get(req);
+    reply
+      .header(
+        'content-security-policy',
+        `default-src 'none'; style-src 'unsafe-inline'; ${nonce ? `script-src 'nonce-${nonce}'; ` : ''}connect-src 'self'; base-uri 'none'; frame-ancestors 'none'`,
+      )
+      .header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-store');
+    return payload;
+  });
+}
+
 export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext): void {
+  pageSecurityHeaders(app);
   const formSchema = { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] } };
 
   app.get('/auth/authorize', { schema: { querystring: formSchema } }, (req, reply) => authorize(ctx, flat(req.query), reply));
@@ -36,7 +69,7 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
     const session = await ctx.store.getSession(cookie(req, SESSION_COOKIE));
     const self = `/auth/interaction/${req.params.id}`;
     if (!session || (interaction.launch && interaction.launch.subject !== session.address)) {
-      return reply.type('text/html').send(loginPage({ appName: client.name, next: self, messageUrl: '/auth/siwe/message?x=1', demo: ctx.options.demoSigners ?? [] }));
+      return reply.type('text/html').send(loginPage({ appName: client.name, next: self, demo: ctx.options.demoSigners ?? [], nonce: pageNonce(req) }));
     }
     const scopes = parseScopes(interaction.scope);
     const patient = interaction.launch?.patient ?? interaction.patient;
@@ -112,13 +145,13 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
 
   app.get('/auth/login', async (req, reply) => {
     const next = safeNext(flat(req.query).next);
-    return reply.type('text/html').send(loginPage({ next, messageUrl: '/auth/siwe/message?x=1', demo: ctx.options.demoSigners ?? [] }));
+    return reply.type('text/html').send(loginPage({ next, demo: ctx.options.demoSigners ?? [], nonce: pageNonce(req) }));
   });
 
   const login = async (req: FastifyRequest, reply: FastifyReply, message: string | undefined, signature: string | undefined, next: string): Promise<FastifyReply> => {
     const result = message && signature ? await ctx.siwe.verify(message, signature) : { error: 'The sign-in message and signature are missing.' };
     if ('error' in result) {
-      return reply.code(401).type('text/html').send(loginPage({ next, messageUrl: '/auth/siwe/message?x=1', demo: ctx.options.demoSigners ?? [], error: result.error }));
+      return reply.code(401).type('text/html').send(loginPage({ next, demo: ctx.options.demoSigners ?? [], error: result.error, nonce: pageNonce(req) }));
     }
     const sid = await ctx.store.createSession({ address: result.address, authTime: Math.floor(Date.now() / 1000) }, SESSION_SECONDS);
     const secure = ctx.endpoints.issuer.startsWith('https:') ? '; Secure' : '';
@@ -131,7 +164,8 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
 
   app.post('/auth/login', { schema: { body: formSchema } }, async (req, reply) => {
     const body = flat(req.body);
-    return login(req, reply, body.message, body.signature, safeNext(body.next));
+    // Browsers submit form newlines as CRLF; the wallet signed the LF text.
+    return login(req, reply, body.message?.replace(/\r\n/g, '\n'), body.signature, safeNext(body.next));
   });
 
   if (ctx.options.demoSigners?.length) {

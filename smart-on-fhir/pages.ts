@@ -35,9 +35,10 @@ export interface DemoIdentityChoice {
 export function loginPage(input: {
   appName?: string;
   next: string;
-  messageUrl: string;
   demo: readonly DemoIdentityChoice[];
   error?: string;
+  /** CSP nonce for the wallet script. */
+  nonce: string;
 }): string {
   const demo = input.demo.length
     ? `<form method="post" action="/auth/login/demo"><fieldset><legend>Demo identities (published development keys)</legend>
@@ -59,13 +60,13 @@ ${input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` :
 <button type="button" id="wallet">Sign in with your wallet</button>
 <p id="status" class="muted" role="status" aria-live="polite"></p></form>
 ${demo}
-<script>
+<script nonce="${escapeHtml(input.nonce)}">
 document.getElementById('wallet').addEventListener('click', async () => {
   const status = document.getElementById('status');
   if (!window.ethereum) { status.textContent = 'No Ethereum wallet found in this browser.'; return; }
   try {
     const [address] = await window.ethereum.request({ method: 'eth_requestAccounts' });
-    const res = await fetch(${JSON.stringify(input.messageUrl)} + '&address=' + encodeURIComponent(address));
+    const res = await fetch('/auth/siwe/message?address=' + encodeURIComponent(address));
     const { message } = await res.json();
     const signature = await window.ethereum.request({ method: 'personal_sign', params: [message, address] });
     document.getElementById('siwe-message').value = message;
