@@ -7,8 +7,10 @@
  *     and JSON.parse, (b) through the adapter (translation, breaker, limiter-free client, Bundle
  *     checks, compartment check, page token). Ratio of mean latencies.
  *  2. Cross-provider search over three upstreams with 50 ms injected latency each, run as
- *     Promise.all over the three adapters (the shape of the server's federation step): latency
- *     against the 1.2 × 50 ms aim, and throughput at a fixed concurrency.
+ *     Promise.all over the three adapters: latency against the 1.2 × 50 ms aim, and throughput
+ *     at a fixed concurrency.
+ *  3. The same search through the server's federation (buildApp: planner, per-source deadlines,
+ *     merge, id rewriting, sealed cursor, Bundle) over real HTTP.
  *
  * Run: `node bench/upstream-fhir.ts` (add `--quick` for a short smoke run).
  */
@@ -20,6 +22,8 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import type { SourceQuery } from '../adapters/ehr-adapter.ts';
 import { createFhirAdapter, type FhirUpstreamAdapter } from '../adapters/fhir/fhir-adapter.ts';
+import { buildApp } from '../server/app.ts';
+import { InMemoryPatientLinks } from '../server/fhir/patient-links.ts';
 import { sourceConfig, testContext } from '../test/upstream-fhir/support/fixtures.ts';
 
 /** Test upstreams in a child process, so their work does not share the measured event loop. */
@@ -133,6 +137,36 @@ async function federated(): Promise<void> {
   const load = await throughput(THROUGHPUT_MS, CONCURRENCY, search);
   console.log(`throughput at concurrency ${CONCURRENCY}: ${load.perSecond.toFixed(1)} cross-provider searches/s (ideal ${(CONCURRENCY * 1000 / LATENCY_MS).toFixed(0)}/s)`);
   console.log(show('latency under that load', load.latency));
+
+  // The same search through the server's own federation: FHIR layer, planner, per-source
+  // deadlines, merge, id rewriting, sealed cursor, searchset Bundle, over real HTTP.
+  const person = '0x00000000000000000000000000000000000f00d1';
+  const app = await buildApp(
+    { cursorSecret: 'bench-upstream-fhir-cursor-secret-0001', sourceTimeoutMs: 5000, bodyLimit: 65_536, logLevel: 'silent' },
+    {
+      sources: adapters.map((adapter, i) => ({ sourceId: adapter.sourceId, provider: `0x00000000000000000000000000000000000000a${i + 1}`, name: `Hospital ${i}`, adapter })),
+      patientLinks: new InMemoryPatientLinks(adapters.map((adapter) => ({ patient: person, sourceId: adapter.sourceId, localId: 'p1' }))),
+    },
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const origin = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const client = new Agent({ connections: CONCURRENCY });
+  const path = `/fhir/Observation?patient=${person}&_count=30`;
+  const viaServer = async () => {
+    const response = await client.request({ origin, path, method: 'GET', headers: { accept: 'application/fhir+json' } });
+    const bundle = JSON.parse(await response.body.text()) as { entry?: unknown[] };
+    if (response.statusCode !== 200 || (bundle.entry?.length ?? 0) !== 30) throw new Error(`unexpected answer ${response.statusCode}`);
+  };
+  await timed(10, viaServer);
+  const served = stats(await timed(FEDERATED_ROUNDS, viaServer));
+  console.log(`# 3. the same cross-provider search through the server's federation (GET /fhir/Observation?patient=…, 3 × 10 records)`);
+  console.log(show('GET through the FHIR layer', served));
+  console.log(`server/one upstream (mean): ${(served.mean / one.mean).toFixed(3)}; aim ≤ ${aim.toFixed(1)} ms → ${served.mean <= aim ? 'met' : 'NOT met'}`);
+  const serverLoad = await throughput(THROUGHPUT_MS, CONCURRENCY, viaServer);
+  console.log(`throughput at concurrency ${CONCURRENCY}: ${serverLoad.perSecond.toFixed(1)} searches/s`);
+  console.log(show('latency under that load', serverLoad.latency));
+  await client.close();
+  await app.close();
   await Promise.all(adapters.map((a) => a.close()));
   upstreams.stop();
 }
