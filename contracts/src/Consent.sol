@@ -183,20 +183,27 @@ contract Consent is SignedActions {
     bytes32 private constant TERMS_TYPE = keccak256(
         "Terms(address[] providers,string[] resourceTypes,uint8 actions,uint8 purpose,uint64 notBefore,uint64 expiresAt)"
     );
+    /// @notice EIP-712 type hash of the signed `CreateGrant` message.
     bytes32 public constant CREATE_GRANT_TYPEHASH = keccak256(
         "CreateGrant(address actor,address patient,address grantee,Terms terms,uint256 nonce,uint256 deadline)"
         "Terms(address[] providers,string[] resourceTypes,uint8 actions,uint8 purpose,uint64 notBefore,uint64 expiresAt)"
     );
+    /// @notice EIP-712 type hash of the signed `RevokeGrant` message.
     bytes32 public constant REVOKE_GRANT_TYPEHASH =
         keccak256("RevokeGrant(address actor,uint256 grantId,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of the signed `SetDelegation` message.
     bytes32 public constant SET_DELEGATION_TYPEHASH =
         keccak256("SetDelegation(address actor,address proxy,uint64 expiresAt,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of the signed `RevokeDelegation` message.
     bytes32 public constant REVOKE_DELEGATION_TYPEHASH =
         keccak256("RevokeDelegation(address actor,address patient,address proxy,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of the signed `AnswerRequest` message.
     bytes32 public constant ANSWER_REQUEST_TYPEHASH =
         keccak256("AnswerRequest(address actor,uint256 requestId,bool approve,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of the signed `Enroll` message.
     bytes32 public constant ENROLL_TYPEHASH =
         keccak256("Enroll(address actor,uint256 studyId,address patient,uint256 nonce,uint256 deadline)");
+    /// @notice EIP-712 type hash of the signed `Withdraw` message.
     bytes32 public constant WITHDRAW_TYPEHASH =
         keccak256("Withdraw(address actor,uint256 studyId,address patient,uint256 nonce,uint256 deadline)");
 

@@ -48,6 +48,7 @@ contract ParticipantDirectory is SignedActions {
     /// @notice A participant removed its entry.
     event ParticipantRemoved(address indexed account);
 
+    /// @notice EIP-712 type hash of the signed `Register` message.
     bytes32 public constant REGISTER_TYPEHASH = keccak256(
         "Register(address actor,uint8 role,string displayName,string jwksUrl,uint256 nonce,uint256 deadline)"
     );

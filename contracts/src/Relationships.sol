@@ -42,6 +42,7 @@ contract Relationships is SignedActions {
     /// @notice The provider's records for `patient` changed (resource type names only).
     event RecordsChanged(address indexed provider, address indexed patient, string[] resourceTypes);
 
+    /// @notice EIP-712 type hash of the signed `EndRelationship` message.
     bytes32 public constant END_RELATIONSHIP_TYPEHASH =
         keccak256("EndRelationship(address actor,address provider,uint256 nonce,uint256 deadline)");
 

@@ -19,6 +19,30 @@ abstract contract SignedActions is EIP712, Nonces {
 
     constructor(string memory name) EIP712(name, "1") {}
 
+    /// @notice The nonce the next signed message of `owner` must carry.
+    function nonces(address owner) public view virtual override returns (uint256) {
+        return super.nonces(owner);
+    }
+
+    /// @notice The EIP-712 domain (ERC-5267): name, version "1", chain id, this contract.
+    function eip712Domain()
+        public
+        view
+        virtual
+        override
+        returns (
+            bytes1 fields,
+            string memory name,
+            string memory version,
+            uint256 chainId,
+            address verifyingContract,
+            bytes32 salt,
+            uint256[] memory extensions
+        )
+    {
+        return super.eip712Domain();
+    }
+
     /// @notice The EIP-712 domain separator of this contract on this chain.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
