@@ -10,7 +10,7 @@
  * Run: `node contracts/build.ts [--force]`, or import `buildContracts()`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,10 +167,17 @@ export function buildContracts(options: { force?: boolean } = {}): BuildResult {
       bytecode: `0x${contract.evm.bytecode.object}`,
       deployedBytecode: `0x${contract.evm.deployedBytecode.object}`,
     };
-    writeFileSync(join(ARTIFACT_DIR, `${name}.json`), JSON.stringify(artifact, null, 1) + '\n');
-    writeFileSync(join(BINDING_DIR, `${name}.ts`), renderBinding(name, hash, contract, enums));
+    writeAtomically(join(ARTIFACT_DIR, `${name}.json`), JSON.stringify(artifact, null, 1) + '\n');
+    writeAtomically(join(BINDING_DIR, `${name}.ts`), renderBinding(name, hash, contract, enums));
   }
   return { compiled: true, hash, contracts: DEPLOYABLE };
+}
+
+/** Readers (parallel test processes) never see a half-written file. */
+function writeAtomically(file: string, content: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, content);
+  renameSync(temp, file);
 }
 
 /** The artifact of one contract, building first when it is missing or stale. */

@@ -66,10 +66,15 @@ export class CliContext {
     return existsSync(file) ? loadDeployment(file) : undefined;
   }
 
+  /** The RPC URL given on the command line or in the environment (not the deployment file's). */
+  explicitRpcUrl(): string | undefined {
+    return this.options.rpc ?? this.#env.MEDREC_RPC_URL;
+  }
+
   /** The chain: `--rpc`, else MEDREC_RPC_URL, else the RPC URL recorded in the deployment file. */
   chain(): Promise<{ provider: JsonRpcProvider; chainId: bigint }> {
     this.#chain ??= (async () => {
-      const rpcUrl = this.options.rpc ?? this.#env.MEDREC_RPC_URL ?? this.deploymentFile()?.rpcUrl;
+      const rpcUrl = this.explicitRpcUrl() ?? this.deploymentFile()?.rpcUrl;
       if (!rpcUrl) throw new CliError('no chain: pass --rpc <url> or set MEDREC_RPC_URL');
       const configured = this.options.chainId ?? this.#env.MEDREC_CHAIN_ID;
       return connectChain({ rpcUrl, chainId: configured ? BigInt(configured) : undefined, pollingInterval: 200 });

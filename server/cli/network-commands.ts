@@ -31,7 +31,7 @@ export const networkCommands: CliGroup = {
             });
         if (founders.length === 0) throw new CliError('name at least one founding provider (--founder or --founders)');
         const deployment = await deployMedRec(await ctx.signer(), founders);
-        const rpcUrl = ctx.options.rpc ?? process.env.MEDREC_RPC_URL;
+        const rpcUrl = ctx.explicitRpcUrl();
         saveDeployment(ctx.options.deployment, { ...deployment, ...(rpcUrl ? { rpcUrl } : {}) });
         ctx.print(deployment, () => [
           `deployed on chain ${deployment.chainId} at block ${deployment.fromBlock} (${ctx.options.deployment})`,
