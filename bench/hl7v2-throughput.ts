@@ -10,7 +10,8 @@
  * Two sender shapes: `pipelined` (a batch feed: 4 connections, 64 messages in flight each) and
  * `one-at-a-time` (16 interface-engine connections, each waiting for its ACK before the next).
  *
- * Run: `node bench/hl7v2-throughput.ts` (`--quick` for a short smoke run).
+ * Run: `node bench/hl7v2-throughput.ts` (`--quick` for a short smoke run; `HL7_STORE_THREAD=0` to
+ * measure the SQLite store on the event-loop thread instead of its own worker thread).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -160,7 +161,7 @@ async function runScenario(name: string, connections: number, window: number): P
   // System under test, on a real disk (durability costs fsyncs; that is the point).
   const dir = mkdtempSync(join(tmpdir(), 'medrec-bench-hl7v2-'));
   const source = await Hl7v2Source.open(
-    { id: 'hl7-bench', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Bench', options: { mllp: { port: 0 }, timezone: 'America/New_York' } },
+    { id: 'hl7-bench', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Bench', options: { mllp: { port: 0 }, timezone: 'America/New_York', storeThread: process.env.HL7_STORE_THREAD !== '0' } },
     { log: Fastify({ logger: false }).log, dataDir: dir, recordsChanged: () => undefined },
   );
   const started = performance.now();

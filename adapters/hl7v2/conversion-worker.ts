@@ -5,7 +5,6 @@
  * that fails goes to the dead letters with the reason and does not hold up the others.
  * One worker per source keeps per-patient order; it wakes on acceptance and polls as a fallback.
  */
-import type { FastifyBaseLogger } from 'fastify';
 import { ConversionError, type ConversionOptions } from './conversion/conversion-result.ts';
 import { convertMessage } from './conversion/message-conversion.ts';
 import { parseEr7 } from './er7.ts';
@@ -14,16 +13,30 @@ import type { ConversionOutcome } from './mllp-listener.ts';
 import { applyChanges } from './store/apply-changes.ts';
 import type { Hl7Store } from './store/hl7-store.ts';
 
+/** Where conversion failures are reported (a Fastify logger, or a thread's message port). */
+export interface ErrorLog {
+  error(details: object, message: string): void;
+}
+
+/** What the source needs from whatever runs conversion (in this thread or in the store's thread). */
+export interface ConversionRunner {
+  /** Asks for a run soon. */
+  wake(): void;
+  /** Resolves when every message accepted so far has been converted. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface ConversionWorkerOptions {
   readonly conversion: ConversionOptions;
   readonly batchSize: number;
   readonly pollMs: number;
-  readonly log: FastifyBaseLogger;
+  readonly log: ErrorLog;
   readonly onConverted?: (outcomes: readonly ConversionOutcome[]) => void;
   readonly onPatientsChanged?: (localPatientIds: ReadonlySet<string>) => void;
 }
 
-export class ConversionWorker {
+export class ConversionWorker implements ConversionRunner {
   readonly #store: Hl7Store;
   readonly #options: ConversionWorkerOptions;
   #running?: Promise<void>;

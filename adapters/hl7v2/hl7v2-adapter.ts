@@ -11,20 +11,26 @@ import type { EhrAdapter, SourceCapabilities, SourceHealth, SourcePage, SourceQu
 import { SourceUnavailableError } from '../ehr-adapter.ts';
 import { InMemoryResourceStore, inMemoryCapabilities } from '../embedded/in-memory-search.ts';
 import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-config.ts';
-import { ConversionWorker } from './conversion-worker.ts';
+import { ConversionWorker, type ConversionRunner } from './conversion-worker.ts';
 import { decodeMessageBytes } from './er7.ts';
 import { FileDrop, splitBatch } from './file-drop.ts';
 import { parseHl7v2Options, type Hl7v2SourceOptions } from './hl7v2-source-options.ts';
 import { errorSummary, MessageAcceptance, type AcceptanceOutcome } from './message-acceptance.ts';
-import { MllpListener } from './mllp-listener.ts';
+import { MllpListener, type ConversionOutcome } from './mllp-listener.ts';
 import { RecordChangeBatcher } from './record-change-batcher.ts';
 import type { Hl7Store } from './store/hl7-store.ts';
 import { openHl7Store } from './store/open-store.ts';
+import { ThreadedSqliteStore } from './store/threaded-sqlite-store.ts';
 
 /** Resource types the conversion produces. */
 export const HL7V2_RESOURCE_TYPES = [
   'AllergyIntolerance', 'DiagnosticReport', 'Encounter', 'Medication', 'MedicationRequest', 'Observation', 'Patient',
 ] as const;
+
+interface ConversionHooks {
+  onConverted: (outcomes: readonly ConversionOutcome[]) => void;
+  onPatientsChanged: (ids: ReadonlySet<string>) => void;
+}
 
 /** Backlog of unconverted messages above which health reports `degraded`. */
 const BACKLOG_DEGRADED = 10_000;
@@ -36,27 +42,27 @@ export class Hl7v2Source implements EhrAdapter {
   readonly #acceptance: MessageAcceptance;
   readonly #listener?: MllpListener;
   readonly #fileDrop?: FileDrop;
-  readonly #worker?: ConversionWorker;
+  readonly #worker?: ConversionRunner;
   readonly #batcher?: RecordChangeBatcher;
   #capabilities?: SourceCapabilities;
 
-  private constructor(config: SourceConfig, options: Hl7v2SourceOptions, store: Hl7Store, context: AdapterContext) {
+  private constructor(
+    config: SourceConfig,
+    options: Hl7v2SourceOptions,
+    store: Hl7Store,
+    worker: ConversionRunner | undefined,
+    hooks: ConversionHooks,
+    context: AdapterContext,
+  ) {
     this.sourceId = config.id;
     this.store = store;
     this.options = options;
+    this.#worker = worker;
     const log = context.log.child({ source: config.id });
     const recordsChanged = context.recordsChanged;
     if (recordsChanged) this.#batcher = new RecordChangeBatcher(config.id, recordsChanged, options.notifyIntervalMs);
-    if (options.convert) {
-      this.#worker = new ConversionWorker(store, {
-        conversion: { sourceId: config.id, timezone: options.timezone },
-        batchSize: options.batchSize,
-        pollMs: 1000,
-        log,
-        onConverted: (outcomes) => this.#listener?.converted(outcomes),
-        onPatientsChanged: (ids) => this.#batcher?.add(ids),
-      });
-    }
+    hooks.onConverted = (outcomes) => this.#listener?.converted(outcomes);
+    hooks.onPatientsChanged = (ids) => this.#batcher?.add(ids);
     this.#acceptance = new MessageAcceptance(store, { processingIds: options.processingIds }, log, () => this.#worker?.wake());
     if (options.mllp) {
       this.#listener = new MllpListener(
@@ -79,8 +85,33 @@ export class Hl7v2Source implements EhrAdapter {
 
   static async open(config: SourceConfig, context: AdapterContext): Promise<Hl7v2Source> {
     const options = parseHl7v2Options(config.id, config.options, context.dataDir);
-    const store = await openHl7Store(options.store);
-    const source = new Hl7v2Source(config, options, store, context);
+    const log = context.log.child({ source: config.id });
+    // Filled in by the constructor: conversion reports to the listener and the batcher.
+    const hooks: ConversionHooks = { onConverted: () => undefined, onPatientsChanged: () => undefined };
+    const conversion = { sourceId: config.id, timezone: options.timezone };
+    let store: Hl7Store;
+    let worker: ConversionRunner | undefined;
+    if (options.store.kind === 'sqlite' && options.storeThread) {
+      const threaded = await ThreadedSqliteStore.open(
+        { file: options.store.file, conversion, batchSize: options.batchSize, convert: options.convert },
+        { log, onConverted: (o) => hooks.onConverted(o), onPatientsChanged: (ids) => hooks.onPatientsChanged(ids) },
+      );
+      store = threaded;
+      worker = options.convert ? threaded : undefined;
+    } else {
+      store = await openHl7Store(options.store);
+      worker = options.convert
+        ? new ConversionWorker(store, {
+            conversion,
+            batchSize: options.batchSize,
+            pollMs: 1000,
+            log,
+            onConverted: (o) => hooks.onConverted(o),
+            onPatientsChanged: (ids) => hooks.onPatientsChanged(ids),
+          })
+        : undefined;
+    }
+    const source = new Hl7v2Source(config, options, store, worker, hooks, context);
     try {
       await source.#listener?.start();
       await source.#fileDrop?.start();
@@ -169,7 +200,7 @@ export class Hl7v2Source implements EhrAdapter {
   async close(): Promise<void> {
     await this.#listener?.close();
     await this.#fileDrop?.close();
-    await this.#worker?.close();
+    if ((this.#worker as unknown) !== this.store) await this.#worker?.close(); // the threaded store closes its own worker
     this.#batcher?.flush();
     await this.store.close();
   }

@@ -35,6 +35,8 @@ export interface Hl7v2SourceOptions {
   readonly notifyIntervalMs: number;
   /** Run the conversion worker in this process (default true). */
   readonly convert: boolean;
+  /** SQLite only: run the store and conversion in a worker thread (default true; see threaded-sqlite-store.ts). */
+  readonly storeThread: boolean;
   /** A file of messages accepted at start (the embedded demo's feed); duplicates are ignored. */
   readonly sampleFeed?: string;
 }
@@ -108,6 +110,7 @@ export function parseHl7v2Options(sourceId: string, options: Readonly<Record<str
     fail(sourceId, 'options.sampleFeed must be a file path');
   }
   if (options.convert !== undefined && typeof options.convert !== 'boolean') fail(sourceId, 'options.convert must be a boolean');
+  if (options.storeThread !== undefined && typeof options.storeThread !== 'boolean') fail(sourceId, 'options.storeThread must be a boolean');
 
   return {
     mllp,
@@ -122,6 +125,7 @@ export function parseHl7v2Options(sourceId: string, options: Readonly<Record<str
     batchSize: int(sourceId, 'batchSize', options.batchSize, 500, 1, 10_000),
     notifyIntervalMs: int(sourceId, 'notifyIntervalMs', options.notifyIntervalMs, 1000, 10, 3_600_000),
     convert: options.convert !== false,
+    storeThread: options.storeThread !== false,
     ...(typeof options.sampleFeed === 'string' ? { sampleFeed: path(options.sampleFeed) } : {}),
   };
 }

@@ -1,0 +1,74 @@
+/**
+ * Worker-thread entry that owns a SQLite HL7v2 store and its conversion worker (see
+ * threaded-sqlite-store.ts for why). Answers store calls from the main thread and posts
+ * conversion outcomes, changed patients and errors (no PHI) back to it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { ConversionWorker } from '../conversion-worker.ts';
+import type { ConversionOptions } from '../conversion/conversion-result.ts';
+import { SqliteHl7Store } from './sqlite-store.ts';
+import type { StoreCall, StoreThreadEvent } from './threaded-sqlite-store.ts';
+
+export interface StoreThreadData {
+  readonly file: string;
+  readonly conversion: ConversionOptions;
+  readonly batchSize: number;
+  readonly convert: boolean;
+}
+
+const port = parentPort;
+if (!port) throw new Error('store-thread.ts runs as a worker thread');
+const data = workerData as StoreThreadData;
+const post = (event: StoreThreadEvent): void => port.postMessage(event);
+const store = new SqliteHl7Store(data.file);
+const worker = data.convert
+  ? new ConversionWorker(store, {
+      conversion: data.conversion,
+      batchSize: data.batchSize,
+      pollMs: 1000,
+      log: { error: (details, message) => post({ event: 'log', details, message }) },
+      onConverted: (outcomes) => post({ event: 'converted', outcomes }),
+      onPatientsChanged: (ids) => post({ event: 'changed', ids: [...ids] }),
+    })
+  : undefined;
+
+async function call(c: StoreCall): Promise<unknown> {
+  switch (c.op) {
+    case 'accept': {
+      const results = await store.accept(c.entries, c.deadLetters);
+      if (results.some((r) => !r.duplicate)) worker?.wake();
+      return results;
+    }
+    case 'pending': return store.pending(c.limit);
+    case 'read': return store.read(c.resourceType, c.id);
+    case 'list': return store.list(c.resourceType, c.patients);
+    case 'addDeadLetter': return store.addDeadLetter(c.entry);
+    case 'deadLetters': return store.deadLetters(c.options);
+    case 'deadLetter': return store.deadLetter(c.id);
+    case 'markReplayed': return store.markReplayed(c.id, c.outcome);
+    case 'requeue': {
+      await store.requeue(c.seq);
+      worker?.wake();
+      return undefined;
+    }
+    case 'stats': return store.stats();
+    case 'wake': return worker?.wake();
+    case 'drain': return worker?.drain();
+    case 'close': {
+      await worker?.close();
+      await store.close();
+      return undefined;
+    }
+  }
+}
+
+port.on('message', (message: { id: number; call: StoreCall }) => {
+  call(message.call).then(
+    (value) => {
+      port.postMessage({ id: message.id, ok: true, value });
+      if (message.call.op === 'close') port.close();
+    },
+    (error: unknown) => port.postMessage({ id: message.id, ok: false, error: { name: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) } }),
+  );
+});
+worker?.wake(); // messages accepted before a restart

@@ -1,0 +1,142 @@
+/**
+ * The SQLite store run in its own worker thread, together with the conversion worker.
+ *
+ * Why: `node:sqlite` is synchronous, so every fsync of an acceptance commit (milliseconds on a
+ * real disk) would stall the event loop that serves MLLP, and conversion would compete with the
+ * listener for one core. In its own thread the store commits while the main thread keeps reading
+ * frames (which then group-commit in the next transaction) and conversion uses the second core.
+ * The main thread sees the ordinary Hl7Store interface (calls travel as structured-clone messages)
+ * plus the ConversionRunner controls; `transaction` stays inside the thread.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Resource } from '@medplum/fhirtypes';
+import type { ConversionRunner, ErrorLog } from '../conversion-worker.ts';
+import type { ConversionOutcome } from '../mllp-listener.ts';
+import type {
+  AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction,
+} from './hl7-store.ts';
+import type { StoreThreadData } from './store-thread.ts';
+
+export type StoreCall =
+  | { op: 'accept'; entries: readonly InboxEntry[]; deadLetters: readonly DeadLetterEntry[] }
+  | { op: 'pending'; limit: number }
+  | { op: 'read'; resourceType: string; id: string }
+  | { op: 'list'; resourceType: string; patients?: readonly string[] }
+  | { op: 'addDeadLetter'; entry: DeadLetterEntry }
+  | { op: 'deadLetters'; options: { limit: number; includeReplayed?: boolean } }
+  | { op: 'deadLetter'; id: number }
+  | { op: 'markReplayed'; id: number; outcome: string }
+  | { op: 'requeue'; seq: number }
+  | { op: 'stats' }
+  | { op: 'wake' }
+  | { op: 'drain' }
+  | { op: 'close' };
+
+export type StoreThreadEvent =
+  | { event: 'converted'; outcomes: readonly ConversionOutcome[] }
+  | { event: 'changed'; ids: readonly string[] }
+  | { event: 'log'; details: object; message: string };
+
+type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string } };
+
+export interface StoreThreadHooks {
+  readonly log: ErrorLog;
+  readonly onConverted: (outcomes: readonly ConversionOutcome[]) => void;
+  readonly onPatientsChanged: (ids: ReadonlySet<string>) => void;
+}
+
+export class ThreadedSqliteStore implements Hl7Store, ConversionRunner {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextId = 0;
+  #closed = false;
+
+  private constructor(worker: Worker, hooks: StoreThreadHooks) {
+    this.#worker = worker;
+    worker.on('message', (message: Reply | StoreThreadEvent) => {
+      if ('event' in message) {
+        if (message.event === 'converted') hooks.onConverted(message.outcomes);
+        else if (message.event === 'changed') hooks.onPatientsChanged(new Set(message.ids));
+        else hooks.log.error(message.details, message.message);
+        return;
+      }
+      const waiting = this.#pending.get(message.id);
+      if (!waiting) return;
+      this.#pending.delete(message.id);
+      if (message.ok) waiting.resolve(message.value);
+      else waiting.reject(Object.assign(new Error(message.error.message), { name: message.error.name }));
+    });
+    const fail = (error: Error): void => {
+      for (const w of this.#pending.values()) w.reject(error);
+      this.#pending.clear();
+    };
+    worker.on('error', (error) => {
+      hooks.log.error({ err: { type: error.name } }, 'hl7v2 store thread failed');
+      fail(error);
+    });
+    worker.on('exit', () => fail(new Error('hl7v2 store thread exited')));
+  }
+
+  static async open(data: StoreThreadData, hooks: StoreThreadHooks): Promise<ThreadedSqliteStore> {
+    const worker = new Worker(new URL('./store-thread.ts', import.meta.url), { workerData: data });
+    const store = new ThreadedSqliteStore(worker, hooks);
+    await store.stats(); // the thread opened the database (or the error surfaces here)
+    return store;
+  }
+
+  #call<T>(call: StoreCall): Promise<T> {
+    if (this.#closed && call.op !== 'close') return Promise.reject(new Error('hl7v2 store is closed'));
+    const id = ++this.#nextId;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#worker.postMessage({ id, call });
+    });
+  }
+
+  accept(entries: readonly InboxEntry[], deadLetters: readonly DeadLetterEntry[] = []): Promise<AcceptResult[]> {
+    return this.#call({ op: 'accept', entries, deadLetters });
+  }
+  pending(limit: number): Promise<InboxItem[]> {
+    return this.#call({ op: 'pending', limit });
+  }
+  transaction<T>(_fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    return Promise.reject(new Error('transactions run inside the store thread'));
+  }
+  read(resourceType: string, id: string): Promise<Resource | undefined> {
+    return this.#call({ op: 'read', resourceType, id });
+  }
+  list(resourceType: string, patients?: readonly string[]): Promise<Resource[]> {
+    return this.#call({ op: 'list', resourceType, ...(patients ? { patients } : {}) });
+  }
+  addDeadLetter(entry: DeadLetterEntry): Promise<number> {
+    return this.#call({ op: 'addDeadLetter', entry });
+  }
+  deadLetters(options: { limit: number; includeReplayed?: boolean }): Promise<DeadLetter[]> {
+    return this.#call({ op: 'deadLetters', options });
+  }
+  deadLetter(id: number): Promise<DeadLetter | undefined> {
+    return this.#call({ op: 'deadLetter', id });
+  }
+  markReplayed(id: number, outcome: string): Promise<void> {
+    return this.#call({ op: 'markReplayed', id, outcome });
+  }
+  requeue(seq: number): Promise<void> {
+    return this.#call({ op: 'requeue', seq });
+  }
+  stats(): Promise<StoreStats> {
+    return this.#call({ op: 'stats' });
+  }
+  wake(): void {
+    void this.#call({ op: 'wake' }).catch(() => undefined);
+  }
+  drain(): Promise<void> {
+    return this.#call({ op: 'drain' });
+  }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#call({ op: 'close' }).catch(() => undefined);
+    this.#closed = true;
+    await this.#worker.terminate();
+  }
+}
+
