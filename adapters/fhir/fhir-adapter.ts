@@ -33,6 +33,7 @@ export interface FhirAdapterDependencies {
   readonly nodeKey?: NodeSigningKey;
 }
 
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 /** How many consecutive upstream pages with nothing usable are crossed in one search call. */
 const MAX_EMPTY_HOPS = 4;
 
@@ -124,7 +125,7 @@ export class FhirUpstreamAdapter implements EhrAdapter {
   }
 
   async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {
-    if (!/^[A-Z][A-Za-z]{1,63}$/.test(resourceType) || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return undefined;
+    if (!/^[A-Z][A-Za-z]{1,63}$/.test(resourceType) || !FHIR_ID.test(id)) return undefined;
     const { status, body } = await this.http.get(new URL(`${resourceType}/${id}`, this.baseUrl), signal);
     if (status === 404 || status === 410) return undefined;
     if (status !== 200) throw this.#unavailable(`read of ${resourceType} answered HTTP ${status}${outcomeSummary(body)}`);
@@ -188,14 +189,20 @@ export class FhirUpstreamAdapter implements EhrAdapter {
   #acceptedMatches(entries: readonly BundleEntry[], query: SourceQuery): Resource[] {
     const accepted: Resource[] = [];
     let wrongType = 0;
+    let badId = 0;
     let outsideCompartment = 0;
     const inCompartment = query.patients ? patientCompartmentTest(query.patients, this.baseUrl) : undefined;
     for (const entry of entries) {
       const resource = entry?.resource;
       const mode = entry?.search?.mode;
       if (mode === 'include' || mode === 'outcome' || !resource || resource.resourceType === 'OperationOutcome') continue;
-      if (resource.resourceType !== query.resourceType || typeof resource.id !== 'string') {
+      if (resource.resourceType !== query.resourceType) {
         wrongType += 1;
+        continue;
+      }
+      // Ids end up inside our own ids and references: only valid FHIR ids pass.
+      if (typeof resource.id !== 'string' || !FHIR_ID.test(resource.id)) {
+        badId += 1;
         continue;
       }
       if (inCompartment && !inCompartment(resource)) {
@@ -204,8 +211,8 @@ export class FhirUpstreamAdapter implements EhrAdapter {
       }
       accepted.push(resource);
     }
-    if (wrongType > 0 || outsideCompartment > 0) {
-      this.#context.log.warn({ source: this.sourceId, resourceType: query.resourceType, wrongType, outsideCompartment }, 'upstream FHIR search returned entries that were dropped');
+    if (wrongType > 0 || badId > 0 || outsideCompartment > 0) {
+      this.#context.log.warn({ source: this.sourceId, resourceType: query.resourceType, wrongType, badId, outsideCompartment }, 'upstream FHIR search returned entries that were dropped');
     }
     return accepted;
   }

@@ -164,14 +164,16 @@ t.test('records of other patients an upstream returns despite the restriction ar
   t.notMatch(log.lines.map((l) => l.text).join('\n'), /p1|p2|p3/, 'no patient id in any log line');
 });
 
-t.test('wrong resource types: dropped from searches, a read answering another type fails the source', async (t) => {
+t.test('wrong resource types and ids that are not FHIR ids: dropped from searches, a read answering another type fails the source', async (t) => {
   const upstream = await startTestUpstream({ resources: clinicalRecords() });
   t.teardown(() => upstream.close());
   const adapter = (await createFhirAdapter(sourceConfig('hosp', { baseUrl: upstream.baseUrl }), testContext(dataDir))) as FhirUpstreamAdapter;
   t.teardown(() => adapter.close());
   upstream.faults.wrongTypes = true;
+  upstream.faults.badIds = true;
   const page = await adapter.search({ resourceType: 'MedicationRequest', filters: [], patients: ['p1'], count: 10 }, signal());
-  t.same(page.resources.map((r) => r.resourceType), ['MedicationRequest']);
+  t.same(page.resources.map((r) => `${r.resourceType}/${r.id}`), ['MedicationRequest/p1-mr1'], 'neither the Patient nor the entry with a path for an id');
+  upstream.faults.badIds = false;
   await t.rejects(adapter.read('MedicationRequest', 'p1-mr1', signal()), { name: 'SourceUnavailableError', message: /a Patient instead/ });
 });
 

@@ -26,6 +26,8 @@ export interface Faults {
   malformedJson: boolean;
   /** Searches add a Patient entry to every page and reads answer a Patient. */
   wrongTypes: boolean;
+  /** Searches add an entry of the asked type whose id is not a FHIR id. */
+  badIds: boolean;
   /** Searches ignore the patient restriction (a broken upstream that would leak other patients). */
   ignorePatientFilter: boolean;
   /** Searches return every match on one page, whatever `_count` says. */
@@ -81,7 +83,7 @@ export const DEFAULT_CAPABILITY: Readonly<Record<string, readonly string[]>> = {
 };
 
 function freshFaults(): Faults {
-  return { latencyMs: 0, hang: false, failNext: [], malformedJson: false, wrongTypes: false, ignorePatientFilter: false, ignoreCount: false, observationNeedsCodeOrCategory: false };
+  return { latencyMs: 0, hang: false, failNext: [], malformedJson: false, wrongTypes: false, badIds: false, ignorePatientFilter: false, ignoreCount: false, observationNeedsCodeOrCategory: false };
 }
 
 export async function startTestUpstream(options: TestUpstreamOptions = {}): Promise<TestUpstream> {
@@ -210,6 +212,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
       refFilters.every((f) => f.value.split(',').includes(patientReference(resource) ?? '')) && matchesSearchRequest(resource, rest));
     const pageItems = faults.ignoreCount ? matches : matches.slice(offset, offset + count);
     const entry = pageItems.map((resource) => ({ fullUrl: `${origin}${basePath}/${type}/${resource.id}`, resource, search: { mode: 'match' } }));
+    if (faults.badIds && pageItems[0]) entry.push({ fullUrl: `${origin}${basePath}/${type}/x`, resource: { ...pageItems[0], id: '../../Patient/p2' } as Resource, search: { mode: 'match' } });
     if (faults.wrongTypes) entry.push({ fullUrl: `${origin}${basePath}/Patient/intruder`, resource: { resourceType: 'Patient', id: 'intruder' } as Resource, search: { mode: 'match' } });
     const link = [{ relation: 'self', url: `${origin}${request.url}` }];
     if (!faults.ignoreCount && offset + count < matches.length) {
