@@ -137,3 +137,38 @@ t.test('bob approves the clinician’s access request', async (t) => {
   t.ok(await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).isVisible(), 'the approved request became a grant');
   await context.close();
 });
+
+t.test('the patient API refuses what it must, and says what to do next', async (t) => {
+  const api = (path: string, init: { token?: string; body?: unknown } = {}) => fetch(`${stack.origin}/web/api/patient${path}`, {
+    method: init.body === undefined ? 'GET' : 'POST',
+    headers: { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const unsigned = await api('/network');
+  t.equal(unsigned.status, 401, 'no token: 401');
+  t.match(await unsigned.json(), { next: /Sign in/ });
+  t.equal((await api('/network', { token: 'not-a-token' })).status, 401, 'a forged token: 401');
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Dave', 'Sign in as Demo patient Dave (demo key)');
+  const token = await page.evaluate(() => (JSON.parse(sessionStorage.getItem('medrec.patient.session') ?? '{}') as { accessToken: string }).accessToken);
+  await context.close();
+
+  const bad = await api('/actions/prepare', { token, body: { action: 'grant', grant: { grantee: 'nobody', providers: '*', resourceTypes: '*', purpose: 'treatment', expiresAt: 0 } } });
+  t.equal(bad.status, 400, 'a malformed grant: 400');
+  t.match(await bad.json(), { error: /grantee/, next: /Check what you entered/ });
+
+  const past = await api('/actions/prepare', { token, body: { action: 'grant', grant: { grantee: demoAddress('clinician'), providers: '*', resourceTypes: '*', purpose: 'treatment', expiresAt: 1000 } } });
+  t.equal(past.status, 400, 'an end date in the past: 400');
+  t.match(await past.json(), { next: /future/ });
+
+  // Dave's token cannot relay a message Alice's key signed for herself.
+  const prepared = await (await api('/actions/prepare', { token, body: { action: 'revoke', id: '1' } })).json() as { typedData: { domain: Record<string, unknown>; types: Record<string, Array<{ name: string; type: string }>>; message: Record<string, unknown> } };
+  const { demoWallet } = await import('../../server/embedded/demo-identities.ts');
+  const forged = { ...prepared.typedData, message: { ...prepared.typedData.message, actor: demoWallet('alice').address } };
+  const signature = await demoWallet('alice').signTypedData(forged.domain, forged.types, forged.message);
+  const relay = await api('/actions/relay', { token, body: { typedData: forged, signature } });
+  t.equal(relay.status, 403, 'someone else’s signed message: 403');
+  t.match(await relay.json(), { error: /not signed by you/ });
+});

@@ -1,6 +1,6 @@
 /** My network: the providers holding my records and everyone who can see them, as a picture and a list. */
 import type { GrantView, PatientNetwork, ProviderView } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Section, describeTypes, formatDate, shortAddress, useAction } from '../../shared/src/ui.tsx';
+import { ActionStatus, Button, Section, describeTypes, formatDate, shortAddress, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 import type { Signer } from '../../shared/src/wallet.ts';
 import { signAndRelay } from './actions.ts';
 
@@ -72,8 +72,8 @@ function NetworkPicture({ network }: { network: PatientNetwork }) {
   );
 }
 
-function GrantRow({ grant, props }: { grant: GrantView; props: PatientScreenProps }) {
-  const action = useAction();
+/** `action` belongs to the list: a revoked grant leaves the list, its outcome must stay visible. */
+function GrantRow({ grant, props, action }: { grant: GrantView; props: PatientScreenProps; action: ActionControl }) {
   const revoke = () => {
     if (!props.signer) return;
     const signer = props.signer;
@@ -94,7 +94,6 @@ function GrantRow({ grant, props }: { grant: GrantView; props: PatientScreenProp
       <div>
         <strong>{grant.grantee.name}</strong> <span class="pill">{grant.kind === 'delegation' ? 'proxy' : grant.grantee.role}</span>
         <div class="muted">{grantSummary(grant, props.network.providers)}</div>
-        <ActionStatus state={action.state} />
       </div>
       {grant.active && (
         <Button kind="danger" onClick={revoke} disabled={!props.signer || action.state.phase === 'working'} label={`${verb}: ${grant.grantee.name}`}>
@@ -108,6 +107,7 @@ function GrantRow({ grant, props }: { grant: GrantView; props: PatientScreenProp
 export function NetworkScreen(props: PatientScreenProps) {
   const { network } = props;
   const active = network.grants.filter((g) => g.active);
+  const action = useAction();
   return (
     <>
       <Section title="My network" intro="Everyone who holds or can read your records. You can change any of it at any time.">
@@ -124,8 +124,9 @@ export function NetworkScreen(props: PatientScreenProps) {
       </Section>
       <Section title="Who can see my records" id="grants">
         {active.length === 0 ? <p class="muted">Nobody else can see your records. Use “Share” to let someone in.</p> : (
-          <ul class="list">{active.map((g) => <GrantRow key={g.id} grant={g} props={props} />)}</ul>
+          <ul class="list">{active.map((g) => <GrantRow key={g.id} grant={g} props={props} action={action} />)}</ul>
         )}
+        <ActionStatus state={action.state} />
       </Section>
     </>
   );

@@ -1,11 +1,11 @@
 /** Access requests waiting for me: approve or decline. */
 import type { AccessRequestView } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Section, describeTypes, formatDate, useAction } from '../../shared/src/ui.tsx';
+import { ActionStatus, Button, Section, describeTypes, formatDate, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 import { signAndRelay } from './actions.ts';
 import type { PatientScreenProps } from './network.tsx';
 
-function RequestRow({ request, props }: { request: AccessRequestView; props: PatientScreenProps }) {
-  const action = useAction();
+/** `action` belongs to the list: an answered request leaves it, its outcome must stay visible. */
+function RequestRow({ request, props, action }: { request: AccessRequestView; props: PatientScreenProps; action: ActionControl }) {
   const decide = (approve: boolean) => {
     if (!props.signer) return;
     const signer = props.signer;
@@ -21,7 +21,6 @@ function RequestRow({ request, props }: { request: AccessRequestView; props: Pat
       <div>
         <strong>{request.requester.name}</strong> asks to see {describeTypes(request.resourceTypes)}
         {request.providers === '*' ? ' from every provider' : ` from ${request.providers.length} provider(s)`}, for {request.purpose}, until {formatDate(request.expiresAt)}.
-        <ActionStatus state={action.state} />
       </div>
       <div class="row">
         <Button kind="primary" onClick={() => decide(true)} disabled={busy || !props.signer} label={`Approve request from ${request.requester.name}`}>Approve</Button>
@@ -33,11 +32,13 @@ function RequestRow({ request, props }: { request: AccessRequestView; props: Pat
 
 export function Requests(props: PatientScreenProps) {
   const pending = props.network.requests.filter((r) => r.status === 'pending');
+  const action = useAction();
   return (
     <Section title="Requests waiting for you" intro="Someone asked to see your records. Nothing happens until you decide.">
       {pending.length === 0 ? <p class="muted">No requests right now. You will be notified when one arrives.</p> : (
-        <ul class="list">{pending.map((r) => <RequestRow key={r.id} request={r} props={props} />)}</ul>
+        <ul class="list">{pending.map((r) => <RequestRow key={r.id} request={r} props={props} action={action} />)}</ul>
       )}
+      <ActionStatus state={action.state} />
     </Section>
   );
 }

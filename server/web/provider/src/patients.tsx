@@ -2,10 +2,10 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../shared/src/api.ts';
 import type { LinkedPatientView, ProviderPatients, RelayOutcome } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Loading, Problem, Section, describeTypes, formatDate, shortAddress, useAction, useLoad } from '../../shared/src/ui.tsx';
+import { ActionStatus, Button, Loading, Problem, Section, describeTypes, formatDate, shortAddress, useAction, useLoad, type ActionControl } from '../../shared/src/ui.tsx';
 
-function PatientRow({ patient, reload }: { patient: LinkedPatientView; reload: () => void }) {
-  const action = useAction();
+/** `action` belongs to the list: a patient whose relationship ended may leave it. */
+function PatientRow({ patient, reload, action }: { patient: LinkedPatientView; reload: () => void; action: ActionControl }) {
   const end = () => void action.run('Ending the relationship…', async () => {
     const outcome = await api<RelayOutcome>(`/web/api/provider/patients/${patient.address}/end`, { method: 'POST', body: {} });
     reload();
@@ -21,7 +21,6 @@ function PatientRow({ patient, reload }: { patient: LinkedPatientView; reload: (
             {patient.grants.map((g) => <li key={g.id}>{g.grantee.name}: {describeTypes(g.resourceTypes)}, {g.purpose}, until {formatDate(g.expiresAt)}</li>)}
           </ul>
         )}
-        <ActionStatus state={action.state} />
       </div>
       {patient.active && <Button kind="danger" onClick={end} disabled={action.state.phase === 'working'} label={`End relationship with ${patient.name}`}>End relationship</Button>}
     </li>
@@ -34,6 +33,7 @@ export function Patients() {
   const [localId, setLocalId] = useState('');
   const [address, setAddress] = useState('');
   const action = useAction();
+  const rowAction = useAction();
   const link = () => void action.run('Linking…', async (progress) => {
     progress('Putting the salted commitment on chain…');
     const outcome = await api<RelayOutcome>('/web/api/provider/patients/link', { body: { source: source || data.data?.sources[0], localId, address } });
@@ -63,8 +63,9 @@ export function Patients() {
         {data.error && <Problem error={data.error} retry={data.reload} />}
         {data.loading && !data.data && <Loading what="patients" />}
         {data.data && (data.data.patients.length === 0 ? <p class="muted">No linked patients yet.</p> : (
-          <ul class="list">{data.data.patients.map((p) => <PatientRow key={p.address} patient={p} reload={data.reload} />)}</ul>
+          <ul class="list">{data.data.patients.map((p) => <PatientRow key={p.address} patient={p} reload={data.reload} action={rowAction} />)}</ul>
         ))}
+        <ActionStatus state={rowAction.state} />
       </Section>
     </>
   );
