@@ -25,7 +25,7 @@ const sources = await Promise.all(Object.keys(localIds).map(async (id, i) => {
 t.teardown(() => Promise.all(sources.map((s) => s.adapter.close())));
 const links = new InMemoryPatientLinks(Object.entries(localIds).map(([sourceId, localId]) => ({ patient: person, sourceId, localId })));
 const app = await buildApp(
-  { cursorSecret: 'upstream-fhir-federation-test-secret!', sourceTimeoutMs: 800, bodyLimit: 64 * 1024, logLevel: 'silent' },
+  { cursorSecret: 'upstream-fhir-federation-test-secret!', sourceTimeoutMs: 2500, bodyLimit: 64 * 1024, logLevel: 'silent' },
   { sources, patientLinks: links },
 );
 t.teardown(() => app.close());
