@@ -279,14 +279,25 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
   ];
 
   await t.test('every pushed-down parameter agrees with an in-memory evaluation of the same search', async (t) => {
-    for (const [query, patients] of cases) {
-      const request: SearchRequest = parseSearchRequest(query);
-      const expected = all(request.resourceType)
-        .filter((r) => matchesSearchRequest(r, request))
-        .filter((r) => !patients || patients.some((p) => inCompartment(r, p)))
-        .map((r) => r.id)
-        .sort();
-      const actual = (await searchAll(query, patients)).map((r) => r.id);
+    // Four searches in flight at a time (the pool has four connections), results checked in order.
+    const results: (readonly [string, readonly string[] | undefined, string[], string[]])[] = [];
+    for (let i = 0; i < cases.length; i += 4) {
+      results.push(
+        ...(await Promise.all(
+          cases.slice(i, i + 4).map(async ([query, patients]) => {
+            const request: SearchRequest = parseSearchRequest(query);
+            const expected = all(request.resourceType)
+              .filter((r) => matchesSearchRequest(r, request))
+              .filter((r) => !patients || patients.some((p) => inCompartment(r, p)))
+              .map((r) => r.id as string)
+              .sort();
+            const actual = (await searchAll(query, patients)).map((r) => r.id as string);
+            return [query, patients, expected, actual] as const;
+          }),
+        )),
+      );
+    }
+    for (const [query, patients, expected, actual] of results) {
       t.same([...actual].sort(), expected, `${query}${patients ? ` (patients ${patients.length})` : ''}: ${expected.length} match`);
       t.equal(new Set(actual).size, actual.length, `${query}: no resource twice across pages`);
     }
