@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
 import { launchBrowser } from './support/browser.ts';
-import { checkScreen, demoSignIn } from './support/journeys.ts';
+import { checkScreen, demoSignIn, fitsWidth, tabTo } from './support/journeys.ts';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
 
 let stack: WebStack;
@@ -125,16 +125,32 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await context.close();
 });
 
-t.test('bob approves the clinician’s access request', async (t) => {
-  const context = await browser.newContext();
+t.test('bob, on a phone and with the keyboard only, approves a request and appoints a proxy', async (t) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
   await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Bob', 'Sign in as Demo patient Bob (demo key)');
-  await tab(page, 'Requests');
-  await page.getByRole('button', { name: 'Approve request from Dr. Demo Clinician' }).click();
+  await page.getByRole('heading', { name: 'Who can see my records' }).waitFor();
+  t.ok(await fitsWidth(page), 'the network screen fits a phone without sideways scrolling');
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-network-phone'), '', 'phone network screen: no accessibility violations');
+
+  await tabTo(page, 'Requests');
+  await page.keyboard.press('Enter');
+  await tabTo(page, 'Approve request from Dr. Demo Clinician');
+  await page.keyboard.press('Enter');
   await page.getByRole('status').filter({ hasText: 'Approved' }).waitFor();
+  t.ok(await fitsWidth(page), 'the requests screen fits a phone');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-requests'), '', 'requests: no accessibility violations');
   await tab(page, 'My network');
   t.ok(await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).isVisible(), 'the approved request became a grant');
+
+  await tab(page, 'Share');
+  await page.getByRole('radio', { name: /A healthcare proxy/ }).check();
+  await page.getByLabel('Proxy', { exact: true }).selectOption({ label: 'Healthcare proxy (demo)' });
+  await page.getByRole('button', { name: 'Sign and share' }).click();
+  await page.getByRole('status').filter({ hasText: 'is now your healthcare proxy' }).waitFor();
+  t.ok(await stack.chain.client.consent.read('isProxy', demoAddress('bob'), demoAddress('proxy')), 'the delegation is on chain');
+  await tab(page, 'My network');
+  t.ok(await page.getByRole('button', { name: 'Revoke: Healthcare proxy (demo)' }).isVisible(), 'the proxy shows in my network');
   await context.close();
 });
 

@@ -45,3 +45,21 @@ export async function checkScreen(page: Page, dir: string, name: string): Promis
   await screenshot(page, dir, name);
   return describeViolations(await axeViolations(page));
 }
+
+/** Moves keyboard focus with Tab (at most 60 presses) to the element whose accessible text starts with `name`. */
+export async function tabTo(page: Page, name: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return el ? (el.getAttribute('aria-label') ?? el.innerText ?? '').trim() : '';
+    });
+    if (focused.startsWith(name)) return;
+  }
+  throw new Error(`Tab never reached “${name}”`);
+}
+
+/** True when the page needs no sideways scrolling at its current width. */
+export async function fitsWidth(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+}
