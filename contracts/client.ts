@@ -243,6 +243,20 @@ export class MedRecClient {
     );
   }
 
+  /** Changes the signer's directory entry (relayed for patients without ether). */
+  updateParticipant(signer: Signer, entry: { role: Role; displayName?: string; jwksUrl?: string }): Promise<TxOutcome> {
+    const displayName = entry.displayName ?? '';
+    const jwksUrl = entry.jwksUrl ?? '';
+    return this.#patientAction(signer, 'Update', { role: entry.role, displayName, jwksUrl }, (c) =>
+      c.directory.connect(signer).write('update', [entry.role, displayName, jwksUrl]),
+    );
+  }
+
+  /** Removes the signer's directory entry (relayed for patients without ether). */
+  unregister(signer: Signer): Promise<TxOutcome> {
+    return this.#patientAction(signer, 'Unregister', {}, (c) => c.directory.connect(signer).write('unregister', []));
+  }
+
   getParticipant(account: string): Promise<Participant> {
     return this.directory.read('getParticipant', account);
   }
@@ -499,6 +513,14 @@ export class MedRecClient {
           return this.directory
             .connect(relayer)
             .write('registerBySig', [m.actor, m.role, m.displayName, m.jwksUrl, m.deadline, signature]);
+        }
+        case 'Update': {
+          const m = action.message as ActionMessages['Update'];
+          return this.directory.connect(relayer).write('updateBySig', [m.actor, m.role, m.displayName, m.jwksUrl, m.deadline, signature]);
+        }
+        case 'Unregister': {
+          const m = action.message as ActionMessages['Unregister'];
+          return this.directory.connect(relayer).write('unregisterBySig', [m.actor, m.deadline, signature]);
         }
       }
     };

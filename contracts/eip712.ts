@@ -41,6 +41,8 @@ export interface ActionMessages {
   Withdraw: SignedEnvelope & { readonly studyId: bigint; readonly patient: string };
   EndRelationship: SignedEnvelope & { readonly provider: string };
   Register: SignedEnvelope & { readonly role: Role; readonly displayName: string; readonly jwksUrl: string };
+  Update: SignedEnvelope & { readonly role: Role; readonly displayName: string; readonly jwksUrl: string };
+  Unregister: SignedEnvelope;
 }
 
 export type ActionType = keyof ActionMessages;
@@ -58,6 +60,8 @@ export const ACTION_CONTRACT: { readonly [K in ActionType]: VerifyingContract } 
   Withdraw: 'consent',
   EndRelationship: 'relationships',
   Register: 'participantDirectory',
+  Update: 'participantDirectory',
+  Unregister: 'participantDirectory',
 };
 
 /** EIP-712 domain names (version "1") of the verifying contracts. */
@@ -131,6 +135,16 @@ export const ACTION_TYPES: { readonly [K in ActionType]: Record<string, TypedDat
       ...tail,
     ],
   },
+  Update: {
+    Update: [
+      { name: 'actor', type: 'address' },
+      { name: 'role', type: 'uint8' },
+      { name: 'displayName', type: 'string' },
+      { name: 'jwksUrl', type: 'string' },
+      ...tail,
+    ],
+  },
+  Unregister: { Unregister: [{ name: 'actor', type: 'address' }, ...tail] },
 };
 
 /** The EIP-712 domain of a verifying contract on a chain. */

@@ -53,6 +53,13 @@ contract ParticipantDirectory is SignedActions {
         "Register(address actor,uint8 role,string displayName,string jwksUrl,uint256 nonce,uint256 deadline)"
     );
 
+    /// @notice EIP-712 type hash of the signed `Update` message.
+    bytes32 public constant UPDATE_TYPEHASH = keccak256(
+        "Update(address actor,uint8 role,string displayName,string jwksUrl,uint256 nonce,uint256 deadline)"
+    );
+    /// @notice EIP-712 type hash of the signed `Unregister` message.
+    bytes32 public constant UNREGISTER_TYPEHASH = keccak256("Unregister(address actor,uint256 nonce,uint256 deadline)");
+
     uint256 internal constant MAX_NAME = 128;
     uint256 internal constant MAX_URL = 256;
 
@@ -105,26 +112,52 @@ contract ParticipantDirectory is SignedActions {
     /// @param displayName Public name; empty for patients.
     /// @param jwksUrl Optional JWKS URL.
     function update(Role role, string calldata displayName, string calldata jwksUrl) external {
-        if (_index[msg.sender] == 0) revert NotRegistered(msg.sender);
-        _check(role, displayName, jwksUrl);
-        Participant storage p = _participants[msg.sender];
-        p.role = role;
-        p.displayName = displayName;
-        p.jwksUrl = jwksUrl;
-        emit ParticipantUpdated(msg.sender, role, displayName, jwksUrl);
+        _update(msg.sender, role, displayName, jwksUrl);
+    }
+
+    /// @notice `update` from the actor's EIP-712 `Update` message; any relayer may submit.
+    /// @param actor The registered address that signed.
+    /// @param role Role code.
+    /// @param displayName Public name; empty for patients.
+    /// @param jwksUrl Optional JWKS URL.
+    /// @param deadline Unix seconds after which the signature is void.
+    /// @param signature The actor's signature.
+    function updateBySig(
+        address actor,
+        Role role,
+        string calldata displayName,
+        string calldata jwksUrl,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                UPDATE_TYPEHASH,
+                actor,
+                role,
+                keccak256(bytes(displayName)),
+                keccak256(bytes(jwksUrl)),
+                _useNonce(actor),
+                deadline
+            )
+        );
+        _checkSigned(actor, structHash, deadline, signature);
+        _update(actor, role, displayName, jwksUrl);
     }
 
     /// @notice Removes the caller's entry.
     function unregister() external {
-        uint256 index = _index[msg.sender];
-        if (index == 0) revert NotRegistered(msg.sender);
-        address last = _accounts[_accounts.length - 1];
-        _accounts[index - 1] = last;
-        _index[last] = index;
-        _accounts.pop();
-        delete _index[msg.sender];
-        delete _participants[msg.sender];
-        emit ParticipantRemoved(msg.sender);
+        _unregister(msg.sender);
+    }
+
+    /// @notice `unregister` from the actor's EIP-712 `Unregister` message.
+    /// @param actor The registered address that signed.
+    /// @param deadline Unix seconds after which the signature is void.
+    /// @param signature The actor's signature.
+    function unregisterBySig(address actor, uint256 deadline, bytes calldata signature) external {
+        bytes32 structHash = keccak256(abi.encode(UNREGISTER_TYPEHASH, actor, _useNonce(actor), deadline));
+        _checkSigned(actor, structHash, deadline, signature);
+        _unregister(actor);
     }
 
     /// @notice The entry of `account` (role None when not registered).
@@ -154,6 +187,28 @@ contract ParticipantDirectory is SignedActions {
         _accounts.push(account);
         _index[account] = _accounts.length;
         emit ParticipantRegistered(account, role, displayName, jwksUrl);
+    }
+
+    function _update(address account, Role role, string calldata displayName, string calldata jwksUrl) private {
+        if (_index[account] == 0) revert NotRegistered(account);
+        _check(role, displayName, jwksUrl);
+        Participant storage p = _participants[account];
+        p.role = role;
+        p.displayName = displayName;
+        p.jwksUrl = jwksUrl;
+        emit ParticipantUpdated(account, role, displayName, jwksUrl);
+    }
+
+    function _unregister(address account) private {
+        uint256 index = _index[account];
+        if (index == 0) revert NotRegistered(account);
+        address last = _accounts[_accounts.length - 1];
+        _accounts[index - 1] = last;
+        _index[last] = index;
+        _accounts.pop();
+        delete _index[account];
+        delete _participants[account];
+        emit ParticipantRemoved(account);
     }
 
     function _check(Role role, string calldata displayName, string calldata jwksUrl) private pure {

@@ -30,6 +30,9 @@ import { freePort } from '../util/free-port.ts';
 import { DEMO_CAST, DEMO_MNEMONIC, demoWallet } from './demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from './demo-links.ts';
 
+/** The demo seed itself lives with the contracts (it is operator code); re-exported for the server. */
+export { seedDemoNetwork, type DemoSeedResult } from '../../contracts/demo-seed.ts';
+
 const ANVIL = fileURLToPath(new URL('../../node_modules/.bin/anvil', import.meta.url));
 export const EMBEDDED_CHAIN_ID = 1337;
 

@@ -23,6 +23,8 @@ t.test('the TypeScript EIP-712 types hash to the contracts’ typehashes', async
     ['Withdraw', client.consent.read('WITHDRAW_TYPEHASH')],
     ['EndRelationship', client.relationships.read('END_RELATIONSHIP_TYPEHASH')],
     ['Register', client.directory.read('REGISTER_TYPEHASH')],
+    ['Update', client.directory.read('UPDATE_TYPEHASH')],
+    ['Unregister', client.directory.read('UNREGISTER_TYPEHASH')],
   ];
   for (const [type, onChain] of pairs) t.equal(id(actionTypeString(type)), await onChain, type);
   const domain = await client.consent.read('eip712Domain');
@@ -67,6 +69,13 @@ t.test('a patient with zero balance does every patient action through a relayer'
   const ended = await client.endRelationship(patient, hospital.address, patient.address);
   t.ok(ended.relayed);
   t.match(ended.events[0], { name: 'RelationshipEnded', args: { by: patient.address } });
+
+  const updated = await client.updateParticipant(patient, { role: Role.Patient, jwksUrl: 'https://patient.example/jwks' });
+  t.ok(updated.relayed);
+  t.equal((await client.getParticipant(patient.address)).jwksUrl, 'https://patient.example/jwks');
+  const gone = await client.unregister(patient);
+  t.ok(gone.relayed);
+  t.match(gone.events[0], { name: 'ParticipantRemoved', args: { account: patient.address } });
 
   t.equal(await chain.provider.getBalance(patient.address), 0n, 'the patient never held ether');
   t.ok((await chain.provider.getBalance(relayer.address)) < balanceBefore, 'the relayer paid');
