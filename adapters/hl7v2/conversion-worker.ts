@@ -99,7 +99,9 @@ export class ConversionWorker implements ConversionRunner {
     await this.#store.transaction(async (tx) => {
       outcomes.length = 0;
       changed.clear();
+      const pending = await tx.stillPending(items.map((i) => i.seq));
       for (const item of items) {
+        if (!pending.has(item.seq)) continue; // converted by another node meanwhile
         try {
           const touched = await tx.savepoint(async () => {
             const conversion = convertMessage(parseEr7(item.raw), this.#options.conversion);

@@ -53,4 +53,17 @@ t.test('PostgreSQL store', async (t) => {
   const [fresh] = await again.source.acceptText(message([msh({ type: 'ADT^A28^ADT_A05', control: 'PG-NEW' }), pid('8800')]));
   t.equal(fresh?.kind, 'accepted');
   t.equal((await again.all('Patient')).length, 4);
+
+  // Two nodes converting the same source: each message is applied once, in order.
+  const other = await openSource({ ...options, mllp: false }, 'hl7-pg');
+  t.teardown(() => other.close());
+  const burst = Array.from({ length: 300 }, (_, n) =>
+    message([msh({ type: 'ADT^A08^ADT_A01', control: `TWO-${n}` }), pid(String(8900 + (n % 10)), { 5: `Name${n}^Two` })]),
+  );
+  await Promise.all([again.source.acceptText(burst.join('')), other.source.acceptText('')]);
+  await Promise.all([again.source.drain(), other.source.drain()]);
+  const twoNodes = ((await other.all('Patient')) as Patient[]).filter((p) => p.id!.startsWith('TESTHOSP-89'));
+  t.equal(twoNodes.length, 10);
+  t.ok(twoNodes.every((p) => p.meta?.versionId === '30'), 'each patient updated exactly 30 times, no message applied twice');
+  t.ok(twoNodes.every((p) => /^Name29\d$/.test(p.name?.[0]?.family ?? '')), 'the last message per patient won: order kept');
 });

@@ -60,6 +60,11 @@ export interface StoreTransaction {
   /** Runs fn in a savepoint: its writes are undone if it throws (one bad message, not the batch). */
   savepoint<T>(fn: () => Promise<T>): Promise<T>;
   finish(seq: number, status: 'done' | 'failed'): Promise<void>;
+  /**
+   * Which of these inbox messages are still pending, read inside the transaction: another
+   * converter (a second node on the same PostgreSQL schema) may have taken them meanwhile.
+   */
+  stillPending(seqs: readonly number[]): Promise<Set<number>>;
   deadLetter(entry: DeadLetterEntry): Promise<number>;
 }
 

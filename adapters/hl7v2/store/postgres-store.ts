@@ -96,6 +96,8 @@ export class PostgresHl7Store implements Hl7Store {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
+      // One converter per source at a time, whichever node it runs on: per-patient order holds.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${this.#s}.conversion`]);
       const result = await fn(this.#tx(client));
       await client.query('COMMIT');
       return result;
@@ -142,6 +144,11 @@ export class PostgresHl7Store implements Hl7Store {
       },
       finish: async (seq, status) => {
         await client.query(`UPDATE ${s}.inbox SET status = $1 WHERE seq = $2`, [status, seq]);
+      },
+      stillPending: async (seqs) => {
+        const { rows } = await client.query<{ seq: string }>(
+          `SELECT seq FROM ${s}.inbox WHERE seq = ANY($1::bigint[]) AND status = 'pending'`, [[...seqs]]);
+        return new Set(rows.map((r) => Number(r.seq)));
       },
       deadLetter: (entry) => this.#addDeadLetter(client, entry),
     };

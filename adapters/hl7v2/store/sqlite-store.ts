@@ -73,6 +73,7 @@ export class SqliteHl7Store implements Hl7Store {
     const c = (sql: string): StatementSync => this.#conv.prepare(sql);
     this.#convStmts = {
       finish: c('UPDATE inbox SET status = ? WHERE seq = ?'),
+      status: c('SELECT status FROM inbox WHERE seq = ?'),
       get: c('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
       put: c('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
       byPatient: c('SELECT json, patient FROM resources WHERE patient = ?'),
@@ -176,6 +177,11 @@ export class SqliteHl7Store implements Hl7Store {
       },
       finish: async (seq, status) => {
         s.finish!.run(status, seq);
+      },
+      stillPending: async (seqs) => {
+        const out = new Set<number>();
+        for (const seq of seqs) if ((s.status!.get(seq) as { status: string } | undefined)?.status === 'pending') out.add(seq);
+        return out;
       },
       deadLetter: async (e) =>
         Number(s.addDead!.run(new Date().toISOString(), e.stage, e.sender, e.controlId, e.reason, e.raw, e.inboxSeq ?? null).lastInsertRowid),
