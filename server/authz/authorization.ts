@@ -18,6 +18,7 @@ import { reconcile, type ReconcileReport } from './reconcile.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { SnapshotRebuilds } from './snapshot-rebuilds.ts';
 import { SyncFreshness, type FreshnessBounds } from './sync-freshness.ts';
+import { watchNewHeads, type NewHeadsHint } from './new-heads-hint.ts';
 
 /** Minimal logger shape (pino / Fastify's logger fit). */
 export interface AuthzLog {
@@ -37,6 +38,8 @@ export interface AuthorizationOptions {
     readonly fromBlock: number;
     /** 0 on QBFT and anvil (immediate finality). */
     readonly confirmations?: number;
+    /** WebSocket JSON-RPC: new-block announcements wake the follower early (a hint only). */
+    readonly wsUrl?: string;
   };
   /** Redis key prefix of the indexes (one per network/test). */
   readonly keyPrefix?: string;
@@ -150,6 +153,13 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
       },
     });
   }
+  let hint: NewHeadsHint | undefined;
+  if (follower && o.chain.wsUrl) {
+    const f = follower;
+    const wake = () => void f.wake().catch(onError('follower wake-up'));
+    // On every (re)connection too: blocks announced while the socket was down were not heard.
+    hint = watchNewHeads(o.chain.wsUrl, wake, (connected) => connected && wake());
+  }
   o.metrics?.watchFreshness(freshness);
   o.metrics?.watchQueues([rebuilds.queue, audit.queue, ...(follower ? [follower.queue] : [])]);
 
@@ -162,6 +172,7 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     follower,
     reconcileNow: runReconcile,
     async close() {
+      hint?.close();
       await follower?.close();
       await audit.close();
       await rebuilds.close();

@@ -156,7 +156,8 @@ export class ChainFollower {
 
   /** Asks for a sync now (a new block was announced); duplicates collapse into one job. */
   async wake(): Promise<void> {
-    await this.queue.add('sync', {}, { deduplication: { id: 'chain-wake' }, removeOnComplete: true, removeOnFail: true });
+    // While a sync runs, one more is kept (the last): a block announced mid-run is not lost.
+    await this.queue.add('sync', {}, { deduplication: { id: 'chain-wake', keepLastIfActive: true }, removeOnComplete: true, removeOnFail: true });
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
  * - `chainComponent`: the consent chain. With `MEDREC_DEPLOYMENT` (a deployment file written by
  *   the `medrec` CLI, with its `rpcUrl`, or `CHAIN_RPC_URL`) it follows that network; otherwise
  *   the embedded anvil chain with the demo network deployed and seeded, in the data dir.
+ *   `CHAIN_WS_URL` (or the embedded chain's own WebSocket) only wakes the follower early.
  * - `authorizationComponent`: verifies the link table against the on-chain commitments, starts
  *   the follower, reconcile, snapshot and audit workers and the chain-backed policy, and adds
  *   `/metrics` and `/fhir/AuditEvent` to the app.
@@ -69,9 +70,11 @@ export const authorizationComponent: EmbeddedComponent = {
     }
 
     const metrics = createMetrics();
+    // New-block announcements wake the follower early: anvil serves WebSocket on its HTTP port.
+    const wsUrl = process.env.CHAIN_WS_URL ?? (process.env.MEDREC_DEPLOYMENT ? undefined : chain.rpcUrl.replace(/^http/, 'ws'));
     const authz = await startAuthorization({
       redisUrl: ctx.redisUrl,
-      chain,
+      chain: { ...chain, ...(wsUrl ? { wsUrl } : {}) },
       sources: () => ctx.sources,
       metrics,
       log: ctx.log,
