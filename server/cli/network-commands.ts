@@ -1,16 +1,27 @@
 /**
- * `medrec deploy | status | provider … | participant … | relationship … | fund | relay`:
+ * `medrec deploy | status | provider … | participant … | relationship … | events | fund | relay`:
  * the network operator's and the provider node's commands.
  */
 import { readFileSync } from 'node:fs';
 import { formatEther, parseEther } from 'ethers';
 import { deployMedRec, saveDeployment, type FoundingProvider } from '../../contracts/deployment.ts';
 import type { SignedAction } from '../../contracts/eip712.ts';
-import { linkCommitment, newLinkSalt, verifyLink } from '../../contracts/link-commitment.ts';
+import type { MedRecLog } from '../../contracts/client.ts';
+import { linkCommitment, newLinkSalt, verifyLink, type LocalLink } from '../../contracts/link-commitment.ts';
 import { CliError, type CliGroup } from './cli-context.ts';
 import { formatTime, parseAddress, parseId, parseRole, roleName } from './terms.ts';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** `sourceId:localId` rows (the local id may itself contain colons). */
+function parseLinks(rows: readonly string[] | undefined): LocalLink[] {
+  if (!rows || rows.length === 0) throw new CliError('pass at least one --link <sourceId:localId> (or --commitment)');
+  return rows.map((row) => {
+    const at = row.indexOf(':');
+    if (at <= 0 || at === row.length - 1) throw new CliError(`--link must be sourceId:localId, got ${row}`);
+    return { sourceId: row.slice(0, at), localId: row.slice(at + 1) };
+  });
+}
 const MOTION_KIND = ['admit', 'remove'] as const;
 const MOTION_STATUS = ['none', 'open', 'passed', 'rescinded'] as const;
 
@@ -165,25 +176,19 @@ export const networkCommands: CliGroup = {
     relationship
       .command('add <patient>')
       .description('record that you (a provider) hold records for a patient')
-      .option('--commitment <hex>', 'a link commitment computed elsewhere')
-      .option('--source <sourceId>', 'the source holding the patient (with --local-id)')
-      .option('--local-id <id>', "the patient's local id there (never sent: only its commitment)")
+      .option('--link <sourceId:localId>', "a local id of the patient in one of your sources (repeatable; never sent, only its commitment)", collect)
       .option('--salt <hex>', 'salt for the commitment (default: a fresh random one, printed: keep it with the link)')
-      .action(async (patient: string, flags: { commitment?: string; source?: string; localId?: string; salt?: string }) => {
+      .option('--commitment <hex>', 'a link commitment computed elsewhere (instead of --link)')
+      .action(async (patient: string, flags: { link?: string[]; salt?: string; commitment?: string }) => {
         const client = await ctx.client();
         const signer = await ctx.signer();
         const patientAddress = parseAddress(patient, 'patient address');
         let commitment = flags.commitment;
         let salt: string | undefined;
         if (!commitment) {
-          if (!flags.source || !flags.localId) throw new CliError('pass --commitment, or --source and --local-id');
+          const links = parseLinks(flags.link);
           salt = flags.salt ?? newLinkSalt();
-          commitment = linkCommitment({
-            provider: await signer.getAddress(),
-            patient: patientAddress,
-            salt,
-            links: [{ sourceId: flags.source, localId: flags.localId }],
-          });
+          commitment = linkCommitment({ provider: await signer.getAddress(), patient: patientAddress, salt, links });
         }
         const result = await client.addRelationship(signer, patientAddress, commitment);
         ctx.print({ ...result, commitment, salt }, () => [
@@ -207,17 +212,44 @@ export const networkCommands: CliGroup = {
       });
     relationship
       .command('verify <provider> <patient>')
-      .description('check a link (source, local id, salt) against the on-chain commitment')
-      .requiredOption('--source <sourceId>', 'source id')
-      .requiredOption('--local-id <id>', 'local patient id')
+      .description("check a provider's link rows and salt against the on-chain commitment")
+      .requiredOption('--link <sourceId:localId>', 'a link row (repeatable: all rows of this provider for the patient)', collect)
       .requiredOption('--salt <hex>', 'the salt kept with the link')
-      .action(async (provider: string, patient: string, flags: { source: string; localId: string; salt: string }) => {
+      .action(async (provider: string, patient: string, flags: { link: string[]; salt: string }) => {
         const r = await (await ctx.client()).getRelationship(parseAddress(provider), parseAddress(patient));
-        const ok =
-          r.active &&
-          verifyLink({ provider, patient, salt: flags.salt, links: [{ sourceId: flags.source, localId: flags.localId }] }, r.commitment);
+        const ok = r.active && verifyLink({ provider, patient, salt: flags.salt, links: parseLinks(flags.link) }, r.commitment);
         ctx.print({ matches: ok }, () => (ok ? 'the link matches the on-chain commitment' : 'the link does NOT match'));
         if (!ok) ctx.exitCode = 1;
+      });
+
+    program
+      .command('events')
+      .description('decoded MedRec events (what a log follower sees)')
+      .option('--from <block>', 'first block (default: the deployment block)')
+      .option('--to <block>', 'last block (default: the head)')
+      .option('--follow', 'keep printing new events until interrupted')
+      .action(async (flags: { from?: string; to?: string; follow?: boolean }) => {
+        const client = await ctx.client();
+        const addresses = Object.values(client.deployment.addresses);
+        let from = flags.from ? Number(parseId(flags.from, 'block')) : client.deployment.fromBlock;
+        const print = (e: MedRecLog): void =>
+          ctx.print({ block: e.blockNumber, tx: e.transactionHash, event: e.name, args: e.args }, () =>
+            `${e.blockNumber} ${e.name} ${Object.entries(e.args).map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : String(v)}`).join(' ')}`,
+          );
+        for (;;) {
+          const head = flags.to ? Number(parseId(flags.to, 'block')) : await client.provider.getBlockNumber();
+          // Besu answers at most 5000 blocks per eth_getLogs by default.
+          for (let start = from; start <= head; start += 5000) {
+            const logs = await client.provider.getLogs({ address: addresses, fromBlock: start, toBlock: Math.min(head, start + 4999) });
+            for (const log of logs) {
+              const event = client.decodeLog(log);
+              if (event) print(event);
+            }
+          }
+          from = head + 1;
+          if (!flags.follow || flags.to) break;
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
       });
 
     program

@@ -86,6 +86,26 @@ t.test('sign-only prints a signed action that any relayer submits', async (t) =>
   t.match(list.out, `${clinic.address} in force`);
 });
 
+t.test('a provider links a patient by commitment and proves the link later', async (t) => {
+  const added = await medrec(hospital.privateKey, '--json', 'relationship', 'add', patient.address, '--link', 'hospital-fhir:MRN:0042', '--link', 'hospital-hl7:42');
+  t.equal(added.code, 0, added.err);
+  const { salt, commitment } = json<{ salt: string; commitment: string }>(added);
+  t.match(salt, /^0x[0-9a-f]{64}$/);
+  const shown = await medrec(hospital.privateKey, 'relationship', 'show', hospital.address, patient.address);
+  t.match(shown.out, `active since`);
+  t.match(shown.out, commitment);
+  const verified = await medrec(hospital.privateKey, 'relationship', 'verify', hospital.address, patient.address, '--link', 'hospital-hl7:42', '--link', 'hospital-fhir:MRN:0042', '--salt', salt);
+  t.equal(verified.code, 0);
+  t.match(verified.out, 'matches');
+  const wrong = await medrec(hospital.privateKey, 'relationship', 'verify', hospital.address, patient.address, '--link', 'hospital-fhir:MRN:0043', '--salt', salt);
+  t.equal(wrong.code, 1, 'a link that does not match exits 1');
+  const events = await medrec(hospital.privateKey, 'events');
+  t.match(events.out, /RelationshipAdded provider=0x[0-9a-fA-F]+ patient=0x[0-9a-fA-F]+ commitment=0x/);
+  t.notMatch(events.out, /MRN|0042/, 'the local ids are nowhere in the event stream');
+  const ndjson = await medrec(hospital.privateKey, '--json', 'events', '--from', '0');
+  t.ok(ndjson.out.includes('"event": "GrantCreated"'));
+});
+
 t.test('failures are one line on stderr with exit code 1', async (t) => {
   const refused = await medrec(pharmacy.privateKey, 'grant', 'revoke', '1');
   t.equal(refused.code, 1);
