@@ -77,7 +77,8 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Carol', 'Sign in as Demo patient Carol (demo key)');
 
   await page.getByRole('heading', { name: 'My network' }).waitFor();
-  t.ok(await page.getByRole('img', { name: 'Picture of my network' }).isVisible(), 'the network is drawn');
+  await page.getByRole('img', { name: 'Picture of my network' }).waitFor();
+  t.pass('the network is drawn');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-network'), '', 'network screen: no accessibility violations');
   t.equal(await pharmacySearch(carol), 403, 'before any grant the pharmacy is refused');
 
@@ -112,7 +113,8 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await page.getByRole('button', { name: /Join study Cardiovascular/ }).click();
   await page.getByRole('status').filter({ hasText: 'You joined' }).waitFor();
   await tab(page, 'My network');
-  t.ok(await page.getByRole('button', { name: 'Leave study: University Cardiology Study' }).isVisible(), 'the study shows as a grantee');
+  await page.getByRole('button', { name: 'Leave study: University Cardiology Study' }).waitFor();
+  t.pass('the study shows as a grantee');
 
   await tab(page, 'Notifications');
   await page.getByText(/invited to the study/).first().waitFor();
@@ -141,7 +143,8 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   t.ok(await fitsWidth(page), 'the requests screen fits a phone');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-requests'), '', 'requests: no accessibility violations');
   await tab(page, 'My network');
-  t.ok(await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).isVisible(), 'the approved request became a grant');
+  await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).waitFor();
+  t.pass('the approved request became a grant');
 
   await tab(page, 'Share');
   await page.getByRole('radio', { name: /A healthcare proxy/ }).check();
@@ -150,7 +153,8 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   await page.getByRole('status').filter({ hasText: 'is now your healthcare proxy' }).waitFor();
   t.ok(await stack.chain.client.consent.read('isProxy', demoAddress('bob'), demoAddress('proxy')), 'the delegation is on chain');
   await tab(page, 'My network');
-  t.ok(await page.getByRole('button', { name: 'Revoke: Healthcare proxy (demo)' }).isVisible(), 'the proxy shows in my network');
+  await page.getByRole('button', { name: 'Revoke: Healthcare proxy (demo)' }).waitFor();
+  t.pass('the proxy shows in my network');
   await context.close();
 });
 

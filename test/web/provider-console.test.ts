@@ -86,7 +86,7 @@ t.test('a provider links a patient (commitment on chain), refuses a wrong link, 
   await tab(page, 'Patients');
   await page.getByRole('heading', { name: 'Linked patients' }).waitFor();
   await page.getByText('Demo patient Alice').waitFor();
-  t.match(await page.getByRole('region', { name: 'Linked patients' }).innerText(), /Corner Pharmacy: MedicationRequest/, 'grants that involve our records are shown');
+  t.match(await page.getByRole('region', { name: 'Linked patients' }).innerText(), /Corner Pharmacy: prescriptions and medication records/, 'grants that involve our records are shown');
 
   await page.getByLabel('Local patient id').fill('c0a7e11e-0000-4000-8000-00000000ca01');
   await page.getByLabel("Patient's address").fill(dave);
@@ -141,7 +141,8 @@ t.test('a registered SMART app is EHR-launched for a patient and gets that patie
   })) authorize.searchParams.set(k, v);
   await tabPage.goto(authorize.toString());
   const allow = tabPage.getByRole('button', { name: 'Allow', exact: true });
-  if (await allow.isVisible()) await allow.click();
+  const next = await Promise.race([allow.waitFor().then(() => 'consent'), tabPage.waitForURL(/\/healthz\?/).then(() => 'back')]);
+  if (next === 'consent') await allow.click();
   await tabPage.waitForURL(/\/healthz\?/);
   const code = new URL(tabPage.url()).searchParams.get('code') ?? '';
   const token = await fetch(`${stack.origin}/auth/token`, {

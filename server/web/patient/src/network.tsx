@@ -23,56 +23,84 @@ export function grantSummary(grant: GrantView, providers: readonly ProviderView[
   return `${what} ${whereText(grant, providers)}, for ${grant.purpose}, until ${formatDate(grant.expiresAt)}`;
 }
 
-/** A three-column picture: providers → me → people and organisations who can read. */
+function granteeCaption(g: GrantView): string {
+  if (g.kind === 'delegation') return 'healthcare proxy';
+  return `${describeTypes(g.resourceTypes)} · ${g.providers === '*' ? 'all providers' : `${g.providers.length} provider(s)`}`;
+}
+
+const KIND_COLOR: Record<GrantView['kind'], string> = { delegation: '#7b3fa0', study: '#0f6b3a', grant: '#0b5cad' };
+const trim = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/**
+ * The picture of my network: providers → me → people and organisations who can read. Three
+ * columns on a wide screen; on a phone the same graph stacked top to bottom so the labels stay readable.
+ */
 function NetworkPicture({ network }: { network: PatientNetwork }) {
   const grants = network.grants.filter((g) => g.active);
   const providers = network.providers;
-  const rows = Math.max(providers.length, grants.length, 1);
-  const height = Math.max(160, rows * 64 + 40);
-  const width = 720;
-  const me = { x: width / 2, y: height / 2 };
-  const yAt = (i: number, n: number) => (height / (n + 1)) * (i + 1);
-  const trim = (s: string, n = 26) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+  const narrow = typeof window !== 'undefined' && window.matchMedia('(max-width: 600px)').matches;
+  const box = narrow ? { w: 300, h: 44 } : { w: 190, h: 48 };
+  let width: number;
+  let height: number;
+  let me: { x: number; y: number };
+  let providerAt: (i: number) => { x: number; y: number };
+  let granteeAt: (i: number) => { x: number; y: number };
+  if (narrow) {
+    width = 320;
+    const top = 10;
+    const meY = top + providers.length * (box.h + 8) + 50;
+    me = { x: width / 2, y: meY };
+    height = meY + 50 + grants.length * (box.h + 8) + 10;
+    providerAt = (i) => ({ x: 10, y: top + i * (box.h + 8) });
+    granteeAt = (i) => ({ x: 10, y: meY + 50 + i * (box.h + 8) });
+  } else {
+    width = 720;
+    const rows = Math.max(providers.length, grants.length, 1);
+    height = Math.max(160, rows * 64 + 40);
+    me = { x: width / 2, y: height / 2 };
+    const yAt = (i: number, n: number) => (height / (n + 1)) * (i + 1) - box.h / 2;
+    providerAt = (i) => ({ x: 10, y: yAt(i, providers.length) });
+    granteeAt = (i) => ({ x: width - box.w - 10, y: yAt(i, grants.length) });
+  }
+  const chars = narrow ? 40 : 26;
   return (
-    <figure>
+    <figure class="network-figure">
       <svg class="network" viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="network-picture-title network-picture-desc">
         <title id="network-picture-title">Picture of my network</title>
         <desc id="network-picture-desc">
           {`${providers.length} providers hold records about you; ${grants.length} people or organisations can see some of them.`}
         </desc>
         {providers.map((p, i) => {
-          const y = yAt(i, providers.length);
+          const at = providerAt(i);
+          const anchor = narrow ? { x: at.x + box.w / 2, y: at.y + box.h } : { x: at.x + box.w, y: at.y + box.h / 2 };
           return (
             <g key={p.address}>
-              <line x1={150} y1={y} x2={me.x - 40} y2={me.y} stroke="#8a94a6" stroke-dasharray="4 3" />
-              <rect x={10} y={y - 18} width={140} height={36} rx={8} fill="#e8edf5" stroke="#0b5cad" />
-              <text x={80} y={y + 4} text-anchor="middle">{trim(p.name, 20)}</text>
+              <line x1={anchor.x} y1={anchor.y} x2={me.x} y2={me.y} stroke="#8a94a6" stroke-dasharray="4 3" />
+              <rect x={at.x} y={at.y} width={box.w} height={box.h} rx={8} fill="#e8edf5" stroke="#0b5cad" />
+              <text x={at.x + box.w / 2} y={at.y + box.h / 2 + 4} text-anchor="middle">{trim(p.name, chars)}</text>
             </g>
           );
         })}
         {grants.map((g, i) => {
-          const y = yAt(i, grants.length);
-          const color = g.kind === 'delegation' ? '#7b3fa0' : g.kind === 'study' ? '#0f6b3a' : '#0b5cad';
+          const at = granteeAt(i);
+          const anchor = narrow ? { x: at.x + box.w / 2, y: at.y } : { x: at.x, y: at.y + box.h / 2 };
           return (
             <g key={g.id}>
-              <line x1={me.x + 40} y1={me.y} x2={width - 200} y2={y} stroke={color} stroke-width={2} />
-              <rect x={width - 200} y={y - 24} width={190} height={48} rx={8} fill="#fff" stroke={color} />
-              <text x={width - 105} y={y - 6} text-anchor="middle">{trim(g.grantee.name)}</text>
-              <text x={width - 105} y={y + 12} text-anchor="middle" fill="#505a6b">
-                {trim(g.kind === 'delegation' ? 'healthcare proxy' : `${describeTypes(g.resourceTypes)} · ${g.providers === '*' ? 'all providers' : `${g.providers.length} provider(s)`}`, 30)}
-              </text>
+              <line x1={me.x} y1={me.y} x2={anchor.x} y2={anchor.y} stroke={KIND_COLOR[g.kind]} stroke-width={2} />
+              <rect x={at.x} y={at.y} width={box.w} height={box.h} rx={8} fill="#fff" stroke={KIND_COLOR[g.kind]} />
+              <text x={at.x + box.w / 2} y={at.y + 18} text-anchor="middle">{trim(g.grantee.name, chars)}</text>
+              <text x={at.x + box.w / 2} y={at.y + 36} text-anchor="middle" fill="#505a6b">{trim(granteeCaption(g), chars + 4)}</text>
             </g>
           );
         })}
-        <circle cx={me.x} cy={me.y} r={40} fill="#0b5cad" />
-        <text x={me.x} y={me.y + 4} text-anchor="middle" fill="#fff" style="fill:#fff;font-weight:600">Me</text>
+        <circle cx={me.x} cy={me.y} r={narrow ? 28 : 40} fill="#0b5cad" />
+        <text x={me.x} y={me.y + 4} text-anchor="middle" style="fill:#fff;font-weight:600">Me</text>
       </svg>
-      <figcaption class="muted">Left: providers that hold records about you. Right: who can read them and what.</figcaption>
+      <figcaption class="muted">{narrow ? 'Top: providers that hold records about you. Bottom: who can read them and what.' : 'Left: providers that hold records about you. Right: who can read them and what.'}</figcaption>
     </figure>
   );
 }
 
-/** `action` belongs to the list: a revoked grant leaves the list, its outcome must stay visible. */
 function GrantRow({ grant, props, action }: { grant: GrantView; props: PatientScreenProps; action: ActionControl }) {
   const revoke = () => {
     if (!props.signer) return;

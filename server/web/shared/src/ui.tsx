@@ -130,6 +130,7 @@ export function formatDate(unixSeconds: number): string {
 export function describeTypes(types: readonly string[] | '*'): string {
   if (types === '*') return 'all record types';
   if (types.length === 1 && types[0] === 'MedicationRequest') return 'prescriptions';
+  if (types.length > 0 && types.every((t) => t.startsWith('Medication'))) return 'prescriptions and medication records';
   return types.join(', ');
 }
 
