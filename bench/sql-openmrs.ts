@@ -7,8 +7,9 @@
  * generated at bench time with bulk inserts into a private database that is dropped after.
  *
  * The direct baseline issues the same round trips a hand-written service would need for the
- * same FHIR content (resource rows, then group members); the adapter's concept dictionary cache
- * is warm, as it is in steady state.
+ * same FHIR content (resource rows, then members of the groups among them; a patient's names,
+ * identifiers and addresses); the adapter's concept dictionary cache is warm, as it is in
+ * steady state.
  *
  * Run: `node bench/sql-openmrs.ts [--dialect postgres|mariadb] [--quick]`.
  */
@@ -47,7 +48,7 @@ interface Scenario {
   readonly members: boolean;
 }
 
-const OBS_COLUMNS = `o.obs_id, o.uuid, o.concept_id, o.obs_datetime, o.date_created, o.status, o.interpretation, o.comments,
+const OBS_COLUMNS = `o.obs_id, o.uuid, o.concept_id, c.is_set, o.obs_datetime, o.date_created, o.status, o.interpretation, o.comments,
   o.value_numeric, o.value_text, o.value_datetime, o.value_coded, p.uuid as patient_uuid, e.uuid as encounter_uuid, cc.name as class_name,
   case when dt.name = 'Boolean' and (vc.uuid = '1065AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' or o.value_numeric = 1) then 'true'
        when dt.name = 'Boolean' and (vc.uuid = '1066AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' or o.value_numeric = 0) then 'false' end as value_boolean,
@@ -137,8 +138,10 @@ async function runDirect(direct: Direct, s: Scenario, patient: string): Promise<
     await direct.query(`select i.uuid, i.identifier, i.preferred, it.uuid as type_uuid, it.name as type_name, l.name as location_name, i.patient_id from patient_identifier i join patient_identifier_type it on it.patient_identifier_type_id = i.identifier_type left join location l on l.location_id = i.location_id where i.voided = ${FALSE} and i.patient_id in ($1) order by i.patient_id, i.patient_identifier_id`, id);
     await direct.query(`select a.uuid, a.preferred, a.address1, a.address2, a.city_village, a.county_district, a.state_province, a.postal_code, a.country, a.start_date, a.end_date, a.person_id from person_address a where a.voided = ${FALSE} and a.person_id in ($1) order by a.person_id, a.person_address_id`, id);
   }
-  if (s.members && page.length > 0) {
-    const ids = page.map((r) => Number(r.obs_id));
+  const groups = s.members ? page.filter((r) => r.is_set === true || Number(r.is_set) === 1) : [];
+  if (groups.length > 0) {
+    // Only obs of set concepts are groups with members.
+    const ids = groups.map((r) => Number(r.obs_id));
     const placeholders = ids.map((_, i) => `$${i + 1}`).join(', ');
     await direct.query(`select m.uuid, m.obs_group_id from obs m where m.voided = ${FALSE} and m.obs_group_id in (${placeholders}) order by m.obs_group_id, m.obs_id`, ids);
   }

@@ -66,6 +66,11 @@ export interface ChildMapping extends RowSource {
   readonly parentKey: Expr;
   /** Sort of the children within one parent (stable output). */
   readonly orderBy: readonly Expr[];
+  /**
+   * A field of the parent row: children are only looked for where it is set (e.g. only obs
+   * groups have members), which saves the round trip for pages without such rows.
+   */
+  readonly onlyWhere?: string;
 }
 
 /**

@@ -15,7 +15,7 @@ import type { ChildMapping, LookupMapping, ResourceMapping, SqlMapping, Template
 import { CONTROL_CHARS, decodePageToken, encodePageToken, keysetAfter, MAX_VALUE_LENGTH, planSearch, type SearchPlan } from './search-plan.ts';
 import type { SqlConnection } from './sql-connection.ts';
 import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
-import { render, type Row, type Scope } from './template.ts';
+import { render, truthy, type Row, type Scope } from './template.ts';
 import { validateMapping } from './validate-mapping.ts';
 
 export interface SqlAdapterOptions {
@@ -199,11 +199,12 @@ export class SqlAdapter implements EhrAdapter {
   async #build(resourceType: string, mapping: ResourceMapping, rows: readonly Row[]): Promise<Resource[]> {
     if (rows.length === 0) return [];
     const ctx = this.#context();
-    const keys = rows.map((r) => r.__key as string | number);
+    const keysWhere = (field: string | undefined): (string | number)[] =>
+      rows.filter((r) => field === undefined || truthy(r[field])).map((r) => r.__key as string | number);
     // Child collections are independent queries: on a pool they run side by side.
     const children = new Map<string, Map<string, Row[]>>(
       await Promise.all(
-        Object.entries(mapping.children ?? {}).map(async ([name, child]) => [name, await this.#fetchChildren(child, keys, ctx)] as const),
+        Object.entries(mapping.children ?? {}).map(async ([name, child]) => [name, await this.#fetchChildren(child, keysWhere(child.onlyWhere), ctx)] as const),
       ),
     );
     // Dictionary keys this page needs, per lookup.

@@ -64,7 +64,7 @@ function checkResource(r: ResourceMapping, where: string, lookups: Readonly<Reco
 function checkChildren(children: Readonly<Record<string, ChildMapping>> | undefined, where: string, problems: string[]): void {
   for (const [name, child] of Object.entries(children ?? {})) {
     const at = `${where}.children.${name}`;
-    checkKeys(child, ['from', 'joins', 'where', 'select', 'parentKey', 'orderBy'], at, problems);
+    checkKeys(child, ['from', 'joins', 'where', 'select', 'parentKey', 'orderBy', 'onlyWhere'], at, problems);
     checkRowSource(child, at, problems);
     const aliases = aliasesOf(child);
     checkExpr(child.parentKey, aliases, `${at}.parentKey`, problems);

@@ -346,7 +346,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
     lastUpdated: 'o.date_created',
     patient: 'p.uuid',
     select: {
-      patient_uuid: 'p.uuid', encounter_uuid: 'e.uuid', concept_id: 'o.concept_id', class_name: 'cc.name', status: 'o.status',
+      patient_uuid: 'p.uuid', encounter_uuid: 'e.uuid', concept_id: 'o.concept_id', is_set: 'c.is_set', class_name: 'cc.name', status: 'o.status',
       interpretation: 'o.interpretation', obs_datetime: 'o.obs_datetime', issued: 'o.date_created', comments: 'o.comments',
       value_numeric: 'o.value_numeric', value_text: 'o.value_text', value_datetime: 'o.value_datetime', value_coded: 'o.value_coded',
       value_boolean: {
@@ -365,6 +365,8 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
         where: [notVoided('m')],
         parentKey: 'm.obs_group_id',
         orderBy: ['m.obs_id'],
+        // Only obs of set concepts are groups.
+        onlyWhere: 'is_set',
         select: { uuid: 'm.uuid' },
       },
     },
