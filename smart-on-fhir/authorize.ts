@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PermissionEntry } from '../server/access/permission-snapshot.ts';
 import { allowedForClient, redirectUriAllowed, type SmartClient } from './clients.ts';
 import type { InteractionRecord, LaunchRecord } from './grant-store.ts';
-import { consentPage, errorPage, loginPage, patientPickerPage, type ConsentScopeRow, type PatientChoice } from './pages.ts';
+import { consentPage, errorPage, loginPage, managePage, patientPickerPage, type ConsentScopeRow, type PatientChoice } from './pages.ts';
 import { categorySubScopes, CONTEXT_SCOPES, hasLevel, parseResourceScope, parseScopes, scopeCovers } from './scopes.ts';
 import type { SmartContext } from './smart-context.ts';
 
@@ -182,6 +182,37 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
     const sid = cookie(req, SESSION_COOKIE);
     if (sid) await ctx.store.deleteSession(sid);
     return reply.code(303).header('set-cookie', `${SESSION_COOKIE}=; Path=/auth; HttpOnly; SameSite=Lax; Max-Age=0`).header('location', '/auth/login').send();
+  });
+
+  // --- the user's apps with access (management_endpoint) --------------------------------------
+
+  const manage = async (req: FastifyRequest, reply: FastifyReply, revoked?: string): Promise<FastifyReply> => {
+    const session = await ctx.store.getSession(cookie(req, SESSION_COOKIE));
+    if (!session) return reply.code(303).header('location', '/auth/login?next=/auth/manage').send();
+    const grants = await ctx.store.grantsOfUser(session.address);
+    const rows = await Promise.all(
+      grants.map(async (g) => ({
+        id: g.id,
+        appName: (await ctx.clients.get(g.clientId))?.name ?? g.clientId,
+        clientId: g.clientId,
+        scope: g.scope,
+        ...(g.patient ? { patientLabel: g.patient === session.address ? 'yourself' : ((await ctx.describe(g.patient)).displayName ?? g.patient) } : {}),
+        expiresAt: g.expiresAt,
+      })),
+    );
+    return reply.type('text/html').send(managePage({ user: session.address, grants: rows, ...(revoked ? { revoked } : {}) }));
+  };
+  app.get('/auth/manage', (req, reply) => manage(req, reply));
+  app.post('/auth/manage/revoke', { schema: { body: formSchema } }, async (req, reply) => {
+    const session = await ctx.store.getSession(cookie(req, SESSION_COOKIE));
+    if (!session) return reply.code(303).header('location', '/auth/login?next=/auth/manage').send();
+    const id = flat(req.body).grant;
+    const grant = id ? await ctx.store.getGrant(id) : undefined;
+    if (!grant || grant.kind !== 'user' || grant.subject !== session.address) {
+      return reply.code(404).type('text/html').send(errorPage('Not found', 'No such access of yours.'));
+    }
+    await ctx.store.revokeGrant(grant.id);
+    return manage(req, reply, (await ctx.clients.get(grant.clientId))?.name ?? grant.clientId);
   });
 
   // --- EHR launch: the signed-in EHR user starts an app with a patient (and encounter) ---------
@@ -390,7 +421,7 @@ export function cookie(req: FastifyRequest, name: string): string | undefined {
 
 /** Only local paths under /auth/ may be a post-login destination (no open redirects). */
 function safeNext(next: string | undefined): string {
-  return next && /^\/auth\/[A-Za-z0-9_\-/?=&%.]*$/.test(next) && !next.startsWith('//') ? next : '/auth/clients';
+  return next && /^\/auth\/[A-Za-z0-9_\-/?=&%.]*$/.test(next) && !next.startsWith('//') ? next : '/auth/manage';
 }
 
 export function withQuery(base: string, params: Params): string {

@@ -31,7 +31,7 @@ export function smartEndpoints(origin: string, fhirBasePath: string, registratio
     revoke: `${origin}/auth/revoke`,
     jwks: `${origin}/auth/jwks`,
     ...(registration ? { register: `${origin}/auth/register` } : {}),
-    manage: `${origin}/auth/clients`,
+    manage: `${origin}/auth/manage`,
     smartStyle: `${origin}/auth/smart-style.json`,
   };
 }

@@ -130,8 +130,25 @@ export class GrantStore {
   async createGrant(record: Omit<GrantRecord, 'id'>): Promise<GrantRecord> {
     const grant: GrantRecord = { ...record, id: randomToken(16) };
     const ttl = Math.max(1, grant.expiresAt - Math.floor(Date.now() / 1000));
-    await this.#redis.set(`${this.#p}grant:${grant.id}`, JSON.stringify(grant), 'EX', ttl);
+    const tx = this.#redis.multi().set(`${this.#p}grant:${grant.id}`, JSON.stringify(grant), 'EX', ttl);
+    // The user's own list of apps with access (the management page); pruned as grants end.
+    if (grant.kind === 'user') tx.zadd(`${this.#p}user-grants:${grant.subject}`, grant.expiresAt, grant.id);
+    await tx.exec();
     return grant;
+  }
+
+  /** The user's live grants, newest horizon first. */
+  async grantsOfUser(subject: string): Promise<GrantRecord[]> {
+    const key = `${this.#p}user-grants:${subject}`;
+    await this.#redis.zremrangebyscore(key, '-inf', Math.floor(Date.now() / 1000));
+    const ids = await this.#redis.zrevrange(key, 0, 199);
+    const out: GrantRecord[] = [];
+    for (const id of ids) {
+      const grant = await this.getGrant(id);
+      if (grant) out.push(grant);
+      else await this.#redis.zrem(key, id);
+    }
+    return out;
   }
 
   /** A refresh that narrowed the scope narrows the grant for every later refresh too. */

@@ -169,3 +169,35 @@ ${clients
   .join('\n')}</tbody></table>`,
   );
 }
+
+export interface ManagedGrantRow {
+  readonly id: string;
+  readonly appName: string;
+  readonly clientId: string;
+  readonly scope: string;
+  readonly patientLabel?: string;
+  readonly expiresAt: number;
+}
+
+/** The user's apps with access (SMART `management_endpoint`): each can be revoked at once. */
+export function managePage(input: { user: string; grants: readonly ManagedGrantRow[]; revoked?: string }): string {
+  const rows = input.grants
+    .map(
+      (g) => `<tr><td>${escapeHtml(g.appName)}<br><code>${escapeHtml(g.clientId)}</code></td><td>${g.patientLabel ? escapeHtml(g.patientLabel) : '—'}</td>
+<td><code>${escapeHtml(g.scope)}</code></td><td>${escapeHtml(new Date(g.expiresAt * 1000).toISOString())}</td>
+<td><form method="post" action="/auth/manage/revoke"><input type="hidden" name="grant" value="${escapeHtml(g.id)}">
+<button type="submit" aria-label="Revoke access of ${escapeHtml(g.appName)}">Revoke</button></form></td></tr>`,
+    )
+    .join('\n');
+  return layout(
+    'Apps with access',
+    `<h1>Apps with access</h1><p>Signed in as <code>${escapeHtml(input.user)}</code>.</p>
+${input.revoked ? `<p role="status">Access of ${escapeHtml(input.revoked)} was revoked; its tokens no longer work.</p>` : ''}
+${
+  input.grants.length
+    ? `<table><thead><tr><th scope="col">App</th><th scope="col">Patient</th><th scope="col">Scopes</th><th scope="col">Until</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>${rows}</tbody></table>`
+    : '<p>No app has access right now.</p>'
+}
+<p class="muted">This ends an app's sign-in; what your records allow is set by your on-chain grants.</p>`,
+  );
+}

@@ -179,3 +179,25 @@ t.test('EHR launch: the signed-in EHR user launches an app for a patient; the la
   const other = await fetch(`${server.origin}/auth/authorize?${new URLSearchParams({ ...params, client_id: 'other', redirect_uri: 'http://other.test/cb' })}`, { redirect: 'manual' });
   t.equal(new URL(other.headers.get('location')!).searchParams.get('error'), 'invalid_request', 'a launch for one app cannot start another');
 });
+
+t.test('the user sees the apps with access (management_endpoint) and revokes one; nobody else can', async (t) => {
+  const tok = await userToken();
+  const browser = new Browser(server.origin);
+  t.equal((await browser.request('/auth/manage')).status, 303, 'sign-in first');
+  await browser.signIn(alice, '/auth/manage');
+  const page = await (await browser.request('/auth/manage')).text();
+  t.match(page, /Test app/);
+  const gid = decodeJwt(tok.access_token!).gid as string;
+  t.match(page, new RegExp(`value="${gid}"`));
+
+  const mallory = new Browser(server.origin);
+  await mallory.signIn(demoWallet('bob'), '/auth/manage');
+  t.equal((await mallory.request('/auth/manage/revoke', { form: { grant: gid } })).status, 404, 'another user cannot revoke it');
+  t.equal((await read(tok.access_token)).status, 200);
+
+  const res = await browser.request('/auth/manage/revoke', { form: { grant: gid } });
+  t.equal(res.status, 200);
+  t.match(await res.text(), /was revoked/);
+  t.equal((await read(tok.access_token)).status, 401, 'its token stops at once');
+  t.equal((await form('/auth/token', { grant_type: 'refresh_token', refresh_token: tok.refresh_token! })).status, 400, 'and its refresh token');
+});

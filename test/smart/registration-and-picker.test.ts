@@ -88,5 +88,5 @@ t.test('every client is listed with what it is allowed', async (t) => {
 
 t.test('an open redirect through next= is not possible', async (t) => {
   const res = await new Browser(server.origin).request('/auth/login/demo', { form: { handle: 'alice', next: 'https://evil.example/' } });
-  t.equal(res.headers.get('location'), '/auth/clients');
+  t.equal(res.headers.get('location'), '/auth/manage');
 });
