@@ -23,7 +23,7 @@ import { fhirPlugin } from './fhir/fhir-plugin.ts';
 import type { PatientLinks } from './fhir/patient-links.ts';
 import { SourceDirectory } from './fhir/source-directory.ts';
 import type { FederatedSource } from './fhir/source-directory.ts';
-import { errorHandling } from './plugins/errors.ts';
+import { errorHandling, errorOutcome, sendOutcome } from './plugins/errors.ts';
 import { healthRoutes } from './plugins/health.ts';
 import type { ReadinessCheck } from './plugins/health.ts';
 import { requestContext, requestId } from './plugins/request-context.ts';
@@ -66,6 +66,11 @@ export async function buildApp(config: AppOptions, deps: AppDeps): Promise<Fasti
     bodyLimit: config.bodyLimit,
     // Fastify 5's default router options are fine; trailing slashes are accepted for curl users.
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors raised before routing (malformed URL encoding, bad content type header) as OperationOutcomes too.
+    frameworkErrors: (error, _request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode ?? 400;
+      void sendOutcome(reply, status >= 400 && status < 500 ? status : 400, errorOutcome(400, error.message));
+    },
   });
   await app.register(requestContext);
   await app.register(errorHandling);

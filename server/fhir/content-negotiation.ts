@@ -14,8 +14,9 @@ function notAcceptable(what: string): FhirHttpError {
 
 /** Throws 406 unless the client accepts JSON. */
 export function negotiateJson(format: unknown, accept: string | undefined): void {
-  if (format !== undefined) {
-    const value = String(Array.isArray(format) ? format[0] : format).split(';')[0]?.trim().toLowerCase() ?? '';
+  const given = Array.isArray(format) ? format[0] : format;
+  if (given !== undefined && given !== '') {
+    const value = String(given).split(';')[0]?.trim().toLowerCase() ?? '';
     if (!JSON_FORMATS.has(value)) throw notAcceptable(`_format=${value.slice(0, 40)} is not supported`);
     return;
   }

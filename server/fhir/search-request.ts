@@ -38,6 +38,14 @@ const bad = (message: string, expression?: string) =>
   new OperationOutcomeError(badRequest(message, expression));
 
 const PRESENTATION = new Set(['_format', '_pretty']);
+const MODIFIERS: Readonly<Record<string, readonly string[]>> = {
+  string: ['exact', 'contains', 'missing'],
+  token: ['not', 'text', 'missing'],
+  reference: ['missing'],
+  date: ['missing'],
+  number: ['missing'],
+  uri: ['missing', 'above', 'below'],
+};
 const ELEMENT_NAME = /^[a-z][A-Za-z0-9]*$/;
 const NUMBER_VALUE = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
 const INCLUDE_VALUE = /^([A-Z][A-Za-z]+):([a-z][a-z0-9-]*)(?::([A-Z][A-Za-z]+))?$/;
@@ -153,6 +161,15 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
       continue;
     }
     const definition = getSearchParameter(resourceType, code);
+    const modifier = name.includes(':') ? name.slice(name.indexOf(':') + 1) : undefined;
+    if (modifier !== undefined) {
+      const paramType = code === '_id' ? 'token' : code === '_lastUpdated' ? 'date' : (definition?.type as string);
+      // A modifier the server does not understand must not be silently ignored (R4 search.html).
+      const known = MODIFIERS[paramType] ?? ['missing'];
+      const typeModifier = paramType === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier);
+      if (!known.includes(modifier) && !typeModifier) throw bad(`${name.slice(0, 64)}: modifier :${modifier.slice(0, 32)} is not supported for ${paramType} parameters`, name);
+      if (modifier === 'missing' && list.some((v) => v !== 'true' && v !== 'false')) throw bad(`${name}: :missing takes true or false`, name);
+    }
     if (definition?.type === 'number') {
       for (const v of list.flatMap((x) => x.split(','))) {
         if (!NUMBER_VALUE.test(v)) throw bad(`${name}: "${v.slice(0, 64)}" is not a number`, name);

@@ -1,0 +1,91 @@
+import t from 'tap';
+import { alice, demoApp, json } from './fhir-app.ts';
+
+const app = await demoApp();
+t.teardown(() => app.close());
+
+const odd = [
+  '/fhir/MedicationRequest?_sort=',
+  '/fhir/MedicationRequest?_sort=-',
+  '/fhir/MedicationRequest?_sort=status&_sort=-status',
+  '/fhir/MedicationRequest?_include=MedicationRequest:subject:Patient',
+  '/fhir/MedicationRequest?_include=MedicationRequest:nope',
+  '/fhir/MedicationRequest?_revinclude=Nope:thing',
+  '/fhir/MedicationRequest?patient=',
+  '/fhir/MedicationRequest?patient=,,,',
+  '/fhir/MedicationRequest?patient=Patient/',
+  '/fhir/MedicationRequest?patient=Group/1',
+  '/fhir/MedicationRequest?_id=,,,',
+  '/fhir/MedicationRequest?_count=0',
+  '/fhir/MedicationRequest?_count=99999999999999999999',
+  '/fhir/MedicationRequest?_count=1.5',
+  '/fhir/MedicationRequest?_count=1&_count=2',
+  '/fhir/MedicationRequest?_elements=',
+  '/fhir/MedicationRequest?_elements=a.b',
+  '/fhir/MedicationRequest?_summary=count&_count=5',
+  '/fhir/MedicationRequest?authoredon=ge',
+  '/fhir/MedicationRequest?authoredon=gt2020-01-01T25:99',
+  '/fhir/MedicationRequest?authoredon=xx2020',
+  '/fhir/MedicationRequest?status:not=active',
+  '/fhir/MedicationRequest?status:weird=active',
+  '/fhir/MedicationRequest?subject:missing=maybe',
+  '/fhir/MedicationRequest?code=|',
+  '/fhir/MedicationRequest?code=http://x|',
+  '/fhir/MedicationRequest?_lastUpdated=lt',
+  '/fhir/RiskAssessment?probability=abc',
+  '/fhir/Observation?value-quantity=gt5',
+  '/fhir/Observation?combo-code-value-quantity=1$2',
+  '/fhir/Patient?birthdate=notadate',
+  '/fhir/Patient?_sort=-birthdate,family&name=',
+  '/fhir/Patient?_cursor=' + 'A'.repeat(9000),
+  `/fhir/Patient/${alice}/MedicationRequest?_cursor=%00`,
+  '/fhir/MedicationRequest?%ZZ=1',
+  '/fhir/MedicationRequest?_format=',
+  '/fhir/MedicationRequest?_format=json&_format=xml',
+  '/fhir/Patient/0xZZ',
+  '/fhir/Patient/..',
+  '/fhir/MedicationRequest/clinic..0123456789abcdef0123456789abcdef',
+  '/fhir/%E0%A4%A',
+  '/fhir/Patient/x/$everything',
+  `/fhir/Patient/${alice}/$everything?_count=abc`,
+];
+
+t.test('nothing a client sends produces a 500: odd input gets a 2xx or a 4xx OperationOutcome', async (t) => {
+  for (const url of odd) {
+    const res = await app.inject({ method: 'GET', url });
+    t.ok(res.statusCode < 500, `${url} → ${res.statusCode}`);
+    if (res.statusCode >= 400) t.equal(json(res).resourceType, 'OperationOutcome', url);
+    if (res.statusCode === 200) {
+      const body = json(res);
+      const warnings = (body.entry ?? []).filter((e: any) => e.search?.mode === 'outcome').flatMap((e: any) => e.resource.issue);
+      t.notOk(warnings.some((i: any) => i.code === 'exception'), `${url}: no source blamed for the client's input`);
+    }
+  }
+});
+
+t.test('odd headers and bodies are 4xx too', async (t) => {
+  const cases = [
+    { method: 'POST' as const, url: '/fhir/MedicationRequest/_search', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '%%%=&&&' },
+    { method: 'POST' as const, url: '/fhir/MedicationRequest/_search', headers: { 'content-type': 'application/json' }, payload: '{bad json' },
+    { method: 'POST' as const, url: '/fhir/MedicationRequest/_search', headers: { 'content-type': 'application/fhir+json' }, payload: '{}' },
+    { method: 'PUT' as const, url: '/fhir/MedicationRequest/clinic.mr-5001', headers: { 'content-type': 'application/fhir+json' }, payload: '{}' },
+    { method: 'DELETE' as const, url: '/fhir/MedicationRequest/clinic.mr-5001' },
+    { method: 'GET' as const, url: '/fhir/metadata', headers: { accept: ';;;,,,q=abc' } },
+    { method: 'GET' as const, url: '/fhir/MedicationRequest', headers: { prefer: 'handling=strict', accept: 'application/fhir+json; fhirVersion=4.0' } },
+  ];
+  for (const c of cases) {
+    const res = await app.inject(c);
+    t.ok(res.statusCode < 500, `${c.method} ${c.url} ${c.headers?.['content-type'] ?? ''} → ${res.statusCode}`);
+    if (res.statusCode >= 400) t.equal(json(res).resourceType, 'OperationOutcome');
+  }
+});
+
+t.test('unsupported modifiers and malformed :missing values are refused, not ignored', async (t) => {
+  for (const url of ['/fhir/MedicationRequest?status:weird=active', '/fhir/MedicationRequest?subject:missing=maybe', '/fhir/MedicationRequest?authoredon:exact=2020']) {
+    const res = await app.inject({ method: 'GET', url });
+    t.equal(res.statusCode, 400, url);
+    t.match(json(res).issue[0].details.text, /modifier|missing/, url);
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?status:not=active' })).statusCode, 200);
+  t.equal((await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?subject:Patient=x' })).statusCode, 200, 'type modifiers on references');
+});
