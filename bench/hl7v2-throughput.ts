@@ -161,7 +161,7 @@ async function runScenario(name: string, connections: number, window: number): P
   // System under test, on a real disk (durability costs fsyncs; that is the point).
   const dir = mkdtempSync(join(tmpdir(), 'medrec-bench-hl7v2-'));
   const source = await Hl7v2Source.open(
-    { id: 'hl7-bench', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Bench', options: { mllp: { port: 0 }, timezone: 'America/New_York', storeThread: process.env.HL7_STORE_THREAD !== '0' } },
+    { id: 'hl7-bench', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Bench', options: { mllp: { port: 0 }, timezone: 'America/New_York', storeThread: process.env.HL7_STORE_THREAD !== '0', ...(process.env.HL7_BATCH ? { batchSize: Number(process.env.HL7_BATCH) } : {}) } },
     { log: Fastify({ logger: false }).log, dataDir: dir, recordsChanged: () => undefined },
   );
   const started = performance.now();

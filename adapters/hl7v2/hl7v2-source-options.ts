@@ -122,7 +122,7 @@ export function parseHl7v2Options(sourceId: string, options: Readonly<Record<str
     maxFrameBytes: int(sourceId, 'maxFrameBytes', options.maxFrameBytes, 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     idleTimeoutMs: int(sourceId, 'idleTimeoutMs', options.idleTimeoutMs, 300_000, 1000, 86_400_000),
     maxConnections: int(sourceId, 'maxConnections', options.maxConnections, 64, 1, 10_000),
-    batchSize: int(sourceId, 'batchSize', options.batchSize, 500, 1, 10_000),
+    batchSize: int(sourceId, 'batchSize', options.batchSize, 200, 1, 10_000),
     notifyIntervalMs: int(sourceId, 'notifyIntervalMs', options.notifyIntervalMs, 1000, 10, 3_600_000),
     convert: options.convert !== false,
     storeThread: options.storeThread !== false,

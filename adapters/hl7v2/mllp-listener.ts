@@ -14,6 +14,9 @@ import type { Refusal } from './conversion/message-conversion.ts';
 import { decodeMessageBytes, type Er7Message } from './er7.ts';
 import { errorSummary, type AcceptanceOutcome, type MessageAcceptance } from './message-acceptance.ts';
 
+/** Frames awaiting their ACK on one connection above which reading pauses (back-pressure). */
+const MAX_IN_FLIGHT = 1000;
+
 const VT = 0x0b;
 const FS = 0x1c;
 const CR = 0x0d;
@@ -144,6 +147,8 @@ class MllpConnection {
   #expectCr = false;
   /** ACKs leave in frame order. */
   #tail: Promise<void> = Promise.resolve();
+  #inFlight = 0;
+  #paused = false;
 
   constructor(socket: Socket, listener: MllpListener) {
     this.#socket = socket;
@@ -260,9 +265,19 @@ class MllpConnection {
   }
 
   #enqueue(outcome: Promise<AcceptanceOutcome>): void {
+    if (++this.#inFlight > MAX_IN_FLIGHT && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause(); // the store is behind: stop reading until ACKs catch up
+    }
     this.#tail = this.#tail
       .then(() => outcome)
       .then((o) => this.#respond(o))
+      .finally(() => {
+        if (--this.#inFlight < MAX_IN_FLIGHT / 2 && this.#paused) {
+          this.#paused = false;
+          this.#socket.resume();
+        }
+      })
       .catch((error: unknown) => this.#listener.log.error({ err: errorSummary(error) }, 'hl7v2 MLLP acknowledgement failed'));
   }
 

@@ -33,6 +33,7 @@ t.test('PostgreSQL store', async (t) => {
   t.equal(refused.code, 'AE');
   await hl7.close();
 
+  await s.source.drain();
   const signal = new AbortController().signal;
   const alice = await s.source.search({ resourceType: 'MedicationRequest', filters: [], patients: [HL7_DEMO_LOCAL_IDS.alice], count: 50 }, signal);
   t.equal(alice.resources.length, 2, "alice's RDE and OMP orders");
@@ -66,4 +67,19 @@ t.test('PostgreSQL store', async (t) => {
   t.equal(twoNodes.length, 10);
   t.ok(twoNodes.every((p) => p.meta?.versionId === '30'), 'each patient updated exactly 30 times, no message applied twice');
   t.ok(twoNodes.every((p) => /^Name29\d$/.test(p.name?.[0]?.family ?? '')), 'the last message per patient won: order kept');
+});
+
+t.test('when the store cannot commit, the sender gets AE 207 (resend), never AA', async (t) => {
+  const broken = await openSource({ store: { kind: 'postgres', connectionString: URL, schema: 'hl7v2_pgbroken' } }, 'hl7-pgb');
+  t.teardown(() => broken.close());
+  const admin = new pg.Client({ connectionString: URL });
+  await admin.connect();
+  await admin.query('DROP SCHEMA hl7v2_pgbroken CASCADE'); // the database loses the tables under the running node
+  await admin.end();
+  const hl7 = client(broken.port);
+  t.teardown(() => hl7.close());
+  const ack = await sendWithClient(hl7, message([msh({ type: 'ADT^A08^ADT_A01', control: 'LOST-1' }), pid('1')]));
+  t.equal(ack.code, 'AE');
+  t.match(ack.err, /\|207\^message could not be stored, resend it\^HL70357\|/);
+  t.equal((await broken.source.health(new AbortController().signal)).status, 'down');
 });

@@ -50,6 +50,8 @@ export class ThreadedSqliteStore implements Hl7Store, ConversionRunner {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 0;
   #closed = false;
+  /** Set when the thread died: calls fail at once (AE 207 to senders, health down) instead of hanging. */
+  #dead?: Error;
 
   private constructor(worker: Worker, hooks: StoreThreadHooks) {
     this.#worker = worker;
@@ -67,6 +69,7 @@ export class ThreadedSqliteStore implements Hl7Store, ConversionRunner {
       else waiting.reject(Object.assign(new Error(message.error.message), { name: message.error.name }));
     });
     const fail = (error: Error): void => {
+      this.#dead ??= error;
       for (const w of this.#pending.values()) w.reject(error);
       this.#pending.clear();
     };
@@ -86,6 +89,7 @@ export class ThreadedSqliteStore implements Hl7Store, ConversionRunner {
 
   #call<T>(call: StoreCall): Promise<T> {
     if (this.#closed && call.op !== 'close') return Promise.reject(new Error('hl7v2 store is closed'));
+    if (this.#dead) return Promise.reject(this.#dead);
     const id = ++this.#nextId;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
