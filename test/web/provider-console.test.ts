@@ -11,6 +11,7 @@ import { Wallet } from 'ethers';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { linkCommitment, deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
+import { HL7_DEMO_SOURCE_ID, hl7DemoSourceOptions } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { launchBrowser } from './support/browser.ts';
 import { checkScreen, demoSignIn } from './support/journeys.ts';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
@@ -22,6 +23,9 @@ let browser: Browser;
 t.before(async () => {
   stack = await startWebStack('provider', (origin) => [
     { clientId: LAUNCH_APP, name: 'EHR launch test app', type: 'public', redirectUris: [`${origin}/healthz`], launchUrl: `${origin}/healthz` },
+  ], [
+    // St. Luke's HL7v2 feed (sample feed loaded at start): a source with a durable inbox and dead letters.
+    { id: HL7_DEMO_SOURCE_ID, kind: 'hl7v2', provider: demoAddress('hl7-hospital'), name: "St. Luke's Medical Center (HL7v2 feed)", options: hl7DemoSourceOptions(0) },
   ]);
   browser = await launchBrowser();
 });
@@ -110,13 +114,23 @@ t.test('a provider links a patient (commitment on chain), refuses a wrong link, 
   await context.close();
 });
 
-t.test('sources show their health', async (t) => {
-  const { context, page } = await signedInAs('Riverside Family Clinic');
-  await tab(page, 'Sources');
-  const row = page.getByRole('row').filter({ hasText: 'clinic' });
+t.test('sources show their health, and a feed its dead letters and queue', async (t) => {
+  const clinic = await signedInAs('Riverside Family Clinic');
+  await tab(clinic.page, 'Sources');
+  const row = clinic.page.getByRole('row').filter({ hasText: 'clinic' });
   await row.getByText('healthy').waitFor();
-  t.equal(await checkScreen(page, stack.artifacts, 'provider-sources'), '', 'sources screen: no accessibility violations');
-  await context.close();
+  t.match(await row.innerText(), /not reported/, 'an embedded source does not pretend to count dead letters');
+  await clinic.context.close();
+
+  const feed = await signedInAs("St. Luke's Medical Center (HL7v2 feed)");
+  await tab(feed.page, 'Sources');
+  const hl7 = feed.page.getByRole('row').filter({ hasText: HL7_DEMO_SOURCE_ID });
+  await hl7.getByText(/awaiting conversion/).waitFor();
+  const cells = await hl7.getByRole('cell').allInnerTexts();
+  t.match(cells[4] ?? '', /^\d+$/, 'dead letters are counted');
+  t.match(cells[5] ?? '', /\d+ waiting/, 'the inbox queue depth is shown');
+  t.equal(await checkScreen(feed.page, stack.artifacts, 'provider-sources'), '', 'sources screen: no accessibility violations');
+  await feed.context.close();
 });
 
 t.test('a registered SMART app is EHR-launched for a patient and gets that patient in context', async (t) => {

@@ -150,7 +150,7 @@ export const providerRoutes: FastifyPluginAsync<ProviderRoutesOptions> = async (
                   lagSeconds: { type: 'number' }, errors: { type: 'number' }, deadLetters: { type: 'number' },
                   queue: { type: 'object', properties: { waiting: { type: 'number' }, active: { type: 'number' }, failed: { type: 'number' }, delayed: { type: 'number' } } },
                 },
-                required: ['id', 'kind', 'provider', 'healthy', 'errors', 'deadLetters'],
+                required: ['id', 'kind', 'provider', 'healthy'],
               },
             },
           },

@@ -15,8 +15,8 @@ export interface StatusSource {
 }
 
 export interface SourceCounters {
-  readonly errors: number;
-  readonly deadLetters: number;
+  readonly errors?: number;
+  readonly deadLetters?: number;
   readonly queue?: { readonly waiting: number; readonly active: number; readonly failed: number; readonly delayed: number };
 }
 
@@ -49,7 +49,7 @@ export class AdapterSourceStatus implements SourcesStatus {
       } catch (error) {
         detail = `health check failed: ${(error as Error).message}`;
       }
-      const counters = await this.#o.counters?.(s.sourceId).catch(() => undefined);
+      const counters = (await this.#o.counters?.(s.sourceId).catch(() => undefined)) ?? (await storeCounters(s.adapter));
       return {
         id: s.sourceId,
         kind: s.kind ?? 'source',
@@ -57,10 +57,25 @@ export class AdapterSourceStatus implements SourcesStatus {
         healthy,
         ...(detail ? { detail } : {}),
         ...(lagSeconds !== undefined ? { lagSeconds } : {}),
-        errors: counters?.errors ?? 0,
-        deadLetters: counters?.deadLetters ?? 0,
+        ...(counters?.errors !== undefined ? { errors: counters.errors } : {}),
+        ...(counters?.deadLetters !== undefined ? { deadLetters: counters.deadLetters } : {}),
         ...(counters?.queue ? { queue: counters.queue } : {}),
       };
     }));
+  }
+}
+
+/**
+ * Feed sources with a durable inbox (the HL7v2 adapter's `store.stats()`) report their dead letters
+ * and the messages waiting for conversion, which is their queue.
+ */
+async function storeCounters(adapter: EhrAdapter): Promise<SourceCounters | undefined> {
+  const store = (adapter as { store?: { stats?: () => Promise<{ pending: number; deadLetters: number }> } }).store;
+  if (typeof store?.stats !== 'function') return undefined;
+  try {
+    const stats = await store.stats();
+    return { deadLetters: stats.deadLetters, queue: { waiting: stats.pending, active: 0, failed: 0, delayed: 0 } };
+  } catch {
+    return undefined;
   }
 }

@@ -23,6 +23,7 @@ import { freePort } from '../../../server/util/free-port.ts';
 import { webApps, webAppClients } from '../../../server/web/web-apps.ts';
 import { providerDemoSigners, wireWebApps } from '../../../server/web/web-wiring.ts';
 import type { SmartClient } from '../../../smart-on-fhir/clients.ts';
+import type { SourceConfig } from '../../../adapters/source-config.ts';
 import { demoClients, demoSigners, describeDemoParticipant } from '../../../smart-on-fhir/demo-clients.ts';
 
 export interface WebStack {
@@ -34,7 +35,11 @@ export interface WebStack {
   close(): Promise<void>;
 }
 
-export async function startWebStack(name: string, extraClients: (origin: string) => SmartClient[] = () => []): Promise<WebStack> {
+export async function startWebStack(
+  name: string,
+  extraClients: (origin: string) => SmartClient[] = () => [],
+  extraSources: readonly SourceConfig[] = [],
+): Promise<WebStack> {
   const dataDir = mkdtempSync(join(tmpdir(), `medrec-web-${name}-`));
   const artifacts = join(process.cwd(), 'test-artifacts', 'web');
   mkdirSync(artifacts, { recursive: true });
@@ -43,7 +48,8 @@ export async function startWebStack(name: string, extraClients: (origin: string)
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const chain = await startEmbeddedChain({ blockTime: 0, fhirBaseUrl: () => `${origin}/fhir` });
-  const sources = await openSources(demoSources(), { log, dataDir, redisUrl: redisServer.url });
+  const sourceConfigs = [...demoSources(), ...extraSources];
+  const sources = await openSources(sourceConfigs, { log, dataDir, redisUrl: redisServer.url });
   const authz = await startAuthorization({
     redisUrl: redisServer.url,
     chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
@@ -58,7 +64,7 @@ export async function startWebStack(name: string, extraClients: (origin: string)
   const web = wireWebApps({
     chain: chain.client,
     links,
-    sources: () => sources.map((s) => ({ ...s, kind: 'embedded' })),
+    sources: () => sources.map((s) => ({ ...s, kind: sourceConfigs.find((c) => c.id === s.sourceId)?.kind ?? 'source' })),
     demo: true,
   });
   const app = await buildApp(

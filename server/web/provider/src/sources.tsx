@@ -21,9 +21,9 @@ export function Sources() {
                   <td><strong>{s.id}</strong><div class="muted">{s.kind} · {s.provider}</div></td>
                   <td><span class={`pill ${s.healthy ? 'ok' : 'bad'}`}>{s.healthy ? 'healthy' : 'unhealthy'}</span>{s.detail && <div class="muted">{s.detail}</div>}</td>
                   <td>{s.lagSeconds === undefined ? '—' : `${s.lagSeconds.toFixed(1)} s`}</td>
-                  <td>{s.errors}</td>
-                  <td>{s.deadLetters}</td>
-                  <td>{s.queue ? `${s.queue.waiting} waiting, ${s.queue.active} active, ${s.queue.failed} failed` : 'in-process'}</td>
+                  <td>{s.errors ?? <span class="muted">not reported</span>}</td>
+                  <td>{s.deadLetters ?? <span class="muted">not reported</span>}</td>
+                  <td>{s.queue ? `${s.queue.waiting} waiting, ${s.queue.active} active, ${s.queue.failed} failed` : <span class="muted">no queue (read in-process)</span>}</td>
                 </tr>
               ))}
             </tbody>

@@ -181,8 +181,9 @@ export interface SourceStatusView {
   readonly healthy: boolean;
   readonly detail?: string;
   readonly lagSeconds?: number;
-  readonly errors: number;
-  readonly deadLetters: number;
+  /** Absent when this source does not report it (shown as such, never as a made-up zero). */
+  readonly errors?: number;
+  readonly deadLetters?: number;
   readonly queue?: { readonly waiting: number; readonly active: number; readonly failed: number; readonly delayed: number };
 }
 
