@@ -48,8 +48,14 @@ export function bearerVerifier(options: BearerVerifierOptions): onRequestAsyncHo
       }
       (request as FastifyRequest & { accessContext?: AccessContext }).accessContext = context;
     } catch (error) {
-      if (!(error instanceof InvalidTokenError)) throw error;
-      return deny(reply, options.realm, 'invalid_token', error.message);
+      if (error instanceof InvalidTokenError) return deny(reply, options.realm, 'invalid_token', error.message);
+      // The grant store is unreachable: fail closed, and say it is temporary.
+      request.log.warn({ err: error }, 'bearer token check failed: grant store unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .type('application/fhir+json')
+        .send({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', diagnostics: 'Authorization is temporarily unavailable.' }] });
     }
   };
 }

@@ -201,3 +201,16 @@ t.test('the user sees the apps with access (management_endpoint) and revokes one
   t.equal((await read(tok.access_token)).status, 401, 'its token stops at once');
   t.equal((await form('/auth/token', { grant_type: 'refresh_token', refresh_token: tok.refresh_token! })).status, 400, 'and its refresh token');
 });
+
+t.test('when the grant store is down, protected requests fail closed with 503, not 500 or 200', async (t) => {
+  const rs = await (await import('../../server/embedded/redis-server.ts')).startRedisServer();
+  const isolated = await startSmartServer({ clients: [{ clientId: 'app', name: 'Test app', type: 'public', redirectUris: ['http://app.test/callback'] }] }, rs);
+  t.teardown(() => isolated.close());
+  const smart = isolated.app.smartAuth;
+  const grant = await smart.store.createGrant({ clientId: 'app', subject: aliceId, scope: 'patient/*.rs', patient: aliceId, kind: 'user', expiresAt: Math.floor(Date.now() / 1000) + 600 });
+  const { token } = await smart.tokens.issueAccessToken(grant, 600);
+  await rs.kill();
+  const res = await fetch(`${isolated.fhirBase}/Probe/1`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(res.status, 503);
+  t.equal(((await res.json()) as { resourceType: string }).resourceType, 'OperationOutcome');
+});
