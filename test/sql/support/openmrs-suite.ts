@@ -10,7 +10,7 @@ import { sql } from 'kysely';
 import type { Test } from 'tap';
 import { loadFhirDefinitions } from '../../../adapters/fhir-definitions.ts';
 import { openmrsMapping } from '../../../adapters/sql/openmrs/openmrs-profile.ts';
-import { DEMO_ROWS, IDENTIFIER_TYPES, OPENMRS_DEMO_PATIENTS, OPENMRS_VOIDED_PATIENT } from '../../../adapters/sql/openmrs/openmrs-seed.ts';
+import { DEMO_ROWS, IDENTIFIER_TYPES, LOCATIONS, OPENMRS_DEMO_PATIENTS, OPENMRS_VOIDED_PATIENT } from '../../../adapters/sql/openmrs/openmrs-seed.ts';
 import { SqlAdapter } from '../../../adapters/sql/sql-adapter.ts';
 import { openSqlConnection, type SqlConnection, type SqlDialectName } from '../../../adapters/sql/sql-connection.ts';
 import { createTestDatabase, serverAvailable, type TestDatabase } from './openmrs-databases.ts';
@@ -389,6 +389,20 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     await rejectsBadRequest(t, adapter.search({ resourceType: 'Practitioner', filters: [], count: 1 }, signal()), 'unmapped type → 400');
     t.equal(await countRows(), before, 'no row changed');
     t.same((await adapter.search({ resourceType: 'Patient', filters: [], count: 1000 }, signal())).resources.length, all('Patient').length, 'answers unchanged');
+  });
+
+  await t.test('site options: only the configured locations and identifier types are exposed', async (t) => {
+    const site = await SqlAdapter.open({
+      sourceId: 'hillside-main',
+      connection: openSqlConnection(database.options),
+      mapping: openmrsMapping({ locations: [LOCATIONS.hillside], identifierTypes: [IDENTIFIER_TYPES.openmrsId] }),
+    });
+    t.teardown(() => site.close());
+    const encounters = await site.search({ resourceType: 'Encounter', filters: [], patients: [ALICE], count: 50 }, signal());
+    t.same(encounters.resources.map((e) => e.id).sort(), all<Encounter>('Encounter').filter((e) => e.subject?.reference === `Patient/${ALICE}` && e.location?.[0]?.location?.display === 'Hillside Clinic').map((e) => e.id).sort());
+    t.notOk(encounters.resources.some((e) => e.id === DEMO_ROWS.aliceLabEncounter), 'the annex encounter is not this site\'s');
+    const patient = (await site.read('Patient', ALICE, signal())) as Patient;
+    t.same(patient.identifier?.map((i) => i.value), ['HSC-10001'], 'only OpenMRS IDs');
   });
 
   await t.test('the connection cannot write, and the adapter refuses a writable one', async (t) => {
