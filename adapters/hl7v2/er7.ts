@@ -29,6 +29,8 @@ export class Er7Segment {
   readonly raw: string;
   readonly #fields: readonly string[];
   readonly #delimiters: Delimiters;
+  /** Fields split and decoded once, on first use (mappers read the same fields many times). */
+  readonly #parsed = new Map<number, Er7Field[]>();
 
   constructor(raw: string, delimiters: Delimiters) {
     this.raw = raw;
@@ -60,14 +62,21 @@ export class Er7Segment {
 
   /** Repetitions of field n, each as a list of components, each a list of subcomponents (decoded). */
   repetitions(n: number): Er7Field[] {
+    const cached = this.#parsed.get(n);
+    if (cached) return cached;
     const raw = this.rawField(n);
-    if (raw === '' || raw === '""') return [];
-    if (this.name === 'MSH' && (n === 1 || n === 2)) return [new Er7Field([[raw]])];
-    const d = this.#delimiters;
-    return raw
-      .split(d.repetition)
-      .filter((rep) => rep !== '')
-      .map((rep) => new Er7Field(rep.split(d.component).map((c) => c.split(d.subcomponent).map((s) => unescapeEr7(s, d)))));
+    let fields: Er7Field[];
+    if (raw === '' || raw === '""') fields = [];
+    else if (this.name === 'MSH' && (n === 1 || n === 2)) fields = [new Er7Field([[raw]])];
+    else {
+      const d = this.#delimiters;
+      fields = raw
+        .split(d.repetition)
+        .filter((rep) => rep !== '')
+        .map((rep) => new Er7Field(rep.split(d.component).map((c) => c.split(d.subcomponent).map((s) => unescapeEr7(s, d)))));
+    }
+    this.#parsed.set(n, fields);
+    return fields;
   }
 
   /** First repetition of field n (an empty field when absent). */

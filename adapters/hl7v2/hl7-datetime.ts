@@ -52,10 +52,23 @@ function validDay(y: string, mo: string, d: string): boolean {
   return n >= 1 && n <= days;
 }
 
-/** The UTC offset (`+hh:mm`) of a zone at a local wall-clock time. */
+const offsets = new Map<string, string>();
+
+/** The UTC offset (`+hh:mm`) of a zone at a local wall-clock time (memoised per zone, day and minute). */
 export function zoneOffset(zone: string, date: string, time: string): string {
   if (zone === 'Z' || zone === 'UTC') return '+00:00';
   if (/^[+-]\d{2}:\d{2}$/.test(zone)) return zone;
+  const key = `${zone} ${date} ${time.slice(0, 5)}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    offset = computeOffset(zone, date, time);
+    if (offsets.size > 50_000) offsets.clear();
+    offsets.set(key, offset);
+  }
+  return offset;
+}
+
+function computeOffset(zone: string, date: string, time: string): string {
   // Treat the wall time as UTC, ask the zone its offset there, and correct once for DST edges.
   const wall = Date.parse(`${date.length === 10 ? date : `${date}-01`.slice(0, 10)}T${time.slice(0, 8)}Z`);
   let offset = offsetMinutes(zone, wall);

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS resources (
   last_updated TEXT NOT NULL,
   json TEXT NOT NULL,
   PRIMARY KEY (type, id)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resources_patient ON resources (patient, type);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,7 +61,6 @@ export class SqliteHl7Store implements Hl7Store {
   readonly #convStmts: Record<string, StatementSync>;
   readonly #stmts: Record<string, StatementSync>;
   #lock: Promise<unknown> = Promise.resolve();
-  #savepoints = 0;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -74,6 +73,9 @@ export class SqliteHl7Store implements Hl7Store {
     this.#convStmts = {
       finish: c('UPDATE inbox SET status = ? WHERE seq = ?'),
       status: c('SELECT status FROM inbox WHERE seq = ?'),
+      savepoint: c('SAVEPOINT message'),
+      release: c('RELEASE message'),
+      rollbackTo: c('ROLLBACK TO message'),
       get: c('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
       put: c('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
       byPatient: c('SELECT json, patient FROM resources WHERE patient = ?'),
@@ -149,7 +151,7 @@ export class SqliteHl7Store implements Hl7Store {
 
   #tx(): StoreTransaction {
     const s = this.#convStmts;
-    const db = this.#conv;
+
     return {
       get: async (type, id) => {
         const row = s.get!.get(type, id) as { json: string; patient: string | null } | undefined;
@@ -162,16 +164,16 @@ export class SqliteHl7Store implements Hl7Store {
         (s.byPatient!.all(patient) as unknown as { json: string; patient: string | null }[]).map(
           (r): StoredResource => ({ resource: JSON.parse(r.json) as Resource, patient: r.patient }),
         ),
+      // One message at a time (not nested), so one prepared savepoint name serves all.
       savepoint: async (fn) => {
-        const name = `sp${++this.#savepoints}`;
-        db.exec(`SAVEPOINT ${name}`);
+        s.savepoint!.run();
         try {
           const result = await fn();
-          db.exec(`RELEASE ${name}`);
+          s.release!.run();
           return result;
         } catch (error) {
-          db.exec(`ROLLBACK TO ${name}`);
-          db.exec(`RELEASE ${name}`);
+          s.rollbackTo!.run();
+          s.release!.run();
           throw error;
         }
       },
