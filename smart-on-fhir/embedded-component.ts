@@ -50,12 +50,15 @@ export const smartComponent: EmbeddedComponent = {
     const provider = chain ? new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }) : undefined;
     const directory = chain && provider ? chainDirectory(provider, chain.contracts) : undefined;
     const keys = authzKeys();
+    const sealing = process.env.MEDREC_SIGNING_KEY_SECRET ?? ctx.config.cursorSecret;
     ctx.deps = {
       ...ctx.deps,
       smart: {
         publicUrl,
         redis,
         clients,
+        // Private signing keys are sealed in Redis under a key derived from the shared secret.
+        ...(sealing ? { keySealingSecret: sealing } : {}),
         ...(chain ? { permissionSnapshot: async (subject: string) => (await buildSnapshot(redis, keys, subject)).snapshot } : {}),
         ...(directory ? { resolveParticipantClient: directory.resolveParticipantClient } : {}),
         // Patients have no name on chain (PHI): the demo's pseudonyms fill in; roles come from the chain.

@@ -65,7 +65,12 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
   };
   const endpoints = smartEndpoints(origin, fhirBasePath, options.dynamicRegistration !== false);
   const store = new GrantStore({ redis: options.redis, prefix });
-  const keys = new SigningKeys({ redis: options.redis, prefix, retainRetiredSeconds: Math.max(lifetimes.access, 3600) + 300 });
+  const keys = new SigningKeys({
+    redis: options.redis,
+    prefix,
+    retainRetiredSeconds: Math.max(lifetimes.access, 3600) + 300,
+    ...(options.keySealingSecret ? { sealingSecret: options.keySealingSecret } : {}),
+  });
   await keys.init();
   const clients = new ClientRegistry(options.clients, store, options.resolveParticipantClient);
   const authenticator = new ClientAuthenticator(clients, store, endpoints.token);

@@ -5,13 +5,19 @@
  * A retired key stays published in the JWKS until every token it signed has expired.
  */
 import { exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK, type CryptoKey } from 'jose';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 export const SIGNING_ALG = 'RS256';
 
 interface StoredKey {
   readonly kid: string;
-  readonly privateJwk: JWK;
+  /** In the clear only when no sealing secret is configured. */
+  readonly privateJwk?: JWK;
+  /** AES-256-GCM of the private JWK: base64url(iv ‖ tag ‖ ciphertext). */
+  readonly sealed?: string;
+  /** Public part, so the JWKS can be served without unsealing. */
+  readonly publicJwk?: JWK;
   readonly createdAt: number;
   readonly retiredAt?: number;
 }
@@ -29,6 +35,11 @@ export interface SigningKeysOptions {
   readonly prefix: string;
   /** How long a retired key stays published: at least the longest token lifetime. Seconds. */
   readonly retainRetiredSeconds: number;
+  /**
+   * A secret shared by the replicas; with it private keys are stored sealed (AES-256-GCM under
+   * an HKDF-derived key), so reading Redis is not enough to mint tokens.
+   */
+  readonly sealingSecret?: string | Buffer;
 }
 
 export class SigningKeys {
@@ -36,6 +47,7 @@ export class SigningKeys {
   readonly #hash: string;
   readonly #channel: string;
   readonly #retain: number;
+  readonly #sealKey: Buffer | undefined;
   #keys = new Map<string, LoadedKey>();
   #active: LoadedKey | undefined;
   #lastReload = 0;
@@ -45,6 +57,9 @@ export class SigningKeys {
     this.#hash = `${options.prefix}keys`;
     this.#channel = `${options.prefix}keys:rotated`;
     this.#retain = options.retainRetiredSeconds;
+    this.#sealKey = options.sealingSecret
+      ? Buffer.from(hkdfSync('sha256', options.sealingSecret, 'medrec-smart', 'signing keys at rest', 32))
+      : undefined;
   }
 
   /** The pub/sub channel announcing rotations; the plugin subscribes and calls `reload()`. */
@@ -69,7 +84,7 @@ export class SigningKeys {
     for (const json of Object.values(raw)) {
       const stored = JSON.parse(json) as StoredKey;
       if (stored.retiredAt !== undefined && stored.retiredAt + this.#retain < now) continue;
-      next.set(stored.kid, this.#keys.get(stored.kid) ?? (await load(stored)));
+      next.set(stored.kid, this.#keys.get(stored.kid) ?? (await load(stored, this.#unseal(stored))));
     }
     this.#keys = next;
     this.#active = [...next.values()]
@@ -130,23 +145,47 @@ export class SigningKeys {
     return { keys: [...this.#keys.values()].map((k) => k.publicJwk) };
   }
 
+  #unseal(stored: StoredKey): JWK {
+    if (stored.privateJwk) return stored.privateJwk;
+    if (!stored.sealed || !this.#sealKey) throw new Error(`signing key ${stored.kid} is sealed and no sealing secret is configured`);
+    return JSON.parse(unseal(this.#sealKey, stored.sealed)) as JWK;
+  }
+
   async #add(): Promise<string> {
     const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
-    const privateJwk = await exportJWK(privateKey);
-    const kid = await calculateJwkThumbprint({ kty: privateJwk.kty!, n: privateJwk.n!, e: privateJwk.e! });
-    const stored: StoredKey = { kid, privateJwk: { ...privateJwk, kid, alg: SIGNING_ALG }, createdAt: Date.now() / 1000 };
+    const exported = await exportJWK(privateKey);
+    const kid = await calculateJwkThumbprint({ kty: exported.kty!, n: exported.n!, e: exported.e! });
+    const privateJwk: JWK = { ...exported, kid, alg: SIGNING_ALG };
+    const publicJwk: JWK = { kty: exported.kty, n: exported.n, e: exported.e, kid, alg: SIGNING_ALG, use: 'sig' };
+    const stored: StoredKey = this.#sealKey
+      ? { kid, sealed: seal(this.#sealKey, JSON.stringify(privateJwk)), publicJwk, createdAt: Date.now() / 1000 }
+      : { kid, privateJwk, publicJwk, createdAt: Date.now() / 1000 };
     await this.#redis.hsetnx(this.#hash, kid, JSON.stringify(stored));
     return kid;
   }
 }
 
-async function load(stored: StoredKey): Promise<LoadedKey> {
-  const { kty, n, e } = stored.privateJwk;
+async function load(stored: StoredKey, privateJwk: JWK): Promise<LoadedKey> {
+  const { kty, n, e } = privateJwk;
   const publicJwk: JWK = { kty, n, e, kid: stored.kid, alg: SIGNING_ALG, use: 'sig' };
   return {
     stored,
-    privateKey: (await importJWK(stored.privateJwk, SIGNING_ALG)) as CryptoKey,
+    privateKey: (await importJWK(privateJwk, SIGNING_ALG)) as CryptoKey,
     publicKey: (await importJWK(publicJwk, SIGNING_ALG)) as CryptoKey,
     publicJwk,
   };
+}
+
+function seal(key: Buffer, plaintext: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+function unseal(key: Buffer, sealed: string): string {
+  const raw = Buffer.from(sealed, 'base64url');
+  const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+  decipher.setAuthTag(raw.subarray(12, 28));
+  return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
 }

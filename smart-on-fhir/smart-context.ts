@@ -53,6 +53,8 @@ export interface SmartAuthOptions {
   readonly anonymous?: 'refuse' | 'pass';
   /** Paths under the FHIR base open without a token (besides metadata and .well-known). */
   readonly openFhirPaths?: readonly string[];
+  /** Seals the private signing keys at rest in Redis (share it across replicas). */
+  readonly keySealingSecret?: string | Buffer;
   /** Signing keys older than this are rotated (checked hourly); default 30 days, 0 = never. */
   readonly keyRotationSeconds?: number;
   readonly accessTokenSeconds?: number;

@@ -70,3 +70,18 @@ t.test('scheduled rotation: only a key older than the bound is rotated, by one r
   t.not(keys.signingKey().kid, before);
   t.equal(await keys.rotateIfOlderThan(0), undefined, 'the lock holds a second rotation back');
 });
+
+t.test('with a sealing secret the private signing keys are not readable from Redis', async (t) => {
+  const { SigningKeys } = await import('../../smart-on-fhir/signing-keys.ts');
+  const sealed = new SigningKeys({ redis: server.redis, prefix: 'sealed-test:', retainRetiredSeconds: 3600, sealingSecret: 'a shared secret of the replicas, 32+ chars' });
+  await sealed.init();
+  const raw = Object.values(await server.redis.hgetall('sealed-test:keys')).join('');
+  t.notMatch(raw, /"d":/, 'no private exponent in the clear');
+  const replica = new SigningKeys({ redis: server.redis, prefix: 'sealed-test:', retainRetiredSeconds: 3600, sealingSecret: 'a shared secret of the replicas, 32+ chars' });
+  await replica.init();
+  t.equal(replica.signingKey().kid, sealed.signingKey().kid, 'a replica with the secret signs with the same key');
+  const outsider = new SigningKeys({ redis: server.redis, prefix: 'sealed-test:', retainRetiredSeconds: 3600 });
+  await t.rejects(outsider.init(), /sealed/, 'without the secret the keys are useless');
+  const wrong = new SigningKeys({ redis: server.redis, prefix: 'sealed-test:', retainRetiredSeconds: 3600, sealingSecret: 'another secret entirely, also 32+ chars' });
+  await t.rejects(wrong.init());
+});
