@@ -2,8 +2,9 @@
  * Authorization overhead: the same FHIR app over the same embedded demo sources, once with the
  * chain-backed policy (snapshots from Redis, kept fresh from an anvil chain by the follower,
  * audit queued) and once with the open policy, measured in the same run with autocannon over
- * loopback, alternating rounds so drift hits both alike. Prints throughput and p99 of a FHIR
- * read and a FHIR search, and the ratio enforced / open (aim ≥ 0.9).
+ * loopback, in alternating 2 s slices so drift hits both alike. Prints throughput and p99 of a
+ * FHIR read and a FHIR search, the median enforced / open ratio over the paired slices (aim ≥ 0.9),
+ * and the CPU time per request of this process (less sensitive to other load on the machine).
  *
  * Run: `node bench/authz-overhead.ts` (`--quick` for a short smoke run).
  */
@@ -23,8 +24,8 @@ interface AutocannonResult { requests: { average: number }; latency: { p99: numb
 const autocannon = autocannonUntyped as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
 
 const quick = process.argv.includes('--quick');
-const DURATION_S = quick ? 2 : 5;
-const ROUNDS = quick ? 1 : 3;
+const DURATION_S = 2;
+const ROUNDS = quick ? 2 : 8;
 const CONNECTIONS = 16;
 
 const alice = demoAddress('alice');
@@ -40,12 +41,21 @@ async function appWith(policy: AccessPolicy, sources: Awaited<ReturnType<typeof 
   return { app, url };
 }
 
-interface Run { rps: number; p99: number; errors: number }
+interface Run { rps: number; p99: number; errors: number; cpuUsPerRequest: number }
 
+/** One slice of load; also the CPU this process spent per request (server and load generator). */
 async function load(url: string): Promise<Run> {
+  const cpu = process.cpuUsage();
   const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, pipelining: 1 });
-  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  const used = process.cpuUsage(cpu);
+  const requests = Math.max(1, r.requests.average * DURATION_S);
+  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.non2xx, cpuUsPerRequest: (used.user + used.system) / requests };
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
 
 const redis = await startRedisServer();
 const chain = await startEmbeddedChain({ blockTime: 1 });
@@ -77,12 +87,16 @@ try {
       off.push(await load(open.url + path));
       on.push(await load(enforced.url + path));
     }
-    const mean = (runs: Run[], k: 'rps' | 'p99') => runs.reduce((s, r) => s + r[k], 0) / runs.length;
+    // Pairs of adjacent slices share the machine's momentary load: compare within pairs.
+    const ratios = on.map((r, i) => r.rps / (off[i]?.rps ?? NaN));
+    const p99s = on.map((r, i) => (off[i]?.p99 ?? NaN) / r.p99);
+    const cpu = (runs: Run[]) => median(runs.map((r) => r.cpuUsPerRequest));
     const errors = [...on, ...off].reduce((s, r) => s + r.errors, 0);
     console.log(
-      `${label.padEnd(7)} open ${mean(off, 'rps').toFixed(0)} req/s p99 ${mean(off, 'p99').toFixed(1)} ms | ` +
-        `enforced ${mean(on, 'rps').toFixed(0)} req/s p99 ${mean(on, 'p99').toFixed(1)} ms | ` +
-        `throughput ratio ${(mean(on, 'rps') / mean(off, 'rps')).toFixed(3)}  p99 ratio (open/enforced) ${(mean(off, 'p99') / mean(on, 'p99')).toFixed(3)}` +
+      `${label.padEnd(7)} open ${median(off.map((r) => r.rps)).toFixed(0)} req/s p99 ${median(off.map((r) => r.p99)).toFixed(1)} ms | ` +
+        `enforced ${median(on.map((r) => r.rps)).toFixed(0)} req/s p99 ${median(on.map((r) => r.p99)).toFixed(1)} ms | ` +
+        `throughput ratio (median of ${ROUNDS} paired slices) ${median(ratios).toFixed(3)} [${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}]  ` +
+        `p99 ratio open/enforced ${median(p99s).toFixed(3)} | CPU per request open ${cpu(off).toFixed(0)} µs, enforced ${cpu(on).toFixed(0)} µs (ratio ${(cpu(off) / cpu(on)).toFixed(3)})` +
         (errors ? `  (${errors} errors)` : ''),
     );
   }

@@ -1,7 +1,7 @@
 /**
  * The audit trail: every access decision becomes an AuditEvent, off the hot path. Decisions are
- * buffered in memory for a few milliseconds and handed to a BullMQ queue in bulk; a worker
- * turns them into AuditEvents stored in Redis, indexed by each patient they concern.
+ * buffered in memory for up to 200 ms and handed to a BullMQ queue as one job; a worker stores
+ * them in Redis, indexed by each patient they concern, and they are read back as AuditEvents.
  * Job payloads carry addresses, type names and source ids only.
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
@@ -68,7 +68,7 @@ export class AuditTrail {
   record(record: AccessDecisionRecord): void {
     this.#buffer.push(record);
     if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), this.#o.flushMs ?? 50);
+      this.#timer = setTimeout(() => this.#flush(), this.#o.flushMs ?? 200);
       this.#timer.unref();
     }
   }
@@ -92,19 +92,26 @@ export class AuditTrail {
   async #store(records: readonly AccessDecisionRecord[]): Promise<number> {
     const { redis } = this.#o;
     const first = await redis.incrby(this.#keys.seq, records.length);
-    const tx = redis.multi();
     const keep = this.#o.keepPerPatient ?? 10_000;
-    const touched = new Set<string>();
+    // One MSET for the batch and one variadic ZADD per patient: few commands per many records.
+    const pairs: string[] = [];
+    const byPatient = new Map<string, (string | number)[]>();
     records.forEach((r, i) => {
       const id = `audit-${first - records.length + i + 1}`;
-      tx.set(this.#keys.event(id), JSON.stringify(toAuditEvent(id, r)));
+      // The compact record is stored; the AuditEvent is rendered when read (reads are rare).
+      pairs.push(this.#keys.event(id), JSON.stringify(r));
       for (const patient of r.patients) {
-        tx.zadd(this.#keys.patient(patient), r.at, id);
-        touched.add(patient);
+        const members = byPatient.get(patient) ?? [];
+        members.push(r.at, id);
+        byPatient.set(patient, members);
       }
     });
-    // Trim each patient's index once per batch, not once per event.
-    for (const patient of touched) tx.zremrangebyrank(this.#keys.patient(patient), 0, -keep - 1);
+    const tx = redis.multi();
+    tx.mset(...pairs);
+    for (const [patient, members] of byPatient) {
+      tx.zadd(this.#keys.patient(patient), ...members);
+      tx.zremrangebyrank(this.#keys.patient(patient), 0, -keep - 1);
+    }
     await tx.exec();
     return records.length;
   }
@@ -122,7 +129,10 @@ export class AuditTrail {
     );
     if (ids.length === 0) return [];
     const raw = await redis.mget(ids.map((id) => this.#keys.event(id)));
-    return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as AuditEvent);
+    return ids.flatMap((id, i) => {
+      const r = raw[i];
+      return r ? [toAuditEvent(id, JSON.parse(r) as AccessDecisionRecord)] : [];
+    });
   }
 
   /** Hands everything buffered to the queue (tests and shutdown). */
