@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { demoClients, demoSigners, describeDemoParticipant } from '../../smart-on-fhir/demo-clients.ts';
-import { axeViolations, describeViolations, launchBrowser } from '../web/support/browser.ts';
+import { accessibilityViolations, launchChromium } from './support/chromium.ts';
 import { startSmartServer } from './support/smart-server.ts';
 import { demoSnapshot } from './support/full-stack.ts';
 
@@ -26,7 +26,7 @@ await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
 const appPort = (appServer.address() as { port: number }).port;
 t.teardown(() => new Promise<void>((resolve) => appServer.close(() => resolve())));
 
-const browser = await launchBrowser();
+const browser = await launchChromium();
 t.teardown(() => browser.close());
 
 t.test('wallet sign-in, patient picker and consent in Chromium, accessible, ending at the app with a code', async (t) => {
@@ -51,18 +51,18 @@ t.test('wallet sign-in, patient picker and consent in Chromium, accessible, endi
   const login = await page.goto(url);
   t.match(login?.headers()['content-security-policy'], /script-src 'nonce-/);
   t.equal(login?.headers()['x-frame-options'], 'DENY');
-  t.equal(describeViolations(await axeViolations(page)), '', 'login page: no axe violations');
+  t.equal(await accessibilityViolations(page), '', 'login page: no axe violations');
   await page.getByRole('button', { name: 'Sign in with your wallet' }).click();
 
   await page.getByRole('heading', { name: 'Choose a patient' }).waitFor();
-  t.equal(describeViolations(await axeViolations(page)), '', 'patient picker: no axe violations');
+  t.equal(await accessibilityViolations(page), '', 'patient picker: no axe violations');
   const alice = page.getByRole('radio', { name: /Demo patient Alice/ });
   t.ok(await alice.isChecked(), 'the proxy acts for alice, and only for her');
   t.equal(await page.getByRole('radio').count(), 1);
   await page.getByRole('button', { name: 'Continue' }).click();
 
   await page.getByRole('button', { name: 'Allow', exact: true }).waitFor();
-  t.equal(describeViolations(await axeViolations(page)), '', 'consent page: no axe violations');
+  t.equal(await accessibilityViolations(page), '', 'consent page: no axe violations');
   t.match(await page.locator('body').innerText(), /delegation/);
   await page.getByRole('checkbox', { name: /Laboratory results/ }).check();
   await page.getByRole('checkbox', { name: /This patient’s records: Observation/ }).uncheck();
