@@ -15,9 +15,10 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { loadFhirDefinitions } from '../adapters/fhir-definitions.ts';
 import { Hl7v2Source } from '../adapters/hl7v2/hl7v2-adapter.ts';
 
 const quick = process.argv.includes('--quick');
@@ -153,9 +154,12 @@ function percentile(values: number[], p: number): number {
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function runScenario(name: string, connections: number, window: number): Promise<void> {
-  // Baseline.
+  // Baseline. CPU is process-wide (sender, server and store thread alike), so the difference of
+  // the two runs is what the hl7v2 source itself costs per message, whatever else loads the machine.
   const echo = await startEchoServer();
+  const baseCpu = process.cpuUsage();
   const base = await send(echo.port, MESSAGES, connections, window);
+  const baseCpuMs = cpuMs(process.cpuUsage(baseCpu));
   await new Promise<void>((resolve) => echo.server.close(() => resolve()));
 
   // System under test, on a real disk (durability costs fsyncs; that is the point).
@@ -165,11 +169,13 @@ async function runScenario(name: string, connections: number, window: number): P
     { log: Fastify({ logger: false }).log, dataDir: dir, recordsChanged: () => undefined },
   );
   const started = performance.now();
+  const sutCpu = process.cpuUsage();
   const sut = await send(source.mllpPort!, MESSAGES, connections, window);
   await source.drain();
   const signal = new AbortController().signal;
   const observations = await source.search({ resourceType: 'Observation', filters: [], count: 1 }, signal);
   const endToEnd = (performance.now() - started) / 1000;
+  const sourceCpuMsPerMessage = (cpuMs(process.cpuUsage(sutCpu)) - baseCpuMs) / MESSAGES;
   const patients = await source.search({ resourceType: 'Patient', filters: [], count: 1 }, signal);
   const requests = await source.search({ resourceType: 'MedicationRequest', filters: [], count: 1 }, signal);
   const expectedObservations = Array.from({ length: MESSAGES }, (_, n) => n).filter((n) => n % 4 === 1).length * 3;
@@ -185,6 +191,7 @@ async function runScenario(name: string, connections: number, window: number): P
   console.log(`baseline (echo AA, no parse, no storage): ${fmt(baseRate)} msg/s, ACK p50 ${fmt(percentile(base.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(base.latenciesMs, 99), 2)} ms`);
   console.log(`hl7v2 source, durable AA:               ${fmt(ackRate)} msg/s, ACK p50 ${fmt(percentile(sut.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(sut.latenciesMs, 99), 2)} ms`);
   console.log(`hl7v2 source, sender → searchable FHIR: ${fmt(e2eRate)} msg/s (${fmt(endToEnd, 2)} s; ${fmt(patients.total ?? 0)} Patient, ${fmt(observations.total ?? 0)} Observation, ${fmt(requests.total ?? 0)} MedicationRequest)`);
+  console.log(`hl7v2 source CPU: ${fmt(sourceCpuMsPerMessage * 1000)} µs per message end to end (all threads) → ${fmt(2000 / sourceCpuMsPerMessage)} msg/s of capacity on 2 otherwise idle cores`);
   console.log(`ratios: durable ACK / baseline = ${fmt(ackRate / baseRate, 3)}; end-to-end / baseline = ${fmt(e2eRate / baseRate, 3)}; end-to-end vs the 2,000 msg/s aim = ${fmt(e2eRate / 2000, 2)}×`);
   if (!ok) {
     console.log(`CHECK FAILED: AA ${sut.codes.get('AA') ?? 0}/${MESSAGES}, Observation ${observations.total}/${expectedObservations}, Patient ${patients.total}/${expectedPatients}`);
@@ -192,5 +199,11 @@ async function runScenario(name: string, connections: number, window: number): P
   }
 }
 
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
+}
+
+loadFhirDefinitions(); // once per process, as in the server: not part of any message's cost
+console.log(`${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share these cores)`);
 await runScenario('pipelined batch feed', 4, 64);
 await runScenario('one message at a time per connection', 16, 1);
