@@ -100,7 +100,7 @@ export class ChainAccessPolicy implements AccessPolicy {
 
     // Patient-level scopes confine the request to the launch patient (the compartment).
     for (const patient of request.patients) {
-      if (!rules.compartmentAllows(patient)) {
+      if (!rules.compartmentAllows(patient, request.resourceType, request.action)) {
         return refuse(403, 'the token is confined to another patient');
       }
       if (!rules.hasAnyFor(patient)) {
@@ -136,20 +136,23 @@ function scopesFor(scopes: readonly ResourceScope[], resourceType: string, actio
 class EffectiveAccess {
   readonly #context: AccessContext;
   readonly #entries: readonly PermissionEntry[];
-  /** Patient scopes confine to the launch patient; user/system scopes to the snapshot only. */
-  readonly #confinedTo: string | undefined;
 
   constructor(context: AccessContext, snapshot: PermissionSnapshot, nowSeconds: number) {
     this.#context = context;
     this.#entries = snapshot.entries.filter(
       (e) => e.notBefore <= nowSeconds && (e.expiresAt === 0 || e.expiresAt > nowSeconds) && purposeMatches(e, context.purpose),
     );
-    const onlyPatientScopes = context.scopes.length > 0 && context.scopes.every((s) => s.level === 'patient');
-    this.#confinedTo = onlyPatientScopes ? (context.patient ?? context.subject).toLowerCase() : context.patient?.toLowerCase();
   }
 
-  compartmentAllows(patient: string): boolean {
-    return this.#confinedTo === undefined || this.#confinedTo === patient.toLowerCase();
+  /**
+   * When only patient-level scopes allow this type, the request is confined to the launch
+   * patient (the patient compartment; the subject itself without launch context). A user or
+   * system scope that allows the type is bounded by the snapshot alone.
+   */
+  compartmentAllows(patient: string, resourceType: string, action: AccessAction): boolean {
+    const matching = [...scopesFor(this.#context.scopes, resourceType, action), ...scopesFor(this.#context.scopes, resourceType, other(action))];
+    if (matching.length === 0 || matching.some((s) => s.level !== 'patient')) return true;
+    return (this.#context.patient ?? this.#context.subject).toLowerCase() === patient.toLowerCase();
   }
 
   hasAnyFor(patient: string): boolean {
@@ -165,7 +168,7 @@ class EffectiveAccess {
   patientsFor(resourceType: string, action: AccessAction): string[] {
     const out = new Set<string>();
     for (const e of this.#entries) {
-      if (covers(e.resourceTypes, resourceType) && e.actions.includes(action) && this.compartmentAllows(e.patient)) out.add(e.patient);
+      if (covers(e.resourceTypes, resourceType) && e.actions.includes(action) && this.compartmentAllows(e.patient, resourceType, action)) out.add(e.patient);
     }
     return [...out];
   }
@@ -179,7 +182,7 @@ class EffectiveAccess {
       return this.#entries.some((e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov));
     }
     const p = patient.toLowerCase();
-    if (!this.compartmentAllows(p)) return false;
+    if (!this.compartmentAllows(p, resourceType, action)) return false;
     return this.#entries.some(
       (e) => e.patient === p && covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov) && e.actions.includes(action),
     );
@@ -189,10 +192,12 @@ class EffectiveAccess {
     // Included resources are read as part of the search that includes them: either letter will do.
     return (
       scopesFor(this.#context.scopes, resourceType, action).length > 0 ||
-      scopesFor(this.#context.scopes, resourceType, action === 'search' ? 'read' : 'search').length > 0
+      scopesFor(this.#context.scopes, resourceType, other(action)).length > 0
     );
   }
 }
+
+const other = (action: AccessAction): AccessAction => (action === 'search' ? 'read' : 'search');
 
 function covers(types: PermissionEntry['resourceTypes'], resourceType: string): boolean {
   return types === '*' || types.includes(resourceType);

@@ -77,6 +77,11 @@ t.test('patient-level scopes confine the request to the launch patient', async (
   t.match(await policy.decide(launched, search('Observation', [bob])), { allowed: false, status: 403 });
   const all = await policy.decide(launched, search('Observation'));
   t.same(all.allowed && all.grant.patients, [alice], 'an unnamed search is narrowed to the launch patient');
+  const clinician = contextFor(grantee, [scope('user', '*')], { patient: alice });
+  t.ok((await policy.decide(clinician, search('Observation', [bob]))).allowed, 'with user scopes the launch patient is context, not a fence');
+  const mixed = contextFor(grantee, [scope('patient', 'Observation'), scope('user', 'Condition')], { patient: alice });
+  t.match(await policy.decide(mixed, search('Observation', [bob])), { allowed: false, status: 403 }, 'a type allowed only by patient scopes stays in the compartment');
+  t.ok((await policy.decide(mixed, search('Condition', [bob]))).allowed);
 });
 
 t.test('a grant stops working at its expiry and not before its start, with no new block', async (t) => {
