@@ -54,10 +54,24 @@ export interface Anvil {
   stop(): Promise<void>;
 }
 
-/** Starts anvil on loopback and waits until it answers JSON-RPC. */
+/**
+ * Starts anvil on loopback and waits until it answers JSON-RPC. A free port can be taken by
+ * someone else between probing and binding (parallel test files): then it tries another one.
+ */
 export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   if (!existsSync(ANVIL)) throw new Error(`anvil not found at ${ANVIL} (npm install @foundry-rs/anvil)`);
-  const port = options.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchAnvil(options.port ?? (await freePort()), options);
+    } catch (error) {
+      if (options.port !== undefined || attempt >= 3 || !(error instanceof AnvilExitedError)) throw error;
+    }
+  }
+}
+
+class AnvilExitedError extends Error {}
+
+async function launchAnvil(port: number, options: AnvilOptions): Promise<Anvil> {
   const chainId = options.chainId ?? EMBEDDED_CHAIN_ID;
   const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--silent', '--mnemonic', DEMO_MNEMONIC];
   if (options.blockTime) args.push('--block-time', String(options.blockTime));
@@ -83,7 +97,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   };
 
   for (let attempt = 0; ; attempt++) {
-    if (exited) throw new Error(`anvil exited at start: ${stderr.trim() || 'no output'}`);
+    if (exited) throw new AnvilExitedError(`anvil exited at start: ${stderr.trim() || 'no output'}`);
     try {
       await rpc('eth_chainId');
       break;
