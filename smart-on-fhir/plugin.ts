@@ -187,7 +187,8 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
       if (!context || typeof payload !== 'string' || reply.statusCode !== 200 || !request.url.startsWith(`${fhirBasePath}/`)) return payload;
       const plan = constraintPlan(context);
       if (!plan) return payload;
-      const result = applyConstraints(plan, payload);
+      const searchedType = /^\/([A-Z][A-Za-z]+)(?:\?|\/_search|$)/.exec(request.url.slice(fhirBasePath.length))?.[1];
+      const result = applyConstraints(plan, payload, searchedType);
       if ('forbidden' in result) {
         reply.code(403).removeHeader('etag');
         return JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'The resource is outside the granted scope constraints.' }] });

@@ -49,9 +49,11 @@ export function visible(plan: ConstraintPlan, resource: Resource): boolean {
 
 /**
  * Applies the plan to a serialized FHIR response. Returns the new body, or `forbidden` when a
- * single read resource is outside the scopes.
+ * single read resource is outside the scopes. `searchedType` is the type a search asked for: when
+ * it is constrained, a `total` cannot be trusted (other pages, `_summary=count`) and is recounted
+ * from this page when it is the only one, dropped otherwise.
  */
-export function applyConstraints(plan: ConstraintPlan, body: string): { body: string; changed: boolean } | { forbidden: true } {
+export function applyConstraints(plan: ConstraintPlan, body: string, searchedType?: string): { body: string; changed: boolean } | { forbidden: true } {
   let parsed: Resource;
   try {
     parsed = JSON.parse(body) as Resource;
@@ -61,8 +63,15 @@ export function applyConstraints(plan: ConstraintPlan, body: string): { body: st
   if (parsed.resourceType !== 'Bundle') return visible(plan, parsed) ? { body, changed: false } : { forbidden: true };
   const entries = parsed.entry ?? [];
   const kept = entries.filter((e) => !e.resource || visible(plan, e.resource));
-  if (kept.length === entries.length) return { body, changed: false };
-  const removedMatches = entries.filter((e) => !kept.includes(e) && e.search?.mode !== 'include').length;
-  const next = { ...parsed, entry: kept, ...(typeof parsed.total === 'number' ? { total: Math.max(0, parsed.total - removedMatches) } : {}) };
+  const constrainedSearch = searchedType !== undefined && plan(searchedType) !== undefined && typeof parsed.total === 'number';
+  if (kept.length === entries.length && !constrainedSearch) return { body, changed: false };
+  const next: Record<string, unknown> = { ...parsed, entry: kept };
+  if (constrainedSearch) {
+    const onlyPage = !(parsed.link ?? []).some((l) => l.relation === 'next' || l.relation === 'previous');
+    const summaryOnly = entries.length === 0 && (parsed.total ?? 0) > 0;
+    if (onlyPage && !summaryOnly) next.total = kept.filter((e) => e.search?.mode !== 'include').length;
+    else delete next.total;
+  }
+  if (kept.length === 0) delete next.entry;
   return { body: JSON.stringify(next), changed: true };
 }

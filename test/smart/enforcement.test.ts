@@ -100,6 +100,12 @@ t.test('category-constrained Observation scope returns only that category (S2)',
   t.equal(res.status, 200);
   t.ok((res.body.entry ?? []).length > 0, 'the vital-signs token still sees vital signs');
   t.ok((res.body.entry ?? []).every((e) => categoriesOf(e.resource).includes('vital-signs')), 'and only vital signs');
+  const countOf = async (token: string) => ((await get(token, 'Observation?_summary=count')).body as unknown as { total?: number }).total;
+  const fullCount = await countOf(aliceAll);
+  t.ok(typeof fullCount === 'number' && fullCount > (res.body.entry ?? []).length, 'the whole-type count is larger');
+  const counted = await countOf(vitals);
+  t.not(counted, fullCount, 'a count cannot reveal the hidden categories');
+  t.ok(counted === undefined || counted <= (res.body.entry ?? []).length, 'it is absent or at most what is visible');
   const read = await get(vitals, `Observation/${other!.resource.id as string}`);
   t.equal(read.status, 403, 'reading an observation of another category is refused');
 });
