@@ -196,10 +196,21 @@ export class GrantStore {
     return token;
   }
 
-  /** Takes a refresh token out (rotation: each one works once) and returns its grant. */
+  /**
+   * Takes a refresh token out (rotation: each one works once) and returns its grant. The spent
+   * token is remembered for the grant's lifetime: presenting it again means it was copied, and
+   * `usedRefreshTokenGrant` lets the caller revoke the whole grant (OAuth 2.1 reuse detection).
+   */
   async redeemRefreshToken(token: string): Promise<GrantRecord | undefined> {
     const id = await this.#redis.getdel(`${this.#p}refresh:${hash(token)}`);
-    return id ? this.getGrant(id) : undefined;
+    if (!id) return undefined;
+    const grant = await this.getGrant(id);
+    if (grant) await this.#redis.set(`${this.#p}refresh-used:${hash(token)}`, id, 'EX', Math.max(1, grant.expiresAt - Math.floor(Date.now() / 1000)));
+    return grant;
+  }
+
+  async usedRefreshTokenGrant(token: string): Promise<string | undefined> {
+    return (await this.#redis.get(`${this.#p}refresh-used:${hash(token)}`)) ?? undefined;
   }
 
   async refreshTokenGrant(token: string): Promise<string | undefined> {

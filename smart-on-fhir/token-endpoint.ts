@@ -182,7 +182,15 @@ async function refreshToken(ctx: SmartContext, form: Form, req: FastifyRequest):
   const caller = named ? await ctx.authenticator.authenticate(creds) : undefined;
   const grantId = await ctx.store.refreshTokenGrant(form.refresh_token);
   const existing = grantId ? await ctx.store.getGrant(grantId) : undefined;
-  if (!existing) throw new OAuthError('invalid_grant', 'the refresh token is invalid, expired or revoked');
+  if (!existing) {
+    const replayed = await ctx.store.usedRefreshTokenGrant(form.refresh_token);
+    if (replayed) {
+      // A rotated-out refresh token came back: someone holds a copy. End the grant for everyone.
+      await ctx.store.revokeGrant(replayed);
+      throw new OAuthError('invalid_grant', 'the refresh token was already used; the grant is revoked');
+    }
+    throw new OAuthError('invalid_grant', 'the refresh token is invalid, expired or revoked');
+  }
   if (caller && caller.client.clientId !== existing.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client');
   const client = caller?.client ?? (await ctx.clients.get(existing.clientId));
   if (!client) throw new OAuthError('invalid_client', 'the client is no longer registered');

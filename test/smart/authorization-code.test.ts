@@ -91,9 +91,6 @@ t.test('standalone patient launch: SIWE sign-in, consent, code, token with patie
     t.equal(r1.body.patient, aliceId);
     t.type(r1.body.expires_in, 'number');
     t.not(r1.body.refresh_token, body.refresh_token);
-    const reused = await token({ grant_type: 'refresh_token', refresh_token: body.refresh_token as string });
-    t.equal(reused.status, 400, 'a used refresh token is refused');
-    t.equal(reused.body.error, 'invalid_grant');
 
     const narrowed = await token({ grant_type: 'refresh_token', refresh_token: r1.body.refresh_token as string, scope: 'offline_access patient/Patient.rs' });
     t.equal(narrowed.status, 200);
@@ -105,6 +102,15 @@ t.test('standalone patient launch: SIWE sign-in, consent, code, token with patie
     t.equal(other.status, 400, 'refresh token bound to its client');
     const bogus = await token({ grant_type: 'refresh_token', refresh_token: 'not-a-token' });
     t.equal(bogus.status, 400, 'invalid refresh token (F2)');
+
+    // Reuse detection: the first refresh token, rotated out long ago, comes back.
+    const latest = narrowed.body.refresh_token as string;
+    const reused = await token({ grant_type: 'refresh_token', refresh_token: body.refresh_token as string });
+    t.equal(reused.status, 400, 'a used refresh token is refused');
+    t.equal(reused.body.error, 'invalid_grant');
+    t.equal((await token({ grant_type: 'refresh_token', refresh_token: latest })).status, 400, 'and the whole grant is revoked: a copied token is in play');
+    const probe = await fetch(`${server.fhirBase}/Probe/1`, { headers: { authorization: `Bearer ${narrowed.body.access_token as string}` } });
+    t.equal(probe.status, 401, 'its access tokens too');
   });
 });
 
