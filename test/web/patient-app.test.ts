@@ -10,7 +10,8 @@ import type { Browser, Page } from 'playwright-core';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
 import { launchBrowser } from './support/browser.ts';
-import { checkScreen, demoSignIn, fitsWidth, tabTo } from './support/journeys.ts';
+import { checkScreen, demoSignIn, fitsWidth, injectWallet, signIn, tabTo } from './support/journeys.ts';
+import { Wallet } from 'ethers';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
 
 let stack: WebStack;
@@ -191,4 +192,29 @@ t.test('the patient API refuses what it must, and says what to do next', async (
   const relay = await api('/actions/relay', { token, body: { typedData: forged, signature } });
   t.equal(relay.status, 403, 'someone else’s signed message: 403');
   t.match(await relay.json(), { error: /not signed by you/ });
+});
+
+t.test('someone with a browser wallet and no ether signs in, shares with a clinician, and is warned it ends soon', async (t) => {
+  const wallet = Wallet.createRandom();
+  const context = await browser.newContext();
+  await injectWallet(context, wallet, stack.chain.chainId);
+  const page = await context.newPage();
+  await signIn(page, `${stack.origin}/patient/`, 'Sign in with your wallet', 'Sign in with your wallet');
+  await page.getByRole('heading', { name: 'My network' }).waitFor();
+  t.notOk(await page.locator('header .pill').count(), 'no demo-key label for a real wallet');
+
+  await tab(page, 'Share');
+  await page.getByLabel('Clinician or organisation', { exact: true }).selectOption({ label: 'Dr. Demo Clinician' });
+  const soon = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+  await page.getByLabel('Until', { exact: true }).fill(soon);
+  await page.getByRole('button', { name: 'Sign and share' }).click();
+  await page.getByRole('status').filter({ hasText: 'can now see' }).waitFor();
+  const grants = await stack.chain.client.consent.read('grantIdsByPatient', wallet.address);
+  t.equal(grants.length, 1, 'the grant signed in the wallet is on chain');
+  t.equal(await stack.chain.provider.getBalance(wallet.address), 0n, 'the patient paid nothing');
+
+  await tab(page, 'Notifications');
+  await page.getByText(/access ends in \d days/).waitFor();
+  t.pass('the grant about to expire is announced live');
+  await context.close();
 });

@@ -140,6 +140,7 @@ export class ChainNotifications implements NotificationHub {
       case 'GrantCreated': {
         const who = await names.describe(ev.args.grantee);
         this.#push(ev.args.patient, { id, kind: 'grant-change', at, text: `${who.name} can now see some of your records.` });
+        if (this.#listeners.has(ev.args.patient.toLowerCase())) await this.#checkExpiring(ev.args.patient.toLowerCase());
         break;
       }
       case 'GrantRevoked': {

@@ -15,6 +15,7 @@ import { Requests } from './requests.tsx';
 import { Share } from './share.tsx';
 
 const SESSION_KEY = 'medrec.patient.session';
+const SIGNER_KEY = 'medrec.patient.signer';
 const SCOPE = 'openid fhirUser launch/patient patient/*.rs';
 
 function SignIn({ config, error }: { config: WebConfig; error?: string }) {
@@ -22,6 +23,8 @@ function SignIn({ config, error }: { config: WebConfig; error?: string }) {
   const [failure, setFailure] = useState<{ text: string; next?: string } | undefined>(error ? { text: error, next: 'Please try again.' } : undefined);
   const go = (hint?: string) => {
     setBusy(hint ?? 'wallet');
+    // Remember how this person signed in: changes are later signed the same way.
+    sessionStorage.setItem(SIGNER_KEY, hint ? 'demo' : 'wallet');
     startLogin({ fhirBase: config.fhirBase, clientId: config.clients.patient, scope: SCOPE, redirectUri: `${location.origin}/patient/`, loginHint: hint })
       .catch((e: unknown) => { setBusy(undefined); setFailure(describeError(e)); });
   };
@@ -62,7 +65,10 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
   const network = useLoad(() => api<PatientNetwork>('/web/api/patient/network'), []);
   const notifications = useNotifications(session.accessToken, () => network.reload());
   const isDemo = !!config.demo?.identities.some((i) => i.address === session.subject);
-  const signer: Signer | undefined = useMemo(() => (isDemo ? demoSigner() : browserWallet()), [isDemo]);
+  const signer: Signer | undefined = useMemo(() => {
+    const viaDemo = sessionStorage.getItem(SIGNER_KEY) !== 'wallet';
+    return isDemo && viaDemo ? demoSigner() : browserWallet() ?? (isDemo ? demoSigner() : undefined);
+  }, [isDemo]);
   const pending = network.data?.requests.filter((r) => r.status === 'pending').length ?? 0;
   const name = network.data?.me.name ?? shortAddress(session.subject);
   useEffect(() => { document.title = `MedRec — ${route}`; }, [route]);
@@ -71,7 +77,7 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
       <header class="top">
         <h1>MedRec · my records</h1>
         <span class="who">
-          Signed in as <strong>{name}</strong> {isDemo && <span class="pill">demo key</span>}{' '}
+          Signed in as <strong>{name}</strong> {signer?.demo && <span class="pill">demo key</span>}{' '}
           <Button onClick={onSignOut}>Sign out</Button>
         </span>
       </header>
