@@ -17,6 +17,7 @@ import { FileDrop, splitBatch } from './file-drop.ts';
 import { parseHl7v2Options, type Hl7v2SourceOptions } from './hl7v2-source-options.ts';
 import { errorSummary, MessageAcceptance, type AcceptanceOutcome } from './message-acceptance.ts';
 import { MllpListener, type ConversionOutcome } from './mllp-listener.ts';
+import { InboxSignal } from './inbox-signal.ts';
 import { RecordChangeBatcher } from './record-change-batcher.ts';
 import type { Hl7Store } from './store/hl7-store.ts';
 import { openHl7Store } from './store/open-store.ts';
@@ -44,6 +45,8 @@ export class Hl7v2Source implements EhrAdapter {
   readonly #fileDrop?: FileDrop;
   readonly #worker?: ConversionRunner;
   readonly #batcher?: RecordChangeBatcher;
+  /** Cross-node wake-ups for a shared PostgreSQL inbox (when the process has Redis). */
+  readonly #signal?: InboxSignal;
   #capabilities?: SourceCapabilities;
 
   private constructor(
@@ -63,7 +66,13 @@ export class Hl7v2Source implements EhrAdapter {
     if (recordsChanged) this.#batcher = new RecordChangeBatcher(config.id, recordsChanged, options.notifyIntervalMs);
     hooks.onConverted = (outcomes) => this.#listener?.converted(outcomes);
     hooks.onPatientsChanged = (ids) => this.#batcher?.add(ids);
-    this.#acceptance = new MessageAcceptance(store, { processingIds: options.processingIds }, log, () => this.#worker?.wake());
+    if (context.redisUrl && options.store.kind === 'postgres') {
+      this.#signal = new InboxSignal(context.redisUrl, `medrec:hl7v2:${options.store.schema}:inbox`, () => this.#worker?.wake(), log);
+    }
+    this.#acceptance = new MessageAcceptance(store, { processingIds: options.processingIds }, log, () => {
+      this.#worker?.wake();
+      this.#signal?.publish();
+    });
     if (options.mllp) {
       this.#listener = new MllpListener(
         this.#acceptance,
@@ -200,6 +209,7 @@ export class Hl7v2Source implements EhrAdapter {
   async close(): Promise<void> {
     await this.#listener?.close();
     await this.#fileDrop?.close();
+    await this.#signal?.close();
     if ((this.#worker as unknown) !== this.store) await this.#worker?.close(); // the threaded store closes its own worker
     this.#batcher?.flush();
     await this.store.close();

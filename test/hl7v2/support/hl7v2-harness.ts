@@ -81,12 +81,17 @@ export function ramTmpdir(): string {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 }
 
-export async function openSource(options: Record<string, unknown> = {}, id = 'hl7-test', base = tmpdir()): Promise<SourceUnderTest> {
+export async function openSource(
+  options: Record<string, unknown> = {},
+  id = 'hl7-test',
+  base = tmpdir(),
+  extraContext: { readonly redisUrl?: string } = {},
+): Promise<SourceUnderTest> {
   const dir = mkdtempSync(join(base, 'medrec-hl7v2-'));
   const changes: string[][] = [];
   const source = await Hl7v2Source.open(
     { id, kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Test hospital', options: { mllp: { port: 0 }, ...options } },
-    { log: silentLog, dataDir: dir, recordsChanged: (_s, ids) => changes.push([...ids]) },
+    { log: silentLog, dataDir: dir, recordsChanged: (_s, ids) => changes.push([...ids]), ...extraContext },
   );
   return {
     source,
