@@ -259,6 +259,8 @@ async function authorize(ctx: SmartContext, p: Params, reply: FastifyReply): Pro
 
   if (p.response_type !== 'code') return fail(p.response_type ? 'unsupported_response_type' : 'invalid_request', 'response_type must be code');
   if (!p.state) return fail('invalid_request', 'state is required');
+  // Every grant needs the user's consent on screen; silent re-authorization is not offered.
+  if (p.prompt?.split(' ').includes('none')) return fail('interaction_required', 'this server always asks the user');
   const aud = p.aud ?? p.resource;
   if (!aud || normaliseBase(aud) !== normaliseBase(ctx.endpoints.fhirBaseUrl)) {
     return fail('invalid_request', `aud must be this server's FHIR base URL ${ctx.endpoints.fhirBaseUrl}`);

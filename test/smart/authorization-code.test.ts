@@ -141,6 +141,7 @@ t.test('bad requests go back to the app with error and state, and no code', asyn
     [{ response_type: 'token' }, 'unsupported_response_type'],
     [{ launch: 'no-such-launch' }, 'invalid_request'],
     [{ scope: 'system/*.rs' }, 'invalid_scope'],
+    [{ prompt: 'none' }, 'interaction_required'],
   ];
   for (const [p, error] of cases) {
     const res = await fetch(authorizeUrl({ scope: 'patient/*.rs', code_challenge: pkce().challenge, ...p }), { redirect: 'manual' });
