@@ -21,6 +21,8 @@ import { demoSources } from '../server/embedded/demo-sources.ts';
 import { startRedisServer } from '../server/embedded/redis-server.ts';
 import { InMemoryPatientLinks } from '../server/fhir/patient-links.ts';
 import { freePort } from '../server/util/free-port.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { bearerVerifier } from '../smart-on-fhir/bearer-verifier.ts';
 import { demoClients } from '../smart-on-fhir/demo-clients.ts';
 
 const quick = process.argv.includes('--quick');
@@ -100,6 +102,18 @@ t0 = process.hrtime.bigint();
 for (let i = 0; i < N; i++) await smart.tokens.verify(fresh.token);
 const cachedUs = Number(process.hrtime.bigint() - t0) / 1000 / N;
 
+// The whole onRequest hook (header parsing, verification, grant check, access context) per request.
+const hook = bearerVerifier({ tokens: smart.tokens, fhirBasePath: '/fhir', realm: 'bench', anonymous: 'pass' });
+const fakeRequest = (authorization?: string) => ({ url: path, method: 'GET', headers: authorization ? { authorization } : {} }) as unknown as FastifyRequest;
+const hookUs = async (authorization?: string): Promise<number> => {
+  for (let i = 0; i < 5_000; i++) await hook.call(app, fakeRequest(authorization), {} as FastifyReply);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < 50_000; i++) await hook.call(app, fakeRequest(authorization), {} as FastifyReply);
+  return Number(process.hrtime.bigint() - start) / 1000 / 50_000;
+};
+const hookAnon = await hookUs();
+const hookAuth = await hookUs(`Bearer ${fresh.token}`);
+
 const mean = (xs: Run[], k: keyof Run) => xs.reduce((a, r) => a + r[k], 0) / xs.length;
 // Each round holds one run per arm; the median of the pair ratios resists the drift of a shared machine.
 const ratios = runs.auth.map((r, i) => r.rps / runs.anon[i]!.rps).sort((a, b) => a - b);
@@ -112,6 +126,7 @@ console.log(`  unauth + ${token.length + 7}-byte header ${mean(runs.padded, 'rps
 console.log(`  authenticated    ${auth.toFixed(0).padStart(7)} req/s   p99 ${mean(runs.auth, 'p99').toFixed(1)} ms   errors ${mean(runs.auth, 'errors')}`);
 console.log(`  ratio authenticated / unauthenticated: ${(auth / anon).toFixed(3)} (means), ${median.toFixed(3)} (median of per-round ratios: ${ratios.map((r) => r.toFixed(2)).join(' ')})  aim ≥ 0.9`);
 console.log(`  verifier alone: first use of a token ${firstUs.toFixed(0)} µs (RS256 signature), later uses ${cachedUs.toFixed(2)} µs`);
+console.log(`  bearer hook per request: ${hookAuth.toFixed(2)} µs with the token, ${hookAnon.toFixed(2)} µs without`);
 
 await app.close();
 await closeSources(sources);
