@@ -75,8 +75,13 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     throw new FhirHttpError(404, [{ severity: 'error', code: 'not-supported', details: { text: known ? `No source serves ${type}` : `Unknown resource type ${type}` } }]);
   };
 
-  app.addHook('onRequest', async (request) => {
-    negotiateJson((request.query as Record<string, unknown> | undefined)?._format, request.headers.accept);
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      negotiateJson((request.query as Record<string, unknown> | undefined)?._format, request.headers.accept);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   });
 
   const send = (reply: FastifyReply, body: unknown) => reply.type(FHIR_JSON).send(body);

@@ -93,13 +93,12 @@ export class FhirService {
     const keys = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
     const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: keys, includeTypes: [] });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
-    if (!this.#visible(decision.grant, source, resource)) throw notFoundError(`${resourceType}/${id}`);
+    if (!this.#visible(decision.grant, source, resource, localPatients)) throw notFoundError(`${resourceType}/${id}`);
     return this.presenter.present(source, resource);
   }
 
   /** Whether a source resource may be shown under a grant (its compartment patients, or none). */
-  #visible(grant: AccessGrant, source: FederatedSource, resource: Resource): boolean {
-    const locals = compartmentPatients(resource);
+  #visible(grant: AccessGrant, source: FederatedSource, resource: Resource, locals = compartmentPatients(resource)): boolean {
     if (locals.length === 0) {
       return isPatientCompartmentType(resource.resourceType) ? grant.patients === '*' : grant.allows(undefined, source, resource.resourceType);
     }

@@ -40,7 +40,7 @@ export class ResourcePresenter {
   }
 
   present(source: FederatedSource, resource: Resource): Resource {
-    const out = this.#rewrite(source.sourceId, resource) as Resource & { meta?: Record<string, unknown> };
+    const out = this.#rewrite(source.sourceId, resource) as Resource;
     if (resource.id) out.id = this.#ids.encode(source.sourceId, resource.id);
     const meta = { ...(resource.meta ?? {}) } as Record<string, unknown>;
     meta.source = providerUri(source);
@@ -48,12 +48,23 @@ export class ResourcePresenter {
     return out;
   }
 
+  // Hot path (every returned resource): plain loops, no intermediate entry arrays.
   #rewrite(sourceId: string, value: unknown): unknown {
-    if (Array.isArray(value)) return value.map((v) => this.#rewrite(sourceId, v));
-    if (value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) {
+      const out = new Array<unknown>(value.length);
+      for (let i = 0; i < value.length; i++) {
+        const v: unknown = value[i];
+        out[i] = v !== null && typeof v === 'object' ? this.#rewrite(sourceId, v) : v;
+      }
+      return out;
+    }
+    const input = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value)) {
-      out[key] = key === 'reference' && typeof v === 'string' ? this.rewriteReference(sourceId, v) : this.#rewrite(sourceId, v);
+    for (const key in input) {
+      const v = input[key];
+      if (v !== null && typeof v === 'object') out[key] = this.#rewrite(sourceId, v);
+      else if (key === 'reference' && typeof v === 'string') out[key] = this.rewriteReference(sourceId, v);
+      else out[key] = v;
     }
     return out;
   }

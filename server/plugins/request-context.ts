@@ -27,8 +27,11 @@ export function requestId(req: IncomingMessage): string {
 export const requestContext = fp(
   async (app: FastifyInstance) => {
     app.decorateRequest('accessContext', undefined);
-    app.addHook('onSend', async (request, reply) => {
+    // Callback-style hook: cheaper than an async one on every request; the header set here
+    // stays on whatever reply is sent, errors included.
+    app.addHook('onRequest', (request, reply, done) => {
       reply.header('x-request-id', request.id);
+      done();
     });
   },
   { name: 'medrec-request-context', fastify: '5.x' },
