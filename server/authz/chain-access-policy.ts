@@ -117,8 +117,9 @@ export class ChainAccessPolicy implements AccessPolicy {
       patients,
       allows: (patient, source, resourceType) => rules.allows(patient, source.provider, resourceType, request.action),
     };
+    const providers = rules.providersFor(patients, request.resourceType, request.action);
     const sources = (this.#o.sources?.() ?? [])
-      .filter((s) => patients.some((p) => rules.allows(p, s.provider, request.resourceType, request.action)))
+      .filter((s) => providers === '*' || providers.has(s.provider.toLowerCase()))
       .map((s) => s.sourceId);
     return {
       result: { allowed: true, grant },
@@ -132,16 +133,46 @@ function scopesFor(scopes: readonly ResourceScope[], resourceType: string, actio
   return scopes.filter((s) => (s.resourceType === '*' || s.resourceType === resourceType) && s.interactions.has(letter));
 }
 
+/** A snapshot's entries in force at one second for one purpose, indexed by patient. */
+interface LiveEntries {
+  readonly key: string;
+  readonly all: readonly PermissionEntry[];
+  readonly byPatient: ReadonlyMap<string, readonly PermissionEntry[]>;
+}
+
+/** Snapshots are immutable values: their live entries are computed once per second and purpose. */
+const liveCache = new WeakMap<PermissionSnapshot, LiveEntries>();
+
+function liveEntries(snapshot: PermissionSnapshot, nowSeconds: number, purpose: string | undefined): LiveEntries {
+  const key = `${nowSeconds}|${purpose ?? ''}`;
+  const cached = liveCache.get(snapshot);
+  if (cached?.key === key) return cached;
+  const all = snapshot.entries.filter(
+    (e) => e.notBefore <= nowSeconds && (e.expiresAt === 0 || e.expiresAt > nowSeconds) && purposeMatches(e, purpose),
+  );
+  const byPatient = new Map<string, PermissionEntry[]>();
+  for (const e of all) {
+    const list = byPatient.get(e.patient);
+    if (list) list.push(e);
+    else byPatient.set(e.patient, [e]);
+  }
+  const live = { key, all, byPatient };
+  liveCache.set(snapshot, live);
+  return live;
+}
+
 /** The intersection, evaluated at one instant. */
 class EffectiveAccess {
   readonly #context: AccessContext;
-  readonly #entries: readonly PermissionEntry[];
+  readonly #live: LiveEntries;
 
   constructor(context: AccessContext, snapshot: PermissionSnapshot, nowSeconds: number) {
     this.#context = context;
-    this.#entries = snapshot.entries.filter(
-      (e) => e.notBefore <= nowSeconds && (e.expiresAt === 0 || e.expiresAt > nowSeconds) && purposeMatches(e, context.purpose),
-    );
+    this.#live = liveEntries(snapshot, nowSeconds, context.purpose);
+  }
+
+  #of(patient: string): readonly PermissionEntry[] {
+    return this.#live.byPatient.get(patient.toLowerCase()) ?? [];
   }
 
   /**
@@ -150,24 +181,46 @@ class EffectiveAccess {
    * system scope that allows the type is bounded by the snapshot alone.
    */
   compartmentAllows(patient: string, resourceType: string, action: AccessAction): boolean {
-    const matching = [...scopesFor(this.#context.scopes, resourceType, action), ...scopesFor(this.#context.scopes, resourceType, other(action))];
-    if (matching.length === 0 || matching.some((s) => s.level !== 'patient')) return true;
-    return (this.#context.patient ?? this.#context.subject).toLowerCase() === patient.toLowerCase();
+    const key = `${resourceType}|${action}`;
+    let fence = this.#fences.get(key);
+    if (fence === undefined) {
+      const matching = [...scopesFor(this.#context.scopes, resourceType, action), ...scopesFor(this.#context.scopes, resourceType, other(action))];
+      fence = matching.length === 0 || matching.some((s) => s.level !== 'patient') ? null : (this.#context.patient ?? this.#context.subject).toLowerCase();
+      this.#fences.set(key, fence);
+    }
+    return fence === null || fence === patient.toLowerCase();
   }
 
+  /** Per type and action: the launch patient the request is fenced to, or null for none. */
+  readonly #fences = new Map<string, string | null>();
+
   hasAnyFor(patient: string): boolean {
-    const p = patient.toLowerCase();
-    return this.#entries.some((e) => e.patient === p);
+    return this.#of(patient).length > 0;
   }
 
   allowsType(patient: string, resourceType: string, action: AccessAction): boolean {
-    const p = patient.toLowerCase();
-    return this.#entries.some((e) => e.patient === p && covers(e.resourceTypes, resourceType) && e.actions.includes(action));
+    return this.#of(patient).some((e) => covers(e.resourceTypes, resourceType) && e.actions.includes(action));
+  }
+
+  /**
+   * Providers whose records of this type some of these patients' entries cover (`*` = any):
+   * what the audit trail names as the sources a decision opens.
+   */
+  providersFor(patients: readonly string[], resourceType: string, action: AccessAction): Set<string> | '*' {
+    const out = new Set<string>();
+    for (const p of patients) {
+      for (const e of this.#of(p)) {
+        if (!covers(e.resourceTypes, resourceType) || !e.actions.includes(action)) continue;
+        if (e.providers === '*') return '*';
+        for (const prov of e.providers) out.add(prov);
+      }
+    }
+    return out;
   }
 
   patientsFor(resourceType: string, action: AccessAction): string[] {
     const out = new Set<string>();
-    for (const e of this.#entries) {
+    for (const e of this.#live.all) {
       if (covers(e.resourceTypes, resourceType) && e.actions.includes(action) && this.compartmentAllows(e.patient, resourceType, action)) out.add(e.patient);
     }
     return [...out];
@@ -179,12 +232,11 @@ class EffectiveAccess {
     if (patient === undefined) {
       // Outside any compartment (Medication, Organization): allowed with any live entry that
       // covers the type at this provider, e.g. the pharmacy's grant of MedicationRequest + Medication.
-      return this.#entries.some((e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov));
+      return this.#live.all.some((e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov));
     }
-    const p = patient.toLowerCase();
-    if (!this.compartmentAllows(p, resourceType, action)) return false;
-    return this.#entries.some(
-      (e) => e.patient === p && covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov) && e.actions.includes(action),
+    if (!this.compartmentAllows(patient, resourceType, action)) return false;
+    return this.#of(patient).some(
+      (e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov) && e.actions.includes(action),
     );
   }
 
