@@ -40,7 +40,8 @@ export function bearerVerifier(options: BearerVerifierOptions): onRequestAsyncHo
       return deny(reply, options.realm, undefined, 'An access token is required (Authorization: Bearer).');
     }
     try {
-      const claims = await options.tokens.verify(header.slice(7).trim());
+      const token = header.slice(7).trim();
+      const claims = options.tokens.verifyCached(token) ?? (await options.tokens.verify(token));
       let context = contexts.get(claims);
       if (!context) {
         context = accessContextOf(claims);

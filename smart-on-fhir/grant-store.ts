@@ -178,6 +178,12 @@ export class GrantStore {
     return exists;
   }
 
+  /** The in-process answer only: true while a recent lookup said active, else undefined (ask Redis). */
+  grantActiveCached(id: string): true | undefined {
+    const until = this.#active.get(id);
+    return until !== undefined && until > Date.now() ? true : undefined;
+  }
+
   /** Revokes a grant: every access and refresh token of it stops working on every replica. */
   async revokeGrant(id: string): Promise<void> {
     this.#active.delete(id);

@@ -101,6 +101,16 @@ export class TokenService {
   }
 
   /**
+   * The hot path without a single await: a token already verified, not expired, whose grant was
+   * seen active moments ago. Undefined means "take the full path" (`verify`), never "invalid".
+   */
+  verifyCached(token: string): AccessTokenClaims | undefined {
+    const claims = this.#verified.get(token);
+    if (!claims || claims.exp * 1000 <= Date.now()) return undefined;
+    return this.#o.store.grantActiveCached(claims.gid) ? claims : undefined;
+  }
+
+  /**
    * Verifies a bearer access token: RS256 only (no `none`, no HMAC), our issuer, our FHIR base
    * as audience, not expired, its grant not revoked. Throws InvalidTokenError.
    */
