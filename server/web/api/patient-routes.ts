@@ -160,6 +160,12 @@ export const patientRoutes: FastifyPluginAsync<PatientRoutesOptions> = async (ap
     return { entries: await options.accessLog.accessLog(principalOf(request).subject, filter, bearerOf(request) ?? '') };
   });
 
+  // Open event streams end when the server closes, so shutdown never waits on a browser tab.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...streams]) end();
+  });
+
   /** Server-sent events: recent notifications first, then live ones; a comment every 25 s keeps proxies from closing it. */
   app.get('/events', async (request, reply) => {
     if (!options.notifications) throw unavailable('Live notifications');
@@ -178,7 +184,9 @@ export const patientRoutes: FastifyPluginAsync<PatientRoutesOptions> = async (ap
     for (const n of hub.recent(subject)) send(n);
     const unsubscribe = hub.subscribe(subject, send);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
-    const close = () => { clearInterval(keepAlive); unsubscribe(); };
+    const close = () => { clearInterval(keepAlive); unsubscribe(); streams.delete(end); };
+    const end = () => { close(); res.end(); };
+    streams.add(end);
     request.raw.on('close', close);
     res.on('error', close);
   });

@@ -3,7 +3,7 @@ import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import '../../shared/src/styles.css';
 import { api, describeError, setBearer } from '../../shared/src/api.ts';
-import type { NotificationView, PatientNetwork, WebConfig } from '../../shared/src/api-types.ts';
+import type { PatientNetwork, WebConfig } from '../../shared/src/api-types.ts';
 import { completeLogin, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
 import { Button, Loading, Problem, Tabs, shortAddress, useHashRoute, useLoad } from '../../shared/src/ui.tsx';
 import { browserWallet, demoSigner, type Signer } from '../../shared/src/wallet.ts';
@@ -143,4 +143,3 @@ function App() {
 
 render(<App />, document.getElementById('app')!);
 
-export type { NotificationView };
