@@ -1,8 +1,9 @@
 /**
  * Converts accepted messages to FHIR off the MLLP path: takes pending inbox messages in
  * acceptance order (so an A08 after an A01 for the same patient is applied after it), converts a
- * batch and applies it in one store transaction, each message in its own savepoint: a message
- * that fails goes to the dead letters with the reason and does not hold up the others.
+ * batch (pure, before touching the store) and applies it in one store transaction through a
+ * write-back cache (a few round trips per batch); a message that fails is undone on its own and
+ * goes to the dead letters with the reason, without holding up the others.
  * One worker per source keeps per-patient order; it wakes on acceptance and polls as a fallback.
  */
 import { ConversionError, type ConversionOptions } from './conversion/conversion-result.ts';
@@ -11,6 +12,9 @@ import { parseEr7 } from './er7.ts';
 import { errorSummary } from './message-acceptance.ts';
 import type { ConversionOutcome } from './mllp-listener.ts';
 import { applyChanges } from './store/apply-changes.ts';
+import { BatchedTransaction } from './store/batched-transaction.ts';
+import type { Conversion } from './conversion/message-conversion.ts';
+import type { InboxItem, ResourceKey } from './store/hl7-store.ts';
 import type { Hl7Store } from './store/hl7-store.ts';
 
 /** Where conversion failures are reported (a Fastify logger, or a thread's message port). */
@@ -93,39 +97,90 @@ export class ConversionWorker implements ConversionRunner {
   async #batch(): Promise<number> {
     const items = await this.#store.pending(this.#options.batchSize);
     if (items.length === 0) return 0;
+    try {
+      await this.#apply(items);
+    } catch (error) {
+      // A batch the store refuses (a value PostgreSQL cannot take, say): find the culprit one
+      // message at a time, so it alone is dead-lettered and the feed keeps flowing.
+      if (items.length === 1) await this.#quarantine(items[0]!, error);
+      else for (const item of items) await this.#apply([item]).catch((e: unknown) => this.#quarantine(item, e));
+    }
+    return items.length;
+  }
+
+  /** Dead-letters a message the store cannot apply, once the store itself is known to be healthy. */
+  async #quarantine(item: InboxItem, error: unknown): Promise<void> {
+    await this.#store.transaction((tx) => tx.stillPending([item.seq])); // throws (retry later) if the store is down
+    const detail = { hl7Code: '207', text: `store refused the converted records (${error instanceof Error ? error.name : 'unknown'})`, location: '' };
+    await this.#store.transaction(async (tx) => {
+      if (!(await tx.stillPending([item.seq])).has(item.seq)) return;
+      await tx.deadLetter({
+        stage: 'conversion', sender: item.sender, controlId: item.controlId, raw: item.raw, inboxSeq: item.seq,
+        reason: `AE ${detail.hl7Code} at message: ${detail.text}`,
+      });
+      await tx.finishMany([item.seq], 'failed');
+    });
+    this.#options.onConverted?.([{ seq: item.seq, ok: false, error: detail }]);
+  }
+
+  async #apply(items: readonly InboxItem[]): Promise<void> {
     const now = new Date().toISOString();
+    // Conversion is pure: done before the transaction, so the transaction only applies.
+    const converted = items.map((item): { item: InboxItem; conversion?: Conversion; error?: unknown } => {
+      try {
+        return { item, conversion: convertMessage(parseEr7(item.raw), this.#options.conversion) };
+      } catch (error) {
+        return { item, error };
+      }
+    });
+    const keys: ResourceKey[] = [];
+    for (const c of converted) {
+      for (const change of c.conversion?.changes ?? []) {
+        if (change.kind === 'upsert') keys.push({ resourceType: change.resource.resourceType, id: change.resource.id! });
+        else keys.push({ resourceType: 'Patient', id: change.from }, { resourceType: 'Patient', id: change.into });
+      }
+    }
     const outcomes: ConversionOutcome[] = [];
     const changed = new Set<string>();
     await this.#store.transaction(async (tx) => {
       outcomes.length = 0;
       changed.clear();
       const pending = await tx.stillPending(items.map((i) => i.seq));
-      for (const item of items) {
+      const batch = new BatchedTransaction(tx);
+      await batch.prefetch(keys);
+      const done: number[] = [];
+      const failed: number[] = [];
+      for (const { item, conversion, error: conversionError } of converted) {
         if (!pending.has(item.seq)) continue; // converted by another node meanwhile
-        try {
-          const touched = await tx.savepoint(async () => {
-            const conversion = convertMessage(parseEr7(item.raw), this.#options.conversion);
-            return applyChanges(tx, conversion.changes, now);
-          });
-          await tx.finish(item.seq, 'done');
-          for (const p of touched) changed.add(p);
-          outcomes.push({ seq: item.seq, ok: true });
-        } catch (error) {
-          const detail = error instanceof ConversionError
-            ? { hl7Code: error.hl7Code, text: error.message, location: error.location }
-            : { hl7Code: '207', text: `conversion error (${error instanceof Error ? error.name : 'unknown'})`, location: '' };
-          await tx.deadLetter({
-            stage: 'conversion', sender: item.sender, controlId: item.controlId, raw: item.raw, inboxSeq: item.seq,
-            reason: `AE ${detail.hl7Code} at ${detail.location || 'message'}: ${detail.text}`,
-          });
-          await tx.finish(item.seq, 'failed');
-          outcomes.push({ seq: item.seq, ok: false, error: detail });
+        let error = conversionError;
+        if (conversion) {
+          batch.begin();
+          try {
+            for (const p of await applyChanges(batch, conversion.changes, now)) changed.add(p);
+            done.push(item.seq);
+            outcomes.push({ seq: item.seq, ok: true });
+            continue;
+          } catch (applyError) {
+            batch.rollback();
+            error = applyError;
+          }
         }
+        const detail = error instanceof ConversionError
+          ? { hl7Code: error.hl7Code, text: error.message, location: error.location }
+          : { hl7Code: '207', text: `conversion error (${error instanceof Error ? error.name : 'unknown'})`, location: '' };
+        await tx.deadLetter({
+          stage: 'conversion', sender: item.sender, controlId: item.controlId, raw: item.raw, inboxSeq: item.seq,
+          reason: `AE ${detail.hl7Code} at ${detail.location || 'message'}: ${detail.text}`,
+        });
+        failed.push(item.seq);
+        outcomes.push({ seq: item.seq, ok: false, error: detail });
       }
+      await batch.flush();
+      await tx.finishMany(done, 'done');
+      await tx.finishMany(failed, 'failed');
     });
     this.#options.onConverted?.(outcomes);
     if (changed.size) this.#options.onPatientsChanged?.(changed);
-    return items.length;
   }
 
   async close(): Promise<void> {

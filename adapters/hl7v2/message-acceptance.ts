@@ -64,7 +64,9 @@ export class MessageAcceptance {
       return { kind: 'unreadable', refusal, salvagedControlId: salvageControlId(text) };
     }
     const mode = ackModeOf(message);
-    const refusal = checkMessage(message, this.#rules);
+    const refusal: Refusal | undefined = text.includes('\u0000')
+      ? { ackCode: 'AR', hl7Code: '102', text: 'NUL character in message', location: '' }
+      : checkMessage(message, this.#rules);
     if (refusal) {
       await this.#deadLetter({ sender: MessageAcceptance.senderOf(message), controlId: message.controlId }, refusal, text);
       return { kind: 'refused', message, mode, refusal };
@@ -115,8 +117,12 @@ export class MessageAcceptance {
 
   /** Queues the dead letter into the next group commit (one fsync for many refusals too). */
   #deadLetter(who: { sender: string; controlId: string }, refusal: Refusal, raw: string): Promise<void> {
+    // Text columns cannot hold NUL; keep it visible as the HL7 hex escape.
+    const kept = raw.replaceAll('\u0000', '\\X00\\');
+    const sender = who.sender.replaceAll('\u0000', '');
+    const controlId = who.controlId.replaceAll('\u0000', '');
     return new Promise<void>((resolve) => {
-      this.#letters.push({ letter: { stage: 'acceptance', ...who, reason: refusalReason(refusal), raw }, resolve });
+      this.#letters.push({ letter: { stage: 'acceptance', sender, controlId, reason: refusalReason(refusal).replaceAll('\u0000', ''), raw: kept }, resolve });
       this.#schedule();
     });
   }

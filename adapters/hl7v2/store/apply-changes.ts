@@ -6,10 +6,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import type { MergePatientsChange, StoreChange, UpsertChange } from '../conversion/conversion-result.ts';
-import type { StoreTransaction } from './hl7-store.ts';
+import type { ResourceAccess } from './batched-transaction.ts';
 
 /** Applies changes in order; returns the local patient ids whose records actually changed. */
-export async function applyChanges(tx: StoreTransaction, changes: readonly StoreChange[], now: string): Promise<Set<string>> {
+export async function applyChanges(tx: ResourceAccess, changes: readonly StoreChange[], now: string): Promise<Set<string>> {
   const touched = new Set<string>();
   for (const change of changes) {
     if (change.kind === 'upsert') {
@@ -21,7 +21,7 @@ export async function applyChanges(tx: StoreTransaction, changes: readonly Store
   return touched;
 }
 
-async function applyUpsert(tx: StoreTransaction, change: UpsertChange, now: string): Promise<boolean> {
+async function applyUpsert(tx: ResourceAccess, change: UpsertChange, now: string): Promise<boolean> {
   const { resourceType, id } = change.resource;
   const prior = await tx.get(resourceType, id!);
   const next: Record<string, unknown> = prior ? { ...prior.resource } : {};
@@ -37,7 +37,7 @@ async function applyUpsert(tx: StoreTransaction, change: UpsertChange, now: stri
 }
 
 async function write(
-  tx: StoreTransaction,
+  tx: ResourceAccess,
   prior: { resource: Resource; patient: string | null } | undefined,
   next: Resource,
   patient: string | null,
@@ -53,7 +53,7 @@ async function write(
 }
 
 /** A40: moves every record of `from` to `into` and links the two Patients. */
-async function mergePatients(tx: StoreTransaction, change: MergePatientsChange, now: string): Promise<string[]> {
+async function mergePatients(tx: ResourceAccess, change: MergePatientsChange, now: string): Promise<string[]> {
   const { from, into } = change;
   const oldRef = `Patient/${from}`;
   const newRef = `Patient/${into}`;

@@ -51,15 +51,24 @@ export interface StoredResource {
   readonly patient: string | null;
 }
 
-/** Operations inside one store transaction (conversion of a batch of inbox messages). */
+export interface ResourceKey {
+  readonly resourceType: string;
+  readonly id: string;
+}
+
+/**
+ * Operations inside one store transaction (conversion of a batch of inbox messages). Reads and
+ * writes come in sets so that a batch costs a few round trips to PostgreSQL, not a few per message.
+ */
 export interface StoreTransaction {
   get(resourceType: string, id: string): Promise<StoredResource | undefined>;
-  put(resource: Resource, patient: string | null): Promise<void>;
+  /** The stored ones among these keys, by `type/id`. */
+  getMany(keys: readonly ResourceKey[]): Promise<Map<string, StoredResource>>;
+  /** Upserts; keys are unique within one call. */
+  putMany(entries: readonly StoredResource[]): Promise<void>;
   /** Every resource in a patient's compartment (for A40 merges). */
   byPatient(patient: string): Promise<StoredResource[]>;
-  /** Runs fn in a savepoint: its writes are undone if it throws (one bad message, not the batch). */
-  savepoint<T>(fn: () => Promise<T>): Promise<T>;
-  finish(seq: number, status: 'done' | 'failed'): Promise<void>;
+  finishMany(seqs: readonly number[], status: 'done' | 'failed'): Promise<void>;
   /**
    * Which of these inbox messages are still pending, read inside the transaction: another
    * converter (a second node on the same PostgreSQL schema) may have taken them meanwhile.

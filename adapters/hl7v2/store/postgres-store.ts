@@ -111,18 +111,36 @@ export class PostgresHl7Store implements Hl7Store {
 
   #tx(client: pg.PoolClient): StoreTransaction {
     const s = this.#s;
-    let savepoints = 0;
     return {
       get: async (type, id) => {
         const { rows } = await client.query<{ body: Resource; patient: string | null }>(
           `SELECT body, patient FROM ${s}.resources WHERE type = $1 AND id = $2`, [type, id]);
         return rows[0] ? { resource: rows[0].body, patient: rows[0].patient } : undefined;
       },
-      put: async (resource, patient) => {
+      getMany: async (keys) => {
+        const found = new Map<string, StoredResource>();
+        if (keys.length === 0) return found;
+        const { rows } = await client.query<{ type: string; id: string; body: Resource; patient: string | null }>(
+          `SELECT r.type, r.id, r.body, r.patient FROM ${s}.resources r
+           JOIN unnest($1::text[], $2::text[]) AS k(type, id) ON r.type = k.type AND r.id = k.id`,
+          [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+        );
+        for (const r of rows) found.set(`${r.type}/${r.id}`, { resource: r.body, patient: r.patient });
+        return found;
+      },
+      putMany: async (entries) => {
+        if (entries.length === 0) return;
         await client.query(
-          `INSERT INTO ${s}.resources (type, id, patient, last_updated, body) VALUES ($1, $2, $3, $4, $5)
+          `INSERT INTO ${s}.resources (type, id, patient, last_updated, body)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
            ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, body = excluded.body`,
-          [resource.resourceType, resource.id, patient, resource.meta?.lastUpdated ?? '', JSON.stringify(resource)],
+          [
+            entries.map((e) => e.resource.resourceType),
+            entries.map((e) => e.resource.id),
+            entries.map((e) => e.patient),
+            entries.map((e) => e.resource.meta?.lastUpdated ?? ''),
+            entries.map((e) => JSON.stringify(e.resource)),
+          ],
         );
       },
       byPatient: async (patient) => {
@@ -130,20 +148,8 @@ export class PostgresHl7Store implements Hl7Store {
           `SELECT body, patient FROM ${s}.resources WHERE patient = $1`, [patient]);
         return rows.map((r): StoredResource => ({ resource: r.body, patient: r.patient }));
       },
-      savepoint: async (fn) => {
-        const name = `sp${++savepoints}`;
-        await client.query(`SAVEPOINT ${name}`);
-        try {
-          const result = await fn();
-          await client.query(`RELEASE SAVEPOINT ${name}`);
-          return result;
-        } catch (error) {
-          await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
-          throw error;
-        }
-      },
-      finish: async (seq, status) => {
-        await client.query(`UPDATE ${s}.inbox SET status = $1 WHERE seq = $2`, [status, seq]);
+      finishMany: async (seqs, status) => {
+        if (seqs.length) await client.query(`UPDATE ${s}.inbox SET status = $1 WHERE seq = ANY($2::bigint[])`, [status, [...seqs]]);
       },
       stillPending: async (seqs) => {
         const { rows } = await client.query<{ seq: string }>(

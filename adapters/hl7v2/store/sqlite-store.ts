@@ -73,9 +73,6 @@ export class SqliteHl7Store implements Hl7Store {
     this.#convStmts = {
       finish: c('UPDATE inbox SET status = ? WHERE seq = ?'),
       status: c('SELECT status FROM inbox WHERE seq = ?'),
-      savepoint: c('SAVEPOINT message'),
-      release: c('RELEASE message'),
-      rollbackTo: c('ROLLBACK TO message'),
       get: c('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
       put: c('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
       byPatient: c('SELECT json, patient FROM resources WHERE patient = ?'),
@@ -157,28 +154,25 @@ export class SqliteHl7Store implements Hl7Store {
         const row = s.get!.get(type, id) as { json: string; patient: string | null } | undefined;
         return row ? { resource: JSON.parse(row.json) as Resource, patient: row.patient } : undefined;
       },
-      put: async (resource, patient) => {
-        s.put!.run(resource.resourceType, resource.id!, patient, resource.meta?.lastUpdated ?? '', JSON.stringify(resource));
+      getMany: async (keys) => {
+        const found = new Map<string, StoredResource>();
+        for (const { resourceType, id } of keys) {
+          const row = s.get!.get(resourceType, id) as { json: string; patient: string | null } | undefined;
+          if (row) found.set(`${resourceType}/${id}`, { resource: JSON.parse(row.json) as Resource, patient: row.patient });
+        }
+        return found;
+      },
+      putMany: async (entries) => {
+        for (const { resource, patient } of entries) {
+          s.put!.run(resource.resourceType, resource.id!, patient, resource.meta?.lastUpdated ?? '', JSON.stringify(resource));
+        }
       },
       byPatient: async (patient) =>
         (s.byPatient!.all(patient) as unknown as { json: string; patient: string | null }[]).map(
           (r): StoredResource => ({ resource: JSON.parse(r.json) as Resource, patient: r.patient }),
         ),
-      // One message at a time (not nested), so one prepared savepoint name serves all.
-      savepoint: async (fn) => {
-        s.savepoint!.run();
-        try {
-          const result = await fn();
-          s.release!.run();
-          return result;
-        } catch (error) {
-          s.rollbackTo!.run();
-          s.release!.run();
-          throw error;
-        }
-      },
-      finish: async (seq, status) => {
-        s.finish!.run(status, seq);
+      finishMany: async (seqs, status) => {
+        for (const seq of seqs) s.finish!.run(status, seq);
       },
       stillPending: async (seqs) => {
         const out = new Set<number>();
