@@ -146,7 +146,9 @@ export class Planner {
     const { sources, links, policy } = this.#deps;
     const type = search.resourceType;
     const { named, rest } = this.namedPatients(search, compartment);
-    const includeTypes = [...new Set([...search.include.map((i) => i.targetType).filter((t): t is string => !!t), ...search.revInclude.map((i) => i.resourceType)])];
+    // What _include can add: the named target type, else every target the parameter allows.
+    const includeTargets = search.include.flatMap((i) => (i.targetType ? [i.targetType] : ((getSearchParameter(i.resourceType, i.searchParam)?.target ?? []) as string[])));
+    const includeTypes = [...new Set([...includeTargets, ...search.revInclude.map((i) => i.resourceType)])];
     const decision = await policy.decide(context, {
       resourceType: type,
       action: 'search',

@@ -121,3 +121,20 @@ t.test('an unexpected failure is a 500 with an opaque id that is in the log, nev
   t.notMatch(res.body, /exploded|at .*\.ts/);
   t.ok(lines.some((l) => l.includes('req-500') && l.includes('policy exploded')), 'the log has the id and the error');
 });
+
+t.test('the policy is told which types _include and _revinclude would add', async (t) => {
+  const seen: string[][] = [];
+  const policy: AccessPolicy = {
+    async decide(_context, request) {
+      seen.push([...request.includeTypes].sort());
+      return { allowed: true, grant: { patients: '*', allows: (_p, _s, type) => type !== 'Medication' } };
+    },
+  };
+  const app = await demoApp({ accessPolicy: policy });
+  t.teardown(() => app.close());
+  const bundle = json(await app.inject({ method: 'GET', url: `/fhir/MedicationRequest?patient=${alice}&_include=MedicationRequest:medication&_revinclude=MedicationDispense:prescription` }));
+  t.same(seen[0], ['Medication', 'MedicationDispense']);
+  const included = bundle.entry.filter((e: any) => e.search.mode === 'include').map((e: any) => e.resource.resourceType);
+  t.notOk(included.includes('Medication'), 'an included type the grant does not cover is left out');
+  t.ok(included.includes('MedicationDispense'));
+});
