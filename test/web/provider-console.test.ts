@@ -80,6 +80,11 @@ t.test('providers propose, vote in and rescind through the console', async (t) =
   await page.getByRole('button', { name: 'Rescind proposal for Lakeside Clinic' }).click();
   await page.getByRole('status').filter({ hasText: 'Proposal rescinded' }).waitFor();
   t.notOk(await stack.chain.client.registry.read('isProvider', second), 'a rescinded proposal admits nobody');
+
+  await page.getByRole('button', { name: 'Propose removal of Hillside OpenMRS Clinic' }).click();
+  await page.getByRole('status').filter({ hasText: 'Removal proposed' }).waitFor();
+  await page.getByRole('region', { name: 'Open proposals' }).getByText('Remove Hillside OpenMRS Clinic').waitFor();
+  t.pass('a removal motion is open for the others to vote on');
   await hospital.context.close();
 });
 
