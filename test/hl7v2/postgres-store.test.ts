@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { MedicationRequest, Patient } from '@medplum/fhirtypes';
 import { HL7_DEMO_FEED, HL7_DEMO_LOCAL_IDS } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { splitBatch } from '../../adapters/hl7v2/file-drop.ts';
-import { client, message, msh, openSource, pid, sendWithClient } from './support/hl7v2-harness.ts';
+import { client, message, msaOf, msh, openSource, pid, RawMllp, sendWithClient } from './support/hl7v2-harness.ts';
 
 const DATABASE = 'medrec_hl7v2_test';
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -67,6 +67,20 @@ t.test('PostgreSQL store', async (t) => {
   t.equal(twoNodes.length, 10);
   t.ok(twoNodes.every((p) => p.meta?.versionId === '30'), 'each patient updated exactly 30 times, no message applied twice');
   t.ok(twoNodes.every((p) => /^Name29\d$/.test(p.name?.[0]?.family ?? '')), 'the last message per patient won: order kept');
+});
+
+t.test('a message PostgreSQL could not store (NUL) is refused alone; its neighbours in the same commit are accepted', async (t) => {
+  const s = await openSource({ store: { kind: 'postgres', connectionString: URL, schema: 'hl7v2_pgnul' } }, 'hl7-pgn');
+  t.teardown(() => s.close());
+  const raw = await RawMllp.open(s.port);
+  t.teardown(() => raw.close());
+  raw.write(Buffer.concat([
+    RawMllp.frame(message([msh({ type: 'ADT^A08^ADT_A01', control: 'NUL-1' }), pid('1', { 5: 'Bad\u0000Name' })])),
+    RawMllp.frame(message([msh({ type: 'ADT^A08^ADT_A01', control: 'NUL-2' }), pid('2')])),
+  ]));
+  await raw.waitFor(2);
+  t.same(raw.frames.map(msaOf), [{ code: 'AR', controlId: 'NUL-1' }, { code: 'AA', controlId: 'NUL-2' }]);
+  t.match((await s.source.store.deadLetters({ limit: 5 }))[0]?.raw, /Bad\\X00\\Name/, 'kept in the dead letters as a hex escape');
 });
 
 t.test('when the store cannot commit, the sender gets AE 207 (resend), never AA', async (t) => {
