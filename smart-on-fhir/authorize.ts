@@ -4,11 +4,12 @@
  * context. Unknown clients and unregistered redirect URIs get an error page, never a redirect;
  * every other problem goes back to the app as `error=` with its `state`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PermissionEntry } from '../server/access/permission-snapshot.ts';
 import { allowedForClient, redirectUriAllowed, type SmartClient } from './clients.ts';
 import type { InteractionRecord, LaunchRecord } from './grant-store.ts';
+import { CODE_CHALLENGE } from './pkce.ts';
 import { consentPage, errorPage, loginPage, managePage, patientPickerPage, type ConsentScopeRow, type PatientChoice } from './pages.ts';
 import { categorySubScopes, CONTEXT_SCOPES, hasLevel, parseResourceScope, parseScopes, scopeCovers } from './scopes.ts';
 import type { SmartContext } from './smart-context.ts';
@@ -266,7 +267,7 @@ async function authorize(ctx: SmartContext, p: Params, reply: FastifyReply): Pro
     return fail('invalid_request', `aud must be this server's FHIR base URL ${ctx.endpoints.fhirBaseUrl}`);
   }
   if (p.code_challenge_method !== undefined && p.code_challenge_method !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256');
-  if (p.code_challenge !== undefined && !/^[A-Za-z0-9_-]{43,128}$/.test(p.code_challenge)) return fail('invalid_request', 'code_challenge is malformed');
+  if (p.code_challenge !== undefined && !CODE_CHALLENGE.test(p.code_challenge)) return fail('invalid_request', 'code_challenge is malformed');
   if (!p.code_challenge && !client.pkceOptional) return fail('invalid_request', 'PKCE (code_challenge with S256) is required');
   if (p.code_challenge && !p.code_challenge_method) return fail('invalid_request', 'code_challenge_method must be S256');
 
@@ -440,8 +441,4 @@ export function normaliseBase(value: string): string {
   } catch {
     return '';
   }
-}
-
-export function s256(verifier: string): string {
-  return createHash('sha256').update(verifier).digest('base64url');
 }

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allowedForClient, type SmartClient } from './clients.ts';
 import type { GrantRecord } from './grant-store.ts';
 import { OAuthError } from './oauth-error.ts';
-import { s256 } from './authorize.ts';
+import { CODE_VERIFIER, s256 } from './pkce.ts';
 import { narrowTo, parseScopes } from './scopes.ts';
 import type { SmartContext } from './smart-context.ts';
 import { InvalidTokenError } from './tokens.ts';
@@ -141,7 +141,7 @@ async function authorizationCode(ctx: SmartContext, form: Form, req: FastifyRequ
   if (record.redirectUri !== form.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorize request');
   if (record.codeChallenge) {
     const verifier = form.code_verifier;
-    if (!verifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw new OAuthError('invalid_grant', 'a valid code_verifier is required');
+    if (!verifier || !CODE_VERIFIER.test(verifier)) throw new OAuthError('invalid_grant', 'a valid code_verifier is required');
     if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
   } else if (!client.pkceOptional) {
     throw new OAuthError('invalid_grant', 'PKCE is required');
