@@ -7,7 +7,7 @@
 import t from 'tap';
 import { SignJWT, importJWK } from 'jose';
 import type { Browser, Page } from 'playwright-core';
-import { demoAddress } from '../../server/embedded/demo-identities.ts';
+import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
 import { launchBrowser } from './support/browser.ts';
 import { checkScreen, demoSignIn, fitsWidth, injectWallet, signIn, tabTo } from './support/journeys.ts';
@@ -117,7 +117,13 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await page.getByRole('button', { name: 'Leave study: University Cardiology Study' }).waitFor();
   t.pass('the study shows as a grantee');
 
+  // The hospital announces new results for Carol (type names only on chain): it arrives live.
+  const hospital = new Wallet(demoWallet('hospital').privateKey, stack.chain.provider);
   await tab(page, 'Notifications');
+  await page.getByText('Live: new notifications appear here as they happen.').waitFor();
+  await stack.chain.client.announceRecordsChanged(hospital, carol, ['Observation']);
+  await page.getByText('New or updated Observation at Mercy General Hospital.').waitFor();
+  t.pass('a record change at a provider is notified without reloading');
   await page.getByText(/invited to the study/).first().waitFor();
   await page.getByText(/can no longer see your records/).first().waitFor();
   t.equal(await checkScreen(page, stack.artifacts, 'patient-notifications'), '', 'notifications: no accessibility violations');
