@@ -222,7 +222,8 @@ export function unescapeEr7(value: string, d: Delimiters): string {
 function decodeHex(hex: string): string {
   const bytes = Buffer.from(hex, 'hex');
   const utf8 = bytes.toString('utf8');
-  return utf8.includes('\uFFFD') ? bytes.toString('latin1') : utf8;
+  // Control characters other than tab and line breaks are not text: dropped (NUL cannot be stored).
+  return (utf8.includes('\uFFFD') ? bytes.toString('latin1') : utf8).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '');
 }
 
 /** Escapes a value for inclusion in an ER7 field (used for ACK texts that echo data). */

@@ -31,6 +31,7 @@ t.test('escapes are decoded after splitting, with the message’s own delimiters
   t.equal(unescapeEr7(escapeEr7('a|b^c&d~e\\f', { ...d, field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' }), { field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' }), 'a|b^c&d~e\\f', 'escape and unescape round-trip');
   t.equal(unescapeEr7('50\\Xe9\\', { field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' }), '50é', 'invalid UTF-8 hex read as Latin-1');
   t.equal(unescapeEr7('a\\', { field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' }), 'a\\', 'unterminated escape kept as data');
+  t.equal(unescapeEr7('a\\X00\\b\\X0A\\c', { field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' }), 'ab\nc', 'control characters dropped, line feed kept');
 });
 
 t.test('segment separators CR, LF and CRLF; bad headers are refused', async (t) => {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { MedicationRequest, Patient } from '@medplum/fhirtypes';
 import { HL7_DEMO_FEED, HL7_DEMO_LOCAL_IDS } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { splitBatch } from '../../adapters/hl7v2/file-drop.ts';
-import { client, message, msaOf, msh, openSource, pid, RawMllp, sendWithClient } from './support/hl7v2-harness.ts';
+import { client, localId, message, msaOf, msh, openSource, pid, RawMllp, sendWithClient } from './support/hl7v2-harness.ts';
 
 const DATABASE = 'medrec_hl7v2_test';
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -81,6 +81,24 @@ t.test('a message PostgreSQL could not store (NUL) is refused alone; its neighbo
   await raw.waitFor(2);
   t.same(raw.frames.map(msaOf), [{ code: 'AR', controlId: 'NUL-1' }, { code: 'AA', controlId: 'NUL-2' }]);
   t.match((await s.source.store.deadLetters({ limit: 5 }))[0]?.raw, /Bad\\X00\\Name/, 'kept in the dead letters as a hex escape');
+});
+
+t.test('a message whose records the store refuses is quarantined alone; the rest of its batch converts', async (t) => {
+  const s = await openSource({ mllp: false, store: { kind: 'postgres', connectionString: URL, schema: 'hl7v2_pgpoison' } }, 'hl7-pgp');
+  t.teardown(() => s.close());
+  const admin = new pg.Client({ connectionString: URL });
+  await admin.connect();
+  // Stands in for any value the database will not take: this schema refuses gender "other".
+  await admin.query(`ALTER TABLE hl7v2_pgpoison.resources ADD CONSTRAINT refuse_other CHECK (body->>'gender' IS DISTINCT FROM 'other')`);
+  await admin.end();
+  const batch = [1, 2, 3].map((n) => message([msh({ type: 'ADT^A08^ADT_A01', control: `P-${n}` }), pid(String(n), { 8: n === 2 ? 'O' : 'F' })]));
+  await s.source.acceptText(batch.join(''));
+  await s.source.drain();
+  t.same((await s.all('Patient')).map((p) => p.id).sort(), [localId('1'), localId('3')], 'the neighbours converted');
+  const letters = await s.source.store.deadLetters({ limit: 5 });
+  t.same(letters.map((l) => [l.stage, l.controlId]), [['conversion', 'P-2']]);
+  t.match(letters[0]!.reason, /store refused/);
+  t.equal((await s.source.store.stats()).pending, 0, 'nothing stuck');
 });
 
 t.test('when the store cannot commit, the sender gets AE 207 (resend), never AA', async (t) => {
