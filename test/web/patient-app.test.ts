@@ -108,6 +108,15 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await page.getByRole('status').filter({ hasText: 'can no longer see' }).waitFor();
   await until('the pharmacy is refused after the revoking block', async () => ((await pharmacySearch(carol)) === 403 ? true : undefined));
   t.pass('revocation took effect on the pharmacy');
+  await stack.authz.audit.flush();
+  await tab(page, 'Who read what');
+  await page.getByLabel('Outcome', { exact: true }).selectOption('refused');
+  await until('the refused query shows in the access log', async () => {
+    await page.getByRole('button', { name: 'Refresh the access log' }).click();
+    const refused = page.getByRole('row').filter({ hasText: 'Corner Pharmacy' }).filter({ hasText: 'refused' });
+    return (await refused.count()) > 0 ? true : undefined;
+  });
+  t.pass('the log also shows what was refused after the revocation');
 
   await tab(page, 'Share');
   await page.getByRole('radio', { name: /A research study/ }).check();
