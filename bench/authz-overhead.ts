@@ -6,10 +6,17 @@
  * FHIR read and a FHIR search, the median enforced / open ratio over the paired slices (aim ≥ 0.9),
  * and the CPU time per request of this process (less sensitive to other load on the machine).
  *
- * Run: `node bench/authz-overhead.ts` (`--quick` for a short smoke run).
+ * With `--workers-elsewhere` the follower, reconcile, snapshot and audit workers run in a child
+ * process (bench/authz-workers.ts), the production shape; by default they share this process,
+ * as in the embedded `npm start`.
+ *
+ * Run: `node bench/authz-overhead.ts [--workers-elsewhere]` (`--quick` for a short smoke run).
  */
 // @ts-expect-error autocannon ships no type declarations
 import autocannonUntyped from 'autocannon';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import type { FastifyInstance } from 'fastify';
 import { openAccessPolicy, type AccessPolicy } from '../server/access/access-policy.ts';
 import type { AccessContext } from '../server/access/access-context.ts';
@@ -24,6 +31,7 @@ interface AutocannonResult { requests: { average: number }; latency: { p99: numb
 const autocannon = autocannonUntyped as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
 
 const quick = process.argv.includes('--quick');
+const workersElsewhere = process.argv.includes('--workers-elsewhere');
 const DURATION_S = 2;
 const ROUNDS = quick ? 2 : 8;
 const CONNECTIONS = 16;
@@ -60,13 +68,18 @@ const median = (xs: number[]) => {
 const redis = await startRedisServer();
 const chain = await startEmbeddedChain({ blockTime: 1 });
 const sources = await demoFederatedSources();
-const authz = await startAuthorization({
+const shared = {
   redisUrl: redis.url,
   chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
   keyPrefix: 'bench-overhead:',
   queuePrefix: 'bench-overhead',
-  sources: () => sources,
-});
+};
+const workers = workersElsewhere
+  ? spawn(process.execPath, [new URL('./authz-workers.ts', import.meta.url).pathname, JSON.stringify(shared)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  : undefined;
+if (workers?.stdout) await once(createInterface({ input: workers.stdout }), 'line');
+const authz = await startAuthorization({ ...shared, workers: !workersElsewhere, sources: () => sources });
+console.log(`workers ${workersElsewhere ? 'in a separate process' : 'in the server process'}`);
 try {
   const head = await chain.provider.getBlockNumber();
   await eventually('synced', () => (authz.freshness.state().cursor >= head ? true : undefined));
@@ -104,6 +117,8 @@ try {
   await open.app.close();
 } finally {
   await authz.close();
+  workers?.kill('SIGTERM');
+  if (workers) await once(workers, 'exit');
   await Promise.all(sources.map((s) => s.adapter.close()));
   await chain.stop();
   await redis.stop();
