@@ -21,7 +21,8 @@ import type { MedRecChain } from './desks/medrec-chain.ts';
 import { ParticipantNames } from './desks/participant-names.ts';
 import { ChainPatientDesk } from './desks/patient-desk.ts';
 import { ChainProviderDesk, type LinkTable } from './desks/provider-desk.ts';
-import { SmartAuthLauncher, type SmartLaunchServices } from './desks/smart-launcher.ts';
+import { SmartAuthLauncher } from './desks/smart-launcher.ts';
+import type { SmartAuth } from '../../smart-on-fhir/plugin.ts';
 import { AdapterSourceStatus, type SourceCounters } from './desks/source-status.ts';
 import type { WebAppsOptions } from './web-apps.ts';
 
@@ -84,8 +85,8 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
   const notifications = new ChainNotifications({ chain, names, fromBlock: c.deployment.fromBlock, ...(wiring.onError ? { onError: wiring.onError } : {}) });
   return {
     options: (app) => {
-      const smart = (app as FastifyInstance & { smartAuth?: SmartLaunchServices & { tokens: { verify(token: string): Promise<{ sub: string; client_id: string; scope: string }> }; endpoints: { fhirBaseUrl: string } } }).smartAuth;
-      if (!smart) throw new Error('the web apps need the SMART plugin registered first (their sign-in)');
+      if (!app.hasDecorator('smartAuth')) throw new Error('the web apps need the SMART plugin registered first (their sign-in)');
+      const smart: SmartAuth = app.smartAuth;
       return {
         fhirBase: smart.endpoints.fhirBaseUrl,
         verifyToken: async (token) => {
