@@ -8,7 +8,8 @@
  * committed), conversion worker in the same process, search through the EhrAdapter.
  * Feed: a mix of ADT^A01/A08, ORU^R01 (3 OBX) and RDE^O11 over 2,000 patients.
  * Two sender shapes: `pipelined` (a batch feed: 4 connections, 64 messages in flight each) and
- * `one-at-a-time` (16 interface-engine connections, each waiting for its ACK before the next).
+ * `one-at-a-time` (16 interface-engine connections, each waiting for its ACK before the next),
+ * on the SQLite store; then the pipelined feed on the PostgreSQL store (127.0.0.1:5432).
  *
  * Run: `node bench/hl7v2-throughput.ts` (`--quick` for a short smoke run; `HL7_STORE_THREAD=0` to
  * measure the SQLite store on the event-loop thread instead of its own worker thread).
@@ -18,6 +19,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import pg from 'pg';
 import { loadFhirDefinitions } from '../adapters/fhir-definitions.ts';
 import { Hl7v2Source } from '../adapters/hl7v2/hl7v2-adapter.ts';
 
@@ -153,7 +155,7 @@ function percentile(values: number[], p: number): number {
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-async function runScenario(name: string, connections: number, window: number): Promise<void> {
+async function runScenario(name: string, connections: number, window: number, store?: Record<string, unknown>): Promise<void> {
   // Baseline. CPU is process-wide (sender, server and store thread alike), so the difference of
   // the two runs is what the hl7v2 source itself costs per message, whatever else loads the machine.
   const echo = await startEchoServer();
@@ -165,7 +167,7 @@ async function runScenario(name: string, connections: number, window: number): P
   // System under test, on a real disk (durability costs fsyncs; that is the point).
   const dir = mkdtempSync(join(tmpdir(), 'medrec-bench-hl7v2-'));
   const source = await Hl7v2Source.open(
-    { id: 'hl7-bench', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Bench', options: { mllp: { port: 0 }, timezone: 'America/New_York', storeThread: process.env.HL7_STORE_THREAD !== '0', ...(process.env.HL7_BATCH ? { batchSize: Number(process.env.HL7_BATCH) } : {}) } },
+    { id: 'hl7-bench', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Bench', options: { mllp: { port: 0 }, timezone: 'America/New_York', ...(store ? { store } : {}), storeThread: process.env.HL7_STORE_THREAD !== '0', ...(process.env.HL7_BATCH ? { batchSize: Number(process.env.HL7_BATCH) } : {}) } },
     { log: Fastify({ logger: false }).log, dataDir: dir, recordsChanged: () => undefined },
   );
   const started = performance.now();
@@ -191,7 +193,8 @@ async function runScenario(name: string, connections: number, window: number): P
   console.log(`baseline (echo AA, no parse, no storage): ${fmt(baseRate)} msg/s, ACK p50 ${fmt(percentile(base.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(base.latenciesMs, 99), 2)} ms`);
   console.log(`hl7v2 source, durable AA:               ${fmt(ackRate)} msg/s, ACK p50 ${fmt(percentile(sut.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(sut.latenciesMs, 99), 2)} ms`);
   console.log(`hl7v2 source, sender → searchable FHIR: ${fmt(e2eRate)} msg/s (${fmt(endToEnd, 2)} s; ${fmt(patients.total ?? 0)} Patient, ${fmt(observations.total ?? 0)} Observation, ${fmt(requests.total ?? 0)} MedicationRequest)`);
-  console.log(`hl7v2 source CPU: ${fmt(sourceCpuMsPerMessage * 1000)} µs per message end to end (all threads) → ${fmt(2000 / sourceCpuMsPerMessage)} msg/s of capacity on 2 otherwise idle cores`);
+  const where = store ? 'this process only, PostgreSQL server not counted' : 'all threads';
+  console.log(`hl7v2 source CPU: ${fmt(sourceCpuMsPerMessage * 1000)} µs per message end to end (${where}) → ${fmt(2000 / sourceCpuMsPerMessage)} msg/s of capacity on 2 otherwise idle cores`);
   console.log(`ratios: durable ACK / baseline = ${fmt(ackRate / baseRate, 3)}; end-to-end / baseline = ${fmt(e2eRate / baseRate, 3)}; end-to-end vs the 2,000 msg/s aim = ${fmt(e2eRate / 2000, 2)}×`);
   if (!ok) {
     console.log(`CHECK FAILED: AA ${sut.codes.get('AA') ?? 0}/${MESSAGES}, Observation ${observations.total}/${expectedObservations}, Patient ${patients.total}/${expectedPatients}`);
@@ -205,5 +208,20 @@ function cpuMs(usage: NodeJS.CpuUsage): number {
 
 loadFhirDefinitions(); // once per process, as in the server: not part of any message's cost
 console.log(`${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share these cores)`);
-await runScenario('pipelined batch feed', 4, 64);
-await runScenario('one message at a time per connection', 16, 1);
+await runScenario('pipelined batch feed, SQLite store (embedded default)', 4, 64);
+await runScenario('one message at a time per connection, SQLite store', 16, 1);
+
+// PostgreSQL (production back end) on the machine's server, in a database of its own.
+const PG_DATABASE = 'medrec_hl7v2_bench';
+const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+try {
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${PG_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${PG_DATABASE}`);
+  await admin.end();
+  await runScenario('pipelined batch feed, PostgreSQL store', 4, 64, {
+    kind: 'postgres', connectionString: `postgres://postgres@127.0.0.1:5432/${PG_DATABASE}`, schema: 'hl7v2_bench',
+  });
+} catch (error) {
+  console.log(`\n### PostgreSQL scenario skipped: ${(error as Error).message}`);
+}
