@@ -1,4 +1,5 @@
 import t from 'tap';
+import { Redis } from 'ioredis';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { startAuthorization } from '../../server/authz/authorization.ts';
@@ -36,6 +37,15 @@ t.test('a new-heads subscription wakes the follower between scheduled runs, and 
   const second = await chain.send('bob', 'Consent', 'createGrant', bob, pharmacy, terms({}));
   await folded(second);
   t.pass('after the node restarted, the subscription came back by itself');
+  // No request has asked for the pharmacy's snapshot: a rebuild job warms the shared copy.
+  const probe = new Redis(redisServer.url);
+  t.teardown(() => probe.disconnect());
+  const shared = await eventually('the rebuild job wrote the snapshot', async () => {
+    const [raw, version] = await probe.mget(authz.keys.snapshot(pharmacy), authz.keys.subjectVersion(pharmacy));
+    const parsed = raw ? (JSON.parse(raw) as { version: number; snapshot: { entries: { patient: string }[] } }) : undefined;
+    return parsed && parsed.version === Number(version) ? parsed : undefined;
+  });
+  t.equal(shared.snapshot.entries.length, 3, 'self and the two grants');
   const patients = (await authz.snapshots.get(pharmacy)).entries.filter((e) => e.basis === 'grant').map((e) => e.patient);
   t.same(patients.sort(), [alice, bob].sort());
 });
