@@ -6,13 +6,25 @@
  */
 import t from 'tap';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { importJWK, SignJWT, type CryptoKey } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey } from 'jose';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
 import { authorizeAs, Browser } from './support/smart-server.ts';
 import { startFullStack } from './support/full-stack.ts';
 
-const stack = await startFullStack();
+// A second pharmacy system, jose-only too, authenticating with RS384 instead of the demo's ES384.
+const rsa = await generateKeyPair('RS384', { extractable: true });
+const stack = await startFullStack([
+  {
+    clientId: 'pharmacy-rs384',
+    name: 'Pharmacy system (RS384)',
+    type: 'backend',
+    redirectUris: [],
+    jwks: { keys: [{ ...(await exportJWK(rsa.publicKey)), kid: 'rs-1', alg: 'RS384' }] },
+    address: demoAddress('pharmacy'),
+    allowedScope: 'system/MedicationRequest.rs',
+  },
+]);
 t.teardown(() => stack.close());
 const alice = demoAddress('alice');
 const bob = demoAddress('bob');
@@ -138,4 +150,26 @@ t.test('the pharmacy backend (jose only, ES384) reads granted MedicationRequests
   t.ok([403, 404].includes((await get(token, `MedicationRequest?patient=${demoAddress('carol')}`)).status), 'a named ungranted patient is refused');
   t.equal((await get(token, `Observation?patient=${alice}`)).status, 403, 'no scope for observations');
   t.ok([403, 404].includes((await get(token, `Patient/${alice}`)).status), 'the chain grants medications only, whatever the scope says');
+});
+
+t.test('the same with RS384: a pharmacy system signing with an RSA key reads the granted MedicationRequests across providers', async (t) => {
+  const assertion = await new SignJWT({ jti: randomUUID() })
+    .setProtectedHeader({ alg: 'RS384', kid: 'rs-1', typ: 'JWT' })
+    .setIssuer('pharmacy-rs384')
+    .setSubject('pharmacy-rs384')
+    .setAudience(`${stack.origin}/auth/token`)
+    .setExpirationTime('5m')
+    .sign(rsa.privateKey);
+  const res = await fetch(`${stack.origin}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/MedicationRequest.rs', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString(),
+  });
+  t.equal(res.status, 200);
+  const { access_token: token } = (await res.json()) as { access_token: string };
+  const meds = await get(token, `MedicationRequest?patient=${bob}`);
+  t.equal(meds.status, 200);
+  t.ok((meds.body.entry ?? []).length > 0, 'bob granted the pharmacy his prescriptions');
+  t.same([...patientsIn(meds.body.entry)], [bob]);
+  t.ok([403, 404].includes((await get(token, `MedicationRequest?patient=${demoAddress('carol')}`)).status));
 });
