@@ -85,11 +85,12 @@ async function launchAnvil(port: number, options: AnvilOptions): Promise<Anvil> 
 
   const rpcUrl = `http://127.0.0.1:${port}`;
   let id = 0;
-  const rpc = async <T>(method: string, params: readonly unknown[] = []): Promise<T> => {
+  const rpc = async <T>(method: string, params: readonly unknown[] = [], timeoutMs = 30_000): Promise<T> => {
     const response = await fetch(rpcUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const body = (await response.json()) as { result?: T; error?: { message: string } };
     if (body.error) throw new Error(`${method}: ${body.error.message}`);
@@ -99,7 +100,8 @@ async function launchAnvil(port: number, options: AnvilOptions): Promise<Anvil> 
   for (let attempt = 0; ; attempt++) {
     if (exited) throw new AnvilExitedError(`anvil exited at start: ${stderr.trim() || 'no output'}`);
     try {
-      await rpc('eth_chainId');
+      // Short timeout: something else may hold the port and never answer.
+      await rpc('eth_chainId', [], 500);
       break;
     } catch {
       if (attempt > 500) {
