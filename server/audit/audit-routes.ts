@@ -43,6 +43,8 @@ export async function auditRoutes(app: FastifyInstance, options: AuditRoutesOpti
       }
       const context = options.contextOf(request);
       if (!context) return reply.code(401).send(outcome('error', 'login', 'authentication is required'));
+      const scoped = context.scopes.some((sc) => (sc.resourceType === '*' || sc.resourceType === 'AuditEvent') && (sc.interactions.has('s') || sc.interactions.has('r')));
+      if (!scoped) return reply.code(403).send(outcome('error', 'forbidden', "the token's scopes do not allow reading AuditEvent"));
       const verdict = options.freshness?.verdict();
       if (verdict && !verdict.fresh) return reply.code(503).send(outcome('fatal', 'transient', verdict.detail));
       const snapshot = await options.snapshots.get(context.subject);
