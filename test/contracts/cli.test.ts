@@ -119,6 +119,11 @@ t.test('failures are one line on stderr with exit code 1', async (t) => {
   t.equal(noKey, 1);
   const unknown = await medrec(patient.privateKey, 'grant', 'frobnicate');
   t.equal(unknown.code, 1);
+  const wrongChain = await medrec(patient.privateKey, '--chain-id', '999', 'status');
+  t.equal(wrongChain.code, 1);
+  t.match(wrongChain.err, /^medrec: chain id mismatch: configured 999, the node at the RPC URL reports 1337\n$/);
+  const noDeployment = await medrec(patient.privateKey, '--deployment', join(dir, 'missing.json'), 'status');
+  t.match(noDeployment.err, /^medrec: no deployment file at /);
 });
 
 t.test('a keystore file unlocks with MEDREC_KEYSTORE_PASSWORD', async (t) => {
