@@ -49,6 +49,17 @@ export function patientParams(resourceType: string): string[] {
   return [...codes];
 }
 
+/** A source's declared parameters for a type, as a set cached on its capabilities object. */
+const declaredCache = new WeakMap<object, Map<string, ReadonlySet<string>>>();
+export function declaredParams(source: FederatedSource, resourceType: string): ReadonlySet<string> {
+  const capabilities = source.adapter.capabilities();
+  let byType = declaredCache.get(capabilities);
+  if (!byType) declaredCache.set(capabilities, (byType = new Map()));
+  let set = byType.get(resourceType);
+  if (!set) byType.set(resourceType, (set = new Set(capabilities.resources[resourceType]?.searchParams ?? [])));
+  return set;
+}
+
 export interface PlannerDeps {
   readonly sources: SourceDirectory;
   readonly links: PatientLinks;
@@ -159,7 +170,8 @@ export class Planner {
     const grant = decision.grant;
 
     const serving = sources.serving(type);
-    const supported = new Set(serving.flatMap((s) => s.adapter.capabilities().resources[type]?.searchParams ?? []));
+    const declaredBy = serving.map((s) => declaredParams(s, type));
+    const supported = { has: (code: string) => declaredBy.some((d) => d.has(code)) };
     const dropped = [...new Set(rest.filter((f) => !supported.has(f.code)).map((f) => f.code))];
     if (dropped.length > 0 && options.strict) {
       throw new OperationOutcomeError(badRequest(`No source can evaluate the search parameter(s) ${dropped.join(', ')} for ${type}`, dropped[0]));
@@ -175,7 +187,7 @@ export class Planner {
     for (const source of serving) {
       const capability = source.adapter.capabilities().resources[type];
       if (!capability) continue;
-      const declared = new Set(capability.searchParams);
+      const declared = declaredParams(source, type);
       const missing = filters.filter((f) => !declared.has(f.code)).map((f) => f.code);
       const unsortable = search.sort.filter((r) => !declared.has(r.code)).map((r) => r.code);
       if (missing.length > 0 || unsortable.length > 0) {
