@@ -528,7 +528,10 @@ export class MedRecClient {
     return this.#outcome(await tx.wait(), true);
   }
 
-  /** Whether a patient action by `actor` would be relayed under the client's mode. */
+  /**
+   * Whether a patient action by `actor` is relayed under the client's mode (`auto`: when the
+   * actor has no ether; an actor whose ether does not cover the gas is relayed after trying).
+   */
   async willRelay(actor: Signer): Promise<boolean> {
     if (this.#mode === 'direct') return false;
     if (this.#mode === 'relayed') return true;
@@ -544,7 +547,15 @@ export class MedRecClient {
     direct: (client: MedRecClient) => Promise<ContractTransactionResponse>,
   ): Promise<TxOutcome> {
     if (await this.willRelay(signer)) return this.relay(await this.sign(signer, type, fields));
-    const tx = await guard(signer, () => direct(this));
+    let tx: ContractTransactionResponse;
+    try {
+      tx = await guard(signer, () => direct(this));
+    } catch (error) {
+      // Some ether, but not enough for this transaction: the relayer pays instead.
+      const short = error instanceof MedRecError && error.errorName === 'INSUFFICIENT_FUNDS';
+      if (short && this.#mode === 'auto' && this.#relayer) return this.relay(await this.sign(signer, type, fields));
+      throw error;
+    }
     return this.#outcome(await tx.wait(), false);
   }
 
@@ -603,7 +614,7 @@ export function toMedRecError(error: unknown): MedRecError {
     }
     return new MedRecError(`reverted: ${error.shortMessage}`);
   }
-  if (isError(error, 'INSUFFICIENT_FUNDS')) return new MedRecError('insufficient funds for gas');
+  if (isError(error, 'INSUFFICIENT_FUNDS')) return new MedRecError('insufficient funds for gas', 'INSUFFICIENT_FUNDS');
   if (error instanceof Error) {
     const short = (error as { shortMessage?: string }).shortMessage;
     return new MedRecError(short ?? error.message.split('\n')[0] ?? 'failed');

@@ -126,6 +126,14 @@ t.test('signatures cannot be replayed, forged, used late, or used on another cha
   t.ok(ok.events.some((e) => e.name === 'GrantCreated'), 'the same message signed for this chain and contract works');
 });
 
+t.test('a patient whose ether does not cover the gas is relayed too', async (t) => {
+  const patient = await chain.wallet();
+  await chain.anvil.rpc('anvil_setBalance', [patient.address, '0x3e8']); // 1000 wei
+  const grant = await client.createGrant(patient, { patient: patient.address, grantee: hospital.address, terms: ALL });
+  t.ok(grant.relayed);
+  t.equal(await chain.provider.getBalance(patient.address), 1000n, 'untouched');
+});
+
 t.test('without a relayer a patient without ether gets a clear error', async (t) => {
   const patient = await chain.wallet();
   const noRelayer = new MedRecClient({ provider: chain.provider, deployment });
