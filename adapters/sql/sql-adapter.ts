@@ -29,10 +29,16 @@ export interface SqlAdapterOptions {
 }
 
 const MAX_COUNT = 1000;
+/**
+ * How long dictionary rows (concept names, codings) and resolved codes (token → concept ids)
+ * are reused; edits to the dictionary show up after at most this.
+ */
+const CODING_CACHE_MS = 5 * 60_000;
 
 interface LookupEntry {
   readonly row: Row;
   readonly children: Readonly<Record<string, readonly Row[]>>;
+  readonly at: number;
 }
 
 export class SqlAdapter implements EhrAdapter {
@@ -44,6 +50,8 @@ export class SqlAdapter implements EhrAdapter {
   readonly #lookupCache = new Map<string, Map<string, LookupEntry>>();
   /** Which (lookup, field) pairs each template reads, by row context. */
   readonly #lookupUses = new Map<Template, LookupUse[]>();
+  /** Token → lookup keys (e.g. `http://loinc.org|8480-6` → concept ids): dictionaries change rarely. */
+  readonly #codingCache = new Map<string, { readonly keys: (string | number)[]; readonly at: number }>();
 
   /** Validates the mapping and proves the session is read-only before serving anything. */
   static async open(options: SqlAdapterOptions): Promise<SqlAdapter> {
@@ -150,6 +158,7 @@ export class SqlAdapter implements EhrAdapter {
 
   async close(): Promise<void> {
     this.#lookupCache.clear();
+    this.#codingCache.clear();
     await this.#conn.close();
   }
 
@@ -261,7 +270,11 @@ export class SqlAdapter implements EhrAdapter {
     if (!lookup) return;
     let cache = this.#lookupCache.get(name);
     if (!cache) this.#lookupCache.set(name, (cache = new Map()));
-    const missing = keys.filter((k) => !cache.has(String(k)));
+    const now = Date.now();
+    const missing = keys.filter((k) => {
+      const entry = cache.get(String(k));
+      return !entry || now - entry.at >= CODING_CACHE_MS;
+    });
     if (missing.length === 0) return;
     const [rows, children] = await Promise.all([
       this.#fetchLookupRows(lookup, missing, ctx),
@@ -277,7 +290,8 @@ export class SqlAdapter implements EhrAdapter {
         const oldest = cache.keys().next().value;
         if (oldest !== undefined) cache.delete(oldest);
       }
-      cache.set(key, { row, children: entryChildren });
+      cache.delete(key);
+      cache.set(key, { row, children: entryChildren, at: now });
     }
   }
 
@@ -290,8 +304,22 @@ export class SqlAdapter implements EhrAdapter {
     return rows;
   }
 
-  /** Keys of a lookup whose codings match a token `system|code`, `|code`, `system|` or `code`. */
+  /** `#findCodingKeys`, remembered for `CODING_CACHE_MS` so repeated code searches skip a round trip. */
   async #resolveCoding(name: string, token: string, ctx: CompileContext): Promise<(string | number)[]> {
+    const cacheKey = `${name}\u0000${token}`;
+    const cached = this.#codingCache.get(cacheKey);
+    if (cached && Date.now() - cached.at < CODING_CACHE_MS) return cached.keys;
+    const keys = await this.#findCodingKeys(name, token, ctx);
+    if (this.#codingCache.size >= this.#cacheSize) {
+      const oldest = this.#codingCache.keys().next().value;
+      if (oldest !== undefined) this.#codingCache.delete(oldest);
+    }
+    this.#codingCache.set(cacheKey, { keys, at: Date.now() });
+    return keys;
+  }
+
+  /** Keys of a lookup whose codings match a token `system|code`, `|code`, `system|` or `code`. */
+  async #findCodingKeys(name: string, token: string, ctx: CompileContext): Promise<(string | number)[]> {
     const lookup = this.#mapping.lookups?.[name];
     if (!lookup?.codingIndex) return [];
     const bar = token.indexOf('|');
