@@ -83,6 +83,7 @@ export class Hl7v2Source implements EhrAdapter {
           idleTimeoutMs: options.idleTimeoutMs,
           maxConnections: options.maxConnections,
           defaultCharset: options.defaultCharset,
+          ...(options.mllp.tls ? { tls: options.mllp.tls } : {}),
         },
         log,
       );

@@ -5,7 +5,7 @@
  * ```json
  * { "id": "hl7-hospital", "kind": "hl7v2", "provider": "0x…", "name": "St. Luke's",
  *   "options": {
- *     "mllp": { "host": "0.0.0.0", "port": 2575 },
+ *     "mllp": { "host": "0.0.0.0", "port": 2575, "tls": { "keyFile": "…", "certFile": "…", "caFile": "…" } },
  *     "fileDrop": { "dir": "/var/medrec/hl7-drop", "pollMs": 2000 },
  *     "store": { "kind": "postgres", "connectionString": "postgres://…/medrec", "schema": "hl7v2_st_lukes" },
  *     "timezone": "America/New_York",
@@ -13,8 +13,18 @@
  *     "sampleFeed": "adapters/hl7v2/sample-feed/st-lukes.hl7" } }
  * ```
  */
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { assertZone } from './hl7-datetime.ts';
+
+/** MLLP over TLS, read from PEM files at start; with `caFile`, clients must present a certificate it signed. */
+export interface MllpTls {
+  readonly key: Buffer;
+  readonly cert: Buffer;
+  readonly ca?: Buffer;
+  readonly requestCert?: boolean;
+  readonly rejectUnauthorized?: boolean;
+}
 
 export type StoreOptions =
   | { readonly kind: 'sqlite'; readonly file: string }
@@ -22,7 +32,7 @@ export type StoreOptions =
 
 export interface Hl7v2SourceOptions {
   /** MLLP listener; `false` for a node that only converts and serves (another node listens). */
-  readonly mllp: false | { readonly host: string; readonly port: number };
+  readonly mllp: false | { readonly host: string; readonly port: number; readonly tls?: MllpTls };
   readonly fileDrop?: { readonly dir: string; readonly pollMs: number };
   readonly store: StoreOptions;
   readonly timezone: string;
@@ -68,8 +78,26 @@ export function parseHl7v2Options(sourceId: string, options: Readonly<Record<str
     const m = obj(options.mllp) ?? fail(sourceId, 'options.mllp must be { host?, port } or false');
     const host = m.host ?? '127.0.0.1';
     if (typeof host !== 'string' || host === '') fail(sourceId, 'options.mllp.host must be a host name or address');
-    mllp = { host, port: int(sourceId, 'mllp.port', m.port, -1, 0, 65535) };
-    if (mllp.port < 0) fail(sourceId, 'options.mllp.port is required (0 picks a free port)');
+    const port = int(sourceId, 'mllp.port', m.port, -1, 0, 65535);
+    if (port < 0) fail(sourceId, 'options.mllp.port is required (0 picks a free port)');
+    let tls: MllpTls | undefined;
+    if (m.tls !== undefined) {
+      const t = obj(m.tls) ?? fail(sourceId, 'options.mllp.tls must be { keyFile, certFile, caFile? }');
+      const read = (name: string, value: unknown): Buffer => {
+        if (typeof value !== 'string' || value === '') fail(sourceId, `options.mllp.tls.${name} must be a PEM file path`);
+        try {
+          return readFileSync(path(value));
+        } catch {
+          fail(sourceId, `options.mllp.tls.${name}: cannot read ${value}`);
+        }
+      };
+      tls = {
+        key: read('keyFile', t.keyFile),
+        cert: read('certFile', t.certFile),
+        ...(t.caFile !== undefined ? { ca: read('caFile', t.caFile), requestCert: true, rejectUnauthorized: true } : {}),
+      };
+    }
+    mllp = { host, port, ...(tls ? { tls } : {}) };
   }
 
   let fileDrop: Hl7v2SourceOptions['fileDrop'];

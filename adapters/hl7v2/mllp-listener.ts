@@ -8,6 +8,7 @@
  * are reassembled across reads); idle connections are closed after `idleTimeoutMs`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildAck, wanted, type AckMode } from './acknowledgement.ts';
 import type { Refusal } from './conversion/message-conversion.ts';
@@ -29,6 +30,8 @@ export interface MllpListenerOptions {
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
   readonly defaultCharset: 'utf8' | 'latin1';
+  /** MLLP over TLS: key and certificate (PEM), optionally a CA to require client certificates. */
+  readonly tls?: Pick<TlsOptions, 'key' | 'cert' | 'ca' | 'requestCert' | 'rejectUnauthorized'>;
 }
 
 /** Outcome of converting one accepted message, for enhanced-mode application ACKs. */
@@ -68,14 +71,16 @@ export class MllpListener {
   }
 
   async start(): Promise<number> {
-    const server = createServer((socket) => {
+    const onConnection = (socket: Socket): void => {
       const connection = new MllpConnection(socket, this);
       this.#connections.add(connection);
       socket.once('close', () => {
         this.#connections.delete(connection);
         for (const [seq, awaiting] of this.#awaiting) if (awaiting.connection === connection) this.#awaiting.delete(seq);
       });
-    });
+    };
+    const server = this.#options.tls ? createTlsServer(this.#options.tls, onConnection) : createServer(onConnection);
+    if (this.#options.tls) server.on('tlsClientError', () => undefined); // a failed handshake is that client's problem
     server.maxConnections = this.#options.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
