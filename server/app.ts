@@ -75,8 +75,10 @@ export async function buildApp(config: AppOptions, deps: AppDeps): Promise<Fasti
   await app.register(requestContext);
   await app.register(errorHandling);
   await app.register(cors, {
+    // Any origin may call the API with a bearer token; cookies are never honoured cross-origin
+    // (the SMART login session cookie is for its own pages only).
     origin: true,
-    credentials: true,
+    credentials: false,
     exposedHeaders: ['etag', 'last-modified', 'location', 'x-request-id'],
     allowedHeaders: ['authorization', 'content-type', 'accept', 'prefer', 'if-none-match', 'x-request-id'],
   });
