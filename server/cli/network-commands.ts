@@ -163,6 +163,27 @@ export const networkCommands: CliGroup = {
         ctx.print(result, () => `registered as ${flags.role}${result.relayed ? ' (relayed)' : ''}`);
       });
     participant
+      .command('update')
+      .description('change your role, display name or JWKS URL')
+      .requiredOption('--role <role>', 'patient, pharmacy, proxy, researcher, clinician, organisation')
+      .option('--name <displayName>', 'public display name (not for patients)', '')
+      .option('--jwks <url>', 'JWKS URL for SMART Backend Services', '')
+      .action(async (flags: { role: string; name: string; jwks: string }) => {
+        const result = await (await ctx.client()).updateParticipant(await ctx.signer(), {
+          role: parseRole(flags.role),
+          displayName: flags.name,
+          jwksUrl: flags.jwks,
+        });
+        ctx.print(result, () => `updated${result.relayed ? ' (relayed)' : ''}`);
+      });
+    participant
+      .command('unregister')
+      .description('remove your directory entry')
+      .action(async () => {
+        const result = await (await ctx.client()).unregister(await ctx.signer());
+        ctx.print(result, () => `unregistered${result.relayed ? ' (relayed)' : ''}`);
+      });
+    participant
       .command('show <address>')
       .description("a participant's directory entry")
       .action(async (address: string) => {
@@ -195,6 +216,14 @@ export const networkCommands: CliGroup = {
           `relationship with ${patientAddress} recorded, commitment ${commitment}`,
           ...(salt ? [`salt ${salt} (store it with the link; it is not on chain)`] : []),
         ]);
+      });
+    relationship
+      .command('notify <patient>')
+      .description('announce that your records for a patient changed (type names only)')
+      .option('--type <ResourceType>', 'a FHIR resource type that changed (repeatable)', collect)
+      .action(async (patient: string, flags: { type?: string[] }) => {
+        const result = await (await ctx.client()).announceRecordsChanged(await ctx.signer(), parseAddress(patient), flags.type ?? []);
+        ctx.print(result, () => `records-changed notice sent for ${patient}`);
       });
     relationship
       .command('end <provider> <patient>')

@@ -70,6 +70,10 @@ t.test('a patient without ether registers, grants, lists and revokes (relayed)',
   t.equal(revoked.code, 0);
   const human = await medrec(patient.privateKey, 'grant', 'list');
   t.match(human.out, '#1 revoked');
+  const updated = await medrec(patient.privateKey, 'participant', 'update', '--role', 'patient', '--jwks', 'https://me.example/jwks');
+  t.match(updated.out, 'updated (relayed)');
+  const shown = await medrec(patient.privateKey, 'participant', 'show', patient.address);
+  t.match(shown.out, 'patient (no name) https://me.example/jwks');
   t.equal(await chain.provider.getBalance(patient.address), 0n);
 });
 
@@ -99,7 +103,10 @@ t.test('a provider links a patient by commitment and proves the link later', asy
   t.match(verified.out, 'matches');
   const wrong = await medrec(hospital.privateKey, 'relationship', 'verify', hospital.address, patient.address, '--link', 'hospital-fhir:MRN:0043', '--salt', salt);
   t.equal(wrong.code, 1, 'a link that does not match exits 1');
+  const notified = await medrec(hospital.privateKey, 'relationship', 'notify', patient.address, '--type', 'MedicationRequest');
+  t.equal(notified.code, 0, notified.err);
   const events = await medrec(hospital.privateKey, 'events');
+  t.match(events.out, /RecordsChanged provider=0x[0-9a-fA-F]+ patient=0x[0-9a-fA-F]+ resourceTypes=\[MedicationRequest\]/);
   t.match(events.out, /RelationshipAdded provider=0x[0-9a-fA-F]+ patient=0x[0-9a-fA-F]+ commitment=0x/);
   t.notMatch(events.out, /MRN|0042/, 'the local ids are nowhere in the event stream');
   const ndjson = await medrec(hospital.privateKey, '--json', 'events', '--from', '0');
