@@ -9,6 +9,7 @@ import { Interface, getAddress, type EventFragment, type Log } from 'ethers';
 import type { ConsentAction, Purpose } from '../access/permission-snapshot.ts';
 import type { ChainEvent } from './chain-events.ts';
 import type { ChainEventSource } from './chain-follower.ts';
+import { EventDecoder } from './abi-decode.ts';
 
 export const AUTHZ_EVENTS = [
   // ProviderRegistry
@@ -69,6 +70,7 @@ export class MedrecEventSource implements ChainEventSource {
   readonly #iface = new Interface(AUTHZ_EVENTS as unknown as string[]);
   /** topic0 → event: ethers recomputes topic hashes on every lookup, so they are computed once. */
   readonly #byTopic = new Map<string, EventFragment>();
+  readonly #decoder = new EventDecoder(this.#iface);
   /** Which contract may emit which event: a log from another address is ignored. */
   readonly #emitter: ReadonlyMap<string, string>;
 
@@ -101,7 +103,7 @@ export class MedrecEventSource implements ChainEventSource {
   decode(log: Log): ChainEvent | undefined {
     const fragment = log.topics[0] ? this.#byTopic.get(log.topics[0]) : undefined;
     if (!fragment || this.#emitter.get(fragment.name) !== log.address.toLowerCase()) return undefined;
-    const parsed = { name: fragment.name, args: this.#iface.decodeEventLog(fragment, log.data, log.topics) };
+    const parsed = { name: fragment.name, args: this.#decoder.decode(fragment, log.data, log.topics) };
     const a = parsed.args;
     const at = { blockNumber: log.blockNumber, logIndex: log.index };
     switch (parsed.name) {
@@ -123,7 +125,7 @@ export class MedrecEventSource implements ChainEventSource {
         return {
           ...at,
           kind: 'grant-created',
-          grantId: a.grantId.toString(),
+          grantId: String(a.grantId),
           patient: lower(a.patient),
           grantee: lower(a.grantee),
           providers: addressList(a.providers),
@@ -134,17 +136,17 @@ export class MedrecEventSource implements ChainEventSource {
           expiresAt: Number(a.expiresAt),
         };
       case 'GrantRevoked':
-        return { ...at, kind: 'grant-revoked', grantId: a.grantId.toString() };
+        return { ...at, kind: 'grant-revoked', grantId: String(a.grantId) };
       case 'DelegationSet':
         return { ...at, kind: 'delegation-set', patient: lower(a.patient), delegate: lower(a.proxy), expiresAt: Number(a.expiresAt) };
       case 'DelegationRevoked':
         return { ...at, kind: 'delegation-revoked', patient: lower(a.patient), delegate: lower(a.proxy) };
       case 'StudyOpened':
-        return { ...at, kind: 'study-opened', studyId: a.studyId.toString(), researcher: lower(a.researcher) };
+        return { ...at, kind: 'study-opened', studyId: String(a.studyId), researcher: lower(a.researcher) };
       case 'StudyEnrolled':
-        return { ...at, kind: 'study-enrolled', studyId: a.studyId.toString(), patient: lower(a.patient), grantId: a.grantId.toString() };
+        return { ...at, kind: 'study-enrolled', studyId: String(a.studyId), patient: lower(a.patient), grantId: String(a.grantId) };
       case 'StudyClosed':
-        return { ...at, kind: 'study-closed', studyId: a.studyId.toString() };
+        return { ...at, kind: 'study-closed', studyId: String(a.studyId) };
       default:
         return undefined;
     }
