@@ -21,7 +21,9 @@ export async function signIn(page: Page, appUrl: string, appButton: string, logi
   await page.waitForURL((url) => !url.href.startsWith(appUrl));
   for (let step = 0; step < 6; step++) {
     await page.waitForLoadState('domcontentloaded');
-    if (page.url().startsWith(appUrl) && !page.url().includes('code=')) {
+    // Back at the app (with the code it is exchanging): only "Sign out" tells it is done; the
+    // app's own sign-in screen may show meanwhile, and must not be clicked again.
+    if (page.url().startsWith(appUrl)) {
       await page.getByRole('button', { name: 'Sign out' }).waitFor();
       return;
     }

@@ -4,7 +4,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import '../../shared/src/styles.css';
 import { api, describeError, setBearer } from '../../shared/src/api.ts';
 import type { PatientNetwork, WebConfig } from '../../shared/src/api-types.ts';
-import { completeLogin, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
+import { completeLogin, endSession, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
 import { Button, Loading, Problem, Tabs, shortAddress, useHashRoute, useLoad } from '../../shared/src/ui.tsx';
 import { browserWallet, demoSigner, type Signer } from '../../shared/src/wallet.ts';
 import { AccessLog } from './access-log.tsx';
@@ -60,8 +60,9 @@ function SignIn({ config, error }: { config: WebConfig; error?: string }) {
   );
 }
 
-function Home({ config, session, onSignOut }: { config: WebConfig; session: SmartSession; onSignOut: () => void }) {
+function Home({ config, session, onSignOut }: { config: WebConfig; session: SmartSession; onSignOut: () => Promise<void> }) {
   const route = useHashRoute('network');
+  const [leaving, setLeaving] = useState(false);
   const network = useLoad(() => api<PatientNetwork>('/web/api/patient/network'), []);
   const notifications = useNotifications(session.accessToken, () => network.reload());
   const isDemo = !!config.demo?.identities.some((i) => i.address === session.subject);
@@ -78,7 +79,7 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
         <h1>MedRec · my records</h1>
         <span class="who">
           Signed in as <strong>{name}</strong> {signer?.demo && <span class="pill">demo key</span>}{' '}
-          <Button onClick={onSignOut}>Sign out</Button>
+          <Button onClick={() => { setLeaving(true); void onSignOut(); }} disabled={leaving}>{leaving ? 'Signing out…' : 'Sign out'}</Button>
         </span>
       </header>
       <main>
@@ -125,8 +126,14 @@ function App() {
       (e: unknown) => setError(describeError(e).text),
     );
   }, []);
-  const signOut = () => { saveSession(SESSION_KEY, undefined); setBearer(undefined); setSession(undefined); };
-  if (session) setBearer(session.accessToken, signOut);
+  const signOut = async () => {
+    // The sign-in session ends first, so the next sign-in (maybe someone else) starts clean.
+    if (session && config) await endSession(config.fhirBase, config.clients.patient, session.accessToken);
+    saveSession(SESSION_KEY, undefined);
+    setBearer(undefined);
+    setSession(undefined);
+  };
+  if (session) setBearer(session.accessToken, () => void signOut());
   if (!config) {
     return error ? <main><Problem error={{ text: error, next: 'Reload the page in a moment.' }} /></main> : <main><Loading what="MedRec" /></main>;
   }

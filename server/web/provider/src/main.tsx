@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import '../../shared/src/styles.css';
 import { api, describeError, setBearer } from '../../shared/src/api.ts';
 import type { ProviderNetwork, WebConfig } from '../../shared/src/api-types.ts';
-import { completeLogin, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
+import { completeLogin, endSession, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
 import { Button, Loading, Problem, Tabs, shortAddress, useHashRoute, useLoad } from '../../shared/src/ui.tsx';
 import { Membership } from './membership.tsx';
 import { Patients } from './patients.tsx';
@@ -48,8 +48,9 @@ function SignIn({ config, error }: { config: WebConfig; error?: string }) {
   );
 }
 
-function Console({ session, onSignOut }: { session: SmartSession; onSignOut: () => void }) {
+function Console({ session, onSignOut }: { session: SmartSession; onSignOut: () => Promise<void> }) {
   const route = useHashRoute('network');
+  const [leaving, setLeaving] = useState(false);
   const network = useLoad(() => api<ProviderNetwork>('/web/api/provider/network'), []);
   useEffect(() => { document.title = `MedRec provider — ${route}`; }, [route]);
   const open = network.data?.proposals.filter((p) => p.open).length ?? 0;
@@ -57,7 +58,7 @@ function Console({ session, onSignOut }: { session: SmartSession; onSignOut: () 
     <>
       <header class="top">
         <h1>MedRec · provider console</h1>
-        <span class="who">Signed in as <strong>{network.data?.me.name ?? shortAddress(session.subject)}</strong> <Button onClick={onSignOut}>Sign out</Button></span>
+        <span class="who">Signed in as <strong>{network.data?.me.name ?? shortAddress(session.subject)}</strong> <Button onClick={() => { setLeaving(true); void onSignOut(); }} disabled={leaving}>{leaving ? 'Signing out…' : 'Sign out'}</Button></span>
       </header>
       <main>
         <Tabs label="Sections" current={route} tabs={[['network', 'Network', open], ['patients', 'Patients'], ['sources', 'Sources'], ['smart', 'SMART apps']]} />
@@ -79,8 +80,14 @@ function App() {
     api<WebConfig>('/web/api/config').then(setConfig, (e: unknown) => setError(describeError(e).text));
     completeLogin().then((s) => { if (s) { saveSession(SESSION_KEY, s); setSession(s); } }, (e: unknown) => setError(describeError(e).text));
   }, []);
-  const signOut = () => { saveSession(SESSION_KEY, undefined); setBearer(undefined); setSession(undefined); };
-  if (session) setBearer(session.accessToken, signOut);
+  const signOut = async () => {
+    // The sign-in session ends first, so the next sign-in (maybe someone else) starts clean.
+    if (session && config) await endSession(config.fhirBase, config.clients.provider, session.accessToken);
+    saveSession(SESSION_KEY, undefined);
+    setBearer(undefined);
+    setSession(undefined);
+  };
+  if (session) setBearer(session.accessToken, () => void signOut());
   if (!config) return error ? <main><Problem error={{ text: error, next: 'Reload the page in a moment.' }} /></main> : <main><Loading what="the console" /></main>;
   if (!session) return <><header class="top"><h1>MedRec · provider console</h1></header><SignIn config={config} error={error} /></>;
   return <Console session={session} onSignOut={signOut} />;

@@ -13,6 +13,30 @@ export interface SmartSession {
   readonly patient?: string;
 }
 
+/**
+ * Signing out: revokes the access token (RFC 7009, public client) and ends the authorization
+ * server's sign-in session, so the next sign-in asks who you are again. Best effort: a failure
+ * still signs this app out.
+ */
+export async function endSession(fhirBase: string, clientId: string, accessToken: string): Promise<void> {
+  try {
+    const config = (await (await fetch(`${fhirBase}/.well-known/smart-configuration`)).json()) as { revocation_endpoint?: string; authorization_endpoint?: string };
+    if (config.revocation_endpoint) {
+      await fetch(config.revocation_endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: accessToken, token_type_hint: 'access_token', client_id: clientId }),
+      });
+    }
+    // The sign-in session lives beside the authorize endpoint (`/auth/logout` on this server).
+    if (config.authorization_endpoint) {
+      await fetch(new URL('logout', config.authorization_endpoint), { method: 'POST', credentials: 'include', redirect: 'manual' });
+    }
+  } catch {
+    // Signed out here regardless; the token expires on its own.
+  }
+}
+
 interface PendingLogin {
   readonly state: string;
   readonly verifier: string;
