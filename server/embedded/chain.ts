@@ -216,8 +216,14 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
       const saved = loadDeployment(deploymentFile);
       try {
         await checkDeployment(provider, saved);
-        deployment = saved;
-        if (seedFile && existsSync(seedFile)) seed = readSeed(seedFile);
+        const savedSeed = seedFile && existsSync(seedFile) ? readSeed(seedFile) : undefined;
+        // Reuse only a network whose seed (if one is wanted) completed and reached the state file;
+        // a start that died half-way through seeding leaves nothing to build on.
+        if (options.seed === false) deployment = saved;
+        else if (savedSeed && (await seedLanded(provider, savedSeed))) {
+          deployment = saved;
+          seed = savedSeed;
+        }
       } catch {
         deployment = undefined; // state file lost or from another chain: deploy afresh
       }
@@ -259,6 +265,12 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
     await anvil.stop();
     throw error;
   }
+}
+
+/** Whether every transaction of a saved seed is in the chain's (reloaded) state. */
+async function seedLanded(provider: JsonRpcProvider, seed: DemoSeedResult): Promise<boolean> {
+  const receipts = await Promise.all(seed.transactions.map((hash) => provider.getTransactionReceipt(hash)));
+  return receipts.every((r) => r?.status === 1);
 }
 
 // The seed result holds bigints; JSON keeps them as decimal strings.

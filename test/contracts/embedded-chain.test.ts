@@ -40,3 +40,16 @@ t.test('with a data dir, a restart finds the same network, its seed and later ch
   t.ok((await second.client.getGrant(grantId)).active, 'a grant made after seeding survived the restart');
   t.equal(await second.client.consent.read('grantCount'), grantId, 'and nothing was seeded twice');
 });
+
+t.test('a data dir whose seed never completed gets a fresh network', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'medrec-chain-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const unseeded = await startEmbeddedChain({ dataDir, blockTime: 0, seed: false });
+  const before = unseeded.addresses;
+  await unseeded.stop();
+  const seeded = await startEmbeddedChain({ dataDir, blockTime: 0 });
+  t.teardown(() => seeded.stop());
+  t.not(seeded.addresses.consent, before.consent, 'deployed afresh rather than seeding on top of an unknown state');
+  t.ok(seeded.seed);
+  t.equal((await seeded.client.listGrants({ grantee: demoAddress('pharmacy') })).length, 2);
+});
