@@ -4,6 +4,7 @@
  * row (the contracts seed takes this list as input). Sources added by other adapters (SQL,
  * HL7v2) append their demo rows here.
  */
+import { OPENMRS_DEMO_LINKS } from '../../adapters/sql/openmrs/openmrs-demo.ts';
 
 export interface DemoPatientLink {
   /** Demo cast handle (`alice`, ...): `demoAddress(patient)` is the patient key. */
@@ -27,4 +28,6 @@ export const DEMO_PATIENT_LINKS: readonly DemoPatientLink[] = [
   { patient: 'alice', sourceId: 'pharmacy-records', localId: 'cp-77001' },
   { patient: 'bob', sourceId: 'pharmacy-records', localId: 'cp-77002' },
   { patient: 'dave', sourceId: 'pharmacy-records', localId: 'cp-77003' },
+  // Hillside OpenMRS Clinic: OpenMRS person uuids from its seed.
+  ...OPENMRS_DEMO_LINKS,
 ];

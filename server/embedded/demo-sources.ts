@@ -6,6 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceConfig } from '../../adapters/source-config.ts';
+import { OPENMRS_DEMO_SOURCE_ID, OPENMRS_DEMO_SOURCE_OPTIONS } from '../../adapters/sql/openmrs/openmrs-demo.ts';
 import { DEMO_CAST, demoAddress } from './demo-identities.ts';
 
 const dataDir = join(dirname(fileURLToPath(import.meta.url)), 'demo-data');
@@ -21,5 +22,7 @@ export function demoSources(): SourceConfig[] {
     { id: 'hospital', kind: 'embedded', ...provider('hospital'), options: { files: [join(dataDir, 'hospital.json')] } },
     { id: 'clinic', kind: 'embedded', ...provider('clinic'), options: { files: [join(dataDir, 'clinic.json')] } },
     { id: 'pharmacy-records', kind: 'embedded', ...provider('pharmacy-records'), options: { files: [join(dataDir, 'pharmacy-records.json')] } },
+    // Hillside OpenMRS Clinic: an OpenMRS database (SQLite under the data dir, seeded on first start).
+    { id: OPENMRS_DEMO_SOURCE_ID, kind: 'sql', ...provider(OPENMRS_DEMO_SOURCE_ID), options: OPENMRS_DEMO_SOURCE_OPTIONS },
   ];
 }
