@@ -11,7 +11,9 @@ import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from '../../server/embedded/demo-links.ts';
 import { InMemoryPatientLinks } from '../../server/fhir/patient-links.ts';
 import { alice, bob, demoApp, json, source } from '../fhir/fhir-app.ts';
-import { client, openSource, sendWithClient } from './support/hl7v2-harness.ts';
+import { createEmbeddedAdapter } from '../../adapters/embedded/embedded-adapter.ts';
+import { demoSources } from '../../server/embedded/demo-sources.ts';
+import { client, openSource, sendWithClient, silentLog } from './support/hl7v2-harness.ts';
 
 t.test('an MLLP feed becomes searchable FHIR for the linked patients', async (t) => {
   const feed = await openSource({ timezone: 'America/New_York' }, HL7_DEMO_SOURCE_ID);
@@ -21,8 +23,14 @@ t.test('an MLLP feed becomes searchable FHIR for the linked patients', async (t)
     { patient: alice, sourceId: HL7_DEMO_SOURCE_ID, localId: HL7_DEMO_LOCAL_IDS.alice },
     { patient: bob, sourceId: HL7_DEMO_SOURCE_ID, localId: HL7_DEMO_LOCAL_IDS.bob },
   ]);
+  // The embedded demo providers (their bundles) plus the feed: other kinds are not needed here.
+  const embedded = await Promise.all(
+    demoSources()
+      .filter((c) => c.kind === 'embedded')
+      .map(async (c) => source(c.id, await createEmbeddedAdapter(c, { log: silentLog, dataDir: feed.dir }), c.provider)),
+  );
   const app = await demoApp({
-    extraSources: [source(HL7_DEMO_SOURCE_ID, feed.source, demoAddress('hl7-hospital'))],
+    sources: [...embedded, source(HL7_DEMO_SOURCE_ID, feed.source, demoAddress('hl7-hospital'))],
     deps: { patientLinks: links },
   });
   t.teardown(() => app.close());
