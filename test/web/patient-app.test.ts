@@ -174,7 +174,7 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   await context.close();
 });
 
-t.test('the patient API refuses what it must, and says what to do next', async (t) => {
+t.test('dave declines a request; the patient API refuses what it must, and says what to do next', async (t) => {
   const api = (path: string, init: { token?: string; body?: unknown } = {}) => fetch(`${stack.origin}/web/api/patient${path}`, {
     method: init.body === undefined ? 'GET' : 'POST',
     headers: { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -185,9 +185,16 @@ t.test('the patient API refuses what it must, and says what to do next', async (
   t.match(await unsigned.json(), { next: /Sign in/ });
   t.equal((await api('/network', { token: 'not-a-token' })).status, 401, 'a forged token: 401');
 
+  // The study's researcher asks Dave for his observations; Dave says no.
+  const researcher = new Wallet(demoWallet('researcher').privateKey, stack.chain.provider);
+  await stack.chain.client.requestAccess(researcher, demoAddress('dave'), { providers: [], resourceTypes: ['Observation'], actions: 3, purpose: 3, notBefore: 0, expiresAt: 0 });
   const context = await browser.newContext();
   const page = await context.newPage();
   await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Dave', 'Sign in as Demo patient Dave (demo key)');
+  await tab(page, 'Requests');
+  await page.getByRole('button', { name: 'Decline request from University Cardiology Study' }).click();
+  await page.getByRole('status').filter({ hasText: 'Declined' }).waitFor();
+  t.equal((await stack.chain.client.consent.read('grantIdsByPatient', demoAddress('dave'))).length, 0, 'declining grants nothing');
   const token = await page.evaluate(() => (JSON.parse(sessionStorage.getItem('medrec.patient.session') ?? '{}') as { accessToken: string }).accessToken);
   await context.close();
 
@@ -201,7 +208,6 @@ t.test('the patient API refuses what it must, and says what to do next', async (
 
   // Dave's token cannot relay a message Alice's key signed for herself.
   const prepared = await (await api('/actions/prepare', { token, body: { action: 'revoke', id: '1' } })).json() as { typedData: { domain: Record<string, unknown>; types: Record<string, Array<{ name: string; type: string }>>; message: Record<string, unknown> } };
-  const { demoWallet } = await import('../../server/embedded/demo-identities.ts');
   const forged = { ...prepared.typedData, message: { ...prepared.typedData.message, actor: demoWallet('alice').address } };
   const signature = await demoWallet('alice').signTypedData(forged.domain, forged.types, forged.message);
   const relay = await api('/actions/relay', { token, body: { typedData: forged, signature } });
