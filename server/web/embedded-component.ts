@@ -61,7 +61,7 @@ export const webComponent: EmbeddedComponent = {
       onError: (error) => ctx.log.warn({ err: error }, 'web notifications'),
     });
     ctx.appExtensions.push(async (app) => {
-      await app.register(webApps, web.options(app));
+      await app.register(webApps, { ...web.options(app), build: 'stale' });
     });
     return async () => {
       web.close();

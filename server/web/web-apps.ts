@@ -1,7 +1,7 @@
 /**
  * The web apps as one Fastify plugin: the built patient app at `/patient/`, the provider console
- * at `/provider/`, and their backend-for-frontend routes under `/web/api/`. Bundles missing at
- * start are built first (see build.ts), so `npm start` works from a fresh clone.
+ * at `/provider/`, and their backend-for-frontend routes under `/web/api/`. Bundles missing (or,
+ * when asked, stale) at start are built first (see build.ts), so `npm start` works from a fresh clone.
  */
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DemoIdentityView, WebConfig } from './shared/src/api-types.ts';
-import { buildWebApps, distDir, WEB_APPS } from './build.ts';
+import { buildWebApps, distDir, isFresh, WEB_APPS } from './build.ts';
 import type { AccessLogSource, NotificationHub, PatientDesk, ProviderDesk, SmartLauncher, SourcesStatus } from './api/desks.ts';
 import { DeskError } from './api/desks.ts';
 import { demoWalletRoutes, type DemoKeyring } from './api/demo-wallet.ts';
@@ -43,14 +43,21 @@ export interface WebAppsOptions {
   readonly smart?: SmartLauncher;
   /** Embedded demo only: the published dev identities (one-click sign-in, demo signing). */
   readonly demo?: DemoKeyring & { readonly identities: readonly DemoIdentityView[] };
-  /** Build bundles that are missing or stale before serving; default true. */
-  readonly build?: boolean;
+  /**
+   * Before serving, build the bundles that are `missing` (default), or also those `stale` against
+   * their sources (what `npm start` asks, so an edited app is never served old), or nothing (`false`).
+   */
+  readonly build?: 'missing' | 'stale' | false;
 }
 
 export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyInstance, options) => {
-  if (options.build !== false) {
-    const needed = WEB_APPS.filter((a) => !existsSync(join(distDir(a), 'index.html')));
-    if (needed.length) await buildWebApps({ apps: needed });
+  const build = options.build ?? 'missing';
+  if (build) {
+    const needed = WEB_APPS.filter((a) => (build === 'stale' ? !isFresh(a) : !existsSync(join(distDir(a), 'index.html'))));
+    if (needed.length) {
+      const reports = await buildWebApps({ apps: needed, force: true });
+      for (const r of reports) app.log.info({ app: r.app, ms: Math.round(r.ms) }, 'web app built');
+    }
   }
 
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
