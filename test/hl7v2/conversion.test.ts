@@ -297,6 +297,25 @@ t.test('ORU^R01 results', async (t) => {
     t.equal(((await s.all('DiagnosticReport')) as DiagnosticReport[])[0]!.status, 'corrected');
   });
 
+  t.test('an ORU with two patients files each result under its own patient', async (t) => {
+    await feed(s, message([
+      msh({ type: 'ORU^R01^ORU_R01', control: 'ORU-TWO' }),
+      pid('5101'),
+      seg('OBR', { 1: '1', 4: '718-7^Hemoglobin^LN', 25: 'F' }),
+      obx(1, 'NM', '718-7^Hemoglobin^LN', '13.1', { 11: 'F' }),
+      pid('5102'),
+      seg('PV1', { 1: '1', 2: 'O', 19: 'V5102' }),
+      seg('OBR', { 1: '1', 4: '718-7^Hemoglobin^LN', 25: 'F' }),
+      obx(1, 'NM', '718-7^Hemoglobin^LN', '9.8', { 11: 'F' }),
+    ]));
+    const of = async (mrn: string): Promise<Observation[]> =>
+      (await s.source.search({ resourceType: 'Observation', filters: [], patients: [localId(mrn)], count: 10 }, signal)).resources as Observation[];
+    t.same((await of('5101')).map((o) => o.valueQuantity?.value), [13.1]);
+    t.same((await of('5102')).map((o) => o.valueQuantity?.value), [9.8]);
+    const reports = ((await s.all('DiagnosticReport')) as DiagnosticReport[]).filter((r) => r.code.coding?.[0]?.code === '718-7');
+    t.equal(new Set(reports.map((r) => r.id)).size, 2, 'two reports, not one shared');
+  });
+
   t.test('search semantics: filters, compartment and paging like every other source', async (t) => {
     const page1 = await s.source.search({ resourceType: 'Observation', filters: [], patients: [localId('5001')], count: 3, sort: [{ code: 'code' }] }, signal);
     t.equal(page1.resources.length, 3);

@@ -64,6 +64,9 @@ t.test('MLLP acknowledgements', async (t) => {
     const noRx = await sendWithClient(hl7, message([msh({ type: 'RDE^O11^RDE_O11', control: 'E-3' }), pid('1'), seg('ORC', { 1: 'NW' })]));
     t.equal(noRx.code, 'AE');
     t.match(noRx.err, /RXE/);
+    const twoMerges = await sendWithClient(hl7, message([msh({ type: 'ADT^A40^ADT_A39', control: 'E-4' }), pid('1'), seg('MRG', { 1: '2^^^TESTHOSP^MR' }), pid('3'), seg('MRG', { 1: '4^^^TESTHOSP^MR' })]));
+    t.equal(twoMerges.code, 'AE', 'several patients in one A40 refused, not half applied');
+    t.match(twoMerges.err, /PID\^2\|100\^one patient per ADT message/);
     const letters = await s.source.store.deadLetters({ limit: 100 });
     const e1 = letters.find((l) => l.controlId === 'E-1');
     t.ok(e1, 'dead letter kept');

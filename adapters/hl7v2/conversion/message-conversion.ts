@@ -3,7 +3,7 @@
  * changes. `checkMessage` runs on the MLLP path before the ACK (cheap, structural);
  * `convertMessage` runs in the conversion worker.
  */
-import type { Er7Message } from '../er7.ts';
+import { Er7Message, type Er7Segment } from '../er7.ts';
 import { allergyFromAl1 } from './allergy-mapping.ts';
 import { ConversionError, type ConversionOptions, type StoreChange } from './conversion-result.ts';
 import { encounterFromPv1, hasEncounter } from './encounter-mapping.ts';
@@ -56,6 +56,10 @@ export function checkMessage(message: Er7Message, rules: AcceptanceRules): Refus
   if (!localPatientIdFromCx(pid.repetitions(3))) {
     return { ackCode: 'AE', hl7Code: '101', text: 'PID-3 patient identifier list is required', location: 'PID^1^3' };
   }
+  if (code !== 'ORU' && message.all('PID').length > 1) {
+    // Never file one patient's data under another: refused visibly rather than half applied.
+    return { ackCode: 'AE', hl7Code: '100', text: `one patient per ${code} message is supported (found several PID segments)`, location: 'PID^2' };
+  }
   if (code === 'ADT' && trigger === 'A40') {
     const mrg = message.segment('MRG');
     if (!mrg || !localPatientIdFromCx(mrg.repetitions(1))) {
@@ -67,12 +71,34 @@ export function checkMessage(message: Er7Message, rules: AcceptanceRules): Refus
     return { ackCode: 'AE', hl7Code: '100', text: `required segment ${segment} is missing (only pharmacy orders are taken)`, location: segment };
   }
   if (code === 'ORU') {
-    const first = message.segments.findIndex((s) => s.name === 'OBR');
-    if (first === -1) return { ackCode: 'AE', hl7Code: '100', text: 'required segment OBR is missing', location: 'OBR' };
-    const strayObx = message.segments.findIndex((s) => s.name === 'OBX');
-    if (strayObx !== -1 && strayObx < first) return { ackCode: 'AE', hl7Code: '100', text: 'OBX before its OBR', location: 'OBX' };
+    // ORU^R01 may carry several patients (PATIENT_RESULT groups): each must be complete.
+    const groups = patientGroups(message);
+    for (const [i, group] of groups.entries()) {
+      const at = `PID^${i + 1}^3`;
+      if (!localPatientIdFromCx(group.segment('PID')!.repetitions(3))) {
+        return { ackCode: 'AE', hl7Code: '101', text: 'PID-3 patient identifier list is required', location: at };
+      }
+      const first = group.segments.findIndex((s) => s.name === 'OBR');
+      if (first === -1) return { ackCode: 'AE', hl7Code: '100', text: 'required segment OBR is missing', location: 'OBR' };
+      const strayObx = group.segments.findIndex((s) => s.name === 'OBX');
+      if (strayObx !== -1 && strayObx < first) return { ackCode: 'AE', hl7Code: '100', text: 'OBX before its OBR', location: 'OBX' };
+    }
   }
   return undefined;
+}
+
+/**
+ * The message split at each PID: one sub-message (MSH + that patient's segments) per patient,
+ * so that results are never filed under another patient of the same message.
+ */
+export function patientGroups(message: Er7Message): Er7Message[] {
+  const [msh, ...rest] = message.segments;
+  const groups: Er7Segment[][] = [];
+  for (const segment of rest) {
+    if (segment.name === 'PID') groups.push([segment]);
+    else if (groups.length) groups.at(-1)!.push(segment);
+  }
+  return groups.map((segments) => new Er7Message([msh!, ...segments], message.delimiters));
 }
 
 export interface Conversion {
@@ -110,7 +136,11 @@ export function convertMessage(message: Er7Message, options: ConversionOptions):
   } else if (code === 'RDE' || code === 'OMP' || code === 'ORM') {
     changes.push(...medicationRequests(message, patient, options));
   } else if (code === 'ORU') {
-    changes.push(...resultsFromOru(message, patient, options));
+    for (const group of patientGroups(message)) {
+      const groupPatient = localPatientId(group.segment('PID'));
+      changes.push(...resultsFromOru(group, groupPatient, options));
+      if (!patients.includes(groupPatient)) patients.push(groupPatient);
+    }
   } else {
     throw new ConversionError(`message type ${code} is not supported`, '200', 'MSH^1^9');
   }

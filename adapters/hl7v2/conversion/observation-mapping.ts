@@ -83,7 +83,7 @@ function startReport(
     ? ['filler', filler.get(1), filler.get(2)]
     : placer.get(1)
       ? ['placer', placer.get(1), placer.get(2)]
-      : ['msg', message.msh.get(3), message.controlId, String(index)];
+      : ['msg', message.msh.get(3), message.controlId, patient, String(index)];
   const code = codeableConcept(obr.field(4)) ?? { text: 'unspecified' };
   const resource: DiagnosticReport = {
     resourceType: 'DiagnosticReport',
