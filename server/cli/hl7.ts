@@ -4,6 +4,7 @@
  * MEDREC_DATA_DIR), or the embedded demo's `hl7-hospital` source when there is no sources file.
  * Runs beside a live server: replayed messages are picked up by its conversion worker.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { listDeadLetters, replayDeadLetter, type DeadLetterSummary, type ReplayResult } from '../../adapters/hl7v2/dead-letters.ts';
@@ -50,7 +51,10 @@ export async function resolveHl7Source(flags: StoreFlags, env: NodeJS.ProcessEnv
 }
 
 async function withStore<T>(flags: StoreFlags, fn: (store: Hl7Store, options: Hl7v2SourceOptions) => Promise<T>): Promise<T> {
-  const { options } = await resolveHl7Source(flags);
+  const { id, options } = await resolveHl7Source(flags);
+  if (options.store.kind === 'sqlite' && !existsSync(options.store.file)) {
+    throw new CliError(`no store for source ${id} at ${options.store.file} (has the server run with it? check --data-dir / MEDREC_DATA_DIR)`);
+  }
   const store = await openHl7Store(options.store);
   try {
     return await fn(store, options);
