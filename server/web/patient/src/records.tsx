@@ -39,7 +39,11 @@ function when(r: Resource): string {
 async function loadRecords(fhirBase: string, patient: string): Promise<{ resources: Resource[]; warnings: string[] }> {
   const resources: Resource[] = [];
   const warnings: string[] = [];
-  await Promise.all(TYPES.map(async (type) => {
+  // Ask only for the types this server says it serves (its CapabilityStatement).
+  const metadata = await api<{ rest?: Array<{ resource?: Array<{ type: string }> }> }>(`${fhirBase}/metadata`, { accept: 'application/fhir+json' }).catch(() => undefined);
+  const served = new Set((metadata?.rest?.[0]?.resource ?? []).map((r) => r.type));
+  const types = served.size ? TYPES.filter((t) => served.has(t)) : [...TYPES];
+  await Promise.all(types.map(async (type) => {
     let bundle: Bundle;
     try {
       bundle = await api<Bundle>(`${fhirBase}/${type}?patient=${encodeURIComponent(patient)}&_count=50`, { accept: 'application/fhir+json' });
