@@ -169,6 +169,10 @@ t.test('ADT', async (t) => {
     t.same(old.link, [{ other: { reference: `Patient/${localId('3004')}` }, type: 'replaced-by' }]);
     const survivor = await one<Patient>(s, 'Patient', localId('3004'));
     t.same(survivor.link, [{ other: { reference: `Patient/${localId('3003')}` }, type: 'replaces' }]);
+    // The survivor's own feed later repeats the allergy: still one record, under the survivor.
+    await feed(s, message([msh({ type: 'ADT^A08^ADT_A01', control: 'M-4' }), pid('3004'), 'AL1|1|DA|2670^Codeine^RXNORM']));
+    const codeine = ((await s.all('AllergyIntolerance')) as AllergyIntolerance[]).filter((a) => a.code?.coding?.[0]?.code === '2670');
+    t.same(codeine.map((a) => a.patient.reference), [`Patient/${localId('3004')}`], 'one codeine allergy after merge and update');
     const notified = s.changes.flat();
     t.ok(notified.includes(localId('3003')) && notified.includes(localId('3004')), 'both patients get a record-change notification');
   });

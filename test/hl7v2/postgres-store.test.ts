@@ -6,10 +6,10 @@
 import t from 'tap';
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
-import type { MedicationRequest, Patient } from '@medplum/fhirtypes';
+import type { AllergyIntolerance, MedicationRequest, Patient } from '@medplum/fhirtypes';
 import { HL7_DEMO_FEED, HL7_DEMO_LOCAL_IDS } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { splitBatch } from '../../adapters/hl7v2/file-drop.ts';
-import { client, localId, message, msaOf, msh, openSource, pid, RawMllp, sendWithClient } from './support/hl7v2-harness.ts';
+import { client, localId, message, msaOf, msh, openSource, pid, RawMllp, seg, sendWithClient } from './support/hl7v2-harness.ts';
 
 const DATABASE = 'medrec_hl7v2_test';
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -54,6 +54,17 @@ t.test('PostgreSQL store', async (t) => {
   const [fresh] = await again.source.acceptText(message([msh({ type: 'ADT^A28^ADT_A05', control: 'PG-NEW' }), pid('8800')]));
   t.equal(fresh?.kind, 'accepted');
   t.equal((await again.all('Patient')).length, 4);
+
+  // A40 on PostgreSQL: records move, the allergy is re-keyed for the survivor (delete + upsert).
+  await again.source.acceptText([
+    message([msh({ type: 'ADT^A04^ADT_A01', control: 'PGM-1' }), pid('8101'), 'AL1|1|DA|2670^Codeine^RXNORM']),
+    message([msh({ type: 'ADT^A28^ADT_A05', control: 'PGM-2' }), pid('8102')]),
+    message([msh({ type: 'ADT^A40^ADT_A39', control: 'PGM-3' }), pid('8102'), seg('MRG', { 1: '8101^^^TESTHOSP^MR' })]),
+    message([msh({ type: 'ADT^A08^ADT_A01', control: 'PGM-4' }), pid('8102'), 'AL1|1|DA|2670^Codeine^RXNORM']),
+  ].join(''));
+  const codeine = ((await again.all('AllergyIntolerance')) as AllergyIntolerance[])
+    .filter((a) => a.code?.coding?.[0]?.code === '2670' && /TESTHOSP-810[12]$/.test(a.patient.reference ?? ''));
+  t.same(codeine.map((a) => a.patient.reference), [`Patient/${localId('8102')}`]);
 
   // Two nodes converting the same source: each message is applied once, in order.
   const other = await openSource({ ...options, mllp: false }, 'hl7-pg');

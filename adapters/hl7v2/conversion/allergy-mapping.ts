@@ -2,11 +2,20 @@
  * AL1 → AllergyIntolerance. An allergy is identified by patient + allergen code (AL1-3), not by
  * AL1-1 (a position in one message), so the same allergy repeated in A08s stays one resource.
  */
-import type { AllergyIntolerance } from '@medplum/fhirtypes';
+import type { AllergyIntolerance, CodeableConcept } from '@medplum/fhirtypes';
 import type { Er7Segment } from '../er7.ts';
 import { hl7ToFhirDateTime } from '../hl7-datetime.ts';
 import type { ConversionOptions, UpsertChange } from './conversion-result.ts';
-import { codeableConcept, conceptKey, derivedId } from './v2-datatypes.ts';
+import { codeableConcept, derivedId } from './v2-datatypes.ts';
+
+/**
+ * The id of a patient's allergy to an allergen, from the converted code (not the raw field), so
+ * that an A40 merge can re-derive it for the surviving patient.
+ */
+export function allergyId(patient: string, code: CodeableConcept): string {
+  const coding = code.coding?.[0];
+  return derivedId('alg', patient, coding?.code ? `${coding.system ?? ''}|${coding.code}` : `|${code.text ?? ''}`);
+}
 
 /** AL1-2 allergen type (table 0127) → category. */
 const CATEGORY: Readonly<Record<string, NonNullable<AllergyIntolerance['category']>[number]>> = {
@@ -25,7 +34,7 @@ export function allergyFromAl1(al1: Er7Segment, patient: string, options: Conver
   if (!code) return undefined;
   const allergy: AllergyIntolerance = {
     resourceType: 'AllergyIntolerance',
-    id: derivedId('alg', patient, conceptKey(al1.field(3))),
+    id: allergyId(patient, code),
     clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
     code,
     patient: { reference: `Patient/${patient}` },

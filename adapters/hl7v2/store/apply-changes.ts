@@ -6,6 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import type { MergePatientsChange, StoreChange, UpsertChange } from '../conversion/conversion-result.ts';
+import { allergyId } from '../conversion/allergy-mapping.ts';
 import type { ResourceAccess } from './batched-transaction.ts';
 
 /** Applies changes in order; returns the local patient ids whose records actually changed. */
@@ -60,6 +61,14 @@ async function mergePatients(tx: ResourceAccess, change: MergePatientsChange, no
   for (const stored of await tx.byPatient(from)) {
     if (stored.resource.resourceType === 'Patient') continue;
     const moved = JSON.parse(JSON.stringify(stored.resource).replaceAll(`"${oldRef}"`, `"${newRef}"`)) as Resource;
+    if (moved.resourceType === 'AllergyIntolerance' && moved.code) {
+      // Allergy ids derive from the patient: re-derive for the survivor, who may already have it.
+      const id = allergyId(into, moved.code);
+      await tx.delete('AllergyIntolerance', moved.id!);
+      const existing = await tx.get('AllergyIntolerance', id);
+      if (!existing) await write(tx, undefined, { ...moved, id }, into, now);
+      continue;
+    }
     await write(tx, stored, moved, into, now);
   }
   const old = await tx.get('Patient', from);

@@ -11,6 +11,7 @@ import type { ResourceKey, StoredResource, StoreTransaction } from './hl7-store.
 export interface ResourceAccess {
   get(resourceType: string, id: string): Promise<StoredResource | undefined>;
   put(resource: Resource, patient: string | null): Promise<void>;
+  delete(resourceType: string, id: string): Promise<void>;
   byPatient(patient: string): Promise<StoredResource[]>;
 }
 
@@ -49,6 +50,13 @@ export class BatchedTransaction implements ResourceAccess {
     this.#dirty.add(key);
   }
 
+  async delete(resourceType: string, id: string): Promise<void> {
+    const key = keyOf(resourceType, id);
+    if (this.#undo && !this.#undo.has(key)) this.#undo.set(key, { value: this.#cache.get(key), dirty: this.#dirty.has(key) });
+    this.#cache.set(key, null);
+    this.#dirty.add(key);
+  }
+
   async byPatient(patient: string): Promise<StoredResource[]> {
     await this.flush(); // the database answers, so it must hold what the batch changed so far
     return this.#tx.byPatient(patient);
@@ -69,9 +77,19 @@ export class BatchedTransaction implements ResourceAccess {
   }
 
   async flush(): Promise<void> {
-    const entries = [...this.#dirty].map((key) => this.#cache.get(key)).filter((e): e is StoredResource => !!e);
+    const entries: StoredResource[] = [];
+    const deleted: ResourceKey[] = [];
+    for (const key of this.#dirty) {
+      const value = this.#cache.get(key);
+      if (value) entries.push(value);
+      else {
+        const slash = key.indexOf('/');
+        deleted.push({ resourceType: key.slice(0, slash), id: key.slice(slash + 1) });
+      }
+    }
     this.#dirty.clear();
     this.#undo = undefined;
+    await this.#tx.deleteMany(deleted);
     await this.#tx.putMany(entries);
   }
 }

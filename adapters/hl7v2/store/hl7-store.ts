@@ -66,6 +66,7 @@ export interface StoreTransaction {
   getMany(keys: readonly ResourceKey[]): Promise<Map<string, StoredResource>>;
   /** Upserts; keys are unique within one call. */
   putMany(entries: readonly StoredResource[]): Promise<void>;
+  deleteMany(keys: readonly ResourceKey[]): Promise<void>;
   /** Every resource in a patient's compartment (for A40 merges). */
   byPatient(patient: string): Promise<StoredResource[]>;
   finishMany(seqs: readonly number[], status: 'done' | 'failed'): Promise<void>;

@@ -128,6 +128,13 @@ export class PostgresHl7Store implements Hl7Store {
         for (const r of rows) found.set(`${r.type}/${r.id}`, { resource: r.body, patient: r.patient });
         return found;
       },
+      deleteMany: async (keys) => {
+        if (keys.length === 0) return;
+        await client.query(
+          `DELETE FROM ${s}.resources r USING unnest($1::text[], $2::text[]) AS k(type, id) WHERE r.type = k.type AND r.id = k.id`,
+          [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+        );
+      },
       putMany: async (entries) => {
         if (entries.length === 0) return;
         await client.query(

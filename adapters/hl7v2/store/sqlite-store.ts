@@ -73,6 +73,7 @@ export class SqliteHl7Store implements Hl7Store {
     this.#convStmts = {
       finish: c('UPDATE inbox SET status = ? WHERE seq = ?'),
       status: c('SELECT status FROM inbox WHERE seq = ?'),
+      delete: c('DELETE FROM resources WHERE type = ? AND id = ?'),
       get: c('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
       put: c('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
       byPatient: c('SELECT json, patient FROM resources WHERE patient = ?'),
@@ -161,6 +162,9 @@ export class SqliteHl7Store implements Hl7Store {
           if (row) found.set(`${resourceType}/${id}`, { resource: JSON.parse(row.json) as Resource, patient: row.patient });
         }
         return found;
+      },
+      deleteMany: async (keys) => {
+        for (const { resourceType, id } of keys) s.delete!.run(resourceType, id);
       },
       putMany: async (entries) => {
         for (const { resource, patient } of entries) {
