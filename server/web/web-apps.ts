@@ -143,19 +143,26 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
     features,
   }));
 
+  // Each BFF takes only its own app's tokens: a token the user gave another SMART app (which
+  // may read records) must not let that app vote with the node's provider keys or sign grants.
+  const tokensOf = (...clientIds: string[]): VerifyWebToken => async (token) => {
+    const principal = await options.verifyToken(token);
+    if (!clientIds.includes(principal.clientId)) throw new Error('a token issued to another app');
+    return principal;
+  };
   await app.register(patientRoutes, {
     prefix: '/web/api/patient',
-    verifyToken: options.verifyToken,
+    verifyToken: tokensOf(WEB_CLIENT_IDS.patient),
     desk: options.patients,
     accessLog: options.accessLog,
     notifications: options.notifications,
   });
   await app.register(providerRoutes, {
     prefix: '/web/api/provider',
-    verifyToken: options.verifyToken,
+    verifyToken: tokensOf(WEB_CLIENT_IDS.provider),
     desk: options.providers,
     sources: options.sources,
     smart: options.smart,
   });
-  if (options.demo) await app.register(demoWalletRoutes, { prefix: '/web/api/demo-wallet', verifyToken: options.verifyToken, keyring: options.demo });
+  if (options.demo) await app.register(demoWalletRoutes, { prefix: '/web/api/demo-wallet', verifyToken: tokensOf(WEB_CLIENT_IDS.patient), keyring: options.demo });
 };
