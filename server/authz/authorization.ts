@@ -87,14 +87,17 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
   // Hot-path commands fail fast while Redis is away (the freshness bound then turns requests 503).
   const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
   const subscriber = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
-  // The follower's WATCH/MULTI needs a connection of its own.
+  // The follower's and reconcile's WATCH needs a connection nobody else EXECs on (an EXEC
+  // from anyone on the same connection would drop the WATCH); they run one at a time.
   const followerRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
-  for (const c of [redis, subscriber, followerRedis]) c.on('error', () => undefined);
+  // Rebuild and audit writers.
+  const workerRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
+  for (const c of [redis, subscriber, followerRedis, workerRedis]) c.on('error', () => undefined);
   await Promise.all([redis.connect(), subscriber.connect()]);
 
   const freshness = new SyncFreshness(o.freshness);
   const workers = o.workers ?? true;
-  const rebuilds = new SnapshotRebuilds({ connection, prefix: o.queuePrefix, redis: followerRedis, keys, work: workers, onError: onError('snapshot rebuild') });
+  const rebuilds = new SnapshotRebuilds({ connection, prefix: o.queuePrefix, redis: workerRedis, keys, work: workers, onError: onError('snapshot rebuild') });
   const snapshots = await SnapshotCache.start({
     redis,
     subscriber,
@@ -104,7 +107,7 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     // Warm the shared copies of changed subjects off the hot path (one job per subject).
     ...(workers ? { onInvalidated: (subjects: readonly string[]) => void rebuilds.request(subjects).catch(onError('snapshot rebuild')) } : {}),
   });
-  const audit = new AuditTrail({ connection, prefix: o.queuePrefix, redis: followerRedis, work: workers, onError: onError('audit') });
+  const audit = new AuditTrail({ connection, prefix: o.queuePrefix, redis: workerRedis, work: workers, onError: onError('audit') });
   const policy = new ChainAccessPolicy({
     snapshots,
     freshness,
@@ -181,6 +184,7 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
       redis.disconnect();
       subscriber.disconnect();
       followerRedis.disconnect();
+      workerRedis.disconnect();
     },
   };
 }
