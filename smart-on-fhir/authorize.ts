@@ -73,7 +73,8 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
       return reply.type('text/html').send(loginPage({ appName: client.name, next: self, demo: ctx.options.demoSigners ?? [], nonce: pageNonce(req) }));
     }
     const scopes = parseScopes(interaction.scope);
-    const patient = interaction.launch?.patient ?? interaction.patient;
+    // A patient picked in another session (a shared browser, a signed-out user) is picked again.
+    const patient = interaction.launch?.patient ?? (await pickedFor(ctx, interaction, session.address));
     if (needsPatient(scopes) && !patient) {
       const patients = await patientChoices(ctx, session.address);
       return reply.type('text/html').send(patientPickerPage({ appName: client.name, action: `${self}/patient`, patients }));
@@ -112,7 +113,7 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
     const chosen = ([] as string[]).concat(body.scope ?? []);
     const granted = grantedFromConsent(interaction.scope, chosen);
     const scopes = parseScopes(granted.join(' '));
-    const patient = interaction.launch?.patient ?? interaction.patient;
+    const patient = interaction.launch?.patient ?? (await pickedFor(ctx, interaction, session.address));
     if (needsPatient(parseScopes(interaction.scope)) && !patient) return back({ error: 'invalid_request', error_description: 'No patient was chosen.' });
     if (scopes.resources.length === 0 && !scopes.context.has('openid')) {
       return back({ error: 'access_denied', error_description: 'No scope was allowed.' });
@@ -335,6 +336,13 @@ async function patientChoices(ctx: SmartContext, subject: string): Promise<Patie
     out.push({ address: e.patient, label: e.patient === subject ? `Yourself${info.displayName ? ` (${info.displayName})` : ''}` : (info.displayName ?? 'Patient') });
   }
   return out;
+}
+
+/** The interaction's picked patient, if the signed-in user may act for them. */
+async function pickedFor(ctx: SmartContext, interaction: InteractionRecord, subject: string): Promise<string | undefined> {
+  const picked = interaction.patient;
+  if (!picked) return undefined;
+  return (await patientChoices(ctx, subject)).some((p) => p.address === picked) ? picked : undefined;
 }
 
 function live(e: PermissionEntry, now: number): boolean {

@@ -56,6 +56,17 @@ t.test('the patient picker lists the patients a proxy may act for, and only thos
   const consent = await (await browser.request(interaction)).text();
   t.match(consent, /for patient Demo patient Alice/);
   t.match(consent, /delegation/, 'the consent screen shows the on-chain basis');
+
+  // Someone else who gets hold of the same sign-in request cannot consent for Alice.
+  const bob = new Browser(server.origin);
+  const signedIn = await bob.signIn(demoWallet('bob'), interaction);
+  const page = await (await bob.request(signedIn.headers.get('location')!)).text();
+  t.notMatch(page, /for patient Demo patient Alice/, 'Bob is not shown a consent for Alice');
+  t.match(page, /Choose a patient/, 'Bob picks among his own patients');
+  const answer = await bob.request(`${interaction}/consent`, { form: { decision: 'approve', scope: 'patient/*.rs' } });
+  const back = new URL(answer.headers.get('location')!);
+  t.equal(back.searchParams.get('code'), null, 'no code for a patient Bob may not act for');
+  t.equal(back.searchParams.get('error'), 'invalid_request');
 });
 
 t.test('the consent screen shows what on-chain grants allow: the pharmacy medication grant, nothing for other types', async (t) => {
