@@ -47,6 +47,13 @@ export class TokenService {
     this.#o = options;
   }
 
+  /** One of our current or recently rotated keys, by `kid`; anything else is not our token. */
+  readonly #verificationKey = async (header: { kid?: string | undefined }) => {
+    const key = await this.#o.keys.verificationKey(header.kid);
+    if (!key) throw new InvalidTokenError('unknown signing key');
+    return key;
+  };
+
   async issueAccessToken(grant: GrantRecord, lifetimeSeconds: number): Promise<{ token: string; expiresIn: number; jti: string }> {
     const { kid, key } = this.#o.keys.signingKey();
     const jti = randomToken(16);
@@ -87,11 +94,7 @@ export class TokenService {
       if (typeof exp !== 'number') return undefined;
       const { payload } = await jwtVerify(
         token,
-        async (header) => {
-          const key = await this.#o.keys.verificationKey(header.kid);
-          if (!key) throw new InvalidTokenError('unknown signing key');
-          return key;
-        },
+        this.#verificationKey,
         { issuer: this.#o.issuer, audience: this.#o.fhirBaseUrl, algorithms: [SIGNING_ALG], currentDate: new Date((exp - 1) * 1000) },
       );
       return typeof payload.gid === 'string' ? payload.gid : undefined;
@@ -121,11 +124,7 @@ export class TokenService {
       try {
         const { payload } = await jwtVerify(
           token,
-          async (header) => {
-            const key = await this.#o.keys.verificationKey(header.kid);
-            if (!key) throw new InvalidTokenError('unknown signing key');
-            return key;
-          },
+          this.#verificationKey,
           { issuer: this.#o.issuer, audience: this.#o.fhirBaseUrl, algorithms: [SIGNING_ALG], typ: 'at+jwt', requiredClaims: ['exp', 'jti', 'sub'] },
         );
         if (typeof payload.gid !== 'string' || typeof payload.client_id !== 'string' || typeof payload.scope !== 'string') {
