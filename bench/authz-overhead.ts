@@ -24,8 +24,8 @@ import { startRedisServer } from '../server/embedded/redis-server.ts';
 import { startEmbeddedChain } from '../server/embedded/chain.ts';
 import { demoAddress } from '../server/embedded/demo-identities.ts';
 import { startAuthorization } from '../server/authz/authorization.ts';
-import { demoApp, demoFederatedSources } from '../test/fhir/fhir-app.ts';
-import { contextFor, eventually, scope } from '../test/authz/support/authz-fixtures.ts';
+import { demoApp } from '../test/fhir/fhir-app.ts';
+import { contextFor, embeddedDemoSources, eventually, scope } from '../test/authz/support/authz-fixtures.ts';
 
 interface AutocannonResult { requests: { average: number }; latency: { p99: number }; errors: number; non2xx: number }
 const autocannon = autocannonUntyped as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
@@ -39,7 +39,7 @@ const CONNECTIONS = 16;
 const alice = demoAddress('alice');
 const pharmacy: AccessContext = contextFor(demoAddress('pharmacy'), [scope('system', '*')], { clientId: 'corner-pharmacy' });
 
-async function appWith(policy: AccessPolicy, sources: Awaited<ReturnType<typeof demoFederatedSources>>): Promise<{ app: FastifyInstance; url: string }> {
+async function appWith(policy: AccessPolicy, sources: Awaited<ReturnType<typeof embeddedDemoSources>>): Promise<{ app: FastifyInstance; url: string }> {
   const app = await demoApp({ sources, accessPolicy: policy });
   // Stands in for the SMART layer: both apps get the same access context the same way.
   app.addHook('onRequest', async (request) => {
@@ -67,7 +67,7 @@ const median = (xs: number[]) => {
 
 const redis = await startRedisServer();
 const chain = await startEmbeddedChain({ blockTime: 1 });
-const sources = await demoFederatedSources();
+const sources = await embeddedDemoSources();
 const shared = {
   redisUrl: redis.url,
   chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },

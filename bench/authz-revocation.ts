@@ -15,8 +15,8 @@ import { startRedisServer } from '../server/embedded/redis-server.ts';
 import { startEmbeddedChain } from '../server/embedded/chain.ts';
 import { demoAddress } from '../server/embedded/demo-identities.ts';
 import { startAuthorization } from '../server/authz/authorization.ts';
-import { demoApp, demoFederatedSources } from '../test/fhir/fhir-app.ts';
-import { contextFor, eventually, scope } from '../test/authz/support/authz-fixtures.ts';
+import { demoApp } from '../test/fhir/fhir-app.ts';
+import { contextFor, embeddedDemoSources, eventually, scope } from '../test/authz/support/authz-fixtures.ts';
 
 const TRIALS = process.argv.includes('--quick') ? 10 : 50;
 const pharmacyAddress = demoAddress('pharmacy');
@@ -24,7 +24,7 @@ const pharmacy = contextFor(pharmacyAddress, [scope('system', '*')], { clientId:
 
 const redis = await startRedisServer();
 const chain = await startEmbeddedChain({ blockTime: 1 });
-const sources = await demoFederatedSources();
+const sources = await embeddedDemoSources();
 const authz = await startAuthorization({
   redisUrl: redis.url,
   chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },

@@ -15,8 +15,8 @@ import { auditRoutes } from '../../server/audit/audit-routes.ts';
 import { createMetrics } from '../../server/metrics/metrics.ts';
 import { metricsPlugin } from '../../server/metrics/metrics-plugin.ts';
 import type { AccessContext } from '../../server/access/access-context.ts';
-import { demoApp, demoFederatedSources, json } from '../fhir/fhir-app.ts';
-import { contextFor, eventually, scope } from './support/authz-fixtures.ts';
+import { demoApp, json } from '../fhir/fhir-app.ts';
+import { contextFor, embeddedDemoSources, eventually, scope } from './support/authz-fixtures.ts';
 
 const alice = demoAddress('alice');
 const bob = demoAddress('bob');
@@ -36,9 +36,13 @@ const contexts: Record<string, AccessContext> = {
 };
 
 t.test('the pharmacy sees exactly the MedicationRequests patients granted it, until revoked', async (t) => {
+  // Each part is released even when a later one fails to start (teardowns run last-in first-out).
   const redisServer = await startRedisServer();
+  t.teardown(() => redisServer.stop());
   const chain = await startEmbeddedChain({ blockTime: 0 });
-  const sources = await demoFederatedSources();
+  t.teardown(() => chain.stop());
+  const sources = await embeddedDemoSources();
+  t.teardown(() => Promise.all(sources.map((s) => s.adapter.close())));
   const metrics = createMetrics({ defaultMetrics: false });
   const authz = await startAuthorization({
     redisUrl: redisServer.url,
@@ -49,7 +53,9 @@ t.test('the pharmacy sees exactly the MedicationRequests patients granted it, un
     sources: () => sources,
     metrics,
   });
+  t.teardown(() => authz.close());
   const app: FastifyInstance = await demoApp({ sources, accessPolicy: authz.policy });
+  t.teardown(() => app.close());
   // Stands in for the SMART layer's hook: the access context comes from a test header.
   app.addHook('onRequest', async (request) => {
     const who = request.headers['x-test-as'];
@@ -57,13 +63,6 @@ t.test('the pharmacy sees exactly the MedicationRequests patients granted it, un
   });
   await app.register(auditRoutes, { prefix: '/fhir', trail: authz.audit, snapshots: authz.snapshots, freshness: authz.freshness, contextOf: (r) => r.accessContext });
   await app.register(metricsPlugin, { metrics });
-  t.teardown(async () => {
-    await app.close();
-    await authz.close();
-    await Promise.all(sources.map((s) => s.adapter.close()));
-    await chain.stop();
-    await redisServer.stop();
-  });
   const head = await chain.provider.getBlockNumber();
   await eventually('authorization synced with the seeded chain', () => (authz.freshness.state().cursor >= head ? true : undefined));
   const as = (who: string, url: string) => app.inject({ url, headers: { 'x-test-as': who } });

@@ -1,5 +1,10 @@
 /** Access contexts and waiting helpers shared by the authorization tests and benches. */
+import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { createEmbeddedAdapter } from '../../../adapters/embedded/embedded-adapter.ts';
+import { demoSources } from '../../../server/embedded/demo-sources.ts';
+import type { FederatedSource } from '../../../server/fhir/source-directory.ts';
 import type { AccessContext, ResourceScope, ScopeInteraction, ScopeLevel } from '../../../server/access/access-context.ts';
 
 export function scope(level: ScopeLevel, resourceType: string, letters = 'rs'): ResourceScope {
@@ -27,4 +32,23 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
     await sleep(50);
   }
+}
+
+/**
+ * The embedded demo's bundle-backed sources (hospital, clinic, pharmacy records), opened as the
+ * FHIR app uses them. Other demo source kinds (SQL, HL7v2) are left out: these tests are about
+ * authorization, and the three embedded providers already overlap on the same patients.
+ */
+export async function embeddedDemoSources(): Promise<FederatedSource[]> {
+  const log = pino({ level: 'silent' });
+  return Promise.all(
+    demoSources()
+      .filter((config) => config.kind === 'embedded')
+      .map(async (config) => ({
+        sourceId: config.id,
+        provider: config.provider,
+        name: config.name,
+        adapter: await createEmbeddedAdapter(config, { log, dataDir: tmpdir() }),
+      })),
+  );
 }
