@@ -4,6 +4,7 @@
  * row (the contracts seed takes this list as input). Sources added by other adapters (SQL,
  * HL7v2) append their demo rows here.
  */
+import { HL7_DEMO_LOCAL_IDS, HL7_DEMO_SOURCE_ID } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { OPENMRS_DEMO_LINKS } from '../../adapters/sql/openmrs/openmrs-demo.ts';
 
 export interface DemoPatientLink {
@@ -30,4 +31,6 @@ export const DEMO_PATIENT_LINKS: readonly DemoPatientLink[] = [
   { patient: 'dave', sourceId: 'pharmacy-records', localId: 'cp-77003' },
   // Hillside OpenMRS Clinic: OpenMRS person uuids from its seed.
   ...OPENMRS_DEMO_LINKS,
+  // St. Luke's Medical Center: MRNs from its HL7v2 feed (PID-3).
+  ...Object.entries(HL7_DEMO_LOCAL_IDS).map(([patient, localId]) => ({ patient, sourceId: HL7_DEMO_SOURCE_ID, localId })),
 ];
