@@ -6,7 +6,10 @@
  * asks for the patient's MedicationRequests as the pharmacy until it is refused.
  * Prints p50/p99 over the trials (aim: p99 under 1.1 s, one block).
  *
- * Run: `node bench/authz-revocation.ts` (`--quick`: 10 trials; default 50).
+ * With `--ws` the follower is also woken by the node's newHeads WebSocket subscription, as in
+ * the embedded `npm start`.
+ *
+ * Run: `node bench/authz-revocation.ts [--ws]` (`--quick`: 10 trials; default 50).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Contract, Wallet, toBeHex, type InterfaceAbi } from 'ethers';
@@ -19,6 +22,7 @@ import { demoApp } from '../test/fhir/fhir-app.ts';
 import { contextFor, embeddedDemoSources, eventually, scope } from '../test/authz/support/authz-fixtures.ts';
 
 const TRIALS = process.argv.includes('--quick') ? 10 : 50;
+const ws = process.argv.includes('--ws');
 const pharmacyAddress = demoAddress('pharmacy');
 const pharmacy = contextFor(pharmacyAddress, [scope('system', '*')], { clientId: 'corner-pharmacy' });
 
@@ -27,7 +31,13 @@ const chain = await startEmbeddedChain({ blockTime: 1 });
 const sources = await embeddedDemoSources();
 const authz = await startAuthorization({
   redisUrl: redis.url,
-  chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
+  chain: {
+    rpcUrl: chain.rpcUrl,
+    chainId: chain.chainId,
+    contracts: chain.addresses,
+    fromBlock: chain.deployment.fromBlock,
+    ...(ws ? { wsUrl: chain.rpcUrl.replace(/^http/, 'ws') } : {}),
+  },
   keyPrefix: 'bench-revocation:',
   queuePrefix: 'bench-revocation',
   sources: () => sources,
@@ -91,7 +101,7 @@ try {
   latencies.sort((x, y) => x - y);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   console.log(
-    `revocation latency over ${latencies.length} trials (1 s blocks, follower every 250 ms): ` +
+    `revocation latency over ${latencies.length} trials (1 s blocks, follower every 250 ms${ws ? ' + newHeads wake-up' : ''}): ` +
       `p50 ${q(0.5).toFixed(0)} ms  p90 ${q(0.9).toFixed(0)} ms  p99 ${q(0.99).toFixed(0)} ms  max ${q(1).toFixed(0)} ms  ` +
       `min ${q(0).toFixed(0)} ms | p99 / one block ${(q(0.99) / 1000).toFixed(3)} (aim < 1.1)` +
       (unavailable ? ` | ${unavailable} requests answered 503 meanwhile` : ''),
