@@ -26,7 +26,6 @@ import {
   type FoundingProvider,
   type MedRecAddresses,
 } from '../../contracts/deployment.ts';
-import { freePort } from '../util/free-port.ts';
 import { DEMO_CAST, DEMO_MNEMONIC, demoWallet } from './demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from './demo-links.ts';
 
@@ -55,33 +54,38 @@ export interface Anvil {
 }
 
 /**
- * Starts anvil on loopback and waits until it answers JSON-RPC. A free port can be taken by
- * someone else between probing and binding (parallel test files): then it tries another one.
+ * Starts anvil on loopback and waits until it answers JSON-RPC. Without a fixed port anvil binds
+ * port 0 and we read the port it got from its "Listening on" line: no probe-then-bind race
+ * between parallel test files, and the anvil that answers is certainly ours.
  */
 export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   if (!existsSync(ANVIL)) throw new Error(`anvil not found at ${ANVIL} (npm install @foundry-rs/anvil)`);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await launchAnvil(options.port ?? (await freePort()), options);
-    } catch (error) {
-      if (options.port !== undefined || attempt >= 3 || !(error instanceof AnvilExitedError)) throw error;
-    }
-  }
-}
-
-class AnvilExitedError extends Error {}
-
-async function launchAnvil(port: number, options: AnvilOptions): Promise<Anvil> {
   const chainId = options.chainId ?? EMBEDDED_CHAIN_ID;
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--silent', '--mnemonic', DEMO_MNEMONIC];
+  // Not --silent: that would hide the "Listening on" line. Its output (dev keys, one line per
+  // request) is read and dropped.
+  const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--chain-id', String(chainId), '--mnemonic', DEMO_MNEMONIC];
   if (options.blockTime) args.push('--block-time', String(options.blockTime));
   if (options.stateFile) args.push('--state', options.stateFile, '--state-interval', '5');
-  const child = spawn(ANVIL, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(ANVIL, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let exited = false;
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4000)));
   const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  child.once('error', () => (exited = true));
+  child.once('error', (error) => ((exited = true), (stderr += error.message)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let banner = '';
+    const onData = (chunk: Buffer): void => {
+      banner = (banner + chunk.toString('utf8')).slice(-4000);
+      const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(banner);
+      if (m) {
+        child.stdout?.off('data', onData);
+        child.stdout?.resume(); // keep draining, discard
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout?.on('data', onData);
+    void exit.then(() => reject(new Error(`anvil exited at start: ${stderr.trim() || 'no output'}`)));
+  });
 
   const rpcUrl = `http://127.0.0.1:${port}`;
   let id = 0;
@@ -98,10 +102,9 @@ async function launchAnvil(port: number, options: AnvilOptions): Promise<Anvil> 
   };
 
   for (let attempt = 0; ; attempt++) {
-    if (exited) throw new AnvilExitedError(`anvil exited at start: ${stderr.trim() || 'no output'}`);
+    if (exited) throw new Error(`anvil exited at start: ${stderr.trim() || 'no output'}`);
     try {
-      // Short timeout: something else may hold the port and never answer.
-      await rpc('eth_chainId', [], 500);
+      await rpc('eth_chainId', [], 1000);
       break;
     } catch {
       if (attempt > 500) {
