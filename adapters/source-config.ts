@@ -30,6 +30,8 @@ export interface AdapterContext {
    * changed; the server batches it into record-change notifications. No clinical content.
    */
   readonly recordsChanged?: (sourceId: string, localPatientIds: readonly string[]) => void;
+  /** A network provider's FHIR base URL from the on-chain provider registry (peer MedRec nodes). */
+  readonly resolveProviderFhirBase?: (provider: string, signal: AbortSignal) => Promise<string>;
 }
 
 export type AdapterFactory = (config: SourceConfig, context: AdapterContext) => Promise<EhrAdapter>;

@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { SourceConfig } from '../adapters/source-config.ts';
+import type { AdapterContext, SourceConfig } from '../adapters/source-config.ts';
 import { buildApp } from './app.ts';
 import type { AppDeps } from './app.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
@@ -29,6 +29,7 @@ import type { MedRecAddresses } from '../contracts/deployment.ts';
 import { authorizationComponent, chainComponent } from './authz/embedded-components.ts';
 import { smartComponent } from '../smart-on-fhir/embedded-component.ts';
 import { webComponent } from './web/embedded-component.ts';
+import { providerNodeComponent } from './node/provider-node-component.ts';
 
 /** What components share while starting; later components see what earlier ones set. */
 export interface StartContext {
@@ -48,6 +49,10 @@ export interface StartContext {
   appExtensions: Array<(app: FastifyInstance) => Promise<void>>;
   /** The link table the app uses, when a component must share it (the provider console links patients). */
   patientLinks?: InMemoryPatientLinks;
+  /** Given to sources: feed changes to announce (set by the provider-node component). */
+  recordsChanged?: AdapterContext['recordsChanged'];
+  /** Given to sources: peer nodes' FHIR bases from the provider registry. */
+  resolveProviderFhirBase?: AdapterContext['resolveProviderFhirBase'];
 }
 
 export interface EmbeddedComponent {
@@ -69,7 +74,13 @@ const redisComponent: EmbeddedComponent = {
 const sourcesComponent: EmbeddedComponent = {
   name: 'sources',
   async start(ctx) {
-    ctx.sources = await openSources(ctx.sourceConfigs, { log: ctx.log, dataDir: ctx.config.dataDir, redisUrl: ctx.redisUrl });
+    ctx.sources = await openSources(ctx.sourceConfigs, {
+      log: ctx.log,
+      dataDir: ctx.config.dataDir,
+      redisUrl: ctx.redisUrl,
+      recordsChanged: ctx.recordsChanged,
+      resolveProviderFhirBase: ctx.resolveProviderFhirBase,
+    });
     ctx.log.info({ sources: ctx.sources.map((s) => s.sourceId) }, 'sources open');
     return () => closeSources(ctx.sources);
   },
@@ -80,6 +91,7 @@ function components(): EmbeddedComponent[] {
   return [
     redisComponent,
     chainComponent,
+    providerNodeComponent,
     sourcesComponent,
     authorizationComponent,
     smartComponent,

@@ -280,10 +280,11 @@ export function createFhirAdapterFactory(dependencies: FhirAdapterDependencies =
     const source = resolveFhirSource(config);
     let baseUrl = source.baseUrl;
     if (!baseUrl) {
-      if (!dependencies.resolvePeerBaseUrl || !source.peerProvider) {
+      const resolvePeerBaseUrl = dependencies.resolvePeerBaseUrl ?? context.resolveProviderFhirBase;
+      if (!resolvePeerBaseUrl || !source.peerProvider) {
         throw new Error(`source ${config.id} (fhir): the peer's base URL comes from the provider registry, but this process has no resolver for it`);
       }
-      baseUrl = withSlash(await dependencies.resolvePeerBaseUrl(source.peerProvider, AbortSignal.timeout(source.timeoutMs)));
+      baseUrl = withSlash(await resolvePeerBaseUrl(source.peerProvider, AbortSignal.timeout(source.timeoutMs)));
     }
     let nodeKey: NodeSigningKey | undefined;
     if (source.auth.type === 'backend-services') {
