@@ -11,7 +11,7 @@ import { Wallet } from 'ethers';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { linkCommitment, deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
-import { HL7_DEMO_SOURCE_ID, hl7DemoSourceOptions } from '../../adapters/hl7v2/demo-feed-source.ts';
+import { HL7_DEMO_SOURCE_ID } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { launchBrowser } from './support/browser.ts';
 import { checkScreen, demoSignIn } from './support/journeys.ts';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
@@ -23,9 +23,6 @@ let browser: Browser;
 t.before(async () => {
   stack = await startWebStack('provider', (origin) => [
     { clientId: LAUNCH_APP, name: 'EHR launch test app', type: 'public', redirectUris: [`${origin}/healthz`], launchUrl: `${origin}/healthz` },
-  ], [
-    // St. Luke's HL7v2 feed (sample feed loaded at start): a source with a durable inbox and dead letters.
-    { id: HL7_DEMO_SOURCE_ID, kind: 'hl7v2', provider: demoAddress('hl7-hospital'), name: "St. Luke's Medical Center (HL7v2 feed)", options: hl7DemoSourceOptions(0) },
   ]);
   browser = await launchBrowser();
 });

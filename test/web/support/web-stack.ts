@@ -44,66 +44,76 @@ export async function startWebStack(
   const artifacts = join(process.cwd(), 'test-artifacts', 'web');
   mkdirSync(artifacts, { recursive: true });
   const log = pino({ level: 'silent' });
-  const redisServer = await startRedisServer();
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const chain = await startEmbeddedChain({ blockTime: 0, fhirBaseUrl: () => `${origin}/fhir` });
-  const sourceConfigs = [...demoSources(), ...extraSources];
-  const sources = await openSources(sourceConfigs, { log, dataDir, redisUrl: redisServer.url });
-  const authz = await startAuthorization({
-    redisUrl: redisServer.url,
-    chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
-    keyPrefix: `web-${name}:`,
-    queuePrefix: `web-${name}`,
-    workers: true,
-    syncEveryMs: 200,
-    sources: () => sources,
-  });
-  const links = new InMemoryPatientLinks(DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId })));
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
-  const web = wireWebApps({
-    chain: chain.client,
-    links,
-    sources: () => sources.map((s) => ({ ...s, kind: sourceConfigs.find((c) => c.id === s.sourceId)?.kind ?? 'source' })),
-    demo: true,
-  });
-  const app = await buildApp(
-    { publicUrl: origin, cursorSecret: `web-${name}`, sourceTimeoutMs: 5000, bodyLimit: 1_048_576, logLevel: 'silent' },
-    {
-      sources,
-      patientLinks: links,
-      accessPolicy: authz.policy,
-      logger: log,
-      smart: {
-        publicUrl: origin,
-        redis,
-        prefix: `web-${name}:smart:`,
-        clients: [...demoClients(), ...webAppClients(origin), ...extraClients(origin)],
-        permissionSnapshot: (subject) => authz.snapshots.get(subject),
-        describeParticipant: describeDemoParticipant,
-        demoSigners: [...demoSigners(), ...providerDemoSigners()],
-        chainId: chain.chainId,
-      },
-    },
-  );
-  // As server/main.ts extends the app: the patient-readable audit route, then the web apps.
-  await app.register(auditRoutes, { prefix: '/fhir', trail: authz.audit, snapshots: authz.snapshots, freshness: authz.freshness, contextOf: (request) => request.accessContext });
-  await app.register(webApps, web.options(app));
-  await app.listen({ port, host: '127.0.0.1' });
-  return {
-    app,
-    origin,
-    chain,
-    authz,
-    artifacts,
-    async close() {
-      web.close();
-      await app.close();
-      await authz.close();
-      await closeSources(sources);
-      redis.disconnect();
-      await chain.stop();
-      await redisServer.stop();
-    },
+  // What has started so far, stopped in reverse by close() or when a later step fails (a failed
+  // boot must fail the file at once, not leave redis and anvil holding it open until tap's timeout).
+  const started: Array<() => unknown> = [];
+  const stopAll = async () => {
+    for (const stop of started.splice(0).reverse()) await stop();
   };
+  try {
+    const redisServer = await startRedisServer();
+    started.push(() => redisServer.stop());
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const chain = await startEmbeddedChain({ blockTime: 0, fhirBaseUrl: () => `${origin}/fhir` });
+    started.push(() => chain.stop());
+    const sourceConfigs = [...demoSources(), ...extraSources];
+    const sources = await openSources(sourceConfigs, { log, dataDir, redisUrl: redisServer.url });
+    started.push(() => closeSources(sources));
+    const authz = await startAuthorization({
+      redisUrl: redisServer.url,
+      chain: { rpcUrl: chain.rpcUrl, chainId: chain.chainId, contracts: chain.addresses, fromBlock: chain.deployment.fromBlock },
+      keyPrefix: `web-${name}:`,
+      queuePrefix: `web-${name}`,
+      workers: true,
+      syncEveryMs: 200,
+      sources: () => sources,
+    });
+    started.push(() => authz.close());
+    const links = new InMemoryPatientLinks(DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId })));
+    const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
+    started.push(() => redis.disconnect());
+    const web = wireWebApps({
+      chain: chain.client,
+      links,
+      sources: () => sources.map((s) => ({ ...s, kind: sourceConfigs.find((c) => c.id === s.sourceId)?.kind ?? 'source' })),
+      demo: true,
+    });
+    started.push(() => web.close());
+    const app = await buildApp(
+      { publicUrl: origin, cursorSecret: `web-${name}`, sourceTimeoutMs: 5000, bodyLimit: 1_048_576, logLevel: 'silent' },
+      {
+        sources,
+        patientLinks: links,
+        accessPolicy: authz.policy,
+        logger: log,
+        smart: {
+          publicUrl: origin,
+          redis,
+          prefix: `web-${name}:smart:`,
+          clients: [...demoClients(), ...webAppClients(origin), ...extraClients(origin)],
+          permissionSnapshot: (subject) => authz.snapshots.get(subject),
+          describeParticipant: describeDemoParticipant,
+          demoSigners: [...demoSigners(), ...providerDemoSigners()],
+          chainId: chain.chainId,
+        },
+      },
+    );
+    started.push(() => app.close());
+    // As server/main.ts extends the app: the patient-readable audit route, then the web apps.
+    await app.register(auditRoutes, { prefix: '/fhir', trail: authz.audit, snapshots: authz.snapshots, freshness: authz.freshness, contextOf: (request) => request.accessContext });
+    await app.register(webApps, web.options(app));
+    await app.listen({ port, host: '127.0.0.1' });
+    return {
+      app,
+      origin,
+      chain,
+      authz,
+      artifacts,
+      close: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
 }
