@@ -2,11 +2,13 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import '../../shared/src/styles.css';
-import { api, describeError, setBearer } from '../../shared/src/api.ts';
+import { api } from '../../shared/src/api.ts';
 import type { PatientNetwork, WebConfig } from '../../shared/src/api-types.ts';
-import { completeLogin, endSession, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
+import type { SmartSession } from '../../shared/src/smart-login.ts';
+import { SignIn } from '../../shared/src/sign-in.tsx';
 import { Button, Loading, Problem, Tabs, shortAddress, useHashRoute, useLoad } from '../../shared/src/ui.tsx';
 import { browserWallet, demoSigner, type Signer } from '../../shared/src/wallet.ts';
+import { useWebSession } from '../../shared/src/web-session.ts';
 import { AccessLog } from './access-log.tsx';
 import { NetworkScreen } from './network.tsx';
 import { Notifications, useNotifications } from './notifications.tsx';
@@ -14,49 +16,29 @@ import { Records } from './records.tsx';
 import { Requests } from './requests.tsx';
 import { Share } from './share.tsx';
 
-const SESSION_KEY = 'medrec.patient.session';
 const SIGNER_KEY = 'medrec.patient.signer';
 const SCOPE = 'openid fhirUser launch/patient patient/*.rs';
 
-function SignIn({ config, error }: { config: WebConfig; error?: string }) {
-  const [busy, setBusy] = useState<string>();
-  const [failure, setFailure] = useState<{ text: string; next?: string } | undefined>(error ? { text: error, next: 'Please try again.' } : undefined);
-  const go = (hint?: string) => {
-    setBusy(hint ?? 'wallet');
-    // Remember how this person signed in: changes are later signed the same way.
-    sessionStorage.setItem(SIGNER_KEY, hint ? 'demo' : 'wallet');
-    startLogin({ fhirBase: config.fhirBase, clientId: config.clients.patient, scope: SCOPE, redirectUri: `${location.origin}/patient/`, loginHint: hint })
-      .catch((e: unknown) => { setBusy(undefined); setFailure(describeError(e)); });
-  };
-  const patients = config.demo?.identities.filter((i) => i.role === 'patient') ?? [];
+function PatientSignIn({ config, error }: { config: WebConfig; error?: string | undefined }) {
   return (
-    <main>
-      <section class="card" aria-labelledby="welcome">
-        <h2 id="welcome">Your records, your say</h2>
+    <SignIn
+      app="patient"
+      config={config}
+      error={error}
+      scope={SCOPE}
+      heading="Your records, your say"
+      intro={<>
         <p>See which providers hold records about you, choose who may read them, and see every time someone did.</p>
         <p>You sign in with an Ethereum wallet. No fees: your choices are signed by you and sent for you.</p>
-        <Button kind="primary" onClick={() => go()} disabled={!!busy}>
-          {busy === 'wallet' ? 'Opening sign-in…' : 'Sign in with your wallet'}
-        </Button>
-        {failure && <Problem error={failure} />}
-      </section>
-      {patients.length > 0 && (
-        <section class="card" aria-labelledby="demo-heading">
-          <h2 id="demo-heading">Try the demo</h2>
-          <p class="demo-note">
-            <strong>Demo keys:</strong> these people are made up and their keys come from the published development
-            mnemonic. Anyone can use them; never put anything real behind them.
-          </p>
-          <div class="row">
-            {patients.map((p) => (
-              <Button key={p.handle} onClick={() => go(p.address)} disabled={!!busy}>
-                {busy === p.address ? 'Opening sign-in…' : `Sign in as ${p.displayName} (demo key)`}
-              </Button>
-            ))}
-          </div>
-        </section>
-      )}
-    </main>
+      </>}
+      demo={{
+        role: 'patient',
+        heading: 'Try the demo',
+        note: 'these people are made up and their keys come from the published development mnemonic. Anyone can use them; never put anything real behind them.',
+      }}
+      // Remember how this person signed in: changes are later signed the same way.
+      onStart={(hint) => sessionStorage.setItem(SIGNER_KEY, hint ? 'demo' : 'wallet')}
+    />
   );
 }
 
@@ -116,24 +98,7 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
 }
 
 function App() {
-  const [config, setConfig] = useState<WebConfig>();
-  const [session, setSession] = useState<SmartSession | undefined>(() => loadSession(SESSION_KEY));
-  const [error, setError] = useState<string>();
-  useEffect(() => {
-    api<WebConfig>('/web/api/config').then(setConfig, (e: unknown) => setError(describeError(e).text));
-    completeLogin().then(
-      (s) => { if (s) { saveSession(SESSION_KEY, s); setSession(s); } },
-      (e: unknown) => setError(describeError(e).text),
-    );
-  }, []);
-  const signOut = async () => {
-    // The sign-in session ends first, so the next sign-in (maybe someone else) starts clean.
-    if (session && config) await endSession(config.fhirBase, config.clients.patient, session.accessToken);
-    saveSession(SESSION_KEY, undefined);
-    setBearer(undefined);
-    setSession(undefined);
-  };
-  if (session) setBearer(session.accessToken, () => void signOut());
+  const { config, session, error, signOut } = useWebSession('patient');
   if (!config) {
     return error ? <main><Problem error={{ text: error, next: 'Reload the page in a moment.' }} /></main> : <main><Loading what="MedRec" /></main>;
   }
@@ -141,7 +106,7 @@ function App() {
     return (
       <>
         <header class="top"><h1>MedRec · my records</h1></header>
-        <SignIn config={config} error={error} />
+        <PatientSignIn config={config} error={error} />
       </>
     );
   }
