@@ -53,7 +53,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: SmartContext): vo
   }));
 
   app.post('/auth/revoke', { bodyLimit, schema: { body: formSchema } }, handle(async (form, req) => {
-    const { client } = await ctx.authenticator.authenticate(credentials(form, req));
+    const { client, authenticated } = await ctx.authenticator.authenticate(credentials(form, req));
+    // RFC 7009 §2.1: a confidential client authenticates here as at the token endpoint.
+    if (confidential(client) && !authenticated) throw new OAuthError('invalid_client', 'this client must authenticate');
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
     const grant = await grantOfToken(ctx, form.token);
     // RFC 7009 §2.2: an unknown or already invalid token is not an error.

@@ -129,6 +129,8 @@ t.test('revocation (RFC 7009, V1): a revoked token is refused at once; its refre
   const introspected = (await (await form('/auth/introspect', { token: tok.access_token! }, { authorization: `Basic ${Buffer.from('introspector:rs-secret').toString('base64')}` })).json()) as { active: boolean };
   t.equal(introspected.active, false);
   t.equal((await form('/auth/revoke', { token: 'unknown', client_id: 'app' })).status, 200, 'unknown tokens are not an error');
+  t.equal((await form('/auth/revoke', { token: 'unknown', client_id: 'introspector' })).status, 401, 'a confidential client that only names itself is refused');
+  t.equal((await form('/auth/revoke', { token: 'unknown' }, { authorization: `Basic ${Buffer.from('introspector:rs-secret').toString('base64')}` })).status, 200, 'with its secret it is heard');
 
   const tok2 = await userToken();
   t.equal((await form('/auth/revoke', { token: tok2.refresh_token!, client_id: 'app', token_type_hint: 'refresh_token' })).status, 200);
