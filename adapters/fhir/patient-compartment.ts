@@ -28,14 +28,10 @@ export function patientCompartmentParams(resourceType: string): readonly string[
 }
 
 /**
- * Whether `resource` is in the compartment of one of `patients` (local ids at this upstream).
- * References may be relative (`Patient/123`) or absolute under the upstream's base.
+ * A test of whether a resource is in the compartment of one of `patients` (local ids at this
+ * upstream), with their references prepared once for checking a whole page. References may be
+ * relative (`Patient/123`) or absolute under the upstream's base.
  */
-export function inPatientCompartment(resource: Resource, patients: readonly string[], baseUrl: string): boolean {
-  return patientCompartmentTest(patients, baseUrl)(resource);
-}
-
-/** The same test with the patients' references prepared once, for checking a whole page. */
 export function patientCompartmentTest(patients: readonly string[], baseUrl: string): (resource: Resource) => boolean {
   const wanted = new Set(patients.flatMap((id) => [`Patient/${id}`, `${baseUrl}Patient/${id}`]));
   return (resource) => {
