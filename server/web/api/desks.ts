@@ -19,6 +19,9 @@ export class DeskError extends Error {
   }
 }
 
+/** A feature this node was started without (no chain, no SMART server, ...). */
+export const unavailable = (what: string): DeskError => new DeskError(503, `${what} is not available on this server.`, 'Ask the node operator to enable it.');
+
 export interface AccessLogFilter {
   readonly who?: string;
   readonly type?: string;

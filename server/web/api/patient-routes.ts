@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PatientActionParams, TypedData } from '../shared/src/api-types.ts';
 import type { AccessLogFilter, AccessLogSource, NotificationHub, PatientDesk } from './desks.ts';
-import { DeskError } from './desks.ts';
+import { unavailable } from './desks.ts';
 import { address, addressList, grantView, participant, providerView, relayOutcome, resourceTypeList, typedData } from './schemas.ts';
 import { bearerOf, principalOf, requirePrincipal, type VerifyWebToken } from './web-principal.ts';
 
@@ -13,7 +13,6 @@ export interface PatientRoutesOptions {
   readonly notifications?: NotificationHub;
 }
 
-const unavailable = (what: string) => new DeskError(503, `${what} is not available on this server.`, 'Ask the node operator to enable it.');
 
 const actionBody = {
   oneOf: [

@@ -1,7 +1,7 @@
 /** The provider console's BFF routes: membership motions, linked patients, sources, SMART apps. */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { LinkRequest, ProposalRequest, ProviderDesk, SmartLauncher, SourcesStatus } from './desks.ts';
-import { DeskError } from './desks.ts';
+import { DeskError, unavailable } from './desks.ts';
 import { address, grantView, participant, providerView, relayOutcome } from './schemas.ts';
 import { principalOf, requirePrincipal, type VerifyWebToken } from './web-principal.ts';
 
@@ -12,7 +12,6 @@ export interface ProviderRoutesOptions {
   readonly smart?: SmartLauncher;
 }
 
-const unavailable = (what: string) => new DeskError(503, `${what} is not available on this server.`, 'Ask the node operator to enable it.');
 const motionParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,20}$' } }, required: ['id'] } as const;
 
 export const providerRoutes: FastifyPluginAsync<ProviderRoutesOptions> = async (app, options) => {
