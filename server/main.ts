@@ -193,7 +193,7 @@ async function main(): Promise<void> {
         ? [
             `  demo token        TOKEN=$(npm run -s demo-token -- ${running.url})   (the demo pharmacy, SMART Backend Services)`,
             `  demo search       curl -H "Authorization: Bearer $TOKEN" '${running.url}/fhir/MedicationRequest?patient=${alice}'`,
-            `                    (alice's prescriptions merged from the hospital, the clinic and the pharmacy)`,
+            `                    (alice's prescriptions merged from every provider holding her records)`,
           ]
         : []),
       '  stop              Ctrl-C',
