@@ -13,7 +13,7 @@ export interface BearerVerifierOptions {
   /** e.g. `/fhir` */
   readonly fhirBasePath: string;
   readonly realm: string;
-  /** Further paths under the base that need no token (exact, relative to the base: `/x`). */
+  /** Further routes under the base that need no token (exact route paths, relative to the base: `/x`). */
   readonly openPaths?: readonly string[];
   /**
    * Requests without any Authorization header: `refuse` (401, the default) or `pass` without an
@@ -27,11 +27,15 @@ export function bearerVerifier(options: BearerVerifierOptions): onRequestAsyncHo
   const open = new Set(['/metadata', ...(options.openPaths ?? [])]);
   const contexts = new WeakMap<AccessTokenClaims, AccessContext>();
   return async function verifyBearer(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const url = request.url;
-    if (!(url === base || url.startsWith(`${base}/`) || url.startsWith(`${base}?`))) return;
+    // Decide on the route the router matched, not on the raw URL: the router decodes the path,
+    // so `/%66hir/Patient/1` reaches `/fhir/:type/:id` while its raw text lies outside the base.
+    // Nothing matched (a 404 is coming): the raw path is all there is.
+    const route = request.routeOptions.url;
+    const q = request.url.indexOf('?');
+    const path = route ?? (q < 0 ? request.url : request.url.slice(0, q));
+    if (!(path === base || path.startsWith(`${base}/`))) return;
     if (request.method === 'OPTIONS') return;
-    const q = url.indexOf('?');
-    const rest = (q < 0 ? url : url.slice(0, q)).slice(base.length);
+    const rest = path.slice(base.length);
     if (open.has(rest) || rest.startsWith('/.well-known/')) return;
 
     const header = request.headers.authorization;

@@ -53,6 +53,14 @@ t.test('no token is 401 with WWW-Authenticate: Bearer and an OperationOutcome (R
   t.equal((await read(good.access_token)).status, 200, 'the genuine token works');
 });
 
+t.test('a percent-encoded FHIR base still needs a token (the router decodes what the raw URL hides)', async (t) => {
+  for (const path of ['/%66hir/Probe/1', '/f%68ir/Probe/1', '/fhir/%50robe/1']) {
+    const res = await fetch(`${server.origin}${path}`);
+    t.equal(res.status, 401, `${path}: 401`);
+  }
+  t.equal((await fetch(`${server.origin}/fhir/%6detadata`)).status, 200, 'an encoded metadata path is still metadata');
+});
+
 t.test('forged and damaged tokens are refused with invalid_token', async (t) => {
   const now = Math.floor(Date.now() / 1000);
   const [h, p, s] = good.access_token!.split('.');
