@@ -84,9 +84,11 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
   const connection = bullConnection(o.redisUrl);
   const log = o.log;
   const onError = (what: string) => (err: Error) => log?.warn({ err: err.message }, what);
-  // Hot-path commands fail fast while Redis is away (the freshness bound then turns requests 503).
-  const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
-  const subscriber = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  // Hot-path commands fail fast while Redis is away (the freshness bound then turns requests 503),
+  // and reconnect often: ioredis's default backoff reaches 2 s, which a 503 would last for.
+  const retryStrategy = (attempt: number) => Math.min(50 * attempt, 250);
+  const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy });
+  const subscriber = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
   // The follower's and reconcile's WATCH needs a connection nobody else EXECs on (an EXEC
   // from anyone on the same connection would drop the WATCH); they run one at a time.
   const followerRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
