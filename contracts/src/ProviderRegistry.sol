@@ -5,10 +5,12 @@ import {Vocabulary} from "./Vocabulary.sol";
 
 /// @title ProviderRegistry
 /// @notice The providers (hospitals, practices) that form the MedRec network. Providers admit and
-///         remove providers by a strict majority of the current providers: admission needs more
-///         than n/2 yes votes of the n current providers; removal needs more than m/2 yes votes of
-///         the m = n - 1 providers other than the one to be removed (it is recused: it can neither
-///         propose nor vote on its own removal). The last provider cannot be removed. Each
+///         remove providers by a strict majority of the current providers: a motion passes with
+///         more than n/2 yes votes of the n current providers, for admission and removal alike.
+///         The provider to be removed counts in n but can neither propose nor vote on its own
+///         removal (its silence is a no), so a removal needs more than n/2 yes votes from the others:
+///         with two providers no removal can pass by vote (admit a third provider first). The
+///         last provider cannot be removed. Each
 ///         provider names a node address; `getValidators()` lists them so that a Besu QBFT chain
 ///         can take its validator set from this contract (`validatorcontractaddress`).
 contract ProviderRegistry {
@@ -139,7 +141,9 @@ contract ProviderRegistry {
         motionId = _open(MotionKind.Admit, candidate, name, fhirBaseUrl, node);
     }
 
-    /// @notice Proposes to remove `provider`; counts as the proposer's yes vote.
+    /// @notice Proposes to remove `provider`; counts as the proposer's yes vote. The motion passes
+    ///         with more than n/2 yes votes of the n current providers; `provider` counts in n but
+    ///         cannot vote, so with two providers the motion stays open until a third is admitted.
     /// @param provider The provider to remove (not the caller, not the last one).
     /// @return motionId The new motion's id.
     function proposeRemoval(address provider) external onlyProvider returns (uint256 motionId) {
@@ -295,16 +299,14 @@ contract ProviderRegistry {
         if (m.status != MotionStatus.Open) revert MotionNotOpen(motionId);
     }
 
-    /// @dev Yes votes of voters who are still providers (and not the recused subject), and the
-    ///      strict majority of the current electorate.
+    /// @dev Yes votes of voters who are still providers (never the subject of a removal), and
+    ///      the strict majority of all n current providers (the subject of a removal included).
     function _count(Motion storage m) private view returns (uint256 yes, uint256 required) {
-        uint256 electorate = _accounts.length;
-        if (m.kind == MotionKind.Remove && _index[m.subject] != 0) electorate -= 1;
         for (uint256 i = 0; i < m.voters.length; i++) {
             address v = m.voters[i];
             if (_index[v] != 0 && !(m.kind == MotionKind.Remove && v == m.subject)) yes++;
         }
-        required = electorate / 2 + 1;
+        required = _accounts.length / 2 + 1;
     }
 
     function _tally(uint256 motionId, Motion storage m) private {
@@ -321,8 +323,8 @@ contract ProviderRegistry {
             if (_nodeOwner[m.node] != address(0)) revert InvalidNode(m.node);
             _admit(m.subject, m.name, m.fhirBaseUrl, m.node, motionId);
         } else {
-            // Never the last provider: it is recused, so a motion against it has no eligible
-            // voter left to pass (and proposeRemoval refuses when only one provider remains).
+            // Never the last provider: its silence is a no, so a motion against it cannot reach
+            // a majority (and proposeRemoval refuses when only one provider remains).
             _remove(m.subject, motionId);
         }
     }

@@ -32,47 +32,77 @@ t.test('admission needs a strict majority (> n/2) of the n current providers, n 
   }
 });
 
-t.test('removal needs > m/2 of the m = n-1 providers other than the one removed, n = 2..6', async (t) => {
-  for (let n = 2; n <= 6; n++) {
+t.test('removal needs > n/2 of all n current providers, the target counting as a no, n = 1..6', async (t) => {
+  for (let n = 1; n <= 6; n++) {
     const founders = pool.slice(0, n);
     const target = founders[0] as HDNodeWallet;
     const { client } = await chain.deploy(founders);
-    const required = Math.floor((n - 1) / 2) + 1;
-    const { motionId } = await client.proposeRemoval(founders[1] as HDNodeWallet, target.address);
-    for (let yes = 2; yes <= required; yes++) {
-      t.ok(await client.registry.read('isProvider', target.address), `n=${n}: still a provider with ${yes - 1} votes`);
-      await client.vote(founders[yes] as HDNodeWallet, motionId);
+    if (n === 1) {
+      await rejectsWith(t, client.proposeRemoval(target, target.address), 'LastProvider', 'n=1: the last provider cannot be removed');
+      continue;
     }
-    t.notOk(await client.registry.read('isProvider', target.address), `n=${n}: removed with ${required} of ${n - 1} eligible votes`);
-    t.notOk((await client.getValidators()).map((v) => v.toLowerCase()).includes(nodeOf(target.address)), 'its node left the validator set');
+    const required = Math.floor(n / 2) + 1;
+    const eligible = n - 1;
+    const { motionId } = await client.proposeRemoval(founders[1] as HDNodeWallet, target.address);
+    await rejectsWith(t, client.vote(target, motionId), 'SelfVote', `n=${n}: the target cannot vote`);
+    for (let voter = 2; voter < n; voter++) {
+      const votes = voter - 1;
+      t.ok(await client.registry.read('isProvider', target.address), `n=${n}: still a provider with ${votes} of ${required} votes`);
+      const voted = await client.vote(founders[voter] as HDNodeWallet, motionId);
+      t.equal(voted.required, BigInt(required), `n=${n}: ${required} votes required`);
+      if (voted.carried) break;
+    }
+    if (required > eligible) {
+      t.ok(await client.registry.read('isProvider', target.address), `n=${n}: all ${eligible} others are not > n/2, the target stays`);
+      const { motion, yes } = await client.registry.read('getMotion', motionId);
+      t.equal(motion.status, 1, `n=${n}: the motion stays open`);
+      t.equal(yes, BigInt(eligible));
+    } else {
+      t.notOk(await client.registry.read('isProvider', target.address), `n=${n}: removed with ${required} of ${n} votes`);
+      t.notOk((await client.getValidators()).map((v) => v.toLowerCase()).includes(nodeOf(target.address)), 'its node left the validator set');
+      if (n % 2 === 0) t.equal(required, n / 2 + 1, `n=${n} (even): exactly half is not enough`);
+    }
   }
 });
 
-t.test('the last provider cannot be removed; with two, the other one decides', async (t) => {
+t.test('with two providers a removal stays open until a third provider makes it a majority', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b]);
+  const removal = await client.proposeRemoval(a, b.address);
+  t.notOk(removal.events.some((e) => e.name === 'ProviderRemoved'), '1 of 2 is no majority');
+  await rejectsWith(t, client.executeMotion(a, removal.motionId), 'MotionNotPassed');
+  const admission = await client.proposeAdmission(a, candidateRecord(c));
+  await client.vote(b, admission.motionId); // n = 3: a's standing vote is 1 of the 2 required
+  t.ok(await client.registry.read('isProvider', b.address));
+  await client.vote(c, removal.motionId);
+  t.same(await client.registry.read('getProviders'), [a.address, c.address], '2 of 3: removed');
+});
+
+t.test('the last provider cannot be removed', async (t) => {
   const [solo] = pool as [HDNodeWallet];
   const { client } = await chain.deploy([solo]);
   await rejectsWith(t, client.proposeRemoval(solo, solo.address), 'LastProvider');
   const other = await chain.wallet({ funded: true });
   await client.proposeAdmission(solo, candidateRecord(other));
   await rejectsWith(t, client.proposeRemoval(other, other.address), 'SelfVote', 'no motion against oneself');
-  const removal = await client.proposeRemoval(solo, other.address);
-  t.ok(removal.events.some((e) => e.name === 'ProviderRemoved'), 'one eligible voter out of one: removed');
-  t.same(await client.registry.read('getProviders'), [solo.address]);
-  await rejectsWith(t, client.proposeRemoval(solo, other.address), 'LastProvider');
 });
 
 t.test('votes of providers removed meanwhile stop counting', async (t) => {
-  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
-  const { client } = await chain.deploy([a, b, c]);
-  const againstA = await client.proposeRemoval(b, a.address); // b votes; needs 2 of {b, c}
-  const againstB = await client.proposeRemoval(c, b.address); // c votes; needs 2 of {a, c}
-  await client.vote(a, againstB.motionId); // b removed: providers a, c
+  const [a, b, c, d, e] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c, d, e]);
+  const againstA = await client.proposeRemoval(b, a.address); // b votes; needs 3 of 5
+  await client.vote(c, againstA.motionId); // 2 of 3
+  const againstB = await client.proposeRemoval(d, b.address);
+  await client.vote(e, againstB.motionId);
+  await client.vote(a, againstB.motionId); // b removed: providers a, c, d, e
   const tally = await client.registry.read('getMotion', againstA.motionId);
-  t.equal(tally.yes, 0n, "b's vote against a no longer counts");
-  t.equal(tally.required, 1n, 'the electorate is now c alone');
-  await client.vote(c, againstA.motionId);
-  t.same(await client.registry.read('getProviders'), [c.address]);
-  await rejectsWith(t, client.proposeRemoval(c, c.address), 'LastProvider');
+  t.equal(tally.yes, 1n, "b's vote against a no longer counts");
+  t.equal(tally.required, 3n, 'n = 4 needs 3');
+  await client.vote(d, againstA.motionId);
+  t.ok(await client.registry.read('isProvider', a.address), '2 of 4 (exactly half) is not enough');
+  await client.vote(e, againstA.motionId);
+  t.notOk(await client.registry.read('isProvider', a.address));
+  t.same((await client.registry.read('getProviders')).length, 3);
 });
 
 t.test('double votes, non-members, self-votes and duplicate motions are refused', async (t) => {
@@ -117,12 +147,13 @@ t.test('execute carries a motion whose electorate shrank; refuses one without ma
   const admit = await client.proposeAdmission(a, candidateRecord(outsider)); // n=5 → needs 3
   await client.vote(b, admit.motionId); // 2 of 3
   await rejectsWith(t, client.executeMotion(outsider, admit.motionId), 'MotionNotPassed');
-  // remove e and d: n=3 → needs 2, already has a and b
+  // remove e (3 of 5) and d (3 of 4): n=3 → needs 2, already has a and b
   const r1 = await client.proposeRemoval(a, e.address);
   await client.vote(b, r1.motionId);
   await client.vote(c, r1.motionId);
   const r2 = await client.proposeRemoval(a, d.address);
   await client.vote(b, r2.motionId);
+  await client.vote(c, r2.motionId);
   t.notOk(await client.registry.read('isProvider', outsider.address));
   const executed = await client.executeMotion(outsider, admit.motionId);
   t.ok(executed.events.some((ev) => ev.name === 'ProviderAdmitted'));
