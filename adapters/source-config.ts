@@ -32,6 +32,8 @@ export interface AdapterContext {
   readonly recordsChanged?: (sourceId: string, localPatientIds: readonly string[]) => void;
   /** A network provider's FHIR base URL from the on-chain provider registry (peer MedRec nodes). */
   readonly resolveProviderFhirBase?: (provider: string, signal: AbortSignal) => Promise<string>;
+  /** This node's own provider address: who it is when it calls a peer MedRec node. */
+  readonly nodeProvider?: string;
 }
 
 export type AdapterFactory = (config: SourceConfig, context: AdapterContext) => Promise<EhrAdapter>;

@@ -53,6 +53,8 @@ export interface StartContext {
   recordsChanged?: AdapterContext['recordsChanged'];
   /** Given to sources: peer nodes' FHIR bases from the provider registry. */
   resolveProviderFhirBase?: AdapterContext['resolveProviderFhirBase'];
+  /** Given to sources: this node's own provider address (set by the provider-node component). */
+  nodeProvider?: string;
 }
 
 export interface EmbeddedComponent {
@@ -80,6 +82,7 @@ const sourcesComponent: EmbeddedComponent = {
       redisUrl: ctx.redisUrl,
       recordsChanged: ctx.recordsChanged,
       resolveProviderFhirBase: ctx.resolveProviderFhirBase,
+      nodeProvider: ctx.nodeProvider,
     });
     ctx.log.info({ sources: ctx.sources.map((s) => s.sourceId) }, 'sources open');
     return () => closeSources(ctx.sources);

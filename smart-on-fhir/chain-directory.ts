@@ -2,9 +2,12 @@
  * Who an address is, from the chain: the participant directory (role, display name, JWKS URL for
  * backend systems) and the provider registry (provider names). Feeds the consent screen, the
  * `fhirUser` resource type, and Backend Services clients known only on chain (client_id = the
- * participant's address, keys at its registered JWKS URL). Answers are cached briefly.
+ * participant's address, keys at its registered JWKS URL). A current provider is such a client
+ * too (a peer MedRec node calling this one): its keys are at the JWKS URL of its participant
+ * record, else at the node JWKS path of its registered FHIR base's origin. Answers are cached briefly.
  */
 import type { ContractRunner } from 'ethers';
+import { NODE_JWKS_PATH } from '../adapters/fhir/node-keys.ts';
 import { connectParticipantDirectory, Role } from '../contracts/bindings/ParticipantDirectory.ts';
 import { connectProviderRegistry } from '../contracts/bindings/ProviderRegistry.ts';
 import type { ParticipantClient } from './clients.ts';
@@ -18,6 +21,15 @@ const ROLES: Record<number, ParticipantRole | undefined> = {
   [Role.Clinician]: 'clinician',
   [Role.Organisation]: 'provider',
 };
+
+const SYSTEM_ROLES: ReadonlySet<ParticipantRole | undefined> = new Set(['pharmacy', 'researcher', 'provider']);
+
+/** Where a provider's node publishes its Backend Services keys: beside its registered FHIR base. */
+function nodeJwksUrl(fhirBaseUrl: string): string | undefined {
+  if (!URL.canParse(fhirBaseUrl)) return undefined;
+  const url = new URL(fhirBaseUrl);
+  return url.protocol === 'https:' || url.protocol === 'http:' ? new URL(NODE_JWKS_PATH, url.origin).href : undefined;
+}
 
 interface Entry {
   readonly info: ParticipantInfo;
@@ -39,12 +51,13 @@ export function chainDirectory(runner: ContractRunner, addresses: { participantD
     const address = raw.toLowerCase();
     const hit = cache.get(address);
     if (hit && Date.now() - hit.at < cacheMs) return hit;
-    let entry: Entry = { info: {}, at: Date.now() };
-    if (await registry.read('isProvider', address)) {
+    let entry: Entry;
+    const [participant, isProvider] = await Promise.all([directory.read('getParticipant', address), registry.read('isProvider', address)]);
+    if (isProvider) {
       const provider = await registry.read('getProvider', address);
-      entry = { info: { displayName: provider.name, role: 'provider' }, at: Date.now() };
+      const jwksUrl = participant.jwksUrl || nodeJwksUrl(provider.fhirBaseUrl);
+      entry = { info: { displayName: provider.name, role: 'provider' }, ...(jwksUrl ? { jwksUrl } : {}), at: Date.now() };
     } else {
-      const participant = await directory.read('getParticipant', address);
       const role = ROLES[Number(participant.role)];
       entry = {
         info: { ...(participant.displayName ? { displayName: participant.displayName } : {}), ...(role ? { role } : {}) },
@@ -63,8 +76,8 @@ export function chainDirectory(runner: ContractRunner, addresses: { participantD
     },
     async resolveParticipantClient(address) {
       const entry = await lookup(address);
-      // Only organisations acting as systems: pharmacies and research organisations with keys.
-      if (!entry.jwksUrl || (entry.info.role !== 'pharmacy' && entry.info.role !== 'researcher')) return undefined;
+      // Only organisations acting as systems: pharmacies, research organisations and provider nodes with keys.
+      if (!entry.jwksUrl || !SYSTEM_ROLES.has(entry.info.role)) return undefined;
       return { address: address.toLowerCase(), displayName: entry.info.displayName ?? address, jwksUri: entry.jwksUrl };
     },
   };

@@ -26,7 +26,7 @@ import { UpstreamHttpClient } from './upstream-http-client.ts';
 export interface FhirAdapterDependencies {
   /**
    * FHIR base URL of a provider's node, from the provider registry on chain; needed by
-   * `medrec-peer` sources configured with `peerProvider` instead of `baseUrl`.
+   * `medrec-peer` sources configured without `baseUrl`.
    */
   readonly resolvePeerBaseUrl?: (provider: string, signal: AbortSignal) => Promise<string>;
   /** The node's Backend Services key; loaded from the source's `auth.keyFile`, env or data dir otherwise. */
@@ -277,7 +277,7 @@ export class FhirUpstreamAdapter implements EhrAdapter {
 /** `kind: 'fhir'` factory with host dependencies (the chain's provider registry, a shared node key). */
 export function createFhirAdapterFactory(dependencies: FhirAdapterDependencies = {}): AdapterFactory {
   return async (config, context) => {
-    const source = resolveFhirSource(config);
+    const source = resolveFhirSource(config, { nodeProvider: context.nodeProvider });
     let baseUrl = source.baseUrl;
     if (!baseUrl) {
       const resolvePeerBaseUrl = dependencies.resolvePeerBaseUrl ?? context.resolveProviderFhirBase;

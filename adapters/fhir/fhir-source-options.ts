@@ -3,7 +3,10 @@
  * given by environment variable name (`passwordEnv`, `tokenEnv`) so sources files hold none.
  *
  *   { "id": "epic", "kind": "fhir", "provider": "0x…", "name": "General Hospital",
- *     "options": { "preset": "epic", "auth": { "clientId": "…", "jwksUrl": "https://node/.well-known/medrec-node-jwks.json" } } }
+ *     "options": { "preset": "epic", "auth": { "clientId": "…", "jwksUrl": "https://node/.well-known/medrec-node-jwks.json" } } } *
+ * A `medrec-peer` source's `provider` is the peer's provider: without `baseUrl` its base comes
+ * from that provider's registry record, and it authenticates as this node's own provider
+ * (`auth.clientId`, else the node provider the host knows from `MEDREC_PROVIDER_KEY`).
  */
 import type { SourceConfig } from '../source-config.ts';
 import type { NodeKeyAlgorithm } from './node-keys.ts';
@@ -30,6 +33,7 @@ export interface ResolvedFhirSource {
   readonly preset: PresetName;
   /** Absent only for `medrec-peer` sources whose base comes from the provider registry. */
   readonly baseUrl?: string;
+  /** `medrec-peer` without `baseUrl`: the provider whose registry record names the base. */
   readonly peerProvider?: string;
   readonly auth: ResolvedAuth;
   readonly resourceTypes?: ReadonlySet<string>;
@@ -58,7 +62,14 @@ export class FhirSourceConfigError extends Error {
 
 type Options = Readonly<Record<string, unknown>>;
 
-export function resolveFhirSource(config: SourceConfig, env: NodeJS.ProcessEnv = process.env): ResolvedFhirSource {
+export interface ResolveOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** This node's own provider address: the client id a `medrec-peer` source presents by default. */
+  readonly nodeProvider?: string;
+}
+
+export function resolveFhirSource(config: SourceConfig, options: ResolveOptions = {}): ResolvedFhirSource {
+  const env = options.env ?? process.env;
   const fail = (message: string): never => {
     throw new FhirSourceConfigError(config.id, message);
   };
@@ -71,9 +82,13 @@ export function resolveFhirSource(config: SourceConfig, env: NodeJS.ProcessEnv =
   const serverUrl = optionalString(o, 'serverUrl', fail);
   if (!baseUrl && serverUrl && preset.basePath) baseUrl = new URL(preset.basePath.replace(/^\//, ''), withSlash(serverUrl)).href;
   if (baseUrl) baseUrl = httpUrl(baseUrl, 'baseUrl', fail);
-  const peerProvider = optionalString(o, 'peerProvider', fail);
-  if (presetName === 'medrec-peer' && !baseUrl && !peerProvider) fail('a medrec-peer source needs peerProvider (its base URL comes from the provider registry) or baseUrl');
-  if (presetName !== 'medrec-peer' && !baseUrl) fail(presetName === 'openmrs-fhir2' ? 'give serverUrl (e.g. http://openmrs:8080) or baseUrl' : 'baseUrl is required');
+  if (o.peerProvider !== undefined) fail('peerProvider is no longer read: set the source\'s provider to the peer\'s provider address');
+  const isPeer = presetName === 'medrec-peer';
+  const peerProvider = isPeer && !baseUrl ? config.provider : undefined;
+  if (peerProvider !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(peerProvider)) {
+    fail('a medrec-peer source without baseUrl needs provider = the peer\'s provider address (its base URL comes from the provider registry)');
+  }
+  if (!isPeer && !baseUrl) fail(presetName === 'openmrs-fhir2' ? 'give serverUrl (e.g. http://openmrs:8080) or baseUrl' : 'baseUrl is required');
 
   const authOptions = (o.auth ?? {}) as Options;
   if (typeof authOptions !== 'object' || authOptions === null) fail('auth must be an object');
@@ -97,8 +112,12 @@ export function resolveFhirSource(config: SourceConfig, env: NodeJS.ProcessEnv =
       break;
     }
     case 'backend-services': {
-      const clientId = optionalString(authOptions, 'clientId', fail) ?? (presetName === 'medrec-peer' ? config.provider : undefined);
-      if (!clientId) fail('auth.clientId is required for backend-services auth (the client id the upstream registered)');
+      const clientId = optionalString(authOptions, 'clientId', fail) ?? (isPeer ? options.nodeProvider : undefined);
+      if (!clientId) {
+        fail(isPeer
+          ? 'auth.clientId is required: the provider address this node acts as at the peer (or set MEDREC_PROVIDER_KEY)'
+          : 'auth.clientId is required for backend-services auth (the client id the upstream registered)');
+      }
       const alg = authOptions.alg;
       if (alg !== undefined && alg !== 'RS384' && alg !== 'ES384') fail('auth.alg must be RS384 or ES384');
       const tokenUrl = optionalString(authOptions, 'tokenUrl', fail) ?? (baseUrl === preset.baseUrl ? preset.tokenUrl : undefined);

@@ -1,7 +1,8 @@
 /**
  * Presents a source's resource to clients: global id, every reference rewritten (a linked
  * local patient becomes `Patient/<key>`, anything else `Type/<sourceId>.<localId>`), and
- * `meta.source` naming the provider. Absolute, `urn:` and contained (`#`) references are left
+ * `meta.source` naming the provider (a peer node's own `meta.source` for the same provider is
+ * kept). Absolute, `urn:` and contained (`#`) references are left
  * as they are. The input is never mutated (adapters may return shared objects).
  */
 import type { Resource } from '@medplum/fhirtypes';
@@ -11,8 +12,12 @@ import type { FederatedSource } from './source-directory.ts';
 
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
+function providerPrefix(provider: string): string {
+  return `urn:medrec:provider:${encodeURIComponent(provider)}#`;
+}
+
 export function providerUri(source: Pick<FederatedSource, 'provider' | 'sourceId'>): string {
-  return `urn:medrec:provider:${encodeURIComponent(source.provider)}#${source.sourceId}`;
+  return `${providerPrefix(source.provider)}${source.sourceId}`;
 }
 
 export class ResourcePresenter {
@@ -43,7 +48,10 @@ export class ResourcePresenter {
     const out = this.#rewrite(source.sourceId, resource) as Resource;
     if (resource.id) out.id = this.#ids.encode(source.sourceId, resource.id);
     const meta = { ...(resource.meta ?? {}) } as Record<string, unknown>;
-    meta.source = providerUri(source);
+    // A peer MedRec node already named this provider and its own source there: keep that finer
+    // provenance. Any other value (or another provider's) is replaced: we vouch for the provider.
+    const upstream = meta.source;
+    if (typeof upstream !== 'string' || !upstream.startsWith(providerPrefix(source.provider))) meta.source = providerUri(source);
     out.meta = meta;
     return out;
   }

@@ -4,7 +4,8 @@
  * - feed sources' record changes become the provider's on-chain `RecordsChanged` announcements
  *   (coalesced; addresses only), signed with the provider node key (`MEDREC_PROVIDER_KEY`; in the
  *   embedded demo each demo provider's published dev key);
- * - peer MedRec nodes used as upstream sources are found through the provider registry;
+ * - peer MedRec nodes used as upstream sources are found through the provider registry, and this
+ *   node calls them as its own provider (`MEDREC_PROVIDER_KEY`'s address);
  * - the node's Backend Services public keys are published at `/.well-known/medrec-node-jwks.json`
  *   so upstreams (Epic) and peer nodes can verify its client assertions.
  */
@@ -36,7 +37,10 @@ export const providerNodeComponent: EmbeddedComponent = {
     const providerKey = process.env.MEDREC_PROVIDER_KEY;
     if (providerKey) {
       const signer = keySigner(providerKey, provider);
-      signers.set((await signer.getAddress()).toLowerCase(), signer);
+      const address = (await signer.getAddress()).toLowerCase();
+      signers.set(address, signer);
+      // Who this node is when it calls a peer node (client_id there; its keys are our node JWKS).
+      ctx.nodeProvider = address;
     } else if (ctx.demo) {
       for (const identity of DEMO_CAST.filter((i) => i.role === 'provider')) {
         const wallet = demoWallet(identity.handle);

@@ -207,5 +207,7 @@ t.test('configuration errors name the source and the fix', async (t) => {
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'epic' }), testContext(dataDir)), /auth.clientId is required/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { baseUrl: 'ftp://x/' }), testContext(dataDir)), /must be http/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'openmrs-fhir2', serverUrl: 'http://x', auth: { passwordEnv: 'MEDREC_NOPE_UNSET' } }), testContext(dataDir)), /MEDREC_NOPE_UNSET/);
-  await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'medrec-peer', peerProvider: '0xabc' }), testContext(dataDir)), /no resolver/);
+  await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'medrec-peer' }), testContext(dataDir)), /auth.clientId is required: the provider address this node acts as/);
+  await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'medrec-peer' }), { ...testContext(dataDir), nodeProvider: '0x00000000000000000000000000000000000000aa' }), /no resolver/);
+  await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'medrec-peer', peerProvider: '0x00000000000000000000000000000000000000bb' }), testContext(dataDir)), /set the source's provider to the peer's provider address/);
 });

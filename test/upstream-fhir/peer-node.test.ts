@@ -1,10 +1,11 @@
 /**
  * Another MedRec-FHIR node as an upstream: node B is the whole server (buildApp: FHIR spine over
  * the embedded demo sources, SMART authorization server, chain-style access policy) on loopback;
- * node A reaches it through the `medrec-peer` preset, its base URL read from B's record in a real
- * ProviderRegistry on anvil and its token from B's Backend Services endpoint, signed with A's node
- * key, which B fetches from A's published JWKS URL. B applies its own grants: A's provider may
- * see alice only.
+ * node A reaches it through the `medrec-peer` preset. Both are providers in a real
+ * ProviderRegistry on anvil: A reads B's FHIR base from B's record, and B's SMART server knows A
+ * only from A's record (client_id = A's provider address, keys at the node JWKS beside A's
+ * registered FHIR base), with no client configuration. B applies its own grants: A's provider
+ * may see alice only.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { loadNodeKey } from '../../adapters/fhir/node-keys.ts';
 import { providerRegistryFhirBase } from '../../adapters/fhir/provider-fhir-base.ts';
 import { connectProviderRegistry } from '../../contracts/bindings/ProviderRegistry.ts';
 import { deployMedRec } from '../../contracts/deployment.ts';
+import type { AccessContext } from '../../server/access/access-context.ts';
 import type { PermissionSnapshot } from '../../server/access/permission-snapshot.ts';
 import { buildApp } from '../../server/app.ts';
 import { ChainAccessPolicy } from '../../server/authz/chain-access-policy.ts';
@@ -29,27 +31,43 @@ import { demoSources } from '../../server/embedded/demo-sources.ts';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { InMemoryPatientLinks } from '../../server/fhir/patient-links.ts';
 import { freePort } from '../../server/util/free-port.ts';
+import { chainDirectory } from '../../smart-on-fhir/chain-directory.ts';
+import { parseResourceScope } from '../../smart-on-fhir/scopes.ts';
 import { recordingLogger, signal, testContext } from './support/fixtures.ts';
 import { hostNodeJwks } from './support/node-jwks-host.ts';
 
 const nodeA = '0x00000000000000000000000000000000000000aa';
-const nodeB = '0x00000000000000000000000000000000000000bb';
+// Node B's provider is the demo hospital, whose records node B serves among others.
+const nodeB = demoAddress('hospital');
 const alice = demoAddress('alice');
 const bob = demoAddress('bob');
 const dataDir = mkdtempSync(join(tmpdir(), 'medrec-upstream-peer-'));
 
-// Node A's Backend Services key and its public JWKS URL.
+// Node A's Backend Services key, published where every node publishes it: beside its FHIR base.
 const keyA = await loadNodeKey({ dataDir });
 const jwksA = await hostNodeJwks([keyA]);
 t.teardown(() => jwksA.close());
+const originA = new URL(jwksA.jwksUrl).origin;
+const port = await freePort();
+const originB = `http://127.0.0.1:${port}`;
 
-// Node B: the whole server.
+// The network: a real ProviderRegistry on anvil with both nodes' records.
+const anvil = await startAnvil();
+t.teardown(() => anvil.stop());
+const chain = new JsonRpcProvider(anvil.rpcUrl, anvil.chainId, { staticNetwork: true });
+t.teardown(() => chain.destroy());
+const deployment = await deployMedRec(new NonceManager(new Wallet(demoWallet('operator').privateKey, chain)), [
+  { account: nodeA, name: 'Node A', fhirBaseUrl: `${originA}/fhir`, node: '0x00000000000000000000000000000000000000c1' },
+  { account: nodeB, name: 'Node B', fhirBaseUrl: `${originB}/fhir`, node: '0x00000000000000000000000000000000000000c2' },
+]);
+const registry = connectProviderRegistry(deployment.addresses.providerRegistry, chain);
+const directory = chainDirectory(chain, deployment.addresses);
+
+// Node B: the whole server, its SMART server resolving backend clients from the chain.
 const redisServer = await startRedisServer();
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
 const log = recordingLogger();
 const sources = await openSources(demoSources(), { log, dataDir, redisUrl: redisServer.url });
-const port = await freePort();
-const originB = `http://127.0.0.1:${port}`;
 const freshness = new SyncFreshness({ maxHeadAgeMs: 24 * 3600_000, maxRedisSilenceMs: 24 * 3600_000 });
 freshness.observe({ cursor: 1, head: 1, headSeenAt: Date.now() });
 const snapshot = async (subject: string): Promise<PermissionSnapshot> => ({
@@ -71,8 +89,7 @@ const appB = await buildApp(
       prefix: `peer${port}:`,
       clients: [],
       permissionSnapshot: snapshot,
-      // Node A is a provider on chain: client_id = its address, keys at its registered JWKS URL.
-      resolveParticipantClient: async (id) => (id === nodeA ? { address: nodeA, displayName: 'Node A', jwksUri: jwksA.jwksUrl } : undefined),
+      resolveParticipantClient: directory.resolveParticipantClient,
     },
   },
 );
@@ -84,17 +101,7 @@ t.teardown(async () => {
   await redisServer.stop();
 });
 
-// The network: a real ProviderRegistry on anvil whose record for provider B names B's FHIR base.
-const anvil = await startAnvil();
-t.teardown(() => anvil.stop());
-const chain = new JsonRpcProvider(anvil.rpcUrl, anvil.chainId, { staticNetwork: true });
-t.teardown(() => chain.destroy());
-const deployment = await deployMedRec(new NonceManager(new Wallet(demoWallet('operator').privateKey, chain)), [
-  { account: nodeB, name: 'Node B', fhirBaseUrl: `${originB}/fhir`, node: '0x00000000000000000000000000000000000000cc' },
-]);
-const registry = connectProviderRegistry(deployment.addresses.providerRegistry, chain);
-
-// Node A's view of B: a `medrec-peer` source resolved through the provider registry.
+// Node A's view of B: a `medrec-peer` source whose provider is B's; A calls as its own provider.
 const resolved: string[] = [];
 const fromChain = providerRegistryFhirBase(registry);
 const factory = createFhirAdapterFactory({
@@ -104,19 +111,30 @@ const factory = createFhirAdapterFactory({
     return fromChain(provider, signal);
   },
 });
+const contextA = { ...testContext(dataDir), nodeProvider: nodeA };
 const peer = (await factory(
-  { id: 'peer-b', kind: 'fhir', provider: nodeA, name: 'Node B', options: { preset: 'medrec-peer', peerProvider: nodeB, auth: { jwksUrl: jwksA.jwksUrl } } },
-  testContext(dataDir),
+  { id: 'peer-b', kind: 'fhir', provider: nodeB, name: 'Node B', options: { preset: 'medrec-peer', auth: { jwksUrl: jwksA.jwksUrl } } },
+  contextA,
 )) as FhirUpstreamAdapter;
 t.teardown(() => peer.close());
+
+t.test('a current provider is a Backend Services client of every node, its keys at the node JWKS beside its FHIR base', async (t) => {
+  t.same(await directory.resolveParticipantClient(nodeA), { address: nodeA, displayName: 'Node A', jwksUri: jwksA.jwksUrl });
+  t.equal(await directory.resolveParticipantClient('0x00000000000000000000000000000000000000dd'), undefined, 'an address the network has not admitted is no client');
+});
 
 t.test('the peer base comes from the provider registry on chain and its capabilities from its metadata', async (t) => {
   t.same(resolved, [nodeB]);
   t.equal(peer.baseUrl, `${originB}/fhir/`);
   await t.rejects(
-    factory({ id: 'peer-x', kind: 'fhir', provider: nodeA, name: 'Not a provider', options: { preset: 'medrec-peer', peerProvider: nodeA } }, testContext(dataDir)),
+    factory({ id: 'peer-x', kind: 'fhir', provider: '0x00000000000000000000000000000000000000dd', name: 'Not a provider', options: { preset: 'medrec-peer' } }, contextA),
     /is not a current provider/,
     'an address the network has not admitted is never asked',
+  );
+  await t.rejects(
+    factory({ id: 'peer-y', kind: 'fhir', provider: nodeB, name: 'Node B', options: { preset: 'medrec-peer' } }, testContext(dataDir)),
+    /auth.clientId is required: the provider address this node acts as/,
+    'a node that does not know its own provider says so',
   );
   const resources = peer.capabilities().resources;
   t.ok(resources.MedicationRequest, 'the peer searches MedicationRequest');
@@ -154,17 +172,40 @@ t.test('paging through node B follows its sealed cursor links inside our page to
   t.equal(new Set(ids).size, ids.length);
 });
 
-t.test("node A's own FHIR API answers a patient's search with node B's records (a network of nodes)", async (t) => {
+t.test("node A's own FHIR API answers a patient's search with node B's records, as provider B's records", async (t) => {
+  // Node A's grants name providers: a pharmacy allowed alice's MedicationRequests at provider B
+  // sees them, one allowed them only at provider A's own sources does not.
+  const grantAt = (provider: string): PermissionSnapshot['entries'] => [
+    { patient: alice, providers: [provider], resourceTypes: ['MedicationRequest'], actions: ['read', 'search'], purpose: 'treatment', notBefore: 0, expiresAt: 0, basis: 'grant', ref: `grant-${provider}` },
+  ];
+  const subjects: Record<string, PermissionSnapshot['entries']> = { [demoAddress('pharmacy')]: grantAt(nodeB), [demoAddress('researcher')]: grantAt(nodeA) };
   const appA = await buildApp(
     { cursorSecret: 'peer-node-test-secret-node-a-side-1', sourceTimeoutMs: 5000, bodyLimit: 65_536, logLevel: 'silent' },
-    { sources: [{ sourceId: 'peer-b', provider: nodeB, name: 'Node B', adapter: peer }], patientLinks: new InMemoryPatientLinks([{ patient: alice, sourceId: 'peer-b', localId: alice }]) },
+    {
+      sources: [{ sourceId: 'peer-b', provider: nodeB, name: 'Node B', adapter: peer }],
+      patientLinks: new InMemoryPatientLinks([{ patient: alice, sourceId: 'peer-b', localId: alice }]),
+      accessPolicy: new ChainAccessPolicy({ snapshots: { get: async (subject) => ({ subject, blockNumber: 1, entries: subjects[subject] ?? [] }) }, freshness }),
+    },
   );
+  const scope = parseResourceScope('system/MedicationRequest.rs');
+  appA.addHook('onRequest', async (request) => {
+    const subject = request.headers['x-test-subject'];
+    if (typeof subject === 'string' && scope) request.accessContext = { clientId: subject, subject, scopes: [scope] } satisfies AccessContext;
+  });
   t.teardown(() => appA.close());
-  const res = await appA.inject({ method: 'GET', url: `/fhir/MedicationRequest?patient=${alice}&_count=100` });
-  t.equal(res.statusCode, 200);
-  const bundle = JSON.parse(res.body) as { entry?: { resource: { id: string; subject?: { reference?: string }; meta?: { source?: string } }; search?: { mode?: string } }[] };
-  const found = (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource);
+  const search = async (subject: string) => {
+    const res = await appA.inject({ method: 'GET', url: `/fhir/MedicationRequest?patient=${alice}&_count=100`, headers: { 'x-test-subject': subject } });
+    t.equal(res.statusCode, 200);
+    const bundle = JSON.parse(res.body) as { entry?: { resource: { id: string; subject?: { reference?: string }; meta?: { source?: string } }; search?: { mode?: string } }[] };
+    return (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource);
+  };
+  const found = await search(demoAddress('pharmacy'));
   const direct = await peer.search({ resourceType: 'MedicationRequest', filters: [], patients: [alice], count: 100 }, signal());
+  t.ok(found.length > 0);
   t.equal(found.length, direct.resources.length);
-  t.ok(found.every((r) => r.subject?.reference === `Patient/${alice}` && r.id.length <= 64 && r.meta?.source?.endsWith('#peer-b')));
+  t.ok(found.every((r) => r.subject?.reference === `Patient/${alice}` && r.id.length <= 64));
+  const provenance = found.map((r) => r.meta?.source ?? '');
+  t.ok(provenance.every((s) => s.startsWith(`urn:medrec:provider:${nodeB}#`)), 'meta.source names provider B, never node A');
+  t.ok(provenance.includes(`urn:medrec:provider:${nodeB}#hospital`), "node B's own provenance of its hospital records is kept");
+  t.same(await search(demoAddress('researcher')), [], "a grant for provider A's records does not open provider B's");
 });
