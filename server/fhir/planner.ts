@@ -6,12 +6,12 @@
  * warning rather than silently over-matching), and drops parameters no source supports
  * (lenient) or refuses them (`Prefer: handling=strict`).
  */
-import { badRequest, getSearchParameter, OperationOutcomeError } from '@medplum/core';
+import { badRequest, getSearchParameter, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
 import type { Filter } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { isPatientCompartmentType, patientCompartmentParams } from '../../adapters/embedded/patient-compartment.ts';
-import type { AccessContext } from '../access/access-context.ts';
+import { constraintSearch, type AccessContext } from '../access/access-context.ts';
 import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
 import { isPatientKey } from './ids.ts';
 import type { ResourceIdCodec, SourceLocalId } from './ids.ts';
@@ -177,6 +177,11 @@ export class Planner {
       throw new OperationOutcomeError(badRequest(`No source can evaluate the search parameter(s) ${dropped.join(', ')} for ${type}`, dropped[0]));
     }
     const filters = rest.filter((f) => supported.has(f.code));
+    // SMART v2 scope constraints (`patient/Observation.rs?category=…`) narrow the search itself, so
+    // pages and totals hold only what the token may see; never dropped: a source that cannot
+    // evaluate them is left out like any other.
+    const narrowing = constraintSearch(context, type);
+    if (narrowing) filters.push(...(parseSearchRequest(type, narrowing).filters ?? []));
     const issues: OperationOutcomeIssue[] = [];
     const plans: SourcePlan[] = [];
     const allowLocal = (l: SourceLocalId, source: FederatedSource) => {

@@ -42,7 +42,7 @@ async function patientToken(scope: string, handle = 'alice', chooseScopes?: (o: 
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
-async function get(token: string, path: string): Promise<{ status: number; body: { resourceType: string; entry?: { resource: Record<string, unknown>; search?: { mode: string } }[] } }> {
+async function get(token: string, path: string): Promise<{ status: number; body: { resourceType: string; total?: number; entry?: { resource: Record<string, unknown>; search?: { mode: string } }[] } }> {
   const res = await fetch(`${stack.fhirBase}/${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
   return { status: res.status, body: (await res.json()) as never };
 }
@@ -120,6 +120,47 @@ t.test('category-constrained Observation scope returns only that category (S2)',
   t.ok(counted === undefined || counted <= (res.body.entry ?? []).length, 'it is absent or at most what is visible');
   const read = await get(vitals, `Observation/${other!.resource.id as string}`);
   t.equal(read.status, 403, 'reading an observation of another category is refused');
+});
+
+t.test('scope constraints hold on every path to the FHIR routes: percent-encoded base, compartment searches, counts, paging, conditional reads', async (t) => {
+  const vitals = await patientToken('launch/patient patient/Observation.rs', 'alice', ({ categories }) => ['launch/patient', ...categories.filter((c) => c.endsWith('|vital-signs'))]);
+  const categoriesOf = (r: Record<string, unknown>) => ((r.category as { coding?: { code?: string }[] }[] | undefined) ?? []).flatMap((c) => (c.coding ?? []).map((x) => x.code));
+  const raw = async (token: string, path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${stack.origin}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+    return { status: res.status, etag: res.headers.get('etag'), body: (await res.json().catch(() => undefined)) as { resourceType?: string; total?: number; entry?: { resource: Record<string, unknown> }[]; link?: { relation: string }[] } | undefined };
+  };
+  const everything = (await get(aliceAll, 'Observation?_count=100')).body.entry ?? [];
+  const vitalCount = everything.filter((e) => categoriesOf(e.resource).includes('vital-signs')).length;
+  const hidden = everything.find((e) => !categoriesOf(e.resource).includes('vital-signs'))!.resource;
+  t.ok(vitalCount > 0 && vitalCount < everything.length, 'alice has vital signs and other observations');
+
+  const encoded = await raw(vitals, '/%66hir/Observation?_count=100');
+  t.equal(encoded.status, 200, 'a percent-encoded base reaches the search');
+  t.equal(encoded.body?.entry?.length, vitalCount, 'and returns the vital signs');
+  t.ok(encoded.body?.entry?.every((e) => categoriesOf(e.resource).includes('vital-signs')), 'only them');
+  t.equal((await raw(vitals, `/%66hir/Observation/${hidden.id as string}`)).status, 403, 'a percent-encoded read of a hidden observation is refused');
+  t.equal((await raw(vitals, `/%66hir/Patient/${alice}/Observation?_summary=count`)).body?.total, vitalCount, 'a percent-encoded compartment count counts the vital signs only');
+
+  const compartment = await get(vitals, `Patient/${alice}/Observation?_count=100`);
+  t.equal(compartment.status, 200);
+  t.equal(compartment.body.entry?.length, vitalCount, 'a compartment search returns the vital signs');
+  t.ok(compartment.body.entry?.every((e) => categoriesOf(e.resource).includes('vital-signs')), 'and nothing else');
+  t.equal((await get(vitals, `Patient/${alice}/Observation?_summary=count`)).body.total, vitalCount, 'a compartment count is the visible count');
+  t.equal((await get(vitals, 'Observation?_summary=count')).body.total, vitalCount, 'so is a type-level count (the search itself is narrowed)');
+
+  const hiddenCategory = categoriesOf(hidden)[0]!;
+  const empty = await raw(vitals, `/fhir/Observation?category=${hiddenCategory}&_count=1`);
+  t.equal(empty.body?.entry, undefined, 'a search for a hidden category finds nothing');
+  t.notOk(empty.body?.link?.some((l) => l.relation === 'next'), 'and no next link hints at hidden records');
+  t.equal(empty.body?.total, 0);
+
+  const paged = await raw(vitals, '/fhir/Observation?_count=2');
+  t.equal(paged.body?.entry?.length, 2, 'pages are full pages of visible records');
+  const slim = await raw(vitals, '/fhir/Observation?_elements=id,status&_count=100');
+  t.equal(slim.body?.entry?.length, vitalCount, '_elements does not hide the visible records');
+
+  const etag = (await raw(aliceAll, `/fhir/Observation/${hidden.id as string}`)).etag!;
+  t.equal((await raw(vitals, `/fhir/Observation/${hidden.id as string}`, { 'if-none-match': etag })).status, 403, 'a conditional read with the right ETag does not answer 304 for a hidden resource');
 });
 
 t.test('the pharmacy backend (jose only, ES384) reads granted MedicationRequests across providers, nothing else', async (t) => {
