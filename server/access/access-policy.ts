@@ -27,6 +27,11 @@ export interface AccessRequest {
   readonly patients: readonly string[];
   /** Resource types `_include`/`_revinclude` would add. */
   readonly includeTypes: readonly string[];
+  /**
+   * Asked before the record is known (a read, before any source is asked): the answer only
+   * gates the call, and the decision naming the record's patients follows (and is the one audited).
+   */
+  readonly preflight?: boolean;
 }
 
 /** What a caller may see for one request. */

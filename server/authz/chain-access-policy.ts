@@ -59,7 +59,8 @@ export class ChainAccessPolicy implements AccessPolicy {
 
   async decide(context: AccessContext | undefined, request: AccessRequest): Promise<AccessDecision> {
     const decision = await this.#decide(context, request);
-    this.#o.onDecision?.(decision.record);
+    // An allowed preflight is not an access yet: the decision naming the record's patients follows.
+    if (!request.preflight || !decision.result.allowed) this.#o.onDecision?.(decision.record);
     return decision.result;
   }
 
@@ -101,7 +102,8 @@ export class ChainAccessPolicy implements AccessPolicy {
     // Patient-level scopes confine the request to the launch patient (the compartment).
     for (const patient of request.patients) {
       if (!rules.compartmentAllows(patient, request.resourceType, request.action)) {
-        return refuse(403, 'the token is confined to another patient');
+        // A read of another patient's record: saying more than "not found" would leak its existence.
+        return refuse(request.action === 'read' ? 404 : 403, 'the token is confined to another patient');
       }
       if (!rules.hasAnyFor(patient)) {
         // The caller has nothing to do with this patient: saying more would leak existence.

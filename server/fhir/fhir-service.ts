@@ -59,6 +59,12 @@ function notFoundError(what: string): OperationOutcomeError {
   return new OperationOutcomeError({ ...notFound, issue: [{ severity: 'error', code: 'not-found', details: { text: `${what} not found` } }] });
 }
 
+/** Whether a grant could allow any record of this type held by this source (decidable before asking it). */
+function mayHold(grant: AccessGrant, source: FederatedSource, resourceType: string): boolean {
+  if (!isPatientCompartmentType(resourceType)) return grant.allows(undefined, source, resourceType);
+  return grant.patients === '*' || grant.patients.some((patient) => grant.allows(patient, source, resourceType));
+}
+
 export class FhirService {
   readonly #deps: FhirServiceDeps;
   readonly planner: Planner;
@@ -81,6 +87,11 @@ export class FhirService {
     const local = this.#deps.ids.decode(id);
     const source = local ? this.#deps.sources.get(local.sourceId) : undefined;
     if (!local || !source || !source.adapter.capabilities().resources[resourceType]) throw notFoundError(`${resourceType}/${id}`);
+    // Decided before the source is asked: a read no grant of the caller's can allow never reaches it.
+    const preflight = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: [], includeTypes: [], preflight: true });
+    if (!preflight.allowed) throw denied(preflight.status, preflight.reason);
+    // No grant reaches this type at this provider: refused whatever the id, so nothing leaks.
+    if (!mayHold(preflight.grant, source, resourceType)) throw denied(403, `no permission to read ${resourceType} held by ${source.name}`);
     const result = await callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (signal) =>
       source.adapter.read(resourceType, local.localId, signal),
     );
@@ -217,7 +228,7 @@ export class FhirService {
             patientKeys.add(key);
             continue;
           }
-          if (!source.adapter.capabilities().resources[type]) continue;
+          if (!source.adapter.capabilities().resources[type] || !mayHold(plan.grant, source, type)) continue;
           tasks.push(
             callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (s) => source.adapter.read(type, localId, s)).then((r) => {
               if (!r.ok) return void issues.push(r.issue);

@@ -102,7 +102,9 @@ t.test('the access policy is consulted before fan-out: only allowed sources and 
   t.equal(denied.statusCode, 403);
   t.equal(json(denied).issue[0].code, 'forbidden');
   const hidden = await app.inject({ method: 'GET', url: '/fhir/MedicationRequest/clinic.mr-5001' });
-  t.equal(hidden.statusCode, 404, 'a read outside the grant does not reveal existence');
+  const madeUp = await app.inject({ method: 'GET', url: '/fhir/MedicationRequest/clinic.no-such-id' });
+  t.equal(hidden.statusCode, 403, 'a read at a provider the grant does not reach is refused before the source is asked');
+  t.same(json(hidden).issue, json(madeUp).issue, 'the same answer whatever the id: existence does not leak');
   const obs = json(await app.inject({ method: 'GET', url: `/fhir/Observation?patient=${alice}` }));
   t.equal(obs.total, 0, 'a type the grant does not cover yields nothing');
 });
