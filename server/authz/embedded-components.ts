@@ -78,7 +78,7 @@ export const authorizationComponent: EmbeddedComponent = {
       sources: () => ctx.sources,
       metrics,
       log: ctx.log,
-      freshness: { maxLagBlocks: Number(process.env.AUTHZ_MAX_LAG_BLOCKS ?? 2), maxHeadAgeMs: Number(process.env.AUTHZ_MAX_HEAD_AGE_MS ?? 5000) },
+      freshness: { maxLagBlocks: ctx.config.authz.maxLagBlocks, maxHeadAgeMs: ctx.config.authz.maxHeadAgeMs },
     });
     ctx.deps = {
       ...ctx.deps,

@@ -39,7 +39,11 @@ export class SyncFreshness {
   #caughtUpAt = 0;
 
   constructor(bounds: Partial<FreshnessBounds> = {}) {
-    this.bounds = { ...DEFAULT_FRESHNESS, ...bounds };
+    const b = { ...DEFAULT_FRESHNESS, ...bounds };
+    // A bound that is not a number (NaN from a bad setting) would make every comparison false,
+    // i.e. always fresh: it counts as 0, the strictest bound, instead.
+    const strict = (n: number) => (Number.isFinite(n) && n > 0 ? n : 0);
+    this.bounds = { maxLagBlocks: strict(b.maxLagBlocks), maxHeadAgeMs: strict(b.maxHeadAgeMs), maxRedisSilenceMs: strict(b.maxRedisSilenceMs) };
   }
 
   /** A follower message or a status read: newer information only ever moves forward. */

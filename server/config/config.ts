@@ -14,6 +14,9 @@
  * | MEDREC_BODY_LIMIT | 1048576 | largest request body in bytes |
  * | REDIS_URL | private redis-server child | Redis for queues and permission snapshots |
  * | LOG_LEVEL | info | pino level (fatal … trace, silent) |
+ * | AUTHZ_MAX_LAG_BLOCKS | 2 | most blocks the permission indexes may trail the confirmed head by before requests get 503 |
+ * | AUTHZ_MAX_HEAD_AGE_MS | 5000 | longest time without the follower reaching the chain before requests get 503 |
+ * | AUTHZ_CONFIRMATIONS | 0 | blocks the follower stays behind the head (0 on QBFT: immediate finality) |
  */
 import { resolve } from 'node:path';
 
@@ -28,6 +31,8 @@ export interface AppConfig {
   readonly bodyLimit: number;
   readonly redisUrl?: string;
   readonly logLevel: string;
+  /** Bounded staleness of the chain-backed permissions and the follower's finality depth. */
+  readonly authz: { readonly maxLagBlocks: number; readonly maxHeadAgeMs: number; readonly confirmations: number };
 }
 
 export class ConfigError extends Error {
@@ -81,6 +86,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
   const bodyLimit = integer('MEDREC_BODY_LIMIT', 1_048_576, 1024, 104_857_600);
   const logLevel = get('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${logLevel.slice(0, 20)}: must be one of ${LOG_LEVELS.join(', ')}`);
+  const authz = {
+    maxLagBlocks: integer('AUTHZ_MAX_LAG_BLOCKS', 2, 0, 100_000),
+    maxHeadAgeMs: integer('AUTHZ_MAX_HEAD_AGE_MS', 5000, 100, 3_600_000),
+    confirmations: integer('AUTHZ_CONFIRMATIONS', 0, 0, 1000),
+  };
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, host, publicUrl, sourcesFile: sourcesFile ? resolve(sourcesFile) : undefined, dataDir, cursorSecret, sourceTimeoutMs, bodyLimit, redisUrl, logLevel };
+  return { port, host, publicUrl, sourcesFile: sourcesFile ? resolve(sourcesFile) : undefined, dataDir, cursorSecret, sourceTimeoutMs, bodyLimit, redisUrl, logLevel, authz };
 }
