@@ -73,10 +73,7 @@ export class UpstreamHttpClient {
       try {
         authorization = await o.auth.authorization(signal);
       } catch (error) {
-        if (signal.aborted) {
-          o.breaker.release();
-          throw signal.reason;
-        }
+        if (signal.aborted) this.#abandoned(signal);
         // A failing token endpoint is a failing source: the breaker also spares the token endpoint.
         o.breaker.recordFailure();
         throw this.#unavailable(`authentication failed: ${(error as Error).message}`, error);
@@ -99,10 +96,7 @@ export class UpstreamHttpClient {
           bodyTimeout: o.timeoutMs,
         });
       } catch (error) {
-        if (signal.aborted) {
-          o.breaker.release();
-          throw signal.reason;
-        }
+        if (signal.aborted) this.#abandoned(signal);
         o.breaker.recordFailure();
         lastFault = attemptSignal.aborted || isTimeout(error) ? `timed out after ${o.timeoutMs} ms` : `connection failed (${errorCode(error)})`;
         if (attempt < maxAttempts) await this.#backoff(attempt, undefined, signal);
@@ -143,10 +137,7 @@ export class UpstreamHttpClient {
       try {
         text = await readLimited(response, o.maxResponseBytes);
       } catch (error) {
-        if (signal.aborted) {
-          o.breaker.release();
-          throw signal.reason;
-        }
+        if (signal.aborted) this.#abandoned(signal);
         o.breaker.recordFailure();
         if (error instanceof ResponseTooLarge) throw this.#unavailable(`response larger than ${o.maxResponseBytes} bytes (${what})`);
         lastFault = attemptSignal.aborted || isTimeout(error) ? `timed out reading the body after ${o.timeoutMs} ms` : `body read failed (${errorCode(error)})`;
@@ -164,6 +155,17 @@ export class UpstreamHttpClient {
       return { status, body };
     }
     throw this.#unavailable(`${what} failed after ${maxAttempts} attempt(s): ${lastFault}`);
+  }
+
+  /**
+   * The caller's signal ended a call that went out. A missed deadline (a `TimeoutError`) is the
+   * upstream's fault: it did not answer in time, and a hanging upstream must open the breaker.
+   * Only a caller that went away (client disconnect, shutdown) leaves no verdict.
+   */
+  #abandoned(signal: AbortSignal): never {
+    if (isTimeout(signal.reason)) this.#o.breaker.recordFailure();
+    else this.#o.breaker.release();
+    throw signal.reason;
   }
 
   async #backoff(attempt: number, retryAfterMs: number | undefined, signal: AbortSignal): Promise<void> {

@@ -20,7 +20,8 @@ export async function callSource<T>(
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort(new Error(`source ${source.sourceId} timed out`));
+    // A TimeoutError, so adapters can tell a missed deadline (the source's fault) from a client gone away.
+    controller.abort(new DOMException(`source ${source.sourceId} timed out`, 'TimeoutError'));
   }, timeoutMs);
   const onRequestAbort = () => controller.abort(signal?.reason);
   if (signal?.aborted) onRequestAbort();

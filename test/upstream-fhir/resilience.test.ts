@@ -8,6 +8,7 @@ import { createFhirAdapter, type FhirUpstreamAdapter } from '../../adapters/fhir
 import { bullmqLimiter, TokenBucket } from '../../adapters/fhir/rate-limiter.ts';
 import { parseRetryAfter } from '../../adapters/fhir/upstream-http-client.ts';
 import { clinicalRecords, recordingLogger, signal, sourceConfig, testContext } from './support/fixtures.ts';
+import { callSource } from '../../server/fhir/source-call.ts';
 import { startTestUpstream, type TestUpstream } from './support/test-upstream.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'medrec-upstream-res-'));
@@ -64,6 +65,27 @@ t.test('a hanging upstream times out on every attempt and fails the source', asy
   await t.rejects(adapter.search(query, signal()), { name: 'SourceUnavailableError', message: /after 2 attempt\(s\): timed out after 150 ms/ });
   t.equal(upstream.counters.fhirRequests - before, 2);
   t.equal((await adapter.health(signal())).status, 'down');
+});
+
+t.test('with default options, a hanging upstream that misses the source deadline opens the breaker', async (t) => {
+  // Defaults: 10 s per attempt, threshold 5; the FHIR layer's deadline (5 s by default, shorter
+  // here) always ends the call first, and each missed deadline counts against the upstream.
+  const upstream = await startTestUpstream({ resources: clinicalRecords() });
+  t.teardown(() => upstream.close());
+  const adapter = (await createFhirAdapter(sourceConfig('hangs', { baseUrl: upstream.baseUrl }), testContext(dataDir))) as FhirUpstreamAdapter;
+  t.teardown(() => adapter.close());
+  const source = { sourceId: 'hangs', provider: '0x00000000000000000000000000000000000000a1', name: 'Hanging', adapter };
+  upstream.faults.hang = true;
+  for (let i = 0; i < adapter.breaker.failureThreshold; i++) {
+    const result = await callSource(source, 100, undefined, (s) => adapter.search(query, s));
+    t.match(result, { ok: false, issue: { code: 'timeout' } });
+  }
+  for (let i = 0; i < 200 && adapter.breaker.state !== 'open'; i++) await sleep(10);
+  t.equal(adapter.breaker.state, 'open');
+  const reached = upstream.counters.fhirRequests;
+  const fast = await callSource(source, 100, undefined, (s) => adapter.search(query, s));
+  t.match(fast, { ok: false, issue: { code: 'exception' } }, 'the next call fails at once');
+  t.equal(upstream.counters.fhirRequests, reached, 'without reaching the upstream');
 });
 
 t.test('a slow upstream within the timeout is waited for', async (t) => {
