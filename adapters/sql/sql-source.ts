@@ -1,34 +1,44 @@
 /**
- * The `sql` adapter kind: validates a source's options, opens the read-only connection, picks
- * the schema profile and returns the adapter. For the embedded demo it can also create a seeded
- * SQLite OpenMRS database under the data directory on first start.
+ * The `sql` adapter kind: validates a source's options, opens the read-only connection, loads
+ * the schema's mapping (the built-in OpenMRS profile or a declarative JSON mapping file) and
+ * returns the adapter. For the embedded demo it can also create a seeded SQLite OpenMRS
+ * database under the data directory on first start.
  *
  * Options (`SourceConfig.options`):
  *   dialect            'mariadb' | 'mysql' | 'postgres' | 'sqlite'
  *   host, port, database, user       server dialects
  *   passwordEnv        name of the environment variable holding the password (never the password itself)
  *   filename           sqlite: database file, relative to the data directory unless absolute
- *   profile            'openmrs'
+ *   profile            'openmrs' (the default when no mapping file is given)
  *   openmrs            OpenmrsProfileOptions (identifierTypes, identifierSystems, locations, conceptSystems, locale, …)
+ *   mapping            a JSON `SqlMapping` file, relative to the working directory unless absolute (instead of profile)
  *   poolSize, statementTimeoutMs
  *   seedDemo           sqlite only: create the file with the deterministic OpenMRS seed when it does not exist
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { EhrAdapter } from '../ehr-adapter.ts';
 import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-config.ts';
+import type { SqlMapping } from './mapping.ts';
 import { openmrsMapping, type OpenmrsProfileOptions } from './openmrs/openmrs-profile.ts';
 import { seedOpenmrs, type OpenmrsSeedSizes } from './openmrs/openmrs-seed.ts';
 import { SqlAdapter } from './sql-adapter.ts';
 import { openSqlConnection, type SqlConnectionOptions, type SqlDialectName } from './sql-connection.ts';
+import { validateMapping } from './validate-mapping.ts';
 
 const DIALECTS: readonly SqlDialectName[] = ['mariadb', 'mysql', 'postgres', 'sqlite'];
 const PROFILES = ['openmrs'] as const;
+const OPTIONS = [
+  'dialect', 'host', 'port', 'database', 'user', 'passwordEnv', 'password', 'filename', 'profile', 'openmrs', 'mapping', 'poolSize',
+  'statementTimeoutMs', 'seedDemo',
+];
 
 export interface SqlSourceOptions {
   readonly connection: SqlConnectionOptions;
-  readonly profile: (typeof PROFILES)[number];
-  readonly openmrs: OpenmrsProfileOptions;
+  /** What the mapping came from, for the start-up log: `profile openmrs` or the file. */
+  readonly schema: string;
+  /** Validated. */
+  readonly mapping: SqlMapping;
   readonly seedDemo?: OpenmrsSeedSizes;
 }
 
@@ -48,10 +58,15 @@ export function parseSqlSourceOptions(config: SourceConfig, context: Pick<Adapte
     if (v === undefined) return undefined;
     return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(`options.${key} must be an integer in ${min}..${max}`);
   };
+  for (const key of Object.keys(o)) if (!OPTIONS.includes(key)) fail(`options.${key} is not a sql source option`);
   const dialect = str('dialect') as SqlDialectName | undefined;
   if (!dialect || !DIALECTS.includes(dialect)) fail(`options.dialect must be one of ${DIALECTS.join(', ')}`);
+  const mappingFile = str('mapping');
+  if (mappingFile !== undefined && (o.profile !== undefined || o.openmrs !== undefined || o.seedDemo !== undefined)) {
+    fail('options.mapping replaces the built-in profile: drop options.profile, options.openmrs and options.seedDemo');
+  }
   const profile = str('profile') ?? 'openmrs';
-  if (!(PROFILES as readonly string[]).includes(profile)) fail(`options.profile must be one of ${PROFILES.join(', ')}`);
+  if (!(PROFILES as readonly string[]).includes(profile)) fail(`options.profile must be one of ${PROFILES.join(', ')} (or give a mapping file in options.mapping)`);
   const passwordEnv = str('passwordEnv');
   let password: string | undefined;
   if (passwordEnv !== undefined) {
@@ -78,12 +93,38 @@ export function parseSqlSourceOptions(config: SourceConfig, context: Pick<Adapte
     poolSize: int('poolSize', 1, 100),
     statementTimeoutMs: int('statementTimeoutMs', 1, 3_600_000),
   };
+  if (mappingFile !== undefined) {
+    const path = isAbsolute(mappingFile) ? mappingFile : resolve(mappingFile);
+    return { connection, schema: `mapping ${mappingFile}`, mapping: loadMappingFile(path, (m) => fail(`options.mapping ${mappingFile}: ${m}`)) };
+  }
   return {
     connection,
-    profile: profile as SqlSourceOptions['profile'],
-    openmrs: openmrs as OpenmrsProfileOptions,
+    schema: `profile ${profile}`,
+    mapping: openmrsMapping(openmrs as OpenmrsProfileOptions),
     seedDemo: seed === undefined ? undefined : parseSizes(seed as Record<string, unknown>, fail),
   };
+}
+
+/** Reads and validates a JSON mapping file; every problem is reported on one line. */
+function loadMappingFile(path: string, fail: (m: string) => never): SqlMapping {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let mapping: unknown;
+  try {
+    mapping = JSON.parse(text);
+  } catch (err) {
+    return fail(`is not JSON (${(err as Error).message})`);
+  }
+  try {
+    validateMapping(mapping);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  return mapping;
 }
 
 function checkProfileOptions(p: Record<string, unknown>, fail: (m: string) => never): void {
@@ -131,8 +172,8 @@ export const createSqlAdapter: AdapterFactory = async (config: SourceConfig, con
   }
   const connection = openSqlConnection(options.connection);
   try {
-    const adapter = await SqlAdapter.open({ sourceId: config.id, connection, mapping: openmrsMapping(options.openmrs) });
-    context.log.info({ sourceId: config.id, dialect: options.connection.dialect, profile: options.profile }, 'SQL source ready (read-only)');
+    const adapter = await SqlAdapter.open({ sourceId: config.id, connection, mapping: options.mapping });
+    context.log.info({ sourceId: config.id, dialect: options.connection.dialect, schema: options.schema }, 'SQL source ready (read-only)');
     return adapter;
   } catch (err) {
     await connection.close();

@@ -6,6 +6,7 @@ import pino from 'pino';
 import t from 'tap';
 import { adapterKinds } from '../../adapters/registry.ts';
 import { OPENMRS_DEMO_LINKS, OPENMRS_DEMO_SOURCE_OPTIONS } from '../../adapters/sql/openmrs/openmrs-demo.ts';
+import { openmrsMapping } from '../../adapters/sql/openmrs/openmrs-profile.ts';
 import { parseSqlSourceOptions } from '../../adapters/sql/sql-source.ts';
 import type { SourceConfig } from '../../adapters/source-config.ts';
 
@@ -23,7 +24,8 @@ t.test('options: credentials only from the environment, clear errors for bad con
     dialect: 'mariadb', host: 'db.hospital.internal', port: 3306, database: 'openmrs', user: 'medrec_ro', password: 's3cret',
     filename: undefined, poolSize: undefined, statementTimeoutMs: undefined,
   });
-  t.same(parsed.openmrs, { locations: ['loc-1'] });
+  t.same(parsed.mapping, openmrsMapping({ locations: ['loc-1'] }), 'the OpenMRS profile with the site options');
+  t.equal(parsed.schema, 'profile openmrs');
   t.equal(parseSqlSourceOptions(config({ dialect: 'sqlite', filename: 'x.sqlite' }), ctx).connection.filename, '/data/x.sqlite', 'relative sqlite paths live in the data dir');
   const errors: [Record<string, unknown>, RegExp][] = [
     [{}, /options.dialect must be one of/],
@@ -37,6 +39,7 @@ t.test('options: credentials only from the environment, clear errors for bad con
     [{ dialect: 'postgres', database: 'x', openmrs: { locations: 'all' } }, /options.openmrs.locations must be a list/],
     [{ dialect: 'postgres', database: 'x', profile: 'epic' }, /options.profile/],
     [{ dialect: 'postgres', database: 'x', seedDemo: {} }, /seedDemo .* for sqlite only/],
+    [{ dialect: 'postgres', database: 'x', mapingFile: 'x.json' }, /options.mapingFile is not a sql source option/],
   ];
   for (const [options, message] of errors) t.throws(() => parseSqlSourceOptions(config(options), ctx, {}), message, JSON.stringify(options));
 });

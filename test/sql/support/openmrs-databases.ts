@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
+import type { Test } from 'tap';
 import { seedOpenmrs, type OpenmrsSeedSizes } from '../../../adapters/sql/openmrs/openmrs-seed.ts';
 import { openSqlConnection, type SqlConnectionOptions, type SqlDialectName } from '../../../adapters/sql/sql-connection.ts';
 
@@ -41,17 +42,22 @@ export async function serverAvailable(dialect: SqlDialectName): Promise<string |
 }
 
 export async function createTestDatabase(dialect: SqlDialectName, sizes: OpenmrsSeedSizes = TEST_SIZES): Promise<TestDatabase> {
+  const database = await createEmptyDatabase(dialect);
+  const w = openSqlConnection(database.writable);
+  try {
+    await seedOpenmrs(w.db, dialect, sizes);
+  } finally {
+    await w.close();
+  }
+  return database;
+}
+
+/** A private, empty database (a fresh one on the server, or a new SQLite file). */
+export async function createEmptyDatabase(dialect: SqlDialectName): Promise<TestDatabase> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'medrec-sql-'));
     const filename = join(dir, 'openmrs.sqlite');
-    const writable: SqlConnectionOptions = { dialect, filename, readOnly: false };
-    const w = openSqlConnection(writable);
-    try {
-      await seedOpenmrs(w.db, dialect, sizes);
-    } finally {
-      await w.close();
-    }
-    return { options: { dialect, filename }, writable, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return { options: { dialect, filename }, writable: { dialect, filename, readOnly: false }, drop: async () => rmSync(dir, { recursive: true, force: true }) };
   }
   const server = SERVERS[dialect as 'mariadb' | 'postgres'];
   const name = `medrec_sql_${randomBytes(6).toString('hex')}`;
@@ -61,16 +67,9 @@ export async function createTestDatabase(dialect: SqlDialectName, sizes: Openmrs
   } finally {
     await admin.close();
   }
-  const writable: SqlConnectionOptions = { ...server, database: name, readOnly: false, poolSize: 2, statementTimeoutMs: 60_000 };
-  const w = openSqlConnection(writable);
-  try {
-    await seedOpenmrs(w.db, dialect, sizes);
-  } finally {
-    await w.close();
-  }
   return {
     options: { ...server, database: name },
-    writable,
+    writable: { ...server, database: name, readOnly: false, poolSize: 2, statementTimeoutMs: 60_000 },
     async drop() {
       const a = openSqlConnection({ ...server, readOnly: false, poolSize: 1 });
       try {
@@ -81,4 +80,13 @@ export async function createTestDatabase(dialect: SqlDialectName, sizes: Openmrs
       }
     },
   };
+}
+
+/** Under CI=true a missing server fails the test; elsewhere it is skipped. Returns whether to go on. */
+export async function requireServer(t: Test, dialect: SqlDialectName): Promise<boolean> {
+  const unavailable = await serverAvailable(dialect);
+  if (unavailable === undefined) return true;
+  if (process.env.CI === 'true') t.fail(`${dialect} is required under CI=true: ${unavailable}`);
+  else t.pass(`${dialect}`, { skip: `${dialect} not reachable: ${unavailable}` });
+  return false;
 }
