@@ -16,6 +16,7 @@ import { chainDirectory } from './chain-directory.ts';
 import type { EmbeddedComponent } from '../server/main.ts';
 import type { SmartClient } from './clients.ts';
 import { demoClients, demoSigners, describeDemoParticipant } from './demo-clients.ts';
+import { PARTICIPANT_SOURCE_ID, ParticipantSource } from './participant-source.ts';
 
 const TYPES = new Set(['public', 'confidential-symmetric', 'confidential-asymmetric', 'backend']);
 
@@ -50,6 +51,19 @@ export const smartComponent: EmbeddedComponent = {
     const provider = chain ? new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }) : undefined;
     const directory = chain && provider ? chainDirectory(provider, chain.contracts) : undefined;
     const keys = authzKeys();
+    // Patients have no name on chain (PHI): the demo's pseudonyms fill in; roles come from the chain.
+    const describeParticipant = async (address: string) => ({
+      ...(ctx.demo ? await describeDemoParticipant(address) : {}),
+      ...(directory ? await directory.describeParticipant(address).catch(() => undefined) : {}),
+    });
+    // Non-patients' fhirUser records (`Practitioner/directory.0x…`, `Person/directory.0x…`).
+    if (ctx.sources.some((s) => s.sourceId === PARTICIPANT_SOURCE_ID)) throw new Error(`source id ${PARTICIPANT_SOURCE_ID} is reserved for the participant directory`);
+    ctx.sources.push({
+      sourceId: PARTICIPANT_SOURCE_ID,
+      provider: (chain?.contracts.participantDirectory ?? PARTICIPANT_SOURCE_ID).toLowerCase(),
+      name: 'Participant directory',
+      adapter: new ParticipantSource(describeParticipant, chain?.chainId ?? 31337),
+    });
     const sealing = process.env.MEDREC_SIGNING_KEY_SECRET ?? ctx.config.cursorSecret;
     ctx.deps = {
       ...ctx.deps,
@@ -61,11 +75,7 @@ export const smartComponent: EmbeddedComponent = {
         ...(sealing ? { keySealingSecret: sealing } : {}),
         ...(chain ? { permissionSnapshot: async (subject: string) => (await buildSnapshot(redis, keys, subject)).snapshot } : {}),
         ...(directory ? { resolveParticipantClient: directory.resolveParticipantClient } : {}),
-        // Patients have no name on chain (PHI): the demo's pseudonyms fill in; roles come from the chain.
-        describeParticipant: async (address: string) => ({
-          ...(ctx.demo ? await describeDemoParticipant(address) : {}),
-          ...(directory ? await directory.describeParticipant(address).catch(() => undefined) : {}),
-        }),
+        describeParticipant,
         ...(ctx.demo ? { demoSigners: demoSigners() } : {}),
       },
     };

@@ -38,6 +38,7 @@ export interface SyncOptions {
 }
 
 export interface SyncRun {
+  /** The confirmed head: the chain head − confirmations, the most the follower may reach. */
   readonly head: number;
   readonly cursor: number;
   readonly windows: number;
@@ -48,22 +49,25 @@ export interface SyncRun {
 
 const MAX_WINDOW = 5_000;
 
-/** One sync: from the stored cursor towards head − confirmations. */
+/**
+ * One sync: from the stored cursor towards head − confirmations. That confirmed head is what
+ * it publishes as the head, so lag and freshness compare the cursor with what it may reach.
+ */
 export async function syncOnce(o: SyncOptions): Promise<SyncRun> {
   const windowSize = Math.min(o.windowSize ?? MAX_WINDOW, MAX_WINDOW);
   const timeout = o.rpcTimeoutMs ?? 3_000;
-  const head = await withTimeout(o.provider.getBlockNumber(), timeout, 'eth_blockNumber');
-  const target = head - (o.confirmations ?? 0);
+  const chainHead = await withTimeout(o.provider.getBlockNumber(), timeout, 'eth_blockNumber');
+  const head = chainHead - (o.confirmations ?? 0);
   let cursor = await readCursor(o.redis, o.keys);
   let windows = 0;
   let events = 0;
   let orphans = 0;
-  if (cursor === undefined && target < o.source.fromBlock) {
+  if (cursor === undefined && head < o.source.fromBlock) {
     cursor = o.source.fromBlock - 1;
   }
-  while ((cursor ?? o.source.fromBlock - 1) < target && windows < (o.maxWindows ?? 20)) {
+  while ((cursor ?? o.source.fromBlock - 1) < head && windows < (o.maxWindows ?? 20)) {
     const from = (cursor ?? o.source.fromBlock - 1) + 1;
-    const to = Math.min(target, from + windowSize - 1);
+    const to = Math.min(head, from + windowSize - 1);
     const logs = await withTimeout(
       o.provider.getLogs({ address: [...o.source.addresses], fromBlock: from, toBlock: to }),
       timeout * 3,

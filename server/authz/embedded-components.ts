@@ -74,7 +74,7 @@ export const authorizationComponent: EmbeddedComponent = {
     const wsUrl = process.env.CHAIN_WS_URL ?? (process.env.MEDREC_DEPLOYMENT ? undefined : chain.rpcUrl.replace(/^http/, 'ws'));
     const authz = await startAuthorization({
       redisUrl: ctx.redisUrl,
-      chain: { ...chain, ...(wsUrl ? { wsUrl } : {}) },
+      chain: { ...chain, confirmations: ctx.config.authz.confirmations, ...(wsUrl ? { wsUrl } : {}) },
       sources: () => ctx.sources,
       metrics,
       log: ctx.log,

@@ -18,7 +18,7 @@ import {
 export interface SyncMessage {
   /** Last block folded into the indexes. */
   readonly cursor: number;
-  /** Chain head the follower saw when it published. */
+  /** Confirmed chain head (head − confirmations) the follower saw when it published. */
   readonly head: number;
   /** Wall clock (ms) of the follower's last successful contact with the chain. */
   readonly headSeenAt: number;
