@@ -194,6 +194,7 @@ async function main(): Promise<void> {
       `  provider console  ${running.url}/provider/  (membership votes, patient links, sources, SMART launch)`,
       ...(config.sourcesFile === undefined
         ? [
+            `  demo SMART app    ${running.url}/demo-app/  (launch it for a patient from the provider console's SMART apps tab)`,
             `  demo token        TOKEN=$(npm run -s demo-token -- ${running.url})   (the demo pharmacy, SMART Backend Services)`,
             `  demo search       curl -H "Authorization: Bearer $TOKEN" '${running.url}/fhir/MedicationRequest?patient=${alice}'`,
             `                    (alice's prescriptions merged from every provider holding her records)`,

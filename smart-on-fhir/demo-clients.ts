@@ -21,16 +21,21 @@ export const DEMO_PHARMACY_PRIVATE_JWK: JWK = {
 
 export const DEMO_CLINICIAN_SECRET = 'demo-clinician-secret-published';
 
-export function demoClients(): SmartClient[] {
+/**
+ * `publicUrl` (the server's origin as browsers reach it): the demo patient app is then the demo
+ * SMART app the server itself serves (server/web/demo-app), so an EHR launch opens a working app.
+ */
+export function demoClients(publicUrl?: string): SmartClient[] {
   const { d: _private, ...pharmacyPublic } = DEMO_PHARMACY_PRIVATE_JWK;
+  const served = publicUrl ? new URL(publicUrl).origin : undefined;
   return [
     {
       clientId: 'medrec-demo-patient-app',
       name: 'MedRec demo patient app (public, PKCE)',
       type: 'public',
       // Loopback redirect URIs match on any port (RFC 8252), so a local app can pick its own.
-      redirectUris: ['http://localhost:8000/callback', 'http://127.0.0.1:8000/callback'],
-      launchUrl: 'http://localhost:8000/launch',
+      redirectUris: [...(served ? [`${served}/demo-app/`] : []), 'http://localhost:8000/callback', 'http://127.0.0.1:8000/callback'],
+      launchUrl: served ? `${served}/demo-app/launch` : 'http://localhost:8000/launch',
     },
     {
       clientId: 'medrec-demo-clinician-app',

@@ -42,11 +42,11 @@ export const smartComponent: EmbeddedComponent = {
   async start(ctx) {
     if (!ctx.redisUrl) throw new Error('the SMART authorization server needs Redis (REDIS_URL or the private redis-server)');
     const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 2 });
-    const file = process.env.MEDREC_SMART_CLIENTS;
-    const clients = [...(ctx.demo ? demoClients() : []), ...(file ? readSmartClients(file) : [])];
     // Without MEDREC_PUBLIC_URL: the address the startup banner prints (issuer and aud must match what clients use).
     const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? 'localhost' : ctx.config.host;
     const publicUrl = ctx.config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${ctx.config.port}`;
+    const file = process.env.MEDREC_SMART_CLIENTS;
+    const clients = [...(ctx.demo ? demoClients(publicUrl) : []), ...(file ? readSmartClients(file) : [])];
     const chain = ctx.chain;
     const provider = chain ? new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true }) : undefined;
     const directory = chain && provider ? chainDirectory(provider, chain.contracts) : undefined;

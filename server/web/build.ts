@@ -1,5 +1,5 @@
 /**
- * Builds the two web apps (patient app, provider console) with Vite into `server/web/<app>/dist/`.
+ * Builds the web apps (patient app, provider console, demo SMART app) with Vite into `server/web/<app>/dist/`.
  *
  * Incremental: each app's dist carries a stamp with a hash of every input (the app's sources, the
  * shared browser sources, this script, the toolchain versions); an unchanged app is not rebuilt,
@@ -13,7 +13,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WEB_ROOT = dirname(fileURLToPath(import.meta.url));
-export const WEB_APPS = ['patient', 'provider'] as const;
+/** The patient app, the provider console, and the embedded demo's SMART app (served in the demo only). */
+export const WEB_APPS = ['patient', 'provider', 'demo-app'] as const;
 export type WebAppName = (typeof WEB_APPS)[number];
 
 const STAMP = '.build-stamp.json';

@@ -1,10 +1,11 @@
 /**
  * The web apps as one Fastify plugin: the built patient app at `/patient/`, the provider console
- * at `/provider/`, and their backend-for-frontend routes under `/web/api/`. Bundles missing (or,
- * when asked, stale) at start are built first (see build.ts), so `npm start` works from a fresh clone.
+ * at `/provider/`, in the embedded demo a demo SMART app at `/demo-app/`, and the backend-for-frontend
+ * routes under `/web/api/`. Bundles missing (or, when asked, stale) at start are built first (see
+ * build.ts), so `npm start` works from a fresh clone.
  */
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +19,9 @@ import { providerRoutes } from './api/provider-routes.ts';
 import type { VerifyWebToken } from './api/web-principal.ts';
 
 export const WEB_CLIENT_IDS = { patient: 'medrec-patient-app', provider: 'medrec-provider-console' } as const;
+
+/** Where the demo SMART app answers an EHR launch; smart-on-fhir/demo-clients.ts registers it. */
+export const DEMO_SMART_APP_LAUNCH_PATH = '/demo-app/launch';
 
 /**
  * The two apps as SMART public clients (PKCE S256), for the authorization server's client list.
@@ -41,8 +45,11 @@ export interface WebAppsOptions {
   readonly providers?: ProviderDesk;
   readonly sources?: SourcesStatus;
   readonly smart?: SmartLauncher;
-  /** Embedded demo only: the published dev identities (one-click sign-in, demo signing). */
-  readonly demo?: DemoKeyring & { readonly identities: readonly DemoIdentityView[] };
+  /**
+   * Embedded demo only: the published dev identities (one-click sign-in, demo signing), and the
+   * client of the demo SMART app, which is then served at `/demo-app/` (launch: `/demo-app/launch`).
+   */
+  readonly demo?: DemoKeyring & { readonly identities: readonly DemoIdentityView[]; readonly smartAppClientId?: string };
   /**
    * Before serving, build the bundles that are `missing` (default), or also those `stale` against
    * their sources (what `npm start` asks, so an edited app is never served old), or nothing (`false`).
@@ -72,7 +79,9 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
     return reply.code(500).send({ error: `Something went wrong on the server (request ${request.id}).`, next: 'Try again in a moment; if it keeps failing, give the node operator this request id.' });
   });
 
-  for (const name of WEB_APPS) {
+  // The demo SMART app exists for the embedded demo only.
+  const served = WEB_APPS.filter((name) => name !== 'demo-app' || options.demo?.smartAppClientId);
+  for (const name of served) {
     await app.register(fastifyStatic, {
       root: distDir(name),
       prefix: `/${name}/`,
@@ -89,9 +98,9 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
     });
   }
 
-  for (const name of WEB_APPS) {
+  for (const name of served) {
     const indexFile = join(distDir(name), 'index.html');
-    app.get(`/${name}/`, async (_request, reply) => {
+    const sendIndex = async (_request: FastifyRequest, reply: FastifyReply) => {
       if (!existsSync(indexFile)) {
         return reply.code(503).send({ error: `The ${name} app is not built.`, next: 'Run `node server/web/build.ts` and reload.' });
       }
@@ -101,7 +110,10 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
         .header('x-content-type-options', 'nosniff')
         .header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
         .send(await readFile(indexFile));
-    });
+    };
+    app.get(`/${name}/`, sendIndex);
+    // The SMART launch URL the demo app is registered with (the EHR adds iss and launch).
+    if (name === 'demo-app') app.get(DEMO_SMART_APP_LAUNCH_PATH, sendIndex);
   }
 
   const features = {
@@ -128,6 +140,7 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
                   type: 'array',
                   items: { type: 'object', properties: { handle: { type: 'string' }, role: { type: 'string' }, displayName: { type: 'string' }, address: { type: 'string' } }, required: ['handle', 'role', 'displayName', 'address'] },
                 },
+                smartAppClientId: { type: 'string' },
               },
             },
             features: { type: 'object', additionalProperties: { type: 'boolean' } },
@@ -139,7 +152,7 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
   }, async (): Promise<WebConfig> => ({
     fhirBase: options.fhirBase,
     clients: { ...WEB_CLIENT_IDS },
-    ...(options.demo ? { demo: { identities: options.demo.identities } } : {}),
+    ...(options.demo ? { demo: { identities: options.demo.identities, ...(options.demo.smartAppClientId ? { smartAppClientId: options.demo.smartAppClientId } : {}) } } : {}),
     features,
   }));
 

@@ -24,7 +24,7 @@ import { ChainProviderDesk, type LinkTable } from './desks/provider-desk.ts';
 import { SmartAuthLauncher } from './desks/smart-launcher.ts';
 import type { SmartAuth } from '../../smart-on-fhir/plugin.ts';
 import { AdapterSourceStatus, type SourceCounters } from './desks/source-status.ts';
-import type { WebAppsOptions } from './web-apps.ts';
+import { DEMO_SMART_APP_LAUNCH_PATH, type WebAppsOptions } from './web-apps.ts';
 
 /** The chain client's shape the web apps use (contracts/client.ts `MedRecClient` fits). */
 export interface WebChainClient {
@@ -104,6 +104,7 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
         smart: new SmartAuthLauncher(smart, chain),
         ...(wiring.demo ? {
           demo: {
+            smartAppClientId: demoSmartAppClient(smart),
             identities: DEMO_CAST.filter((i) => i.role !== 'operator').map((i) => ({ handle: i.handle, role: i.role, displayName: i.displayName, address: demoAddress(i.handle) })),
             signTypedData: async (address: string, typedData: TypedData) => {
               const identity = DEMO_CAST.find((i) => demoAddress(i.handle) === address && i.role !== 'operator');
@@ -117,6 +118,12 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
     },
     close: () => notifications.close(),
   };
+}
+
+/** The client registered with the demo SMART app's launch URL (smart-on-fhir/demo-clients.ts), if any. */
+function demoSmartAppClient(smart: SmartAuth): string | undefined {
+  const launchUrl = new URL(DEMO_SMART_APP_LAUNCH_PATH, smart.endpoints.fhirBaseUrl).toString();
+  return smart.clients.configured().find((c) => c.launchUrl === launchUrl)?.clientId;
 }
 
 /**

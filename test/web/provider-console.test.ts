@@ -2,11 +2,11 @@
  * The provider console in headless Chromium against the whole server: providers sign in with
  * their demo keys; one proposes a new provider, others vote it in (strict majority of five);
  * a proposal is rescinded; a patient is linked (salted commitment on chain) and the relationship
- * ended; sources report their health; a registered SMART app is EHR-launched for a patient and
- * the launch completes into a token with that patient in context.
+ * ended; sources report their health; the demo SMART app the server serves is EHR-launched for a
+ * patient and opens with that patient in context and their records.
  */
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Wallet } from 'ethers';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { linkCommitment, deriveLinkSalt } from '../../contracts/link-commitment.ts';
@@ -16,14 +16,11 @@ import { launchBrowser } from './support/browser.ts';
 import { checkScreen, demoSignIn } from './support/journeys.ts';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
 
-const LAUNCH_APP = 'web-test-ehr-app';
 let stack: WebStack;
 let browser: Browser;
 
 t.before(async () => {
-  stack = await startWebStack('provider', (origin) => [
-    { clientId: LAUNCH_APP, name: 'EHR launch test app', type: 'public', redirectUris: [`${origin}/healthz`], launchUrl: `${origin}/healthz` },
-  ]);
+  stack = await startWebStack('provider');
   browser = await launchBrowser();
 });
 t.teardown(async () => {
@@ -140,38 +137,38 @@ t.test('sources show their health, and a feed its dead letters and queue', async
   await feed.context.close();
 });
 
-t.test('a registered SMART app is EHR-launched for a patient and gets that patient in context', async (t) => {
+t.test('the console EHR-launches the demo SMART app, which opens with the patient in context and their records', async (t) => {
   const { context, page } = await signedInAs('Mercy General Hospital');
   await tab(page, 'SMART apps');
-  await page.getByLabel('App', { exact: true }).selectOption({ label: 'EHR launch test app' });
+  const appChoice = page.getByLabel('App', { exact: true });
+  await appChoice.locator('option').first().waitFor({ state: 'attached' });
+  t.match(await appChoice.locator('option:checked').innerText(), /^MedRec demo patient app/, 'the app this server serves is chosen by default');
+  t.match(await page.getByLabel('Patient', { exact: true }).locator('option:checked').innerText(), /Demo patient/, 'and a patient');
+  t.match(await appChoice.innerText(), /clinician app .*\(runs at http:\/\/localhost:8001\)/, 'an app running elsewhere says where');
   await page.getByLabel('Patient', { exact: true }).selectOption({ label: 'Demo patient Alice' });
   t.equal(await checkScreen(page, stack.artifacts, 'provider-smart'), '', 'SMART screen: no accessibility violations');
-  const [tabPage] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Launch app' }).click()]);
-  await tabPage.waitForLoadState('domcontentloaded');
-  const launched = new URL(tabPage.url());
-  t.equal(launched.searchParams.get('iss'), `${stack.origin}/fhir`, 'the app learns the FHIR base');
-  const launch = launched.searchParams.get('launch');
-  t.ok(launch, 'and a launch id');
 
-  // The app's side of the EHR launch: authorize with the launch id (PKCE), consent, token.
-  const verifier = randomBytes(32).toString('base64url');
-  const authorize = new URL(`${stack.origin}/auth/authorize`);
-  for (const [k, v] of Object.entries({
-    response_type: 'code', client_id: LAUNCH_APP, redirect_uri: `${stack.origin}/healthz`, scope: 'launch openid fhirUser patient/*.rs',
-    state: 'ehr-state', aud: `${stack.origin}/fhir`, launch: launch ?? '', code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
-  })) authorize.searchParams.set(k, v);
-  await tabPage.goto(authorize.toString());
-  const allow = tabPage.getByRole('button', { name: 'Allow', exact: true });
-  const next = await Promise.race([allow.waitFor().then(() => 'consent'), tabPage.waitForURL(/\/healthz\?/).then(() => 'back')]);
-  if (next === 'consent') await allow.click();
-  await tabPage.waitForURL(/\/healthz\?/);
-  const code = new URL(tabPage.url()).searchParams.get('code') ?? '';
-  const token = await fetch(`${stack.origin}/auth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: `${stack.origin}/healthz`, client_id: LAUNCH_APP, code_verifier: verifier }),
-  });
-  const body = (await token.json()) as { patient?: string };
-  t.equal(body.patient, demoAddress('alice'), 'the token carries the launched patient');
+  const launches: string[] = [];
+  context.on('request', (r) => { if (new URL(r.url()).pathname === '/demo-app/launch') launches.push(r.url()); });
+  const [appTab] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Launch app' }).click()]);
+  await page.getByRole('status').filter({ hasText: 'opened in a new tab with Demo patient Alice in context' }).waitFor();
+  // The app's side: authorize with the launch id (PKCE), the provider allows it, code for token.
+  const allow = appTab.getByRole('button', { name: 'Allow', exact: true });
+  const chart = appTab.getByRole('heading', { name: 'Patient in context' });
+  if ((await Promise.race([allow.waitFor().then(() => 'consent'), chart.waitFor().then(() => 'chart')])) === 'consent') {
+    t.equal(await checkScreen(appTab, stack.artifacts, 'smart-consent'), '', 'consent page: no accessibility violations');
+    await allow.click();
+  }
+  await chart.waitFor();
+  const launched = new URL(launches[0] ?? 'http://x');
+  t.equal(launched.searchParams.get('iss'), `${stack.origin}/fhir`, 'the app was given the FHIR base');
+  t.ok(launched.searchParams.get('launch'), 'and a launch id');
+  const patient = appTab.getByRole('region', { name: 'Patient in context' });
+  t.match(await patient.innerText(), new RegExp(`MedRec id ${demoAddress('alice').slice(0, 6)}`), 'the launched patient is in context');
+  t.match(await patient.innerText(), new RegExp(`Opened by \\w+ ${demoAddress('hospital').slice(0, 6)}`), 'it says who opened it: the hospital');
+  const prescriptions = appTab.getByRole('region', { name: 'Prescriptions' });
+  await prescriptions.getByRole('listitem').first().waitFor();
+  t.ok(await prescriptions.getByRole('listitem').count() > 0, 'the hospital’s prescriptions for her are read with the app’s own token');
+  t.equal(await checkScreen(appTab, stack.artifacts, 'demo-smart-app'), '', 'demo app: no accessibility violations');
   await context.close();
 });

@@ -91,7 +91,7 @@ export async function startWebStack(
           publicUrl: origin,
           redis,
           prefix: `web-${name}:smart:`,
-          clients: [...demoClients(), ...webAppClients(origin), ...extraClients(origin)],
+          clients: [...demoClients(origin), ...webAppClients(origin), ...extraClients(origin)],
           permissionSnapshot: (subject) => authz.snapshots.get(subject),
           describeParticipant: describeDemoParticipant,
           demoSigners: [...demoSigners(), ...providerDemoSigners()],

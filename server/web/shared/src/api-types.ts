@@ -21,7 +21,11 @@ export interface WebConfig {
   /** The SMART client id each app signs in with (public clients, PKCE). */
   readonly clients: { readonly patient: string; readonly provider: string };
   /** Present only in the embedded demo: the published dev identities, for one-click sign-in. */
-  readonly demo?: { readonly identities: readonly DemoIdentityView[] };
+  readonly demo?: {
+    readonly identities: readonly DemoIdentityView[];
+    /** The SMART client the demo SMART app (`/demo-app/`) signs in as, when one is registered for it. */
+    readonly smartAppClientId?: string;
+  };
   /** Which parts this node can serve; a missing part is shown as such, never faked. */
   readonly features: Readonly<Record<string, boolean>>;
 }

@@ -11,6 +11,8 @@ export interface SmartSession {
   /** The signed-in address (from `patient` or the id_token's `sub`). */
   readonly subject: string;
   readonly patient?: string;
+  /** The signed-in user's FHIR resource (`Practitioner/0x…`, `Patient/0x…`), when the server says. */
+  readonly fhirUser?: string;
 }
 
 /**
@@ -75,6 +77,8 @@ export interface StartLogin {
   readonly redirectUri: string;
   /** Address to pre-select on the login page (demo one-click sign-in). */
   readonly loginHint?: string;
+  /** EHR launch: the `launch` id the EHR passed to the app's launch URL. */
+  readonly launch?: string;
 }
 
 /** Sends the browser to the authorization endpoint; resolves never (the page navigates away). */
@@ -103,6 +107,7 @@ export async function startLogin(options: StartLogin): Promise<void> {
     code_challenge_method: 'S256',
   };
   if (options.loginHint) params.login_hint = options.loginHint;
+  if (options.launch) params.launch = options.launch;
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   location.assign(url.toString());
 }
@@ -141,6 +146,7 @@ export async function completeLogin(): Promise<SmartSession | undefined> {
     scope: String(body.scope ?? ''),
     subject,
     patient: typeof body.patient === 'string' ? body.patient : undefined,
+    ...(typeof claims.fhirUser === 'string' ? { fhirUser: claims.fhirUser } : {}),
   };
 }
 
