@@ -50,12 +50,15 @@ export function buildCapabilityStatement(input: CapabilityInput): CapabilityStat
       conditionalDelete: 'not-supported',
       searchInclude: r.includes.length > 0 ? [...r.includes] : undefined,
       searchRevInclude: r.revIncludes.length > 0 ? [...r.revIncludes] : undefined,
-      searchParam: r.params.map((p) => ({
-        name: p.code,
-        definition: p.definition,
-        type: p.type as 'string',
-        documentation: `Evaluated by: ${p.sources.join(', ')}`,
-      })),
+      // FHIR forbids empty arrays: a type searched by no parameter has no `searchParam`.
+      searchParam: r.params.length > 0
+        ? r.params.map((p) => ({
+          name: p.code,
+          definition: p.definition,
+          type: p.type as 'string',
+          documentation: `Evaluated by: ${p.sources.join(', ')}`,
+        }))
+        : undefined,
     };
     if (r.resourceType === 'Patient') {
       resource.operation = [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }];
@@ -77,8 +80,7 @@ export function buildCapabilityStatement(input: CapabilityInput): CapabilityStat
       {
         mode: 'server',
         documentation: `Searches fan out to every source holding matching records; a failed source becomes a warning entry (search.mode = outcome). _count is capped at ${input.maxCount}.`,
-        resource: resources,
-        interaction: [],
+        ...(resources.length > 0 ? { resource: resources } : {}),
         searchParam: RESULT_PARAMS.map(([name, type, documentation]) => ({ name, type, documentation })),
       },
     ],

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CapabilityStatement, Resource } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
 import { buildCapabilityStatement } from '../../conformance/capability-statement.ts';
 import type { CapabilityContributor } from '../../conformance/capability-statement.ts';
 import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
@@ -86,20 +86,19 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
 
   const send = (reply: FastifyReply, body: unknown) => reply.type(FHIR_JSON).send(body);
 
-  const capabilityCache = new Map<string, { statement: CapabilityStatement; body: string; etag: string }>();
+  // Keyed on what the sources declare now: an upstream's rediscovered capabilities change it.
+  const capabilityCache = new Map<string, { key: string; body: string; etag: string }>();
   app.get('/metadata', async (request, reply) => {
     const url = base(request);
+    const sources = options.sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() }));
+    const contributors = options.capabilityContributors ?? [];
+    const key = createHash('sha256').update(JSON.stringify(sources)).update(`|${contributors.length}`).digest('base64url');
     let cached = capabilityCache.get(url);
-    if (!cached) {
-      const statement = buildCapabilityStatement({
-        base: url,
-        sources: options.sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() })),
-        software: options.software,
-        maxCount: MAX_COUNT,
-        contributors: options.capabilityContributors,
-      });
+    if (cached?.key !== key) {
+      const statement = buildCapabilityStatement({ base: url, sources, software: options.software, maxCount: MAX_COUNT, contributors });
       const body = JSON.stringify(statement);
-      cached = { statement, body, etag: etagOf(body) };
+      cached = { key, body, etag: etagOf(body) };
+      if (capabilityCache.size > 64) capabilityCache.clear(); // Host-derived bases: bounded
       capabilityCache.set(url, cached);
     }
     reply.header('etag', cached.etag);
