@@ -8,7 +8,6 @@
 import { checkMessage, type AcceptanceRules } from './conversion/message-conversion.ts';
 import { refusalReason } from './acknowledgement.ts';
 import { parseEr7 } from './er7.ts';
-import { MessageAcceptance } from './message-acceptance.ts';
 import type { DeadLetter, Hl7Store } from './store/hl7-store.ts';
 
 export type DeadLetterSummary = Omit<DeadLetter, 'raw'>;
@@ -44,7 +43,7 @@ export async function replayDeadLetter(store: Hl7Store, id: number, rules: Accep
   }
   if (refusal || !message) return { id, outcome: 'refused', detail: refusal ?? 'unreadable message' };
   const [result] = await store.accept([
-    { sender: MessageAcceptance.senderOf(message), controlId: message.controlId, raw: letter.raw, receivedAt: new Date().toISOString() },
+    { sender: message.sender, controlId: message.controlId, raw: letter.raw, receivedAt: new Date().toISOString() },
   ]);
   const outcome = result?.duplicate ? 'duplicate' : 'accepted';
   await store.markReplayed(id, outcome === 'accepted' ? 'accepted into the inbox' : 'duplicate of an accepted message');

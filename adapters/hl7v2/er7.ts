@@ -142,6 +142,14 @@ export class Er7Message {
   get controlId(): string {
     return this.msh.get(10);
   }
+
+  /**
+   * The sending system, MSH-3 + MSH-4 as sent: with MSH-10 the de-duplication key, and the
+   * namespace of the numbers (orders, visits) the sender does not qualify itself.
+   */
+  get sender(): string {
+    return `${this.msh.rawField(3)}|${this.msh.rawField(4)}`;
+  }
 }
 
 /** Splits text into segment strings, accepting CR, LF or CRLF separators and dropping blank lines. */

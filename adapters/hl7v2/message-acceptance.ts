@@ -47,11 +47,6 @@ export class MessageAcceptance {
     this.#onAccepted = onAccepted;
   }
 
-  /** Sender identity for de-duplication: MSH-3 and MSH-4 as sent. */
-  static senderOf(message: Er7Message): string {
-    return `${message.msh.rawField(3)}|${message.msh.rawField(4)}`;
-  }
-
   async submit(text: string): Promise<AcceptanceOutcome> {
     let message: Er7Message;
     try {
@@ -68,11 +63,11 @@ export class MessageAcceptance {
       ? { ackCode: 'AR', hl7Code: '102', text: 'NUL character in message', location: '' }
       : checkMessage(message, this.#rules);
     if (refusal) {
-      await this.#deadLetter({ sender: MessageAcceptance.senderOf(message), controlId: message.controlId }, refusal, text);
+      await this.#deadLetter({ sender: message.sender, controlId: message.controlId }, refusal, text);
       return { kind: 'refused', message, mode, refusal };
     }
     const entry: InboxEntry = {
-      sender: MessageAcceptance.senderOf(message),
+      sender: message.sender,
       controlId: message.controlId,
       raw: text,
       receivedAt: new Date().toISOString(),

@@ -202,24 +202,26 @@ t.test('pharmacy orders', async (t) => {
     t.equal(request.dosageInstruction?.[0]?.text, 'Take one capsule twice daily');
     t.equal(request.dosageInstruction?.[0]?.route?.coding?.[0]?.code, 'PO');
     t.equal(request.dosageInstruction?.[0]?.timing?.code?.text, 'BID');
-    t.same(request.dispenseRequest, { quantity: { value: 20, unit: 'capsule', code: 'CAP' }, numberOfRepeatsAllowed: 2 });
+    t.same(request.dispenseRequest, { quantity: { value: 20, unit: 'capsule' }, numberOfRepeatsAllowed: 2 }, 'a unit without a coding system is text only (qty-3)');
     t.equal(request.note?.[0]?.text, 'Finish the course');
     const medication = await one<Medication>(s, 'Medication', request.medicationReference?.reference?.split('/')[1]);
     t.same(medication.code?.coding?.[0], { code: '308182', system: 'http://www.nlm.nih.gov/research/umls/rxnorm', display: 'Amoxicillin 250 MG Oral Capsule' });
     t.equal(medication.form?.coding?.[0]?.code, 'CAP');
   });
 
-  t.test('a later discontinue (ORC-1 DC) for the same placer order updates it', async (t) => {
+  t.test('a later discontinue (ORC-1 DC) for the same placer order replaces it with what it restates', async (t) => {
     await feed(s, message([
       msh({ type: 'RDE^O25^RDE_O25', control: 'RDE-2' }),
       pid('4001'),
       seg('ORC', { 1: 'DC', 2: 'P100^CPOE' }),
-      seg('RXE', { 2: '308182^Amoxicillin 250 MG Oral Capsule^RXNORM' }),
+      seg('RXE', { 2: '308182^Amoxicillin 250 MG Oral Capsule^RXNORM', 7: '^Take one capsule twice daily' }),
     ]));
     const requests = (await s.all('MedicationRequest')) as MedicationRequest[];
     t.equal(requests.length, 1);
     t.equal(requests[0]!.status, 'stopped');
-    t.equal(requests[0]!.dosageInstruction?.[0]?.text, 'Take one capsule twice daily', 'dosage not restated is kept');
+    t.equal(requests[0]!.dosageInstruction?.[0]?.text, 'Take one capsule twice daily');
+    t.equal(requests[0]!.note, undefined, 'the note the order no longer carries is gone, not kept stale');
+    t.equal(requests[0]!.meta?.versionId, '2', 'same resource, next version');
   });
 
   t.test('OMP^O09 and ORM^O01 → MedicationRequest from RXO; an uncoded drug stays a CodeableConcept', async (t) => {

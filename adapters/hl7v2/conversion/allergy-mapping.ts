@@ -1,6 +1,7 @@
 /**
  * AL1 → AllergyIntolerance. An allergy is identified by patient + allergen code (AL1-3), not by
- * AL1-1 (a position in one message), so the same allergy repeated in A08s stays one resource.
+ * AL1-1 (a position in one message), so the same allergy repeated in A08s stays one resource,
+ * each restatement replacing it whole.
  */
 import type { AllergyIntolerance, CodeableConcept } from '@medplum/fhirtypes';
 import type { Er7Segment } from '../er7.ts';
@@ -52,5 +53,5 @@ export function allergyFromAl1(al1: Er7Segment, patient: string, options: Conver
   }
   const onset = hl7ToFhirDateTime(al1.get(6), options.timezone);
   if (onset) allergy.onsetDateTime = onset;
-  return { kind: 'upsert', resource: allergy, patient };
+  return { kind: 'upsert', resource: allergy, patient, replace: true };
 }

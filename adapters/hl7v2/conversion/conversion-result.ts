@@ -1,7 +1,9 @@
 /**
- * What converting one v2 message produces: changes to apply to the store, in order. Upserts
- * carry only the elements the message stated, so an A08 that leaves PID-13 empty keeps the phone
- * number an A01 gave, while `""` (the HL7 explicit null) deletes it (`remove`).
+ * What converting one v2 message produces: changes to apply to the store, in order. Patient and
+ * Encounter upserts carry only the elements the message stated, so an A08 that leaves PID-13
+ * empty keeps the phone number an A01 gave, while `""` (the HL7 explicit null) deletes it
+ * (`remove`). Results and orders are restated whole by their segments (OBX, OBR, ORC+RXE/RXO):
+ * those upserts `replace` the stored resource.
  */
 import type { Resource } from '@medplum/fhirtypes';
 
@@ -11,6 +13,10 @@ export interface UpsertChange {
   readonly resource: Resource;
   /** Local patient id whose compartment holds it; null for shared resources (Medication). */
   readonly patient: string | null;
+  /** The message states the whole resource: it replaces the stored one (keeping id and version history). */
+  readonly replace?: boolean;
+  /** Elements the message may state in part (a period's end alone): merged into the stored element. */
+  readonly partial?: readonly string[];
   /** Top-level elements the message explicitly nulled. */
   readonly remove?: readonly string[];
   /** Elements to set only when the stored resource lacks them (required elements). */

@@ -7,7 +7,7 @@ import type { Encounter, EncounterLocation, EncounterParticipant, Location, Prac
 import type { Er7Message, Er7Segment } from '../er7.ts';
 import { hl7ToFhirDateTime } from '../hl7-datetime.ts';
 import type { ConversionOptions, UpsertChange } from './conversion-result.ts';
-import { codeableConcept, derivedId, practitionerReference } from './v2-datatypes.ts';
+import { assigningAuthority, codeableConcept, derivedId, numberKey, practitionerReference } from './v2-datatypes.ts';
 
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const CLASS: Readonly<Record<string, { code: string; display: string }>> = {
@@ -25,10 +25,11 @@ const STATUS_BY_EVENT: Readonly<Record<string, Encounter['status']>> = {
 };
 
 /** The id of the Encounter a PV1 segment designates (also used by orders and results that carry PV1). */
-export function encounterId(patient: string, pv1: Er7Segment): string {
+export function encounterId(message: Er7Message, patient: string, pv1: Er7Segment): string {
   const visit = pv1.get(19);
-  // Visit numbers are unique at the sender: the id survives an A40 merge of the patient.
-  if (visit) return derivedId('enc', 'visit', visit, pv1.get(19, 4));
+  // A visit number is unique within its assigning authority (else its sender), not per patient:
+  // the id survives an A40 merge of the patient.
+  if (visit) return derivedId('enc', ...numberKey('visit', visit, assigningAuthority(pv1.field(19)), message));
   const admit = pv1.get(44);
   if (admit) return derivedId('enc', patient, 'admit', admit);
   return derivedId('enc', patient, 'current');
@@ -46,7 +47,7 @@ export function encounterFromPv1(
   event: string,
   options: ConversionOptions,
 ): UpsertChange {
-  const id = encounterId(patient, pv1);
+  const id = encounterId(message, patient, pv1);
   const encounter: Encounter = { resourceType: 'Encounter', id, status: 'unknown', class: { code: 'UNK' }, subject: { reference: `Patient/${patient}` } };
   const stated = encounter as unknown as Record<string, unknown>;
   delete stated.status;
@@ -98,6 +99,8 @@ export function encounterFromPv1(
     resource: encounter,
     patient,
     remove,
+    // An A03 without PV1-44 states the end only: the admit time stays. A13 restates the period.
+    ...(event === 'A13' ? {} : { partial: ['period'] }),
     defaults: { status: 'unknown', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK' } },
   };
 }

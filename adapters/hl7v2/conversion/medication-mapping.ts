@@ -2,15 +2,18 @@
  * Pharmacy orders → MedicationRequest (+ Medication when the drug is coded).
  * RDE^O11/O25 carry RXE (the pharmacy's encoded order, preferred, as LinuxForHealth and the
  * Microsoft templates do); OMP^O09 and ORM^O01 carry RXO (the placer's requested order). Each ORC
- * starts an order group; the order is identified by placer (ORC-2), else filler (ORC-3) number,
- * so a later DC/CA/XO for the same order updates it.
+ * starts an order group; the order is identified by placer (ORC-2), else filler (ORC-3) number
+ * (within its namespace, else its sender), so a later DC/CA/XO for the same order replaces it:
+ * whole, since each group restates the complete order.
  */
 import type { Dosage, Medication, MedicationRequest, Practitioner } from '@medplum/fhirtypes';
 import type { Er7Message, Er7Segment } from '../er7.ts';
 import { hl7ToFhirDateTime } from '../hl7-datetime.ts';
 import { ConversionError, type ConversionOptions, type StoreChange } from './conversion-result.ts';
 import { encounterId, hasEncounter } from './encounter-mapping.ts';
-import { codeableConcept, conceptKey, derivedId, practitionerReference } from './v2-datatypes.ts';
+import {
+  codeableConcept, codingSystem, conceptKey, derivedId, eiNamespace, isNumber, numberKey, practitionerReference, quantity as toQuantity,
+} from './v2-datatypes.ts';
 
 /** ORC-5 order status (table 0038) → MedicationRequest.status. */
 const ORDER_STATUS: Readonly<Record<string, MedicationRequest['status']>> = {
@@ -68,24 +71,21 @@ export function medicationRequests(message: Er7Message, patient: string, options
     const placer = orc?.field(2);
     const filler = orc?.field(3);
     const key = placer?.get(1)
-      ? ['placer', placer.get(1), placer.get(2)]
+      ? numberKey('placer', placer.get(1), eiNamespace(placer), message)
       : filler?.get(1)
-        ? ['filler', filler.get(1), filler.get(2)]
+        ? numberKey('filler', filler.get(1), eiNamespace(filler), message)
         : rxe?.get(15)
-          ? ['rx', rxe.get(15)]
-          : ['msg', message.msh.get(3), message.controlId, String(index)];
-    // Order numbers are unique at the sender, so the id does not depend on the patient (it survives A40).
+          ? numberKey('rx', rxe.get(15), '', message)
+          : ['msg', message.sender, message.controlId, String(index)];
+    // An order number is unique in its namespace, so the id does not depend on the patient (it survives A40).
     const id = derivedId('mr', ...key);
     const request: MedicationRequest = {
       resourceType: 'MedicationRequest',
       id,
-      status: 'unknown',
+      status: ORDER_STATUS[orc?.get(5).toUpperCase() ?? ''] ?? ORDER_CONTROL[orc?.get(1).toUpperCase() ?? ''] ?? 'unknown',
       intent: 'order',
       subject: { reference: `Patient/${patient}` },
     };
-    const status = ORDER_STATUS[orc?.get(5).toUpperCase() ?? ''] ?? ORDER_CONTROL[orc?.get(1).toUpperCase() ?? ''];
-    if (status) request.status = status;
-    else delete (request as { status?: string }).status;
 
     const identifiers = [];
     if (placer?.get(1)) identifiers.push({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' }] }, value: placer.get(1) });
@@ -97,7 +97,9 @@ export function medicationRequests(message: Er7Message, patient: string, options
     const drugField = rxe ? rxe.field(2) : rxo!.field(1);
     const drug = codeableConcept(drugField);
     if (drug?.coding?.length) {
-      const medication: Medication = { resourceType: 'Medication', id: derivedId('med', conceptKey(drugField)), code: drug };
+      // A code of a known system names the same drug whoever sends it; a local code only at its sender.
+      const medicationKey = codingSystem(drugField.get(3)) ? [conceptKey(drugField)] : [message.sender, conceptKey(drugField)];
+      const medication: Medication = { resourceType: 'Medication', id: derivedId('med', ...medicationKey), code: drug };
       const form = codeableConcept(rxe ? rxe.field(6) : rxo!.field(5));
       if (form) medication.form = form;
       changes.push({ kind: 'upsert', resource: medication, patient: null });
@@ -111,7 +113,7 @@ export function medicationRequests(message: Er7Message, patient: string, options
     const requester = orc ? practitionerReference<Practitioner>(orc.field(12)) : undefined;
     const requesterRxo = rxo ? practitionerReference<Practitioner>(rxo.field(14)) : undefined;
     if (requester ?? requesterRxo) request.requester = requester ?? requesterRxo;
-    if (hasEncounter(pv1)) request.encounter = { reference: `Encounter/${encounterId(patient, pv1)}` };
+    if (hasEncounter(pv1)) request.encounter = { reference: `Encounter/${encounterId(message, patient, pv1)}` };
 
     const dosage = dosageOf(group, options);
     if (dosage) request.dosageInstruction = [dosage];
@@ -121,7 +123,7 @@ export function medicationRequests(message: Er7Message, patient: string, options
     const refills = rxe ? rxe.get(12) : rxo!.get(13);
     const dispense: NonNullable<MedicationRequest['dispenseRequest']> = {};
     if (isNumber(quantity)) {
-      dispense.quantity = { value: Number(quantity), ...(quantityUnit.get(1) ? { unit: quantityUnit.get(2) || quantityUnit.get(1), code: quantityUnit.get(1) } : {}) };
+      dispense.quantity = toQuantity(quantity, quantityUnit);
     }
     if (/^\d+$/.test(refills)) dispense.numberOfRepeatsAllowed = Number(refills);
     if (Object.keys(dispense).length) request.dispenseRequest = dispense;
@@ -134,7 +136,7 @@ export function medicationRequests(message: Er7Message, patient: string, options
     const notes = group.nte.map((n) => n.repetitions(3).map((r) => r.get(1)).join('\n')).filter((t) => t !== '');
     if (notes.length) request.note = notes.map((text) => ({ text }));
 
-    changes.push({ kind: 'upsert', resource: request, patient, defaults: { status: 'unknown' } });
+    changes.push({ kind: 'upsert', resource: request, patient, replace: true });
   });
   return changes;
 }
@@ -147,9 +149,7 @@ function dosageOf(group: OrderGroup, options: ConversionOptions): Dosage | undef
   const amount = rxe ? rxe.get(3) : rxo!.get(2);
   const unit = rxe ? rxe.field(5) : rxo!.field(4);
   if (isNumber(amount)) {
-    dosage.doseAndRate = [{ doseQuantity: { value: Number(amount), ...(unit.get(1) ? { unit: unit.get(2) || unit.get(1), code: unit.get(1) } : {}) } }];
-    const ucum = unit.get(3).toUpperCase();
-    if (ucum === 'UCUM' || ucum === 'ANS+') dosage.doseAndRate[0]!.doseQuantity!.system = 'http://unitsofmeasure.org';
+    dosage.doseAndRate = [{ doseQuantity: toQuantity(amount, unit) }];
   }
   const route = rxr[0] ? codeableConcept(rxr[0].field(1)) : undefined;
   if (route) dosage.route = route;
@@ -163,8 +163,4 @@ function dosageOf(group: OrderGroup, options: ConversionOptions): Dosage | undef
   }
   if (rxe?.get(21)) dosage.patientInstruction = rxe.get(21, 2) || rxe.get(21, 1);
   return Object.keys(dosage).length ? dosage : undefined;
-}
-
-export function isNumber(value: string): boolean {
-  return /^[+-]?(\d+\.?\d*|\.\d+)$/.test(value.trim());
 }

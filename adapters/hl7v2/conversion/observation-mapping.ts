@@ -2,16 +2,16 @@
  * ORU^R01 → one DiagnosticReport per OBR and one Observation per OBX under it.
  * The value follows OBX-2 (NM, SN, ST/TX/FT, CE/CWE/CNE, DT/DTM/TS, TM, NR); OBX-6 gives units
  * (UCUM when OBX-6.3 says so), OBX-7 the reference range, OBX-8 interpretation, OBX-11 status.
- * Results are identified by filler order number + observation code + sub-id, so a corrected
- * result (OBX-11 `C`) replaces the preliminary one.
+ * Results are identified by filler order number (within its namespace, else its sender) +
+ * observation code + sub-id, so a corrected result (OBX-11 `C`) replaces the preliminary one:
+ * whole, since an OBX states the complete result (nothing of the stale value may survive).
  */
 import type { CodeableConcept, DiagnosticReport, Encounter, Observation, ObservationReferenceRange, Practitioner, Quantity, Reference } from '@medplum/fhirtypes';
 import type { Er7Field, Er7Message, Er7Segment } from '../er7.ts';
 import { hl7ToFhirDateTime, hl7ToFhirInstant } from '../hl7-datetime.ts';
 import { ConversionError, type ConversionOptions, type StoreChange } from './conversion-result.ts';
 import { encounterId, hasEncounter } from './encounter-mapping.ts';
-import { isNumber } from './medication-mapping.ts';
-import { codeableConcept, conceptKey, derivedId, practitionerReference } from './v2-datatypes.ts';
+import { codeableConcept, conceptKey, derivedId, eiNamespace, isNumber, numberKey, practitionerReference, quantity } from './v2-datatypes.ts';
 
 /** OBX-11 (table 0085) → Observation.status. */
 const RESULT_STATUS: Readonly<Record<string, Observation['status']>> = {
@@ -28,7 +28,7 @@ const CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 
 export function resultsFromOru(message: Er7Message, patient: string, options: ConversionOptions): StoreChange[] {
   const pv1 = message.segment('PV1');
-  const encounter: Reference<Encounter> | undefined = hasEncounter(pv1) ? { reference: `Encounter/${encounterId(patient, pv1)}` } : undefined;
+  const encounter: Reference<Encounter> | undefined = hasEncounter(pv1) ? { reference: `Encounter/${encounterId(message, patient, pv1)}` } : undefined;
   const changes: StoreChange[] = [];
   let report: { obr: Er7Segment; resource: DiagnosticReport; key: string[] } | undefined;
   let last: Observation | undefined;
@@ -36,7 +36,7 @@ export function resultsFromOru(message: Er7Message, patient: string, options: Co
   const seen = new Map<string, number>();
 
   const closeReport = (): void => {
-    if (report) changes.push({ kind: 'upsert', resource: report.resource, patient, defaults: { status: 'unknown' } });
+    if (report) changes.push({ kind: 'upsert', resource: report.resource, patient, replace: true });
     report = undefined;
   };
 
@@ -55,7 +55,7 @@ export function resultsFromOru(message: Er7Message, patient: string, options: Co
       observation.id = derivedId('obs', ...baseKey, ...(n ? [String(n)] : []));
       if (encounter) observation.encounter = encounter;
       report.resource.result = [...(report.resource.result ?? []), { reference: `Observation/${observation.id}` }];
-      changes.push({ kind: 'upsert', resource: observation, patient, defaults: { status: 'unknown' } });
+      changes.push({ kind: 'upsert', resource: observation, patient, replace: true });
       last = observation;
     } else if (segment.name === 'NTE') {
       const text = segment.repetitions(3).map((r) => r.get(1)).join('\n');
@@ -80,21 +80,18 @@ function startReport(
   const filler = obr.field(3);
   const placer = obr.field(2);
   const key = filler.get(1)
-    ? ['filler', filler.get(1), filler.get(2)]
+    ? numberKey('filler', filler.get(1), eiNamespace(filler), message)
     : placer.get(1)
-      ? ['placer', placer.get(1), placer.get(2)]
-      : ['msg', message.msh.get(3), message.controlId, patient, String(index)];
+      ? numberKey('placer', placer.get(1), eiNamespace(placer), message)
+      : ['msg', message.sender, message.controlId, patient, String(index)];
   const code = codeableConcept(obr.field(4)) ?? { text: 'unspecified' };
   const resource: DiagnosticReport = {
     resourceType: 'DiagnosticReport',
     id: derivedId('dr', ...key, conceptKey(obr.field(4))),
-    status: 'unknown',
+    status: REPORT_STATUS[obr.get(25).toUpperCase()] ?? 'unknown',
     code,
     subject: { reference: `Patient/${patient}` },
   };
-  const status = REPORT_STATUS[obr.get(25).toUpperCase()];
-  if (status) resource.status = status;
-  else delete (resource as { status?: string }).status;
   const identifiers = [];
   if (placer.get(1)) identifiers.push({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' }] }, value: placer.get(1) });
   if (filler.get(1)) identifiers.push({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'FILL' }] }, value: filler.get(1) });
@@ -117,10 +114,12 @@ function startReport(
 
 function observationFromObx(obx: Er7Segment, obr: Er7Segment, patient: string, options: ConversionOptions): Observation {
   const code = codeableConcept(obx.field(3)) ?? { text: 'unspecified' };
-  const observation: Observation = { resourceType: 'Observation', status: 'unknown', code, subject: { reference: `Patient/${patient}` } };
-  const status = RESULT_STATUS[obx.get(11).toUpperCase()];
-  if (status) observation.status = status;
-  else delete (observation as { status?: string }).status;
+  const observation: Observation = {
+    resourceType: 'Observation',
+    status: RESULT_STATUS[obx.get(11).toUpperCase()] ?? 'unknown',
+    code,
+    subject: { reference: `Patient/${patient}` },
+  };
   const section = obr.get(24).toUpperCase();
   observation.category = [{ coding: [{ system: CATEGORY, code: section === 'RAD' ? 'imaging' : 'laboratory' }] }];
 
@@ -144,17 +143,6 @@ function observationFromObx(obx: Er7Segment, obr: Er7Segment, patient: string, o
   return observation;
 }
 
-function quantity(value: string, unit: Er7Field): Quantity {
-  const q: Quantity = { value: Number(value) };
-  if (unit.get(1)) {
-    q.unit = unit.get(2) || unit.get(1);
-    const system = unit.get(3).toUpperCase();
-    if (system === 'UCUM' || system === 'ANS+') q.system = 'http://unitsofmeasure.org';
-    q.code = unit.get(1);
-  }
-  return q;
-}
-
 function setValue(observation: Observation, type: string, values: readonly Er7Field[], unit: Er7Field, options: ConversionOptions): void {
   const first = values[0];
   if (!first) {
@@ -174,7 +162,7 @@ function setValue(observation: Observation, type: string, values: readonly Er7Fi
         observation.valueRange = { low: quantity(n1, unit), high: quantity(n2, unit) };
       } else if ((separator === ':' || separator === '/') && isNumber(n1) && isNumber(n2)) {
         observation.valueRatio = { numerator: { value: Number(n1) }, denominator: { value: Number(n2) } };
-      } else if (isNumber(n1)) {
+      } else if (isNumber(n1) && separator === '' && n2 === '') {
         const q = quantity(n1, unit);
         if (['<', '>', '<=', '>='].includes(comparator)) q.comparator = comparator as Quantity['comparator'];
         observation.valueQuantity = q;

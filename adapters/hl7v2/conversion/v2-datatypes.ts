@@ -4,8 +4,8 @@
  * XCN → Reference with display and identifier. Ids of converted resources are derived here too.
  */
 import { createHash } from 'node:crypto';
-import type { Address, CodeableConcept, Coding, ContactPoint, HumanName, Identifier, Reference, Resource } from '@medplum/fhirtypes';
-import type { Er7Field } from '../er7.ts';
+import type { Address, CodeableConcept, Coding, ContactPoint, HumanName, Identifier, Quantity, Reference, Resource } from '@medplum/fhirtypes';
+import type { Er7Field, Er7Message } from '../er7.ts';
 
 /** Coding-system names used in v2 (table 0396) and the FHIR system URIs they stand for. */
 const CODING_SYSTEMS: Readonly<Record<string, string>> = {
@@ -57,9 +57,52 @@ export function codeableConcept(field: Er7Field): CodeableConcept | undefined {
   return codings.length || text ? concept : undefined;
 }
 
+/** Whether an NM value is a number (`+1.5`, `.5`, `7`; no exponent, as HL7 NM). */
+export function isNumber(value: string): boolean {
+  return /^[+-]?(\d+\.?\d*|\.\d+)$/.test(value.trim());
+}
+
+const UCUM = 'http://unitsofmeasure.org';
+
+/**
+ * NM + units (a CWE: OBX-6, RXE-5, RXE-11...) → Quantity. The unit's code goes in `code` only
+ * with the system it belongs to (qty-3): UCUM when the CWE names it (`UCUM`, `ANS+`), or another
+ * known system; a local unit is kept as `unit` text only.
+ */
+export function quantity(value: string, units: Er7Field): Quantity {
+  const q: Quantity = { value: Number(value.trim()) };
+  const unit = units.get(2) || units.get(1);
+  if (unit) q.unit = unit;
+  for (const base of [1, 4]) {
+    const code = units.get(base);
+    const name = units.get(base + 2);
+    const system = name.toUpperCase() === 'ANS+' ? UCUM : codingSystem(name);
+    if (code && system) {
+      q.system = system;
+      q.code = code;
+      break;
+    }
+  }
+  return q;
+}
+
 /** The code of a CWE/ID for keys: `system|code` or the text when uncoded. */
 export function conceptKey(field: Er7Field): string {
   return field.get(1) ? `${field.get(3)}|${field.get(1)}` : `|${field.get(2)}`;
+}
+
+/**
+ * The natural key of a number a sender assigns (an EI order number, a CX visit number): the
+ * number with its namespace when the message gives one, else with the sender, because an
+ * unqualified number is unique only at its sender (two labs both have an accession `ACC1`).
+ */
+export function numberKey(kind: string, value: string, namespace: string, message: Er7Message): string[] {
+  return namespace ? [kind, value, namespace] : [kind, value, '', message.sender];
+}
+
+/** Namespace of an EI (entity id^namespace id^universal id^universal id type). */
+export function eiNamespace(ei: Er7Field): string {
+  return ei.get(2) || ei.get(3);
 }
 
 /** Assigning authority of a CX (component 4, HD): namespace id, else universal id. */

@@ -1,11 +1,13 @@
 /**
- * Applies converted changes to the store with v2 update semantics: elements the message states
- * replace the stored ones, elements it leaves empty are kept, `""` removes them; an unchanged
- * resource is not rewritten (and raises no record-change notification).
+ * Applies converted changes to the store with v2 update semantics: a restated result, order or
+ * allergy replaces the stored resource whole; for Patient and Encounter, elements the message
+ * states replace the stored ones, elements it leaves empty are kept, `""` removes them. An
+ * unchanged resource is not rewritten (and raises no record-change notification). A change never
+ * moves a record from one patient's compartment to another's: only an A40 merge does that.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Patient, PatientLink, Resource } from '@medplum/fhirtypes';
-import type { MergePatientsChange, StoreChange, UpsertChange } from '../conversion/conversion-result.ts';
+import { ConversionError, type MergePatientsChange, type StoreChange, type UpsertChange } from '../conversion/conversion-result.ts';
 import { allergyId } from '../conversion/allergy-mapping.ts';
 import type { ResourceAccess } from './batched-transaction.ts';
 
@@ -25,8 +27,16 @@ export async function applyChanges(tx: ResourceAccess, changes: readonly StoreCh
 async function applyUpsert(tx: ResourceAccess, change: UpsertChange, now: string): Promise<boolean> {
   const { resourceType, id } = change.resource;
   const prior = await tx.get(resourceType, id!);
-  const next: Record<string, unknown> = prior ? { ...prior.resource } : {};
-  for (const [key, value] of Object.entries(change.resource)) next[key] = value;
+  if (prior && prior.patient !== change.patient) {
+    // The same key (an order or visit number reused by a sender, say) for another patient: filing
+    // it would overwrite that patient's record and hand it to this one. Refused for review instead.
+    throw new ConversionError(`${resourceType} ${id} is already filed under another patient`, '205');
+  }
+  const next: Record<string, unknown> = prior && !change.replace ? { ...prior.resource } : {};
+  for (const [key, value] of Object.entries(change.resource)) {
+    const stored = next[key];
+    next[key] = change.partial?.includes(key) && isObject(stored) && isObject(value) ? { ...stored, ...value } : value;
+  }
   for (const key of change.remove ?? []) {
     delete next[key];
     delete next[`_${key}`];
@@ -82,6 +92,10 @@ async function mergePatients(tx: ResourceAccess, change: MergePatientsChange, no
     await write(tx, survivor, { ...patient, link: withLink(patient.link, oldRef, 'replaces') }, into, now);
   }
   return [from, into];
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function withLink(links: PatientLink[] | undefined, reference: string, type: PatientLink['type']): PatientLink[] {
