@@ -3,7 +3,7 @@
  * Patient compartment), merged Patients and `$everything`. Routes translate HTTP to these
  * calls; tests and other server parts (audit, notifications) may call them directly.
  */
-import { forbidden, matchesSearchRequest, OperationOutcomeError, notFound } from '@medplum/core';
+import { forbidden, matchesSearchRequest, Operator, OperationOutcomeError, notFound } from '@medplum/core';
 import type { SortRule } from '@medplum/core';
 import type { Bundle, OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
 import { compartmentPatients, isPatientCompartmentType } from '../../adapters/embedded/patient-compartment.ts';
@@ -11,6 +11,8 @@ import { searchParamValues } from '../../adapters/embedded/element-paths.ts';
 import { compareBySortRules } from '../../adapters/embedded/sort-rules.ts';
 import type { AccessContext } from '../access/access-context.ts';
 import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
+import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
+import { forEachBounded } from './bounded-concurrency.ts';
 import { buildSearchset } from './bundle.ts';
 import type { SearchsetEntry } from './bundle.ts';
 import { CURSOR_TTL_MS, MAX_BACK_PAGES, searchFingerprint } from './cursor.ts';
@@ -23,7 +25,7 @@ import { mergeSources } from './merger.ts';
 import type { MergedItem } from './merger.ts';
 import { FhirHttpError, outcome } from './outcomes.ts';
 import type { PatientLinks } from './patient-links.ts';
-import { denied, Planner } from './planner.ts';
+import { denied, includeTypesOf, patientParams, Planner } from './planner.ts';
 import type { SearchPlan } from './planner.ts';
 import { ResourcePresenter } from './resource-presenter.ts';
 import { callSource } from './source-call.ts';
@@ -64,6 +66,9 @@ function mayHold(grant: AccessGrant, source: FederatedSource, resourceType: stri
   if (!isPatientCompartmentType(resourceType)) return grant.allows(undefined, source, resourceType);
   return grant.patients === '*' || grant.patients.some((patient) => grant.allows(patient, source, resourceType));
 }
+
+/** Reads of `_include` targets one page may have in flight at once. */
+const INCLUDE_READS_IN_FLIGHT = 8;
 
 export class FhirService {
   readonly #deps: FhirServiceDeps;
@@ -127,7 +132,8 @@ export class FhirService {
     return patient;
   }
 
-  async #mergedPatient(key: string, grant: AccessGrant, signal: AbortSignal | undefined): Promise<{ patient?: Patient; issues: OperationOutcomeIssue[] }> {
+  /** The merged Patient of a key, with the source Patients it merges (`parts`, in source order). */
+  async #mergedPatient(key: string, grant: AccessGrant, signal: AbortSignal | undefined): Promise<{ patient?: Patient; parts: LocalPatient[]; issues: OperationOutcomeIssue[] }> {
     const issues: OperationOutcomeIssue[] = [];
     const links = this.#deps.links.linksOf(key);
     const parts = await Promise.all(
@@ -141,7 +147,7 @@ export class FhirService {
     );
     const order = this.#deps.sources.all();
     const found = parts.filter((p): p is LocalPatient => !!p).sort((a, b) => order.indexOf(a.source) - order.indexOf(b.source));
-    return { patient: found.length > 0 ? mergePatient(key, found, this.presenter) : undefined, issues };
+    return { patient: found.length > 0 ? mergePatient(key, found, this.presenter) : undefined, parts: found, issues };
   }
 
   // ---------------------------------------------------------------- search
@@ -200,14 +206,24 @@ export class FhirService {
     });
   }
 
-  /** Presents matches (merged Patients stay merged) and adds `_include`/`_revinclude` entries. */
+  /** Presents matches and adds `_include`/`_revinclude` entries. */
   async #entries(items: readonly MergedItem[], search: FhirSearch, plan: SearchPlan, ctx: SearchContext): Promise<{ list: SearchsetEntry[]; issues: OperationOutcomeIssue[] }> {
     const list: SearchsetEntry[] = items.map(({ source, resource }) => ({
       resource: subset(this.presenter.present(source, resource), search.summary, search.elements),
       mode: 'match',
     }));
+    const issues = await this.#include(items, search, plan.grant, list, ctx.signal);
+    return { list, issues };
+  }
+
+  /**
+   * Appends the `_include`/`_revinclude` entries of a page to `list`. `origins` are the source
+   * records behind the page's matches (a merged Patient's are its sources' own Patients). Each
+   * (source, type, id) is read once, a few at a time, so a page cannot flood a source.
+   */
+  async #include(origins: readonly MergedItem[], search: FhirSearch, grant: AccessGrant, list: SearchsetEntry[], signal: AbortSignal | undefined): Promise<OperationOutcomeIssue[]> {
     const issues: OperationOutcomeIssue[] = [];
-    if (search.include.length === 0 && search.revInclude.length === 0) return { list, issues };
+    if (search.include.length === 0 && search.revInclude.length === 0) return issues;
     const seen = new Set(list.map((e) => `${e.resource.resourceType}/${e.resource.id}`));
     const add = (resource: Resource) => {
       const key = `${resource.resourceType}/${resource.id}`;
@@ -215,10 +231,10 @@ export class FhirService {
       seen.add(key);
       list.push({ resource, mode: 'include' });
     };
-    const tasks: Array<Promise<void>> = [];
+    const reads = new Map<string, { source: FederatedSource; type: string; localId: string }>();
     const patientKeys = new Set<string>();
     for (const target of search.include) {
-      for (const { source, resource } of items) {
+      for (const { source, resource } of origins) {
         for (const value of searchParamValues(resource, target.searchParam)) {
           const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(String((value as { reference?: unknown }).reference ?? ''));
           if (!m || (target.targetType && m[1] !== target.targetType)) continue;
@@ -228,42 +244,49 @@ export class FhirService {
             patientKeys.add(key);
             continue;
           }
-          if (!source.adapter.capabilities().resources[type] || !mayHold(plan.grant, source, type)) continue;
-          tasks.push(
-            callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (s) => source.adapter.read(type, localId, s)).then((r) => {
-              if (!r.ok) return void issues.push(r.issue);
-              if (r.value && this.#visible(plan.grant, source, r.value)) add(this.presenter.present(source, r.value));
-            }),
-          );
+          if (!source.adapter.capabilities().resources[type] || !mayHold(grant, source, type)) continue;
+          reads.set(`${source.sourceId}\u0000${type}\u0000${localId}`, { source, type, localId });
         }
       }
     }
+    const tasks: Array<Promise<void>> = [
+      forEachBounded([...reads.values()], INCLUDE_READS_IN_FLIGHT, async ({ source, type, localId }) => {
+        const r = await callSource(source, this.#deps.sourceTimeoutMs, signal, (s) => source.adapter.read(type, localId, s));
+        if (!r.ok) return void issues.push(r.issue);
+        if (r.value && this.#visible(grant, source, r.value)) add(this.presenter.present(source, r.value));
+      }),
+    ];
     for (const key of patientKeys) {
-      if (plan.grant.patients !== '*' && !plan.grant.patients.includes(key)) continue;
-      tasks.push(this.#mergedPatient(key, plan.grant, ctx.signal).then((r) => (issues.push(...r.issues), r.patient && add(r.patient))));
+      if (grant.patients !== '*' && !grant.patients.includes(key)) continue;
+      tasks.push(this.#mergedPatient(key, grant, signal).then((r) => (issues.push(...r.issues), r.patient && add(r.patient))));
     }
     for (const target of search.revInclude) {
-      const bySource = new Map<FederatedSource, string[]>();
-      for (const { source, resource } of items) bySource.set(source, [...(bySource.get(source) ?? []), `${resource.resourceType}/${resource.id}`]);
-      for (const [source, refs] of bySource) {
+      const bySource = new Map<FederatedSource, Resource[]>();
+      for (const { source, resource } of origins) bySource.set(source, [...(bySource.get(source) ?? []), resource]);
+      // Records pointing at source Patients are that patient's compartment: asked as such.
+      const byPatient = patientParams(target.resourceType).includes(target.searchParam);
+      for (const [source, resources] of bySource) {
         const capability = source.adapter.capabilities().resources[target.resourceType];
         if (!capability?.searchParams.includes(target.searchParam)) continue;
-        const query = { resourceType: target.resourceType, filters: [{ code: target.searchParam, operator: 'eq' as const, value: refs.join(',') }], count: MAX_COUNT };
+        const patients = byPatient && resources.every((r) => r.resourceType === 'Patient') ? resources.map((r) => r.id as string) : undefined;
+        const query: SourceQuery = patients
+          ? { resourceType: target.resourceType, filters: [], patients, count: MAX_COUNT }
+          : { resourceType: target.resourceType, filters: [{ code: target.searchParam, operator: Operator.EQUALS, value: resources.map((r) => `${r.resourceType}/${r.id}`).join(',') }], count: MAX_COUNT };
         tasks.push(
-          callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (s) => source.adapter.search(query as never, s)).then((r) => {
+          callSource(source, this.#deps.sourceTimeoutMs, signal, (s) => source.adapter.search(query, s)).then((r) => {
             if (!r.ok) return void issues.push(r.issue);
-            for (const resource of r.value.resources) if (this.#visible(plan.grant, source, resource)) add(this.presenter.present(source, resource));
+            for (const resource of r.value.resources) if (this.#visible(grant, source, resource)) add(this.presenter.present(source, resource));
           }),
         );
       }
     }
     await Promise.all(tasks);
-    return { list, issues };
+    return issues;
   }
 
   /** Patient searches run over merged Patients, so every criterion sees the whole person. */
   async #searchPatients(search: FhirSearch, ctx: SearchContext): Promise<Bundle> {
-    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'search', patients: [], includeTypes: [] });
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'search', patients: [], includeTypes: includeTypesOf(search) });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     const grant = decision.grant;
     const path = 'Patient';
@@ -271,15 +294,20 @@ export class FhirService {
     const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprint) : undefined;
     const candidates = grant.patients === '*' ? this.#deps.links.patients() : grant.patients;
     const issues: OperationOutcomeIssue[] = [];
-    const patients = (await Promise.all(candidates.map((key) => this.#mergedPatient(key, grant, ctx.signal))))
-      .flatMap((r) => (issues.push(...r.issues), r.patient ? [r.patient] : []));
+    const persons = (await Promise.all(candidates.map((key) => this.#mergedPatient(key, grant, ctx.signal))))
+      .flatMap((r) => (issues.push(...r.issues), r.patient ? [{ patient: r.patient, parts: r.parts }] : []));
     const request = { resourceType: 'Patient' as const, filters: [...search.filters] };
     const sort: readonly SortRule[] = search.sort.length > 0 ? search.sort : [{ code: '_id' }];
-    const matches = patients
-      .filter((p) => request.filters.length === 0 || matchesSearchRequest(p, request))
-      .sort((a, b) => compareBySortRules(a, b, sort));
+    const matches = persons
+      .filter((p) => request.filters.length === 0 || matchesSearchRequest(p.patient, request))
+      .sort((a, b) => compareBySortRules(a.patient, b.patient, sort));
     const offset = state?.offset ?? 0;
     const page = matches.slice(offset, offset + search.count);
+    const entries: SearchsetEntry[] = page.map((p) => ({ resource: subset(p.patient, search.summary, search.elements), mode: 'match' }));
+    if (search.summary !== 'count') {
+      const origins = page.flatMap((p) => p.parts.map((part) => ({ source: part.source, resource: part.patient })));
+      issues.push(...(await this.#include(origins, search, grant, entries, ctx.signal)));
+    }
     const seal = (at: number) =>
       this.#deps.cursors.seal({ search: fingerprint, sourceCount: search.count, positions: {}, back: [], offset: at, expires: Date.now() + CURSOR_TTL_MS } satisfies CursorState);
     const selfParams = search.params as Array<[string, string]>;
@@ -290,7 +318,7 @@ export class FhirService {
       next: search.count > 0 && offset + page.length < matches.length ? this.#url(ctx, path, selfParams, seal(offset + page.length)) : undefined,
       previous: offset > 0 && search.count > 0 ? this.#url(ctx, path, selfParams, seal(Math.max(0, offset - search.count))) : undefined,
       total: search.total ? matches.length : undefined,
-      entries: search.summary === 'count' ? [] : page.map((p) => ({ resource: subset(p, search.summary, search.elements), mode: 'match' as const })),
+      entries: search.summary === 'count' ? [] : entries,
       outcome: outcome([...dedup.values()]),
     });
   }

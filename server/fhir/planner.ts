@@ -49,6 +49,12 @@ export function patientParams(resourceType: string): string[] {
   return [...codes];
 }
 
+/** The types `_include` (the named target, else every target the parameter allows) and `_revinclude` can add. */
+export function includeTypesOf(search: FhirSearch): string[] {
+  const includeTargets = search.include.flatMap((i) => (i.targetType ? [i.targetType] : ((getSearchParameter(i.resourceType, i.searchParam)?.target ?? []) as string[])));
+  return [...new Set([...includeTargets, ...search.revInclude.map((i) => i.resourceType)])];
+}
+
 /** A source's declared parameters for a type, as a set cached on its capabilities object. */
 const declaredCache = new WeakMap<object, Map<string, ReadonlySet<string>>>();
 export function declaredParams(source: FederatedSource, resourceType: string): ReadonlySet<string> {
@@ -157,14 +163,11 @@ export class Planner {
     const { sources, links, policy } = this.#deps;
     const type = search.resourceType;
     const { named, rest } = this.namedPatients(search, compartment);
-    // What _include can add: the named target type, else every target the parameter allows.
-    const includeTargets = search.include.flatMap((i) => (i.targetType ? [i.targetType] : ((getSearchParameter(i.resourceType, i.searchParam)?.target ?? []) as string[])));
-    const includeTypes = [...new Set([...includeTargets, ...search.revInclude.map((i) => i.resourceType)])];
     const decision = await policy.decide(context, {
       resourceType: type,
       action: 'search',
       patients: named ? named.keys : [],
-      includeTypes,
+      includeTypes: includeTypesOf(search),
     });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     const grant = decision.grant;

@@ -1,5 +1,8 @@
 import t from 'tap';
-import { alice, bob, demoApp, json } from './fhir-app.ts';
+import type { Resource } from '@medplum/fhirtypes';
+import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
+import { EmbeddedAdapter } from '../../adapters/embedded/embedded-adapter.ts';
+import { alice, bob, carol, demoApp, demoLinks, json, source } from './fhir-app.ts';
 
 const app = await demoApp();
 t.teardown(() => app.close());
@@ -122,6 +125,55 @@ t.test('Patient search runs over merged Patients', async (t) => {
   t.same(ids(bundle), [alice]);
   const all = json(await get(`/fhir/Patient`));
   t.equal(all.total, 4);
+});
+
+t.test('Patient searches add _include and _revinclude entries for the merged Patients of the page', async (t) => {
+  const rev = json(await get(`/fhir/Patient?_id=${alice}&_revinclude=MedicationRequest:patient`));
+  t.same(ids(rev), [alice]);
+  const own = json(await get(`/fhir/MedicationRequest?patient=${alice}&_count=100`));
+  t.ok(ids(own).length > 1);
+  t.same(ids(rev, 'include').sort(), ids(own).sort(), "every provider's MedicationRequests of the person");
+
+  // A provider whose Patient names a general practitioner: the include follows it.
+  const gp = new EmbeddedAdapter('gp', [
+    { resourceType: 'Patient', id: 'g1', generalPractitioner: [{ reference: 'Practitioner/dr1' }] } as Resource,
+    { resourceType: 'Practitioner', id: 'dr1', name: [{ family: 'Osler' }] } as Resource,
+  ]);
+  const links = demoLinks();
+  links.add({ patient: carol, sourceId: 'gp', localId: 'g1' });
+  const withGp = await demoApp({ extraSources: [source('gp', gp)], deps: { patientLinks: links } });
+  t.teardown(() => withGp.close());
+  const included = json(await withGp.inject({ method: 'GET', url: `/fhir/Patient?_id=${carol}&_include=Patient:general-practitioner` }));
+  t.same(ids(included), [carol]);
+  t.same(ids(included, 'include'), ['gp.dr1']);
+});
+
+t.test('an _include target that many matches reference is read from its source once', async (t) => {
+  const inner = new EmbeddedAdapter('meds', [
+    { resourceType: 'Patient', id: 'q1' } as Resource,
+    { resourceType: 'Medication', id: 'm1', code: { text: 'amoxicillin' } } as Resource,
+    ...Array.from({ length: 12 }, (_, i) => ({
+      resourceType: 'MedicationRequest', id: `mr${i}`, status: 'active', intent: 'order',
+      subject: { reference: 'Patient/q1' }, medicationReference: { reference: 'Medication/m1' },
+    }) as Resource),
+  ]);
+  const reads: string[] = [];
+  const counted: EhrAdapter = {
+    sourceId: 'meds',
+    capabilities: () => inner.capabilities(),
+    read: (type, id, signal) => (reads.push(`${type}/${id}`), inner.read(type, id, signal)),
+    search: (query, signal) => inner.search(query, signal),
+    health: (signal) => inner.health(signal),
+    close: () => inner.close(),
+  };
+  const links = demoLinks();
+  links.add({ patient: carol, sourceId: 'meds', localId: 'q1' });
+  const withMeds = await demoApp({ extraSources: [source('meds', counted)], deps: { patientLinks: links } });
+  t.teardown(() => withMeds.close());
+  const bundle = json(await withMeds.inject({ method: 'GET', url: `/fhir/MedicationRequest?patient=${carol}&_include=MedicationRequest:medication&_count=50` }));
+  t.equal(ids(bundle).filter((id: string) => id.startsWith('meds.')).length, 12);
+  t.same(ids(bundle, 'include').filter((id: string) => id.startsWith('meds.')), ['meds.m1']);
+  t.same(reads, ['Medication/m1'], 'one read for twelve references');
 });
 
 t.test('unknown parameters are ignored and left out of the self link, or refused under handling=strict', async (t) => {
