@@ -17,6 +17,7 @@ import { ClientRegistry, type SmartClient } from './clients.ts';
 import { capabilitySecurity, openidConfiguration, smartConfiguration, smartEndpoints, SMART_STYLE } from './discovery.ts';
 import { GrantStore } from './grant-store.ts';
 import { clientsPage } from './pages.ts';
+import { fhirUserReference } from './participant-source.ts';
 import { SigningKeys } from './signing-keys.ts';
 import { SiweLogin } from './siwe-login.ts';
 import type { ParticipantInfo, SmartAuthOptions, SmartAuthServices, SmartContext } from './smart-context.ts';
@@ -45,13 +46,6 @@ export function selfOnlySnapshot(subject: string): Promise<PermissionSnapshot> {
     entries: [{ patient: subject, providers: '*', resourceTypes: '*', actions: ['read', 'search'], purpose: 'any', notBefore: 0, expiresAt: 0, basis: 'self' }],
   });
 }
-
-const FHIR_USER_TYPES: Record<string, string> = {
-  patient: 'Patient',
-  clinician: 'Practitioner',
-  provider: 'Practitioner',
-  proxy: 'RelatedPerson',
-};
 
 const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
   const origin = new URL(options.publicUrl).origin;
@@ -114,8 +108,7 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
     snapshot: options.permissionSnapshot ?? selfOnlySnapshot,
     describe,
     async fhirUserOf(address) {
-      const role = (await describe(address)).role ?? 'patient';
-      return `${endpoints.fhirBaseUrl}/${FHIR_USER_TYPES[role] ?? 'Person'}/${address}`;
+      return `${endpoints.fhirBaseUrl}/${fhirUserReference(address, (await describe(address)).role)}`;
     },
   };
 

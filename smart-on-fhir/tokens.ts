@@ -150,12 +150,16 @@ export class TokenService {
 
 /** The FHIR layer's view of a verified token. */
 export function accessContextOf(claims: AccessTokenClaims): AccessContext {
+  const scopes = parseScopes(claims.scope);
+  // The user's own record is readable when the app was told who the user is (fhirUser, or v1 profile).
+  const fhirUser = claims.fhirUser && (scopes.context.has('fhirUser') || scopes.context.has('profile')) ? claims.fhirUser.split('/').slice(-2).join('/') : undefined;
   return {
     clientId: claims.client_id,
     subject: claims.sub,
-    scopes: parseScopes(claims.scope).resources,
+    scopes: scopes.resources,
     ...(claims.patient ? { patient: claims.patient } : {}),
     ...(claims.encounter ? { encounter: claims.encounter } : {}),
+    ...(fhirUser ? { fhirUser } : {}),
     tokenId: claims.jti,
   };
 }

@@ -33,6 +33,11 @@ export interface AccessContext {
   readonly purpose?: string;
   /** Token id (jti) for audit and revocation checks. */
   readonly tokenId?: string;
+  /**
+   * The user's own FHIR resource (`Patient/0x…`, `Practitioner/directory.0x…`) when the token was
+   * granted `fhirUser`: readable with it whatever the resource scopes (SMART App Launch).
+   */
+  readonly fhirUser?: string;
 }
 
 /** One scope's v2 query constraints: search parameters a resource must all match. */

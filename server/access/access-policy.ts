@@ -32,6 +32,8 @@ export interface AccessRequest {
    * gates the call, and the decision naming the record's patients follows (and is the one audited).
    */
   readonly preflight?: boolean;
+  /** A read's logical id (the one resource asked for): the caller's own fhirUser record is readable. */
+  readonly id?: string;
 }
 
 /** What a caller may see for one request. */

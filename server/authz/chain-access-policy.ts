@@ -87,6 +87,13 @@ export class ChainAccessPolicy implements AccessPolicy {
     const verdict = this.#o.freshness.verdict(nowMs);
     if (!verdict.fresh) return refuse(503, verdict.detail);
 
+    // The user's own fhirUser record, when the token was granted fhirUser: exactly that resource,
+    // whatever the resource scopes (SMART App Launch: apps read the user they were told about).
+    if (request.action === 'read' && request.id !== undefined && context.fhirUser === `${request.resourceType}/${request.id}`) {
+      const own: AccessGrant = { patients: '*', allows: (patient, _source, type) => type === request.resourceType && (patient === undefined || patient === request.id) };
+      return { result: { allowed: true, grant: own }, record: { ...base, patients: request.patients, sources: [], outcome: 'allowed', status: 200 } };
+    }
+
     const scopes = scopesFor(context.scopes, request.resourceType, request.action);
     if (scopes.length === 0) return refuse(403, `the token's scopes do not allow ${request.action} of ${request.resourceType}`);
 

@@ -93,7 +93,7 @@ export class FhirService {
     const source = local ? this.#deps.sources.get(local.sourceId) : undefined;
     if (!local || !source || !source.adapter.capabilities().resources[resourceType]) throw notFoundError(`${resourceType}/${id}`);
     // Decided before the source is asked: a read no grant of the caller's can allow never reaches it.
-    const preflight = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: [], includeTypes: [], preflight: true });
+    const preflight = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: [], includeTypes: [], preflight: true, id });
     if (!preflight.allowed) throw denied(preflight.status, preflight.reason);
     // No grant reaches this type at this provider: refused whatever the id, so nothing leaks.
     if (!mayHold(preflight.grant, source, resourceType)) throw denied(403, `no permission to read ${resourceType} held by ${source.name}`);
@@ -107,7 +107,7 @@ export class FhirService {
     if (!resource || resource.resourceType !== resourceType) throw notFoundError(`${resourceType}/${id}`);
     const localPatients = compartmentPatients(resource);
     const keys = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
-    const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: keys, includeTypes: [] });
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: keys, includeTypes: [], id });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     if (!this.#visible(decision.grant, source, resource, localPatients)) throw notFoundError(`${resourceType}/${id}`);
     return this.presenter.present(source, resource);
@@ -125,7 +125,7 @@ export class FhirService {
   }
 
   async readPatient(key: string, ctx: CallContext): Promise<Patient> {
-    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [] });
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [], id: key });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     const { patient } = await this.#mergedPatient(key, decision.grant, ctx.signal);
     if (!patient) throw notFoundError(`Patient/${key}`);

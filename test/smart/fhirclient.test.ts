@@ -87,12 +87,53 @@ t.test('EHR launch: the EHR user starts the app with a patient; fhirclient compl
   const { redirect } = await authorizeAs(browser, authUrl, demoWallet('clinician'));
   const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
   t.equal(client.patient.id, aliceId);
-  t.equal(client.user.fhirUser, `Practitioner/${demoAddress('clinician')}`);
+  t.equal(((await client.patient.read()) as { id: string }).id, aliceId, 'the app reads the patient in context');
+  t.equal(client.user.fhirUser, `Practitioner/directory.${demoAddress('clinician')}`);
+  const user = (await client.user.read()) as { resourceType: string; name?: { text?: string }[] };
+  t.equal(user.resourceType, 'Practitioner', 'the clinician’s fhirUser record exists (Inferno O6)');
+  t.equal(user.name?.[0]?.text, 'Dr. Demo Clinician', 'with the display name from the directory');
   t.equal(client.state.tokenResponse!.need_patient_banner, false);
   const meds = (await client.request(`MedicationRequest?patient=${aliceId}`)) as { resourceType: string; entry?: unknown[] };
   t.equal(meds.resourceType, 'Bundle');
   t.ok((meds.entry ?? []).length > 0, 'the clinician sees alice’s medications through the on-chain grant');
   await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'but not a patient without a grant');
+});
+
+t.test('a patient’s own fhirUser is readable with fhirUser granted, even when the resource scopes leave Patient out (Inferno O6)', async (t) => {
+  const store = storage();
+  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+    iss: stack.fhirBase,
+    clientId: APP.clientId,
+    scope: 'launch/patient openid fhirUser patient/MedicationRequest.rs',
+    redirectUri: 'http://app.test/callback',
+    noRedirect: true,
+  })) as string;
+  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('alice'));
+  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  t.equal(client.user.fhirUser, `Patient/${aliceId}`);
+  t.equal(((await client.user.read()) as { id: string }).id, aliceId, 'her own Patient record');
+  await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'that is no key to other patients');
+  await t.rejects(client.request(`Practitioner/directory.${demoAddress('clinician')}`), 'nor to other users’ records');
+  await t.rejects(client.request('Observation'), 'nor to types outside the scopes');
+});
+
+t.test('a healthcare proxy’s fhirUser is a Person from the participant directory, readable with the proxy’s token', async (t) => {
+  const store = storage();
+  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+    iss: stack.fhirBase,
+    clientId: APP.clientId,
+    scope: 'launch/patient openid fhirUser patient/MedicationRequest.rs',
+    redirectUri: 'http://app.test/callback',
+    noRedirect: true,
+  })) as string;
+  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('proxy'));
+  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  t.equal(client.user.fhirUser, `Person/directory.${demoAddress('proxy')}`);
+  const person = (await client.user.read()) as { resourceType: string; id: string; name?: { text?: string }[]; link?: unknown };
+  t.equal(person.resourceType, 'Person');
+  t.equal(person.id, `directory.${demoAddress('proxy')}`);
+  t.equal(person.name?.[0]?.text, 'Healthcare proxy (demo)');
+  t.equal(person.link, undefined, 'the record names no patient the proxy acts for');
 });
 
 t.test('client-confidential-asymmetric: fhirclient signs an RS384 assertion, and refreshes without one', async (t) => {

@@ -88,7 +88,8 @@ t.test('the clinician, EHR launch of the confidential clinician app: alice’s h
   const { redirect } = await authorizeAs(browser, authUrl, demoWallet('clinician'));
   const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
   t.equal(client.patient.id, alice);
-  t.equal(client.user.fhirUser, `Practitioner/${demoAddress('clinician')}`, 'the chain says this is a clinician');
+  t.equal(client.user.fhirUser, `Practitioner/directory.${demoAddress('clinician')}`, 'the chain says this is a clinician');
+  t.equal(((await client.user.read()) as { resourceType: string }).resourceType, 'Practitioner', 'and the participant directory serves the record');
   const meds = (await client.request(`MedicationRequest?patient=${alice}`)) as SearchSet;
   t.same([...sourcesOf(meds)], ['hospital'], 'the grant names the hospital only');
   await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'no grant from bob');

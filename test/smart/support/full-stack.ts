@@ -24,6 +24,7 @@ import type { PermissionEntry, PermissionSnapshot } from '../../../server/access
 import { freePort } from '../../../server/util/free-port.ts';
 import { demoClients, describeDemoParticipant, demoSigners } from '../../../smart-on-fhir/demo-clients.ts';
 import type { SmartClient } from '../../../smart-on-fhir/clients.ts';
+import { PARTICIPANT_SOURCE_ID, ParticipantSource } from '../../../smart-on-fhir/participant-source.ts';
 
 export interface FullStack {
   readonly app: FastifyInstance;
@@ -63,6 +64,8 @@ export async function startFullStack(extraClients: readonly SmartClient[] = []):
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
   const log = pino({ level: 'silent' });
   const sources = await openSources(demoSources(), { log, dataDir: mkdtempSync(join(tmpdir(), 'medrec-smart-')), redisUrl: redisServer.url });
+  // The non-patients' fhirUser records, as the embedded server serves them.
+  sources.push({ sourceId: PARTICIPANT_SOURCE_ID, provider: PARTICIPANT_SOURCE_ID, name: 'Participant directory', adapter: new ParticipantSource(describeDemoParticipant, 31337) });
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const freshness = new SyncFreshness({ maxHeadAgeMs: 24 * 3600_000, maxRedisSilenceMs: 24 * 3600_000 });
