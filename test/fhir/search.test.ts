@@ -163,7 +163,7 @@ t.test('an _include target that many matches reference is read from its source o
     capabilities: () => inner.capabilities(),
     read: (type, id, signal) => (reads.push(`${type}/${id}`), inner.read(type, id, signal)),
     search: (query, signal) => inner.search(query, signal),
-    health: (signal) => inner.health(signal),
+    health: () => inner.health(),
     close: () => inner.close(),
   };
   const links = demoLinks();
