@@ -4,7 +4,9 @@
  * MLLP. A file whose messages were all accepted (or duplicates) moves to `processed/`; a file with
  * refused messages moves to `failed/` beside a `<name>.report.txt` listing, per message, its
  * position, MSH-10 and the reason (no message content). Files are picked up after they have
- * stopped growing, so a half-copied file is never read.
+ * stopped growing, so a half-copied file is never read. A file that cannot be read or moved (a
+ * permission, a full disk, a vanished subdirectory) is logged and left for the next poll: one
+ * bad file never stops the drop, let alone the server.
  */
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +27,26 @@ export function splitBatch(text: string): string[] {
   return messages.map((segments) => segments.join('\r') + '\r');
 }
 
+const CR = 0x0d;
+const LF = 0x0a;
+const VT = 0x0b;
+const FS = 0x1c;
+
+/**
+ * Splits a batch file's bytes into messages, decoding each by its own MSH-18 character set (a
+ * batch may mix UTF-8 and 8859/1 messages, and its FHS says nothing about theirs).
+ */
+export function decodeBatch(bytes: Buffer, defaultCharset: 'utf8' | 'latin1'): string[] {
+  const starts: number[] = [];
+  for (let i = bytes.indexOf('MSH'); i !== -1; i = bytes.indexOf('MSH', i + 3)) {
+    const before = bytes[i - 1];
+    const bom = i === 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+    if (i === 0 || bom || before === CR || before === LF || before === VT || before === FS) starts.push(i);
+  }
+  // Bytes before the first MSH are the FHS/BHS envelope (or not a message): never decoded as one.
+  return starts.flatMap((start, k) => splitBatch(decodeMessageBytes(bytes.subarray(start, starts[k + 1] ?? bytes.length), defaultCharset)));
+}
+
 export interface FileDropOptions {
   readonly dir: string;
   readonly pollMs: number;
@@ -43,6 +65,8 @@ export class FileDrop {
   readonly #options: FileDropOptions;
   readonly #log: FastifyBaseLogger;
   readonly #sizes = new Map<string, number>();
+  /** Files whose last attempt failed (logged once, retried every poll). */
+  readonly #failing = new Set<string>();
   #timer?: NodeJS.Timeout;
   #scan?: Promise<FileReport[]>;
   #closed = false;
@@ -85,20 +109,28 @@ export class FileDrop {
     for (const name of names) {
       if (this.#closed) break;
       const path = join(this.#options.dir, name);
-      const size = (await stat(path)).size;
-      if (!assumeSettled && this.#sizes.get(name) !== size) {
-        this.#sizes.set(name, size);
-        continue;
+      try {
+        const size = (await stat(path)).size;
+        if (!assumeSettled && this.#sizes.get(name) !== size) {
+          this.#sizes.set(name, size);
+          continue;
+        }
+        this.#sizes.delete(name);
+        reports.push(await this.#process(name, path));
+        this.#failing.delete(name);
+      } catch (error) {
+        // No file name in the log: names can carry patient data. What was accepted is
+        // de-duplicated when the file is read again.
+        if (!this.#failing.has(name)) this.#log.error({ err: errorSummary(error) }, 'hl7v2 file drop: a file could not be processed; retrying at each poll');
+        this.#failing.add(name);
       }
-      this.#sizes.delete(name);
-      reports.push(await this.#process(name, path));
     }
+    for (const name of this.#failing) if (!names.includes(name)) this.#failing.delete(name);
     return reports;
   }
 
   async #process(name: string, path: string): Promise<FileReport> {
-    const text = decodeMessageBytes(await readFile(path), this.#options.defaultCharset);
-    const messages = splitBatch(text);
+    const messages = decodeBatch(await readFile(path), this.#options.defaultCharset);
     const outcomes: AcceptanceOutcome[] = await Promise.all(messages.map((m) => this.#acceptance.submit(m)));
     const problems: string[] = [];
     let accepted = 0;
@@ -119,6 +151,7 @@ export class FileDrop {
     if (messages.length === 0) problems.push('no HL7 message (no MSH segment) in file');
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const target = problems.length ? 'failed' : 'processed';
+    await mkdir(join(this.#options.dir, target), { recursive: true }); // an operator may have removed it
     await rename(path, join(this.#options.dir, target, `${stamp}-${name}`));
     if (problems.length) {
       await writeFile(join(this.#options.dir, 'failed', `${stamp}-${name}.report.txt`), `${problems.join('\n')}\n`);

@@ -12,8 +12,7 @@ import { SourceUnavailableError } from '../ehr-adapter.ts';
 import { InMemoryResourceStore, inMemoryCapabilities } from '../embedded/in-memory-search.ts';
 import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-config.ts';
 import { ConversionWorker, type ConversionRunner } from './conversion-worker.ts';
-import { decodeMessageBytes } from './er7.ts';
-import { FileDrop, splitBatch } from './file-drop.ts';
+import { decodeBatch, FileDrop, splitBatch } from './file-drop.ts';
 import { parseHl7v2Options, type Hl7v2SourceOptions } from './hl7v2-source-options.ts';
 import { errorSummary, MessageAcceptance, type AcceptanceOutcome } from './message-acceptance.ts';
 import { MllpListener, type ConversionOutcome } from './mllp-listener.ts';
@@ -125,7 +124,7 @@ export class Hl7v2Source implements EhrAdapter {
     try {
       await source.#listener?.start();
       await source.#fileDrop?.start();
-      if (options.sampleFeed) await source.acceptText(decodeMessageBytes(await readFile(options.sampleFeed), options.defaultCharset));
+      if (options.sampleFeed) await source.#acceptAll(decodeBatch(await readFile(options.sampleFeed), options.defaultCharset));
       source.#worker?.wake(); // messages accepted before a restart
     } catch (error) {
       await source.close();
@@ -140,8 +139,12 @@ export class Hl7v2Source implements EhrAdapter {
   }
 
   /** Accepts every message of a batch text (as the file drop would), in order. */
-  async acceptText(text: string): Promise<AcceptanceOutcome[]> {
-    return Promise.all(splitBatch(text).map((m) => this.#acceptance.submit(m)));
+  acceptText(text: string): Promise<AcceptanceOutcome[]> {
+    return this.#acceptAll(splitBatch(text));
+  }
+
+  #acceptAll(messages: readonly string[]): Promise<AcceptanceOutcome[]> {
+    return Promise.all(messages.map((m) => this.#acceptance.submit(m)));
   }
 
   /** Resolves when every accepted message is converted (tests, benchmarks, the CLI). */

@@ -1,13 +1,18 @@
 /**
  * The directory drop: FHS/BHS batches and plain multi-message files are accepted message by
- * message; good files move to processed/, files with refused messages to failed/ with a report.
+ * message (each decoded by its own MSH-18); good files move to processed/, files with refused
+ * messages to failed/ with a report; a file that cannot be handled waits for the next poll.
  */
 import t from 'tap';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify from 'fastify';
+import type { Patient } from '@medplum/fhirtypes';
 import { splitBatch } from '../../adapters/hl7v2/file-drop.ts';
-import { localId, message, msh, openSource, pid, seg } from './support/hl7v2-harness.ts';
+import { Hl7v2Source } from '../../adapters/hl7v2/hl7v2-adapter.ts';
+import { client, localId, message, msh, openSource, pid, sendWithClient, seg } from './support/hl7v2-harness.ts';
 
 const adt = (control: string, mrn: string, sep = '\r'): string =>
   message([msh({ type: 'ADT^A04^ADT_A01', control }), pid(mrn), seg('PV1', { 1: '1', 2: 'O', 19: `V${mrn}` })], sep);
@@ -46,4 +51,55 @@ t.test('files in the drop directory are accepted and moved aside; bad ones repor
 
   const patients = (await src.all('Patient')).map((p) => p.id).sort();
   t.same(patients, ['9001', '9002', '9003', '9004'].map(localId), 'valid messages from every file accepted; the D-1 repeat was a duplicate');
+});
+
+t.test('each message of a batch is decoded by its own MSH-18, whatever the FHS line says', async (t) => {
+  const drop = mkdtempSync(join(tmpdir(), 'medrec-hl7v2-drop-'));
+  const src = await openSource({ mllp: false, fileDrop: { dir: drop, pollMs: 3_600_000 } });
+  t.teardown(() => src.close());
+  const named = (control: string, mrn: string, charset: string): string =>
+    message([msh({ type: 'ADT^A08^ADT_A01', control, charset }), pid(mrn, { 5: 'Müller^Zoë' })]);
+  const bytes = Buffer.concat([
+    Buffer.from('\uFEFFFHS|^~\\&|ADT|H\rBHS|^~\\&|ADT|H\r', 'utf8'),
+    Buffer.from(named('C-1', '9101', '8859/1'), 'latin1'),
+    Buffer.from(named('C-2', '9102', 'UNICODE UTF-8'), 'utf8'),
+    Buffer.from(named('C-3', '9103', '8859/1'), 'latin1'),
+    Buffer.from('BTS|3\rFTS|1\r', 'latin1'),
+  ]);
+  writeFileSync(join(drop, 'mixed-charsets.hl7'), bytes);
+  writeFileSync(join(drop, 'plain-latin1.hl7'), Buffer.from(named('C-4', '9104', '8859/1'), 'latin1'));
+  await src.source.scanFileDrop();
+  const patients = (await src.all('Patient')) as Patient[];
+  t.same(patients.map((p) => [p.id, p.name?.[0]?.family, p.name?.[0]?.given?.[0]]).sort(),
+    ['9101', '9102', '9103', '9104'].map((mrn) => [localId(mrn), 'Müller', 'Zoë']));
+});
+
+t.test('a file that cannot be moved is logged without its name and retried; the server keeps running', async (t) => {
+  const drop = mkdtempSync(join(tmpdir(), 'medrec-hl7v2-drop-'));
+  const lines: string[] = [];
+  const log = Fastify({ logger: { level: 'info', stream: { write: (line: string) => void lines.push(line) } } }).log;
+  const source = await Hl7v2Source.open(
+    { id: 'hl7-drop-fault', kind: 'hl7v2', provider: '0x0000000000000000000000000000000000000001', name: 'Test hospital',
+      options: { mllp: { port: 0 }, fileDrop: { dir: drop, pollMs: 50 } } },
+    { log, dataDir: mkdtempSync(join(tmpdir(), 'medrec-hl7v2-')) },
+  );
+  t.teardown(() => source.close());
+  // processed/ is gone and a dangling link stands in its way: the move cannot succeed.
+  rmSync(join(drop, 'processed'), { recursive: true });
+  symlinkSync(join(drop, 'nowhere', 'processed'), join(drop, 'processed'));
+  writeFileSync(join(drop, 'Doe-Jane-9201.hl7'), adt('F-1', '9201'));
+  while (!lines.some((l) => l.includes('could not be processed'))) await sleep(20); // the poll loop hit the fault
+  const hl7 = client(source.mllpPort!);
+  t.teardown(() => hl7.close());
+  t.equal((await sendWithClient(hl7, adt('F-2', '9202'))).code, 'AA', 'the listener still answers');
+  t.ok(existsSync(join(drop, 'Doe-Jane-9201.hl7')), 'the file is left for the next poll');
+  t.notOk(lines.some((l) => l.includes('9201') || l.includes('Doe')), 'no file name in the log');
+  t.equal(lines.filter((l) => l.includes('could not be processed')).length, 1, 'logged once, not at every poll');
+
+  rmSync(join(drop, 'processed'));
+  await source.scanFileDrop();
+  t.notOk(existsSync(join(drop, 'Doe-Jane-9201.hl7')), 'processed once the fault is gone');
+  t.equal(readdirSync(join(drop, 'processed')).length, 1, 'processed/ recreated');
+  await source.drain();
+  t.ok(await source.store.read('Patient', localId('9201')));
 });
