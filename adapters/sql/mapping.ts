@@ -127,6 +127,8 @@ export type Template =
   | { readonly ref: string; readonly field: string; readonly display?: Template }
   /** The first alternative that is defined. */
   | { readonly firstOf: readonly Template[] }
+  /** The defined parts as one string, separated by `separator` (default a space), e.g. a full name. */
+  | { readonly join: readonly Template[]; readonly separator?: string }
   /** Rendered only when the field is truthy (`1`, `true`, non-empty). */
   | { readonly if: string; readonly then: Template; readonly else?: Template };
 

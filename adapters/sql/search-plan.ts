@@ -130,11 +130,21 @@ async function compileFilter(
     case 'coding': {
       if (filter.operator !== Operator.EQUALS && filter.operator !== Operator.NOT) return undefined;
       const values: (string | number)[] = [];
+      let anyValue = false;
       for (const alternative of alternatives) {
-        values.push(...(await tokenValues(pushdown, alternative, resolveCoding)));
+        const matched = await tokenValues(pushdown, alternative, resolveCoding);
+        if (matched === ANY_VALUE) anyValue = true;
+        else values.push(...matched);
       }
-      const matches = values.length === 0 ? sql`1 = 0` : sql`${expr} in (${sql.join(values.map((v) => sql`${v}`))})`;
-      return filter.operator === Operator.NOT ? sql`(${expr} is null or not ${matches})` : matches;
+      // Coding keys come from the database itself; other values are compared exactly (ids and codes are case-sensitive).
+      const matches = anyValue
+        ? sql`${expr} is not null`
+        : values.length === 0
+          ? sql`1 = 0`
+          : pushdown.kind === 'coding'
+            ? sql`${expr} in (${sql.join(values.map((v) => sql`${v}`))})`
+            : ctx.exactIn(expr, values);
+      return filter.operator === Operator.NOT ? sql`(${expr} is null or not (${matches}))` : matches;
     }
   }
 }
@@ -151,31 +161,38 @@ const DATE_OPERATORS: ReadonlySet<string> = new Set([
   Operator.ENDS_BEFORE,
 ]);
 
-/** The database values one token alternative matches (an empty list matches nothing). */
-async function tokenValues(pushdown: Pushdown, value: string, resolveCoding: CodingResolver): Promise<(string | number)[]> {
+/** `system|` on an element without a code table: any value the expression has. */
+const ANY_VALUE = Symbol('any value');
+
+/**
+ * The database values one token alternative matches (an empty list matches nothing), or
+ * `ANY_VALUE`. Systems and codes match exactly; FHIR codes and ids never carry surrounding
+ * whitespace, so such a value matches nothing (whatever the database's padding rules).
+ */
+async function tokenValues(pushdown: Pushdown, value: string, resolveCoding: CodingResolver): Promise<(string | number)[] | typeof ANY_VALUE> {
   switch (pushdown.kind) {
     case 'coding':
       return [...(await resolveCoding(pushdown.lookup, value))];
     case 'reference': {
       const slash = value.lastIndexOf('/');
-      if (slash < 0) return [value];
-      return value.slice(0, slash) === pushdown.target || value.slice(0, slash).endsWith(`/${pushdown.target}`) ? [value.slice(slash + 1)] : [];
+      const id = value.slice(slash + 1);
+      if (id === '' || id !== id.trim()) return [];
+      if (slash < 0) return [id];
+      return value.slice(0, slash) === pushdown.target || value.slice(0, slash).endsWith(`/${pushdown.target}`) ? [id] : [];
     }
     case 'token': {
       let code = value;
       const bar = value.indexOf('|');
       if (bar >= 0) {
-        const system = value.slice(0, bar).toLowerCase();
+        const system = value.slice(0, bar);
         code = value.slice(bar + 1);
         // `|code` means "no system"; `system|code` must name the element's system.
-        if (system === '' ? pushdown.system !== undefined : system !== pushdown.system?.toLowerCase()) return [];
-        if (code === '') return pushdown.codes ? Object.values(pushdown.codes).flat() : [];
+        if (system === '' ? pushdown.system !== undefined : system !== pushdown.system) return [];
+        if (code === '') return pushdown.codes ? Object.values(pushdown.codes).flat() : ANY_VALUE;
       }
+      if (code === '' || code !== code.trim()) return [];
       if (!pushdown.codes) return [code];
-      const lower = code.toLowerCase();
-      return Object.entries(pushdown.codes)
-        .filter(([fhirCode]) => fhirCode.toLowerCase() === lower)
-        .flatMap(([, dbValues]) => dbValues);
+      return Object.hasOwn(pushdown.codes, code) ? [...(pushdown.codes[code] ?? [])] : [];
     }
     default:
       return [];
@@ -184,7 +201,7 @@ async function tokenValues(pushdown: Pushdown, value: string, resolveCoding: Cod
 
 function inList(expr: Expr, values: readonly string[], ctx: CompileContext): Fragment {
   if (values.length === 0) return sql`1 = 0`;
-  return sql`${compileExpr(expr, ctx)} in (${sql.join(values.map((v) => sql`${v}`))})`;
+  return ctx.exactIn(compileExpr(expr, ctx), values);
 }
 
 /** `(k1, k2, …) after (v1, v2, …)` in the plan's order, written without row-value syntax. */

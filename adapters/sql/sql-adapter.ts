@@ -81,9 +81,9 @@ export class SqlAdapter implements EhrAdapter {
 
   async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {
     const mapping = this.#mapping.resources[resourceType];
-    if (!mapping || CONTROL_CHARS.test(id) || id.length > MAX_VALUE_LENGTH) return undefined;
+    if (!mapping || CONTROL_CHARS.test(id) || id.length > MAX_VALUE_LENGTH || id === '' || id !== id.trim()) return undefined;
     const ctx = this.#context();
-    const where = [sql`${compileExpr(mapping.id, ctx)} = ${id}`];
+    const where = [ctx.exactIn(compileExpr(mapping.id, ctx), [id])];
     const rows = await this.#guard(signal, () => this.#selectRows(mapping, where, [], 1, ctx));
     const [resource] = await this.#guard(signal, () => this.#build(resourceType, mapping, rows));
     return resource;
@@ -163,7 +163,7 @@ export class SqlAdapter implements EhrAdapter {
   }
 
   #context(): CompileContext {
-    return { now: nowColumnValue(), bool: this.#conn.bool };
+    return { now: nowColumnValue(), bool: this.#conn.bool, exactIn: this.#conn.exactIn };
   }
 
   /** Database failures become `SourceUnavailableError`; client errors pass through. */
@@ -323,9 +323,10 @@ export class SqlAdapter implements EhrAdapter {
     const lookup = this.#mapping.lookups?.[name];
     if (!lookup?.codingIndex) return [];
     const bar = token.indexOf('|');
-    const system = bar < 0 ? undefined : token.slice(0, bar).toLowerCase();
+    const system = bar < 0 ? undefined : token.slice(0, bar);
     const code = bar < 0 ? token : token.slice(bar + 1);
-    if (system === '' && code === '') return [];
+    // Systems and codes match exactly; codes never carry surrounding whitespace.
+    if ((system === '' && code === '') || code !== code.trim()) return [];
     const selects: Fragment[] = [];
     for (const index of lookup.codingIndex) {
       const conds: Fragment[] = [compileAnd(index.where ?? [], ctx)];
@@ -335,13 +336,13 @@ export class SqlAdapter implements EhrAdapter {
         } else {
           if (!index.system) continue;
           const dbValues = Object.entries(index.system.systems)
-            .filter(([, url]) => url.toLowerCase() === system)
+            .filter(([, url]) => url === system)
             .map(([dbValue]) => dbValue);
           if (dbValues.length === 0) continue;
           conds.push(sql`${compileExpr(index.system.expr, ctx)} in (${sql.join(dbValues.map((v) => sql`${v}`))})`);
         }
       }
-      if (code !== '') conds.push(sql`${compileExpr(index.code, ctx)} = ${code}`);
+      if (code !== '') conds.push(ctx.exactIn(compileExpr(index.code, ctx), [code]));
       selects.push(
         sql`select ${compileExpr(index.key, ctx)} as ${sql.id('k')} from ${compileFrom(index.from, index.joins, ctx)} where ${sql.join(conds, sql` and `)}`,
       );
@@ -372,6 +373,7 @@ function collectLookupUses(t: Template, child: string | undefined): LookupUse[] 
   }
   if ('array' in t) return t.array.flatMap((x) => collectLookupUses(x, child));
   if ('firstOf' in t) return t.firstOf.flatMap((x) => collectLookupUses(x, child));
+  if ('join' in t) return t.join.flatMap((x) => collectLookupUses(x, child));
   if ('each' in t) return collectLookupUses(t.item, t.each);
   if ('first' in t) return collectLookupUses(t.item, t.first);
   if ('if' in t) return [...collectLookupUses(t.then, child), ...(t.else ? collectLookupUses(t.else, child) : [])];

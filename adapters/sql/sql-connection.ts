@@ -11,6 +11,7 @@ import { Kysely, MysqlDialect, PostgresDialect, sql, type Dialect } from 'kysely
 import { createPool as createMysqlPool } from 'mysql2';
 import pg from 'pg';
 import { NodeSqliteDatabase, NodeSqliteDialect } from './node-sqlite-dialect.ts';
+import type { Fragment } from './sql-expr.ts';
 
 export type SqlDialectName = 'mariadb' | 'mysql' | 'postgres' | 'sqlite';
 
@@ -40,6 +41,8 @@ export interface SqlConnection {
   readonly db: Kysely<DynamicDatabase>;
   /** Parameter value for a boolean on this dialect. */
   readonly bool: (value: boolean) => boolean | number;
+  /** `expr IN (values)`, exact and case-sensitive whatever the column's collation. */
+  readonly exactIn: (expr: Fragment, values: readonly (string | number)[]) => Fragment;
   /** Throws unless the session refuses writes. */
   assertReadOnly(): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +57,7 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
   const poolSize = options.poolSize ?? 4;
   let dialect: Dialect;
   let bool: (v: boolean) => boolean | number = (v) => v;
+  let exactIn = (expr: Fragment, values: readonly (string | number)[]): Fragment => sql`${expr} in (${valueList(values)})`;
   let probe: () => Promise<boolean>;
   let db: Kysely<DynamicDatabase>;
 
@@ -74,6 +78,9 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
       });
       pool.on('error', () => undefined);
       const isMaria = options.dialect === 'mariadb';
+      // MySQL collations are usually case-insensitive and pad-tolerant: the plain IN keeps the
+      // index, the binary IN makes the match exact.
+      exactIn = (expr, values) => sql`(${expr} in (${valueList(values)}) and cast(${expr} as binary) in (${valueList(values)}))`;
       dialect = new MysqlDialect({
         pool,
         onCreateConnection: async (conn) => {
@@ -131,6 +138,7 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
     dialect: options.dialect,
     db,
     bool,
+    exactIn,
     async assertReadOnly() {
       if (!(await probe())) throw new Error('the SQL source session is not read-only');
     },
@@ -138,6 +146,10 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
       await db.destroy();
     },
   };
+}
+
+function valueList(values: readonly (string | number)[]): Fragment {
+  return sql.join(values.map((v) => sql`${v}`));
 }
 
 function isReadOnlyHandle(database: NodeSqliteDatabase): boolean {

@@ -13,6 +13,8 @@ export interface CompileContext {
   readonly now: string;
   /** Dialect-specific parameter value for booleans (node:sqlite binds no booleans). */
   readonly bool: (value: boolean) => boolean | number;
+  /** `expr IN (values)`, exact and case-sensitive whatever the column's collation. */
+  readonly exactIn: (expr: Fragment, values: readonly (string | number)[]) => Fragment;
 }
 
 export function compileExpr(expr: Expr, ctx: CompileContext): Fragment {

@@ -63,6 +63,10 @@ export function render(template: Template, scope: Scope): Out {
     const mapped = template.values[String(v)];
     return mapped !== undefined ? mapped : (template.otherwise ?? undefined);
   }
+  if ('join' in template) {
+    const parts = template.join.flatMap((t) => render(t, scope)).filter((v) => v !== undefined && v !== '');
+    return parts.length > 0 ? parts.map(String).join(template.separator ?? ' ') : undefined;
+  }
   if ('firstOf' in template) {
     for (const t of template.firstOf) {
       const v = render(t, scope);

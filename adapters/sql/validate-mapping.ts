@@ -369,6 +369,11 @@ class Checker {
       }
       return;
     }
+    if ('join' in t) {
+      this.node(t, where, ['join', 'separator']);
+      if (t.separator !== undefined && typeof t.separator !== 'string') this.#fail(`${where}.separator`, 'must be a string');
+      return this.list(t.join, `${where}.join`).forEach((x, i) => sub(x, `${where}[${i}]`));
+    }
     for (const key of ['array', 'firstOf'] as const) {
       if (key in t) {
         this.node(t, where, [key]);

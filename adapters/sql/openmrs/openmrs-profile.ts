@@ -247,7 +247,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
       { table: 'visit', as: 'v', type: 'left', on: [{ cmp: ['v.visit_id', '=', 'e.visit_id'] }, notVoided('v')] },
       { table: 'visit_type', as: 'vt', type: 'left', on: [{ cmp: ['vt.visit_type_id', '=', 'v.visit_type_id'] }] },
     ],
-    where: [notVoided('e'), ...atLocations('l')],
+    where: [notVoided('e'), notVoided('p'), ...atLocations('l')],
     key: 'e.encounter_id',
     id: 'e.uuid',
     lastUpdated: lastUpdated('e'),
@@ -259,14 +259,11 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
     children: {
       participants: {
         from: { table: 'encounter_provider', as: 'ep' },
-        joins: [
-          { table: 'provider', as: 'pr', type: 'inner', on: [{ cmp: ['pr.provider_id', '=', 'ep.provider_id'] }] },
-          { table: 'encounter_role', as: 'er', type: 'left', on: [{ cmp: ['er.encounter_role_id', '=', 'ep.encounter_role_id'] }] },
-        ],
+        joins: [{ table: 'encounter_role', as: 'er', type: 'left', on: [{ cmp: ['er.encounter_role_id', '=', 'ep.encounter_role_id'] }] }],
         where: [notVoided('ep')],
         parentKey: 'ep.encounter_id',
         orderBy: ['ep.encounter_provider_id'],
-        select: { name: 'pr.name', identifier: 'pr.identifier', role: 'er.name' },
+        select: { provider_id: 'ep.provider_id', role: 'er.name' },
       },
     },
     resource: {
@@ -310,7 +307,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
           item: {
             object: {
               type: { array: [{ object: { text: { field: 'role' } } }] },
-              individual: { object: { display: { field: 'name' }, identifier: { object: { value: { field: 'identifier' } } } } },
+              individual: practitioner('provider_id'),
             },
           },
         },
@@ -339,7 +336,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
       { table: 'encounter', as: 'e', type: 'left', on: [{ cmp: ['e.encounter_id', '=', 'o.encounter_id'] }] },
       ...(options.locations ? [{ table: 'location', as: 'l', type: 'left' as const, on: [{ cmp: ['l.location_id', '=', 'o.location_id'] } as Cond] }] : []),
     ],
-    where: [notVoided('o'), ...atLocations('l')],
+    where: [notVoided('o'), notVoided('p'), ...atLocations('l')],
     key: 'o.obs_id',
     id: 'o.uuid',
     // Obs rows are immutable in OpenMRS (an edit voids and replaces): no date_changed.
@@ -467,7 +464,6 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
       { table: 'person', as: 'p', type: 'inner', on: [{ cmp: ['p.person_id', '=', 'o.patient_id'] }] },
       { table: 'encounter', as: 'e', type: 'left', on: [{ cmp: ['e.encounter_id', '=', 'o.encounter_id'] }] },
       { table: 'drug', as: 'dr', type: 'left', on: [{ cmp: ['dr.drug_id', '=', 'd.drug_inventory_id'] }] },
-      { table: 'provider', as: 'pr', type: 'left', on: [{ cmp: ['pr.provider_id', '=', 'o.orderer'] }] },
       { table: 'order_frequency', as: 'f', type: 'left', on: [{ cmp: ['f.order_frequency_id', '=', 'd.frequency'] }] },
       { table: 'concept', as: 'du', type: 'left', on: [{ cmp: ['du.concept_id', '=', 'd.duration_units'] }] },
       { table: 'orders', as: 'prev', type: 'left', on: [{ cmp: ['prev.order_id', '=', 'o.previous_order_id'] }] },
@@ -476,7 +472,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
         : []),
     ],
     // FM2-532: DISCONTINUE orders are bookkeeping, not prescriptions.
-    where: [notVoided('o'), { cmp: ['o.order_action', '<>', { lit: 'DISCONTINUE' }] }, ...atLocations('l')],
+    where: [notVoided('o'), notVoided('p'), { cmp: ['o.order_action', '<>', { lit: 'DISCONTINUE' }] }, ...atLocations('l')],
     key: 'o.order_id',
     id: 'o.uuid',
     // Orders are immutable in OpenMRS (a revision is a new order): no date_changed.
@@ -485,7 +481,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
     select: {
       status: orderStatus, urgency: 'o.urgency', order_number: 'o.order_number', concept_id: 'o.concept_id', drug_name: 'dr.name',
       drug_strength: 'dr.strength', drug_non_coded: 'd.drug_non_coded', patient_uuid: 'p.uuid', encounter_uuid: 'e.uuid',
-      provider_name: 'pr.name', provider_identifier: 'pr.identifier', date_activated: 'o.date_activated', auto_expire_date: 'o.auto_expire_date',
+      orderer: 'o.orderer', date_activated: 'o.date_activated', auto_expire_date: 'o.auto_expire_date',
       instructions: 'o.instructions', comment_to_fulfiller: 'o.comment_to_fulfiller', order_reason: 'o.order_reason',
       order_reason_non_coded: 'o.order_reason_non_coded', dose: 'd.dose', dose_units: 'd.dose_units', route: 'd.route',
       frequency_concept: 'f.concept_id', as_needed: 'd.as_needed', as_needed_condition: 'd.as_needed_condition',
@@ -516,10 +512,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
         subject: { ref: 'Patient', field: 'patient_uuid' },
         encounter: { ref: 'Encounter', field: 'encounter_uuid' },
         authoredOn: { field: 'date_activated', as: 'dateTime' },
-        requester: {
-          object: { display: { field: 'provider_name' }, identifier: { object: { value: { field: 'provider_identifier' } } } },
-          requires: ['display'],
-        },
+        requester: practitioner('orderer'),
         reasonCode: {
           array: [{ firstOf: [concept('order_reason'), { object: { text: { field: 'order_reason_non_coded' } } }] }],
         },
@@ -592,7 +585,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
       { table: 'person', as: 'p', type: 'inner', on: [{ cmp: ['p.person_id', '=', 'a.patient_id'] }] },
       { table: 'concept', as: 'sev', type: 'left', on: [{ cmp: ['sev.concept_id', '=', 'a.severity_concept_id'] }] },
     ],
-    where: [notVoided('a')],
+    where: [notVoided('a'), notVoided('p')],
     key: 'a.allergy_id',
     id: 'a.uuid',
     lastUpdated: lastUpdated('a'),
@@ -671,6 +664,25 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
       AllergyIntolerance: allergy,
     },
     lookups: {
+      provider: {
+        from: { table: 'provider', as: 'pr' },
+        key: 'pr.provider_id',
+        select: { name: 'pr.name', identifier: 'pr.identifier' },
+        children: {
+          // The provider's person's names, preferred first (Person.getPersonName()).
+          names: {
+            from: { table: 'person_name', as: 'n' },
+            joins: [{ table: 'provider', as: 'pp', type: 'inner', on: [{ cmp: ['pp.person_id', '=', 'n.person_id'] }] }],
+            where: [notVoided('n')],
+            parentKey: 'pp.provider_id',
+            orderBy: [flagFirst('n.preferred'), 'n.person_name_id'],
+            select: {
+              prefix: 'n.prefix', given_name: 'n.given_name', middle_name: 'n.middle_name', family_name_prefix: 'n.family_name_prefix',
+              family_name: 'n.family_name', family_name2: 'n.family_name2', family_name_suffix: 'n.family_name_suffix', degree: 'n.degree',
+            },
+          },
+        },
+      },
       concept: {
         from: { table: 'concept', as: 'c' },
         key: 'c.concept_id',
@@ -701,6 +713,27 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
           { from: { table: 'concept', as: 'c' }, key: 'c.concept_id', code: 'c.uuid' },
         ],
       },
+    },
+  };
+}
+
+/**
+ * A provider as FHIR2 references it: the display is the full name of the provider's person
+ * (PersonName.getFullName()), else `provider.name` (often NULL on real OpenMRS), and the identifier.
+ */
+function practitioner(key: string): Template {
+  const fullName: Template = {
+    join: ['prefix', 'given_name', 'middle_name', 'family_name_prefix', 'family_name', 'family_name2', 'family_name_suffix', 'degree'].map((field) => ({ field })),
+  };
+  return {
+    lookup: 'provider',
+    key,
+    item: {
+      object: {
+        display: { firstOf: [{ first: 'names', item: fullName }, { field: 'name' }] },
+        identifier: { object: { value: { field: 'identifier' } } },
+      },
+      requires: ['display'],
     },
   };
 }

@@ -297,6 +297,8 @@ interface PersonSpec {
   readonly voided?: boolean;
   readonly created: string;
   readonly changed?: string;
+  /** A person who is not a patient (e.g. a provider's person). */
+  readonly notPatient?: boolean;
 }
 
 async function person(w: BulkWriter, ids: Ids, p: PersonSpec): Promise<number> {
@@ -306,7 +308,7 @@ async function person(w: BulkWriter, ids: Ids, p: PersonSpec): Promise<number> {
     death_date: p.dead ?? null, deathdate_estimated: false, ...audit(p.created), changed_by: p.changed ? 1 : null, date_changed: p.changed ?? null,
     voided: p.voided ?? false, uuid: p.uuid,
   });
-  await w.add('patient', { patient_id: id, ...audit(p.created), voided: p.voided ?? false, allergy_status: 'See list' });
+  if (!p.notPatient) await w.add('patient', { patient_id: id, ...audit(p.created), voided: p.voided ?? false, allergy_status: 'See list' });
   return id;
 }
 
@@ -399,13 +401,14 @@ interface OrderSpec {
   readonly duration?: number;
   readonly nonCoded?: string;
   readonly comment?: string;
+  readonly orderer?: number;
   readonly uuid?: string;
 }
 
 async function drugOrder(w: BulkWriter, ids: Ids, personId: number, o: OrderSpec): Promise<number> {
   const id = ++ids.order;
   await w.add('orders', {
-    order_id: id, order_type_id: 2, concept_id: conceptId(o.concept), orderer: 1, instructions: o.instructions ?? null, date_activated: o.activated,
+    order_id: id, order_type_id: 2, concept_id: conceptId(o.concept), orderer: o.orderer ?? 1, instructions: o.instructions ?? null, date_activated: o.activated,
     auto_expire_date: o.autoExpire ?? null, date_stopped: o.stopped ?? null, order_reason: o.reason ? conceptId(o.reason) : null,
     order_reason_non_coded: o.reasonText ?? null, ...audit(o.activated), voided: o.voided ?? false, patient_id: personId,
     urgency: o.urgency ?? 'ROUTINE', order_number: `ORD-${id}`, previous_order_id: o.previous ?? null, order_action: o.action ?? 'NEW',
@@ -463,6 +466,8 @@ export const DEMO_ROWS = {
   alicePenicillin: 'a11ce000-0000-4000-8000-000000000f01',
   aliceVoidedAllergy: 'a11ce000-0000-4000-8000-000000000f02',
   bobPeanut: 'b0b00000-0000-4000-8000-000000000f01',
+  bobEncounter: 'b0b00000-0000-4000-8000-00000000e101',
+  clinicianPerson: 'c1c1c1c1-0000-4000-8000-0000000000c1',
   bobLisinopril: 'b0b00000-0000-4000-8000-000000000d01',
 } as const;
 
@@ -522,16 +527,24 @@ async function demoPatients(w: BulkWriter, ids: Ids): Promise<void> {
   await allergy(w, ids, alice, { allergen: 'penicillin', type: 'DRUG', severity: 'moderate', reactions: ['rash', 'hives'], comments: 'Since childhood', created: '2019-05-01 09:30:00', changed: '2024-02-02 11:00:00', uuid: R.alicePenicillin });
   await allergy(w, ids, alice, { allergen: 'peanut', type: 'FOOD', severity: 'mild', reactions: ['rash'], voided: true, created: '2019-05-01 09:31:00', uuid: R.aliceVoidedAllergy });
 
-  // Bob: one of each, a severe food allergy, an active prescription.
+  // A provider as real OpenMRS has them: no provider.name, the name is the person's (preferred, not voided).
+  const clinician = await person(w, ids, { uuid: DEMO_ROWS.clinicianPerson, gender: 'F', birthdate: '1980-02-02', created: '2019-01-01 00:00:00', notPatient: true });
+  await name(w, ids, clinician, 'Janet', 'Typo', { voided: true });
+  await name(w, ids, clinician, 'Jane', 'Otieno', { preferred: false });
+  await name(w, ids, clinician, 'Jane', 'Mwangi', { prefix: 'Dr.', degree: 'MD' });
+  await w.add('provider', { provider_id: 3, person_id: clinician, name: null, identifier: 'PRV-003', ...audit('2019-01-01 00:00:00'), retired: false, uuid: seedUuid('provider', 3) });
+
+  // Bob: one of each, a severe food allergy, an active prescription (seen and ordered by the provider without provider.name).
   const bob = await person(w, ids, { uuid: OPENMRS_DEMO_PATIENTS.bob, gender: 'M', birthdate: '1971-07-30', created: '2020-02-10 11:00:00' });
   await name(w, ids, bob, 'Bob', 'Demo');
   await identifier(w, ids, bob, 'HSC-10002', 1, true);
   await address(w, ids, bob, { address1: '7 River Lane', city_village: 'Hillside', country: 'Kenya', postal_code: '00100' });
-  const bobEnc = await encounter(w, ids, bob, '2025-03-03 11:00:00', 1);
+  const bobEnc = await encounter(w, ids, bob, '2025-03-03 11:00:00', 1, { uuid: DEMO_ROWS.bobEncounter });
+  await w.add('encounter_provider', { encounter_provider_id: ++ids.encounterProvider, encounter_id: bobEnc, provider_id: 3, encounter_role_id: 1, ...audit('2025-03-03 11:00:00'), voided: false, uuid: seedUuid('ep', ids.encounterProvider) });
   await obs(w, ids, bob, { concept: 'weight', at: '2025-03-03 11:05:00', encounterId: bobEnc, numeric: 82 });
   await obs(w, ids, bob, { concept: 'systolic', at: '2025-03-03 11:05:00', encounterId: bobEnc, numeric: 128 });
   await obs(w, ids, bob, { concept: 'smoker', at: '2025-03-03 11:05:00', encounterId: bobEnc, coded: 'yes' });
-  await drugOrder(w, ids, bob, { drug: 2, concept: 'lisinopril', activated: '2025-03-03 11:20:00', reason: 'hypertension', encounterId: bobEnc, dose: 5, doseUnits: 'tablet', route: 'oral', frequency: 1, quantity: 30, quantityUnits: 'tablet', uuid: R.bobLisinopril });
+  await drugOrder(w, ids, bob, { drug: 2, concept: 'lisinopril', activated: '2025-03-03 11:20:00', reason: 'hypertension', encounterId: bobEnc, orderer: 3, dose: 5, doseUnits: 'tablet', route: 'oral', frequency: 1, quantity: 30, quantityUnits: 'tablet', uuid: R.bobLisinopril });
   await allergy(w, ids, bob, { allergen: 'peanut', type: 'FOOD', severity: 'severe', reactions: ['hives'], created: '2020-02-10 11:10:00', uuid: R.bobPeanut });
 
   // Carol: deceased.
@@ -541,9 +554,13 @@ async function demoPatients(w: BulkWriter, ids: Ids): Promise<void> {
   const carolEnc = await encounter(w, ids, carol, '2024-08-20 10:00:00', 1);
   await obs(w, ids, carol, { concept: 'pulse', at: '2024-08-20 10:05:00', encounterId: carolEnc, numeric: 88 });
 
-  // A voided patient: never in the output, nor its rows.
+  // A voided patient: never in the output, nor its rows (which are not voided themselves).
   const voided = await person(w, ids, { uuid: OPENMRS_VOIDED_PATIENT, gender: 'M', birthdate: '1990-01-01', voided: true, created: '2021-01-01 00:00:00' });
   await name(w, ids, voided, 'Voided', 'Person');
+  const voidedEnc = await encounter(w, ids, voided, '2021-01-02 10:00:00', 1);
+  await obs(w, ids, voided, { concept: 'weight', at: '2021-01-02 10:05:00', encounterId: voidedEnc, numeric: 77 });
+  await drugOrder(w, ids, voided, { drug: 1, concept: 'metformin', activated: '2021-01-02 10:10:00', encounterId: voidedEnc });
+  await allergy(w, ids, voided, { allergen: 'peanut', type: 'FOOD', reactions: ['rash'], created: '2021-01-02 10:15:00' });
 }
 
 const DAY_MS = 86_400_000;

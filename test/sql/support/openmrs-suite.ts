@@ -85,6 +85,12 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     t.equal(await adapter.read('Patient', OPENMRS_VOIDED_PATIENT, signal()), undefined, 'read of a voided patient: not found');
     t.equal(await adapter.read('Patient', "x' or '1'='1", signal()), undefined, 'read of a hostile id: not found');
     t.equal(await adapter.read('Patient', 'a\u0000b', signal()), undefined, 'read of an id with NUL: not found');
+    for (const type of TYPES) {
+      const owned = all(type).filter((r) => JSON.stringify(r).includes(OPENMRS_VOIDED_PATIENT));
+      t.same(owned.map((r) => r.id), [], `${type}: nothing of the voided patient (its own rows are not voided)`);
+      const page = await adapter.search({ resourceType: type, filters: [], patients: [OPENMRS_VOIDED_PATIENT], count: 10 }, signal());
+      t.equal(page.resources.length, 0, `${type}: the voided patient's compartment is empty`);
+    }
     const alice = await adapter.read('Patient', ALICE, signal());
     t.same(alice, byId('Patient', ALICE), 'read returns what search returns');
     for (const type of TYPES) {
@@ -130,6 +136,11 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     t.same(e.subject, { reference: `Patient/${ALICE}` });
     t.same(e.period, { start: '2025-01-10T09:00:00Z', end: '2025-01-10T09:00:00Z' });
     t.same(e.participant, [{ type: [{ text: 'Clinician' }], individual: { display: 'Dr. Hillside Clinician', identifier: { value: 'PRV-001' } } }]);
+    t.same(
+      byId<Encounter>('Encounter', DEMO_ROWS.bobEncounter).participant?.[0]?.individual,
+      { display: 'Dr. Jane Mwangi MD', identifier: { value: 'PRV-003' } },
+      'a provider without provider.name: the preferred, non-voided name of its person',
+    );
     t.same(e.location, [{ location: { display: 'Hillside Clinic' } }]);
     t.same(e.partOf, { reference: '#visit', display: 'Outpatient' });
     const visit = e.contained?.[0] as Encounter | undefined;
@@ -203,6 +214,7 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     t.equal(m.medicationCodeableConcept?.text, 'Metformin 500mg tablet', 'drug name as text');
     t.equal(m.authoredOn, '2025-01-10T09:30:00Z');
     t.same(m.requester, { display: 'Dr. Hillside Clinician', identifier: { value: 'PRV-001' } });
+    t.same(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.bobLisinopril).requester, { display: 'Dr. Jane Mwangi MD', identifier: { value: 'PRV-003' } }, 'orderer named by its person');
     t.equal(m.reasonCode?.[0]?.coding?.[1]?.code, '44054006');
     t.same(m.note, [{ text: 'Generic is fine' }]);
     t.same(m.priorPrescription, { reference: `MedicationRequest/${DEMO_ROWS.aliceOldMetformin}` });
@@ -257,7 +269,8 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     ['Patient?identifier=HSC-10001'], ['Patient?name=alice'], [`Patient?gender=female`, [ALICE, BOB, CAROL]],
     ['Encounter?date=2025-01-10'], ['Encounter?date=ge2024-11-20T15:45:00Z'], ['Encounter?date=lt2025'], ['Encounter?date=eb2024-11-20T15:45:00Z'],
     ['Encounter?type=e22e39fd-7db2-45e7-80f1-60fa0d5a4378'], ['Encounter?type=http://fhir.openmrs.org/code-system/encounter-type|3596fafb-6f6f-4396-8c87-6e63a0f1bd71'],
-    ['Encounter?type=http://example.org|3596fafb-6f6f-4396-8c87-6e63a0f1bd71'], ['Encounter?_lastUpdated=gt2025-01-10'], ['Encounter?status=unknown&date=ge2025'],
+    ['Encounter?type=http://example.org|3596fafb-6f6f-4396-8c87-6e63a0f1bd71'], ['Encounter?type=http://fhir.openmrs.org/code-system/encounter-type|'],
+    ['Encounter?type:not=http://fhir.openmrs.org/code-system/encounter-type|'], ['Encounter?type=http://example.org|'], ['Encounter?_lastUpdated=gt2025-01-10'], ['Encounter?status=unknown&date=ge2025'],
     ['Encounter?date=2025', [ALICE]],
     ['Observation?code=http://loinc.org|29463-7'], ['Observation?code=29463-7'], ['Observation?code=5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
     ['Observation?code=https://cielterminology.org|887'], ['Observation?code=http://loinc.org|29463-7,http://loinc.org|2345-7'],
@@ -314,6 +327,34 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
       cases.filter(([q]) => !q.includes('=ne') && !q.includes(':not')).some(([q]) => q.startsWith('Observation?code=http://loinc.org|29463-7')),
       'the comparisons include selective searches',
     );
+  });
+
+  await t.test('ids, codes and systems match exactly and case-sensitively on every database', async (t) => {
+    const upper = ALICE.toUpperCase();
+    t.equal(await adapter.read('Patient', upper, signal()), undefined, 'read of the upper-cased id: not found');
+    t.equal(await adapter.read('Patient', `${ALICE} `, signal()), undefined, 'read of the id with a trailing space: not found');
+    const encounterType = 'e22e39fd-7db2-45e7-80f1-60fa0d5a4378';
+    const pairs: readonly [exact: string, other: string][] = [
+      [`Patient?_id=${ALICE}`, `Patient?_id=${upper}`],
+      [`Patient?_id=${ALICE}`, `Patient?_id=${ALICE}%20`],
+      ['Patient?gender=female', 'Patient?gender=FEMALE'],
+      ['MedicationRequest?status=active', 'MedicationRequest?status=ACTIVE'],
+      ['Observation?status=final', 'Observation?status=FINAL'],
+      ['Observation?category=laboratory', 'Observation?category=LABORATORY'],
+      [`Encounter?type=${encounterType}`, `Encounter?type=${encounterType.toUpperCase()}`],
+      [`Encounter?type=${encounterType}`, `Encounter?type=${encounterType}%20`],
+      ['Observation?code=5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'Observation?code=5089aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+      ['Observation?code=https://cielterminology.org|5089', 'Observation?code=https://CIELterminology.org|5089'],
+      ['Observation?code=http://loinc.org|29463-7', 'Observation?code=http://loinc.org|29463-7%20'],
+      [`Observation?encounter=Encounter/${DEMO_ROWS.aliceEncounter}`, `Observation?encounter=Encounter/${DEMO_ROWS.aliceEncounter.toUpperCase()}`],
+      [`AllergyIntolerance?_id=${DEMO_ROWS.bobPeanut}`, `AllergyIntolerance?_id=${DEMO_ROWS.bobPeanut.toUpperCase()}`],
+    ];
+    for (const [exact, other] of pairs) {
+      t.ok((await searchAll(exact)).length > 0, `${exact} matches`);
+      t.same((await searchAll(other)).map((r) => r.id), [], `${decodeURIComponent(other)} matches nothing`);
+    }
+    const compartment = await adapter.search({ resourceType: 'Observation', filters: [], patients: [upper], count: 10 }, signal());
+    t.equal(compartment.resources.length, 0, 'the patient compartment matches the local id exactly');
   });
 
   await t.test('paging is keyset-stable: sorted pages cover everything once, tokens are bound to their order', async (t) => {
