@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PermissionEntry } from '../server/access/permission-snapshot.ts';
 import { allowedForClient, redirectUriAllowed, type SmartClient } from './clients.ts';
 import type { InteractionRecord, LaunchRecord } from './grant-store.ts';
+import { checkLaunchEncounter } from './launch-encounter.ts';
 import { CODE_CHALLENGE } from './pkce.ts';
 import { consentPage, errorPage, loginPage, managePage, patientPickerPage, type ConsentScopeRow, type PatientChoice } from './pages.ts';
 import { categorySubScopes, CONTEXT_SCOPES, hasLevel, parseResourceScope, parseScopes, scopeCovers } from './scopes.ts';
@@ -240,6 +241,10 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
       if (!(await patientChoices(ctx, session.address)).some((p) => p.address === patient)) {
         return reply.code(403).type('text/html').send(errorPage('Not allowed', 'You may not open that patient’s records.'));
       }
+      if (q.encounter) {
+        const check = await checkLaunchEncounter(app, ctx, { user: session.address, clientId: client.clientId, patient, encounter: q.encounter });
+        if (!check.ok) return reply.code(check.status).type('text/html').send(errorPage('Cannot launch', check.reason));
+      }
       const launch: LaunchRecord = { clientId: client.clientId, subject: session.address, patient, ...(q.encounter ? { encounter: q.encounter } : {}) };
       const id = await ctx.store.createLaunch(launch, 600);
       return reply.code(302).header('location', withQuery(client.launchUrl, { iss: ctx.endpoints.fhirBaseUrl, launch: id })).send();
@@ -274,7 +279,7 @@ async function authorize(ctx: SmartContext, p: Params, reply: FastifyReply): Pro
 
   let launch: LaunchRecord | undefined;
   if (p.launch) {
-    launch = await ctx.store.getLaunch(p.launch);
+    launch = await ctx.store.takeLaunch(p.launch);
     if (!launch || launch.clientId !== client.clientId) return fail('invalid_request', 'unknown or expired launch');
   }
   const asked = parseScopes(p.scope);

@@ -231,8 +231,9 @@ export class GrantStore {
     return id;
   }
 
-  async getLaunch(id: string): Promise<LaunchRecord | undefined> {
-    const json = await this.#redis.get(`${this.#p}launch:${id}`);
+  /** Takes a launch out: each launch id starts one authorization, once. */
+  async takeLaunch(id: string): Promise<LaunchRecord | undefined> {
+    const json = await this.#redis.getdel(`${this.#p}launch:${id}`);
     return json ? (JSON.parse(json) as LaunchRecord) : undefined;
   }
 

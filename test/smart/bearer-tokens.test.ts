@@ -165,7 +165,9 @@ t.test('EHR launch: the signed-in EHR user launches an app for a patient; the la
   t.equal(start.status, 303, 'sign-in first');
   t.match(start.headers.get('location'), /^\/auth\/login\?next=/);
   await browser.signIn(alice, '/auth/clients');
-  const launched = await browser.request(`/auth/ehr-launch?client_id=app&patient=${aliceId}&encounter=enc-1`);
+  const unknownEncounter = await browser.request(`/auth/ehr-launch?client_id=app&patient=${aliceId}&encounter=enc-1`);
+  t.equal(unknownEncounter.status, 400, 'an encounter the FHIR layer cannot show the user is refused');
+  const launched = await browser.request(`/auth/ehr-launch?client_id=app&patient=${aliceId}`);
   t.equal(launched.status, 302);
   const loc = new URL(launched.headers.get('location')!);
   t.equal(loc.origin + loc.pathname, 'http://app.test/launch');
@@ -182,11 +184,11 @@ t.test('EHR launch: the signed-in EHR user launches an app for a patient; the la
   const out = await authorizeAs(browser, `${server.origin}/auth/authorize?${new URLSearchParams(params)}`, alice);
   const res = (await (await form('/auth/token', { grant_type: 'authorization_code', code: out.redirect.searchParams.get('code')!, redirect_uri: 'http://app.test/callback', client_id: 'app', code_verifier: verifier })).json()) as Record<string, unknown>;
   t.equal(res.patient, aliceId);
-  t.equal(res.encounter, 'enc-1');
   t.equal(res.need_patient_banner, false, 'inside the EHR the EHR shows the banner');
   t.type(res.id_token, 'string');
 
-  const other = await fetch(`${server.origin}/auth/authorize?${new URLSearchParams({ ...params, client_id: 'other', redirect_uri: 'http://other.test/cb' })}`, { redirect: 'manual' });
+  const fresh = new URL((await browser.request(`/auth/ehr-launch?client_id=app&patient=${aliceId}`)).headers.get('location')!).searchParams.get('launch')!;
+  const other = await fetch(`${server.origin}/auth/authorize?${new URLSearchParams({ ...params, launch: fresh, client_id: 'other', redirect_uri: 'http://other.test/cb' })}`, { redirect: 'manual' });
   t.equal(new URL(other.headers.get('location')!).searchParams.get('error'), 'invalid_request', 'a launch for one app cannot start another');
 });
 

@@ -163,6 +163,41 @@ t.test('scope constraints hold on every path to the FHIR routes: percent-encoded
   t.equal((await raw(vitals, `/fhir/Observation/${hidden.id as string}`, { 'if-none-match': etag })).status, 403, 'a conditional read with the right ETag does not answer 304 for a hidden resource');
 });
 
+t.test('an EHR launch names only an encounter of the launch patient that the user may see; the app reads it (R3) and the launch works once', async (t) => {
+  const firstEncounter = async (token: string) => (await get(token, 'Encounter?_count=1')).body.entry![0]!.resource.id as string;
+  const aliceEncounter = await firstEncounter(aliceAll);
+  const bobEncounter = await firstEncounter(await patientToken('launch/patient patient/*.rs', 'bob'));
+  const browser = new Browser(stack.origin);
+  await browser.signIn(demoWallet('clinician'), '/auth/clients');
+  const launchWith = (encounter: string) => browser.request(`/auth/ehr-launch?client_id=medrec-demo-patient-app&patient=${alice}&encounter=${encounter}`);
+  t.equal((await launchWith(bobEncounter)).status, 400, 'an encounter of another patient, even one the clinician may see, is refused');
+  t.equal((await launchWith('hospital.no-such-encounter')).status, 400, 'a made-up encounter is refused');
+  const launched = await launchWith(aliceEncounter);
+  t.equal(launched.status, 302);
+  const launch = new URL(launched.headers.get('location')!).searchParams.get('launch')!;
+
+  const verifier = randomBytes(48).toString('base64url');
+  const params = {
+    response_type: 'code', client_id: 'medrec-demo-patient-app', redirect_uri: 'http://127.0.0.1:43210/callback', state: 's', aud: stack.fhirBase,
+    scope: 'launch openid fhirUser user/*.rs', launch, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+  };
+  const { redirect } = await authorizeAs(browser, `${stack.origin}/auth/authorize?${new URLSearchParams(params)}`, demoWallet('clinician'));
+  const token = (await (await fetch(`${stack.origin}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: params.redirect_uri, client_id: params.client_id, code_verifier: verifier }).toString(),
+  })).json()) as { access_token: string; patient: string; encounter: string };
+  t.equal(token.patient, alice);
+  t.equal(token.encounter, aliceEncounter);
+  const read = await get(token.access_token, `Encounter/${token.encounter}`);
+  t.equal(read.status, 200, 'the launched app reads the encounter in context');
+  t.equal((read.body as unknown as { subject?: { reference?: string } }).subject?.reference, `Patient/${alice}`);
+  t.equal((await get(token.access_token, `Encounter/${bobEncounter}`)).status, 200, 'bob’s encounter was refused for being his, not for being hidden');
+
+  const again = await fetch(`${stack.origin}/auth/authorize?${new URLSearchParams(params)}`, { redirect: 'manual' });
+  t.equal(new URL(again.headers.get('location')!).searchParams.get('error'), 'invalid_request', 'a launch id starts one authorization only');
+});
+
 t.test('the pharmacy backend (jose only, ES384) reads granted MedicationRequests across providers, nothing else', async (t) => {
   const key = (await importJWK(DEMO_PHARMACY_PRIVATE_JWK, 'ES384')) as CryptoKey;
   const assertion = await new SignJWT({ jti: randomUUID() })

@@ -44,7 +44,10 @@ const self = (patient: string): PermissionEntry => ({
   basis: 'self',
 });
 
-/** The demo's grants as snapshots: every patient sees themselves; the pharmacy sees medications; the clinician and proxy see alice. */
+/**
+ * The demo's grants as snapshots: every patient sees themselves; the pharmacy sees medications;
+ * the clinician and proxy see alice, and the clinician bob's encounters too.
+ */
 export function demoSnapshot(subject: string): PermissionSnapshot {
   const patients = ['alice', 'bob', 'carol', 'dave'].map(demoAddress);
   const entries: PermissionEntry[] = [];
@@ -54,7 +57,10 @@ export function demoSnapshot(subject: string): PermissionSnapshot {
       entries.push({ ...self(p), resourceTypes: ['MedicationRequest', 'Medication', 'MedicationDispense', 'MedicationStatement'], purpose: 'treatment', basis: 'grant', ref: `grant-pharmacy-${p}` });
     }
   }
-  if (subject === demoAddress('clinician')) entries.push({ ...self(demoAddress('alice')), purpose: 'treatment', basis: 'grant', ref: 'grant-clinician-alice' });
+  if (subject === demoAddress('clinician')) {
+    entries.push({ ...self(demoAddress('alice')), purpose: 'treatment', basis: 'grant', ref: 'grant-clinician-alice' });
+    entries.push({ ...self(demoAddress('bob')), resourceTypes: ['Encounter'], purpose: 'treatment', basis: 'grant', ref: 'grant-clinician-bob-encounters' });
+  }
   if (subject === demoAddress('proxy')) entries.push({ ...self(demoAddress('alice')), basis: 'delegation', ref: 'delegation-proxy-alice' });
   return { subject, blockNumber: 1, entries };
 }
