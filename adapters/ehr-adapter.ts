@@ -86,3 +86,19 @@ export class SourceUnavailableError extends Error {
     this.sourceId = sourceId;
   }
 }
+
+/**
+ * Thrown by adapters when the source answers, but not the query as asked (an upstream that
+ * ignores `_sort`). The source is left out with a `not-supported` warning naming `what`
+ * (a parameter, never a value).
+ */
+export class SourceCannotEvaluateError extends Error {
+  readonly sourceId: string;
+  readonly what: string;
+  constructor(sourceId: string, what: string) {
+    super(`source ${sourceId} cannot evaluate ${what}`);
+    this.name = 'SourceCannotEvaluateError';
+    this.sourceId = sourceId;
+    this.what = what;
+  }
+}

@@ -9,6 +9,9 @@ import { searchParamValues } from './element-paths.ts';
 
 type SortValue = string | number;
 
+/** A resource's values for each rule (`null`: none, sorts last): comparable without the resource. */
+export type SortKey = ReadonlyArray<SortValue | null>;
+
 const DATE_LIKE = /^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
 function scalar(value: unknown): SortValue | undefined {
@@ -68,6 +71,18 @@ function compareValues(a: SortValue | undefined, b: SortValue | undefined, desce
 export function compareBySortRules(a: Resource, b: Resource, rules: readonly SortRule[]): number {
   for (const rule of rules) {
     const c = compareValues(sortValue(a, rule.code), sortValue(b, rule.code), rule.descending === true);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+export function sortKeyOf(resource: Resource, rules: readonly SortRule[]): SortKey {
+  return rules.map((rule) => sortValue(resource, rule.code) ?? null);
+}
+
+export function compareSortKeys(a: SortKey, b: SortKey, rules: readonly SortRule[]): number {
+  for (let i = 0; i < rules.length; i++) {
+    const c = compareValues(a[i] ?? undefined, b[i] ?? undefined, rules[i]?.descending === true);
     if (c !== 0) return c;
   }
   return 0;

@@ -8,8 +8,9 @@
 import { isOperationOutcome } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { Agent } from 'undici';
-import { SourceUnavailableError, type EhrAdapter, type SourceCapabilities, type SourceHealth, type SourcePage, type SourceQuery } from '../ehr-adapter.ts';
-import { compareBySortRules } from '../embedded/sort-rules.ts';
+import { SourceCannotEvaluateError, SourceUnavailableError, type EhrAdapter, type SourceCapabilities, type SourceHealth, type SourcePage, type SourceQuery } from '../ehr-adapter.ts';
+import type { SortRule } from '@medplum/core';
+import { compareBySortRules, compareSortKeys, sortKeyOf, type SortKey } from '../embedded/sort-rules.ts';
 import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-config.ts';
 import { BackendServicesClient } from './backend-services-client.ts';
 import { discoverCapabilities, type DiscoveredCapabilities } from './capability-discovery.ts';
@@ -153,20 +154,24 @@ export class FhirUpstreamAdapter implements EhrAdapter {
         throw this.#unavailable(`search of ${query.resourceType} answered ${describeBody(body)}`);
       }
       const matches = this.#acceptedMatches(bundle.entry ?? [], query);
-      // Upstreams that ignore `_sort` (many do) still hand the merger pages in its own order; a
-      // stable sort keeps an upstream's order for ties, and is a no-op when it did sort.
-      if (query.sort && query.sort.length > 0) matches.sort((a, b) => compareBySortRules(a, b, query.sort ?? []));
+      const sort = query.sort ?? [];
+      // The merger interleaves sources by our comparator: an upstream that ignores `_sort` (many
+      // do) or sorts otherwise would scramble the merged order across pages, so it is left out.
+      if (sort.length > 0 && !inOrder(matches, position.after, sort)) {
+        throw new SourceCannotEvaluateError(this.sourceId, `_sort=${sort.map((r) => `${r.descending ? '-' : ''}${r.code}`).join(',')}`);
+      }
       const window = matches.slice(position.skip, position.skip + query.count);
       let next: PagePosition | undefined;
       if (position.skip + query.count < matches.length) {
         // The upstream sent more than we asked for: hand the rest out from the same upstream page.
-        next = { url: position.url, skip: position.skip + query.count };
+        next = { ...position, skip: position.skip + query.count };
       } else {
         const link = bundle.link?.find((l) => l.relation === 'next')?.url;
         if (link) {
           const url = rebaseNextLink(this.baseUrl, link);
           if (!url) throw this.#unavailable(`search of ${query.resourceType} answered a next link outside the source's base URL`);
-          next = { url, skip: 0 };
+          const last = matches.at(-1);
+          next = { url, skip: 0, ...(sort.length > 0 ? { after: last ? sortKeyOf(last, sort) : position.after } : {}) };
         }
       }
       if (window.length === 0 && next && hop < MAX_EMPTY_HOPS) {
@@ -305,6 +310,14 @@ export function createFhirAdapterFactory(dependencies: FhirAdapterDependencies =
 
 /** The `fhir` adapter kind for `adapters/registry.ts`. */
 export const createFhirAdapter: AdapterFactory = createFhirAdapterFactory();
+
+/** Whether a page is in `_sort` order and continues the previous page's (`after`: its last key). */
+function inOrder(matches: readonly Resource[], after: SortKey | undefined, sort: readonly SortRule[]): boolean {
+  const first = matches[0];
+  if (after && first && compareSortKeys(after, sortKeyOf(first, sort), sort) > 0) return false;
+  for (let i = 1; i < matches.length; i++) if (compareBySortRules(matches[i - 1] as Resource, matches[i] as Resource, sort) > 0) return false;
+  return true;
+}
 
 function describeBody(body: unknown): string {
   if (body === undefined) return 'an empty body';

@@ -11,6 +11,7 @@
 import { formatSearchQuery, OperationOutcomeError, badRequest } from '@medplum/core';
 import type { ResourceType } from '@medplum/fhirtypes';
 import type { SourceQuery } from '../ehr-adapter.ts';
+import type { SortKey } from '../embedded/sort-rules.ts';
 import type { UpstreamResourcePlan } from './capability-discovery.ts';
 
 /** When a search of `resourceType` has none of `unlessAnyOf`, the `add` parameters are sent. */
@@ -48,11 +49,13 @@ export interface PagePosition {
   readonly url: URL;
   /** Entries of that upstream page already returned. */
   readonly skip: number;
+  /** Sorted searches: the sort key of the previous upstream page's last entry, to check the next page continues the order. */
+  readonly after?: SortKey;
 }
 
 export function encodePageToken(baseUrl: string, position: PagePosition): string {
   const relative = position.url.href.slice(baseUrl.length);
-  return Buffer.from(JSON.stringify({ u: relative, s: position.skip }), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify({ u: relative, s: position.skip, ...(position.after ? { k: position.after } : {}) }), 'utf8').toString('base64url');
 }
 
 export function decodePageToken(baseUrl: string, token: string): PagePosition {
@@ -62,11 +65,12 @@ export function decodePageToken(baseUrl: string, token: string): PagePosition {
   } catch {
     throw invalidPage();
   }
-  const { u, s } = (parsed ?? {}) as { u?: unknown; s?: unknown };
+  const { u, s, k } = (parsed ?? {}) as { u?: unknown; s?: unknown; k?: unknown };
   if (typeof u !== 'string' || typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) throw invalidPage();
+  if (k !== undefined && !(Array.isArray(k) && k.every((v) => v === null || typeof v === 'string' || typeof v === 'number'))) throw invalidPage();
   const url = new URL(u, baseUrl);
   if (!url.href.startsWith(baseUrl) || /^[a-z][a-z0-9+.-]*:|^\/\//i.test(u)) throw invalidPage();
-  return { url, skip: s };
+  return { url, skip: s, ...(k ? { after: k as SortKey } : {}) };
 }
 
 /**

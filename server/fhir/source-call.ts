@@ -4,6 +4,7 @@
  */
 import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { SourceCannotEvaluateError } from '../../adapters/ehr-adapter.ts';
 import { sourceIssue } from './outcomes.ts';
 import type { FederatedSource } from './source-directory.ts';
 
@@ -42,6 +43,9 @@ export async function callSource<T>(
   } catch (err) {
     // Bad client input reaching an adapter is the client's error, not the source's.
     if (err instanceof OperationOutcomeError) throw err;
+    if (err instanceof SourceCannotEvaluateError) {
+      return { ok: false, issue: sourceIssue('not-supported', source.sourceId, `${source.name} cannot evaluate ${err.what}; its records are not in this result`) };
+    }
     if (timedOut) {
       return { ok: false, issue: sourceIssue('timeout', source.sourceId, `${source.name} did not answer within ${timeoutMs} ms; its records are missing from this result`) };
     }

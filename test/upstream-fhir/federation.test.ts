@@ -48,12 +48,35 @@ t.test('one search for a person merges the three upstreams, each asked for its o
   upstreams.forEach((u, i) => t.match(u.seen.at(-1), new RegExp(`patient=Patient%2F${Object.values(localIds)[i]}`)));
 });
 
-t.test('a sorted search interleaves the three upstreams in order, though they ignore _sort', async (t) => {
-  const { status, bundle } = await get(`/fhir/Observation?patient=${person}&_sort=-date&_count=100`);
-  t.equal(status, 200);
-  const dates = matches(bundle).map((r) => r.effectiveDateTime as string);
+t.test('a sorted search interleaves the three upstreams in order across pages', async (t) => {
+  const dates: string[] = [];
+  let url: string | undefined = `/fhir/Observation?patient=${person}&_sort=-date&_count=4`;
+  for (let pages = 0; url && pages < 20; pages++) {
+    const { status, bundle } = await get(url);
+    t.equal(status, 200);
+    dates.push(...matches(bundle).map((r) => r.effectiveDateTime as string));
+    const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+    url = next ? new URL(next).pathname + new URL(next).search : undefined;
+  }
   t.equal(dates.length, 18);
   t.same(dates, [...dates].sort().reverse());
+});
+
+t.test('an upstream that ignores _sort is left out of a sorted search with a warning, so the order holds', async (t) => {
+  upstreams[0]!.faults.ignoreSort = true;
+  t.teardown(() => { upstreams[0]!.faults.ignoreSort = false; });
+  const { status, bundle } = await get(`/fhir/Observation?patient=${person}&_sort=-date&_count=100`);
+  t.equal(status, 200);
+  const found = matches(bundle);
+  t.equal(found.length, 12);
+  t.notOk(found.some((r) => r.meta.source.endsWith('#hosp-a')));
+  const dates = found.map((r) => r.effectiveDateTime as string);
+  t.same(dates, [...dates].sort().reverse());
+  const issues = warnings(bundle);
+  t.equal(issues.length, 1);
+  t.equal(issues[0].code, 'not-supported');
+  t.match(issues[0].details.text, /cannot evaluate _sort=-date/);
+  t.match(issues[0].diagnostics, /hosp-a/);
 });
 
 t.test('paging across the three upstreams follows their next links without ever showing them', async (t) => {

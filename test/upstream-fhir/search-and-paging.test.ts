@@ -110,7 +110,7 @@ t.test('filters, several patients, sort and required params are translated to th
   t.ok(labs.resources.length > 0);
   t.ok(labs.resources.every((r) => r.resourceType === 'Observation' && r.category?.[0]?.coding?.[0]?.code === 'laboratory' && (r.effectiveDateTime ?? '') >= '2024-03'));
   const dates = labs.resources.map((r) => (r.resourceType === 'Observation' ? r.effectiveDateTime : '') ?? '');
-  t.same(dates, [...dates].sort().reverse(), 'in the asked order although this upstream ignores _sort');
+  t.same(dates, [...dates].sort().reverse(), 'in the asked order');
   const sent = upstream.seen.at(-1) ?? '';
   t.match(sent, /date=ge2024-03-01/);
   t.match(sent, /_sort=-date/);
@@ -120,6 +120,27 @@ t.test('filters, several patients, sort and required params are translated to th
   t.same(patients.resources.map((r) => r.id).sort(), ['p1', 'p2'], 'Patient is restricted by _id');
   const orgs = await adapter.search({ resourceType: 'Organization', filters: [], count: 10 }, signal());
   t.equal(orgs.resources.length, 1, 'types outside the compartment are searched without a patient restriction');
+});
+
+t.test('an upstream that ignores _sort is refused for sorted searches, within a page and across pages', async (t) => {
+  const upstream = await startTestUpstream({ resources: clinicalRecords() });
+  t.teardown(() => upstream.close());
+  const adapter = (await createFhirAdapter(sourceConfig('hosp', { baseUrl: upstream.baseUrl }), testContext(dataDir))) as FhirUpstreamAdapter;
+  t.teardown(() => adapter.close());
+  const sorted = { resourceType: 'Observation', filters: [], patients: ['p1'], sort: [{ code: 'date', descending: true }] };
+  const whole = await adapter.search({ ...sorted, count: 100 }, signal());
+  t.equal(whole.resources.length, 6, 'an upstream that sorts is used');
+  upstream.faults.ignoreSort = true;
+  await t.rejects(adapter.search({ ...sorted, count: 100 }, signal()), { name: 'SourceCannotEvaluateError', what: '_sort=-date' });
+  t.equal((await adapter.search({ ...sorted, sort: [], count: 100 }, signal())).resources.length, 6, 'unsorted searches still go there');
+
+  // Pages of one entry each are trivially in order: only the page after shows the order broke.
+  upstream.faults.ignoreSort = false;
+  const first = await adapter.search({ ...sorted, count: 1 }, signal());
+  upstream.faults.ignoreSort = true;
+  const second = await adapter.search({ ...sorted, count: 1, page: first.next }, signal());
+  t.ok((first.resources[0] as { effectiveDateTime: string }).effectiveDateTime > (second.resources[0] as { effectiveDateTime: string }).effectiveDateTime, 'by chance still descending');
+  await t.rejects(adapter.search({ ...sorted, count: 1, page: second.next }, signal()), { name: 'SourceCannotEvaluateError' }, 'the third page rises again');
 });
 
 t.test('reads return the resource, undefined when the upstream does not have it', async (t) => {

@@ -12,6 +12,7 @@ import { MemoryRepository } from '@medplum/fhir-router';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { compareBySortRules } from '../../../adapters/embedded/sort-rules.ts';
 import { loadFhirDefinitions } from '../../../adapters/fhir-definitions.ts';
 
 export interface Faults {
@@ -32,6 +33,8 @@ export interface Faults {
   ignorePatientFilter: boolean;
   /** Searches return every match on one page, whatever `_count` says. */
   ignoreCount: boolean;
+  /** Searches ignore `_sort` and answer in insertion order (as many upstreams do). */
+  ignoreSort: boolean;
   /** `next` links use this origin instead of the real one (a HAPI behind a proxy). */
   advertisedOrigin?: string;
   /** Epic's rule: Observation searches need `code` or `category`. */
@@ -83,7 +86,7 @@ export const DEFAULT_CAPABILITY: Readonly<Record<string, readonly string[]>> = {
 };
 
 function freshFaults(): Faults {
-  return { latencyMs: 0, hang: false, failNext: [], malformedJson: false, wrongTypes: false, badIds: false, ignorePatientFilter: false, ignoreCount: false, observationNeedsCodeOrCategory: false };
+  return { latencyMs: 0, hang: false, failNext: [], malformedJson: false, wrongTypes: false, badIds: false, ignorePatientFilter: false, ignoreCount: false, ignoreSort: false, observationNeedsCodeOrCategory: false };
 }
 
 export async function startTestUpstream(options: TestUpstreamOptions = {}): Promise<TestUpstream> {
@@ -210,6 +213,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     const rest = { ...search, filters: (search.filters ?? []).filter((f) => !refFilters.includes(f)) };
     const matches = (byType.get(type) ?? []).filter((resource) =>
       refFilters.every((f) => f.value.split(',').includes(patientReference(resource) ?? '')) && matchesSearchRequest(resource, rest));
+    if (search.sortRules && !faults.ignoreSort) matches.sort((a, b) => compareBySortRules(a, b, search.sortRules ?? []));
     const pageItems = faults.ignoreCount ? matches : matches.slice(offset, offset + count);
     const entry = pageItems.map((resource) => ({ fullUrl: `${origin}${basePath}/${type}/${resource.id}`, resource, search: { mode: 'match' } }));
     if (faults.badIds && pageItems[0]) entry.push({ fullUrl: `${origin}${basePath}/${type}/x`, resource: { ...pageItems[0], id: '../../Patient/p2' } as Resource, search: { mode: 'match' } });
