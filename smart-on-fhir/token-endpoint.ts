@@ -150,7 +150,7 @@ async function authorizationCode(ctx: SmartContext, form: Form, req: FastifyRequ
   }
   const scopes = parseScopes(record.scope);
   const now = Math.floor(Date.now() / 1000);
-  const refreshable = scopes.context.has('offline_access') ? 'offline' : scopes.context.has('online_access') ? 'online' : undefined;
+  const refreshable = refreshKind(scopes);
   const horizon = refreshable === 'offline' ? ctx.lifetimes.offline : refreshable === 'online' ? ctx.lifetimes.online : ctx.lifetimes.access;
   const grant = await ctx.store.createGrant({
     clientId: client.clientId,
@@ -200,15 +200,23 @@ async function refreshToken(ctx: SmartContext, form: Form, req: FastifyRequest):
   if (client.type === 'confidential-symmetric' && !caller?.authenticated) throw new OAuthError('invalid_client', 'this client must authenticate');
   let scope = existing.scope;
   if (form.scope !== undefined) {
+    // Unknown scopes are dropped, as everywhere; a known one the grant does not cover is an escalation.
     const asked = parseScopes(form.scope);
     const kept = narrowTo(parseScopes(existing.scope), asked);
-    if (kept.length !== asked.accepted.length || asked.dropped.length > 0) throw new OAuthError('invalid_scope', 'a refresh may only keep or narrow the granted scopes');
+    if (kept.length !== asked.accepted.length) throw new OAuthError('invalid_scope', 'a refresh may only keep or narrow the granted scopes');
+    if (kept.length === 0) throw new OAuthError('invalid_scope', 'none of the requested scopes is known');
     scope = kept.join(' ');
   }
   const grant = await ctx.store.redeemRefreshToken(form.refresh_token);
   if (!grant) throw new OAuthError('invalid_grant', 'the refresh token was already used');
   const narrowed: GrantRecord = scope === grant.scope ? grant : await ctx.store.updateGrantScope(grant, scope);
-  return tokenResponse(ctx, narrowed, true);
+  // Narrowing offline_access/online_access away ends the refresh chain here.
+  return tokenResponse(ctx, narrowed, refreshKind(parseScopes(narrowed.scope)) !== undefined);
+}
+
+/** Which refresh a grant's scopes allow: offline (long-lived), online (while signed in) or none. */
+function refreshKind(scopes: ReturnType<typeof parseScopes>): 'offline' | 'online' | undefined {
+  return scopes.context.has('offline_access') ? 'offline' : scopes.context.has('online_access') ? 'online' : undefined;
 }
 
 async function clientCredentials(ctx: SmartContext, form: Form, req: FastifyRequest): Promise<Record<string, unknown>> {

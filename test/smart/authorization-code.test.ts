@@ -92,12 +92,17 @@ t.test('standalone patient launch: SIWE sign-in, consent, code, token with patie
     t.type(r1.body.expires_in, 'number');
     t.not(r1.body.refresh_token, body.refresh_token);
 
-    const narrowed = await token({ grant_type: 'refresh_token', refresh_token: r1.body.refresh_token as string, scope: 'offline_access patient/Patient.rs' });
-    t.equal(narrowed.status, 200);
+    t.match(r1.headers.get('cache-control'), /no-store/, 'refresh responses are not cached (A4)');
+    t.match(r1.headers.get('pragma'), /no-cache/);
+
+    const narrowed = await token({ grant_type: 'refresh_token', refresh_token: r1.body.refresh_token as string, scope: 'offline_access patient/Patient.rs made-up/scope' });
+    t.equal(narrowed.status, 200, 'an unknown scope in a refresh is dropped, not fatal');
     t.equal(narrowed.body.scope, 'offline_access patient/Patient.rs');
     const widened = await token({ grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token as string, scope: 'offline_access patient/Patient.rs patient/Observation.rs' });
     t.equal(widened.status, 400, 'refresh may not widen scope');
     t.equal(widened.body.error, 'invalid_scope');
+    const nothingKnown = await token({ grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token as string, scope: 'made-up/scope' });
+    t.equal(nothingKnown.body.error, 'invalid_scope', 'a refresh asking only unknown scopes gets nothing');
     const other = await token({ grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token as string, client_id: 'legacy' });
     t.equal(other.status, 400, 'refresh token bound to its client');
     const bogus = await token({ grant_type: 'refresh_token', refresh_token: 'not-a-token' });
@@ -112,6 +117,19 @@ t.test('standalone patient launch: SIWE sign-in, consent, code, token with patie
     const probe = await fetch(`${server.fhirBase}/Probe/1`, { headers: { authorization: `Bearer ${narrowed.body.access_token as string}` } });
     t.equal(probe.status, 401, 'its access tokens too');
   });
+});
+
+t.test('a refresh that narrows offline_access away gets no new refresh token, and the chain ends', async (t) => {
+  const { code, verifier } = await codeFor('launch/patient offline_access patient/*.rs');
+  const first = await token({ grant_type: 'authorization_code', code, redirect_uri: 'http://app.test/callback', client_id: 'app', code_verifier: verifier });
+  t.type(first.body.refresh_token, 'string');
+  const last = await token({ grant_type: 'refresh_token', refresh_token: first.body.refresh_token as string, scope: 'launch/patient patient/*.rs' });
+  t.equal(last.status, 200);
+  t.equal(last.body.scope, 'launch/patient patient/*.rs');
+  t.equal(last.body.refresh_token, undefined, 'no refresh token without offline_access or online_access');
+  t.type(last.body.access_token, 'string');
+  const again = await token({ grant_type: 'refresh_token', refresh_token: first.body.refresh_token as string });
+  t.equal(again.status, 400, 'the spent refresh token does not come back to life');
 });
 
 t.test('authorize POST works like GET (authorize-post)', async (t) => {
