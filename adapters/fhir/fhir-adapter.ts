@@ -62,7 +62,7 @@ export class FhirUpstreamAdapter implements EhrAdapter {
     this.#agent = new Agent({ connections: source.connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, pipelining: 1 });
     this.breaker = new CircuitBreaker(source.breaker);
     this.breaker.onTransition(({ from, to }) => context.log.warn({ source: this.sourceId, from, to }, 'upstream FHIR circuit breaker changed state'));
-    this.#limiter = source.rateLimit && source.rateLimit.enforcedBy !== 'queue' ? new TokenBucket(source.rateLimit) : undefined;
+    this.#limiter = source.rateLimit ? new TokenBucket(source.rateLimit) : undefined;
     this.#auth = this.#makeAuth(nodeKey);
     this.http = new UpstreamHttpClient({
       sourceId: this.sourceId,

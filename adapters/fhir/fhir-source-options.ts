@@ -146,10 +146,7 @@ export function resolveFhirSource(config: SourceConfig, options: ResolveOptions 
   const headers = (o.headers ?? {}) as Record<string, string>;
   if (typeof headers !== 'object' || !Object.values(headers).every((v) => typeof v === 'string')) fail('headers must map names to strings');
   const breaker = (o.breaker ?? {}) as Options;
-  const rateLimit = o.rateLimit as RateLimitOptions | undefined;
-  if (rateLimit !== undefined && !(typeof rateLimit === 'object' && typeof rateLimit.perSecond === 'number' && rateLimit.perSecond > 0)) {
-    fail('rateLimit must be { perSecond: number > 0, burst?: number, enforcedBy?: "inline" | "queue" }');
-  }
+  const rateLimit = rateLimitOption(o.rateLimit, fail);
 
   return {
     preset: presetName,
@@ -175,6 +172,24 @@ export function resolveFhirSource(config: SourceConfig, options: ResolveOptions 
 
 export function withSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
+}
+
+/**
+ * `rateLimit: { perSecond, burst? }`. `enforcedBy: "queue"` (a BullMQ limiter on per-source
+ * adapter queues) is refused: nothing runs adapter calls through such queues, so the limit
+ * would silently not hold. `enforcedBy: "inline"` is the only mode and may be omitted.
+ */
+function rateLimitOption(value: unknown, fail: (m: string) => never): RateLimitOptions | undefined {
+  if (value === undefined) return undefined;
+  const usage = 'rateLimit must be { perSecond: number > 0, burst?: whole number >= 1 }';
+  if (typeof value !== 'object' || value === null) return fail(usage);
+  const { perSecond, burst, enforcedBy, ...rest } = value as Record<string, unknown>;
+  if (enforcedBy === 'queue') return fail('rateLimit.enforcedBy "queue" is not supported: searches run inline in the server, so the limit is enforced inline (leave enforcedBy out)');
+  if (enforcedBy !== undefined && enforcedBy !== 'inline') return fail('rateLimit.enforcedBy must be "inline" (or left out)');
+  if (typeof perSecond !== 'number' || !(perSecond > 0)) return fail(usage);
+  if (burst !== undefined && !(typeof burst === 'number' && Number.isInteger(burst) && burst >= 1)) return fail(usage);
+  if (Object.keys(rest).length > 0) return fail(`${usage}; unknown ${Object.keys(rest).join(', ')}`);
+  return { perSecond, ...(burst !== undefined ? { burst } : {}) };
 }
 
 function isRule(value: unknown): value is RequiredParamRule {

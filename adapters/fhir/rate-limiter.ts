@@ -1,24 +1,13 @@
 /**
- * Per-source request rate limit. Inline execution (the default) uses a token bucket in this
- * process; when a source's queries run as BullMQ jobs on its own queue (`adapter:<source>` in the
- * architecture; BullMQ refuses ':' in queue names, so `adapter-<source>`), the queue's worker
- * enforces the same rate with BullMQ's limiter (`bullmqLimiter`) instead, so the limit holds
- * across every worker process, and the inline bucket is switched off (`enforcedBy: 'queue'`).
+ * Per-source request rate limit: a token bucket in this process, in front of every request the
+ * source's adapter sends. Searches run inline in the server process (there are no per-source
+ * adapter queues to hand the limit to), so the bucket is the limit.
  */
 export interface RateLimitOptions {
   /** Sustained requests per second to this upstream. */
   readonly perSecond: number;
   /** Requests that may go out at once after a quiet period (default: max(1, perSecond)). */
   readonly burst?: number;
-  /** `inline` (token bucket here) or `queue` (the source's BullMQ worker limits; nothing here). */
-  readonly enforcedBy?: 'inline' | 'queue';
-}
-
-/** BullMQ `WorkerOptions.limiter` for the source's `adapter:<source>` queue worker. */
-export function bullmqLimiter(options: RateLimitOptions): { max: number; duration: number } {
-  // BullMQ counts jobs per window; one window of one second at the sustained rate, at least one job.
-  if (options.perSecond >= 1) return { max: Math.floor(options.perSecond), duration: 1000 };
-  return { max: 1, duration: Math.ceil(1000 / options.perSecond) };
 }
 
 interface Waiter {

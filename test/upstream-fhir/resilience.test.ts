@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { CircuitBreaker } from '../../adapters/fhir/circuit-breaker.ts';
 import { createFhirAdapter, type FhirUpstreamAdapter } from '../../adapters/fhir/fhir-adapter.ts';
-import { bullmqLimiter, TokenBucket } from '../../adapters/fhir/rate-limiter.ts';
+import { TokenBucket } from '../../adapters/fhir/rate-limiter.ts';
 import { parseRetryAfter } from '../../adapters/fhir/upstream-http-client.ts';
 import { clinicalRecords, recordingLogger, signal, sourceConfig, testContext } from './support/fixtures.ts';
 import { callSource } from '../../server/fhir/source-call.ts';
@@ -159,7 +159,7 @@ t.test('breaker: in half-open state exactly one probe goes out, its failure reop
   t.equal(breaker.state, 'closed');
 });
 
-t.test('rate limit: a token bucket per source, FIFO, abortable; the queue mode maps to the BullMQ limiter', async (t) => {
+t.test('rate limit: a token bucket per source, FIFO, abortable', async (t) => {
   const bucket = new TokenBucket({ perSecond: 50, burst: 2 });
   t.teardown(() => bucket.close());
   const order: number[] = [];
@@ -170,11 +170,18 @@ t.test('rate limit: a token bucket per source, FIFO, abortable; the queue mode m
   const waiting = bucket.acquire(controller.signal);
   controller.abort(new Error('gave up'));
   await t.rejects(waiting, /gave up/);
-  t.same(bullmqLimiter({ perSecond: 20 }), { max: 20, duration: 1000 });
-  t.same(bullmqLimiter({ perSecond: 0.5 }), { max: 1, duration: 2000 });
 
   const { upstream, adapter } = await setup(t, { rateLimit: { perSecond: 100, burst: 1 } });
   const pages = await Promise.all(Array.from({ length: 8 }, () => adapter.search(query, signal())));
   t.ok(pages.every((p) => p.resources.length === 6), 'limited requests all complete');
   t.ok(upstream.counters.searches >= 8);
+});
+
+t.test('rate limit options are checked: the queue mode, which nothing would enforce, is refused', async (t) => {
+  const open = (rateLimit: unknown) => createFhirAdapter(sourceConfig('limited', { baseUrl: 'http://127.0.0.1:9/fhir', rateLimit }), testContext(dataDir));
+  await t.rejects(open({ perSecond: 5, enforcedBy: 'queue' }), /rateLimit.enforcedBy "queue" is not supported: searches run inline/);
+  await t.rejects(open({ perSecond: 5, enforcedBy: 'worker' }), /rateLimit.enforcedBy must be "inline"/);
+  await t.rejects(open({ perSecond: 0 }), /rateLimit must be \{ perSecond: number > 0/);
+  await t.rejects(open({ perSecond: 5, burst: 0.5 }), /burst\?: whole number >= 1/);
+  await t.rejects(open({ perSecond: 5, perMinute: 9 }), /unknown perMinute/);
 });
