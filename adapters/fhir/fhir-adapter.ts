@@ -30,7 +30,7 @@ export interface FhirAdapterDependencies {
    * `medrec-peer` sources configured without `baseUrl`.
    */
   readonly resolvePeerBaseUrl?: (provider: string, signal: AbortSignal) => Promise<string>;
-  /** The node's Backend Services key; loaded from the source's `auth.keyFile`, env or data dir otherwise. */
+  /** The node's Backend Services key; loaded from `MEDREC_NODE_KEY_FILE` or the data dir otherwise (the key the node JWKS publishes). */
   readonly nodeKey?: NodeSigningKey;
 }
 
@@ -293,9 +293,7 @@ export function createFhirAdapterFactory(dependencies: FhirAdapterDependencies =
     }
     let nodeKey: NodeSigningKey | undefined;
     if (source.auth.type === 'backend-services') {
-      nodeKey = source.auth.keyFile
-        ? await loadNodeKey({ keyFile: source.auth.keyFile, alg: source.auth.alg })
-        : dependencies.nodeKey ?? (await loadNodeKey({ dataDir: context.dataDir, alg: source.auth.alg }));
+      nodeKey = dependencies.nodeKey ?? (await loadNodeKey({ dataDir: context.dataDir }));
     }
     const adapter = new FhirUpstreamAdapter(config, source, baseUrl, context, nodeKey);
     // Discovery failing does not fail the node's start: the source stays empty and retries. A

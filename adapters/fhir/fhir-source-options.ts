@@ -9,7 +9,6 @@
  * (`auth.clientId`, else the node provider the host knows from `MEDREC_PROVIDER_KEY`).
  */
 import type { SourceConfig } from '../source-config.ts';
-import type { NodeKeyAlgorithm } from './node-keys.ts';
 import { FHIR_PRESETS, isPresetName, type PresetName } from './presets.ts';
 import type { RateLimitOptions } from './rate-limiter.ts';
 import type { RequiredParamRule } from './search-translation.ts';
@@ -23,8 +22,6 @@ export type ResolvedAuth =
     readonly clientId: string;
     readonly tokenUrl?: string;
     readonly scope: string;
-    readonly keyFile?: string;
-    readonly alg?: NodeKeyAlgorithm;
     /** Our JWKS URL, sent as `jku` when set. */
     readonly jwksUrl?: string;
   };
@@ -118,8 +115,10 @@ export function resolveFhirSource(config: SourceConfig, options: ResolveOptions 
           ? 'auth.clientId is required: the provider address this node acts as at the peer (or set MEDREC_PROVIDER_KEY)'
           : 'auth.clientId is required for backend-services auth (the client id the upstream registered)');
       }
-      const alg = authOptions.alg;
-      if (alg !== undefined && alg !== 'RS384' && alg !== 'ES384') fail('auth.alg must be RS384 or ES384');
+      // One key per node: what the node publishes in its JWKS is what every upstream verifies.
+      if (authOptions.keyFile !== undefined || authOptions.alg !== undefined) {
+        fail('auth.keyFile and auth.alg are not set per source: the node signs with its one Backend Services key (MEDREC_NODE_KEY_FILE; RSA gives RS384, P-384 gives ES384), published at /.well-known/medrec-node-jwks.json');
+      }
       const tokenUrl = optionalString(authOptions, 'tokenUrl', fail) ?? (baseUrl === preset.baseUrl ? preset.tokenUrl : undefined);
       const jwksUrl = optionalString(authOptions, 'jwksUrl', fail);
       auth = {
@@ -127,8 +126,6 @@ export function resolveFhirSource(config: SourceConfig, options: ResolveOptions 
         clientId: clientId as string,
         tokenUrl: tokenUrl ? httpUrl(tokenUrl, 'auth.tokenUrl', fail) : undefined,
         scope: optionalString(authOptions, 'scope', fail) ?? preset.scope ?? 'system/*.read',
-        keyFile: optionalString(authOptions, 'keyFile', fail),
-        alg: alg as NodeKeyAlgorithm | undefined,
         jwksUrl: jwksUrl ? httpUrl(jwksUrl, 'auth.jwksUrl', fail) : undefined,
       };
       break;

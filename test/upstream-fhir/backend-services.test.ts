@@ -205,6 +205,8 @@ t.test('configuration errors name the source and the fix', async (t) => {
   await t.rejects(createFhirAdapter(sourceConfig('bad', {}), testContext(dataDir)), /baseUrl is required/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'openmrs-fhir2' }), testContext(dataDir)), /give serverUrl/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'epic' }), testContext(dataDir)), /auth.clientId is required/);
+  await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'epic', auth: { clientId: 'x', keyFile: '/etc/epic.pem' } }), testContext(dataDir)), /not set per source: the node signs with its one Backend Services key/);
+  await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'epic', auth: { clientId: 'x', alg: 'ES384' } }), testContext(dataDir)), /not set per source/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { baseUrl: 'ftp://x/' }), testContext(dataDir)), /must be http/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'openmrs-fhir2', serverUrl: 'http://x', auth: { passwordEnv: 'MEDREC_NOPE_UNSET' } }), testContext(dataDir)), /MEDREC_NOPE_UNSET/);
   await t.rejects(createFhirAdapter(sourceConfig('bad', { preset: 'medrec-peer' }), testContext(dataDir)), /auth.clientId is required: the provider address this node acts as/);
