@@ -216,6 +216,9 @@ contract Consent is SignedActions {
     mapping(address patient => mapping(address proxy => Delegation)) private _delegations;
     mapping(address patient => EnumerableSet.AddressSet) private _proxiesOf;
     mapping(address proxy => EnumerableSet.AddressSet) private _principalsOf;
+    /// @dev Accounts with at least one unrevoked delegation: lets a server enumerate every
+    ///      delegation from the contract alone (proxies need not be in the directory).
+    EnumerableSet.AddressSet private _delegates;
 
     AccessRequest[] private _requests;
     mapping(address patient => uint256[]) private _requestsByPatient;
@@ -562,6 +565,22 @@ contract Consent is SignedActions {
         return _principalsOf[proxy].values();
     }
 
+    /// @notice How many accounts hold at least one unrevoked (possibly expired) delegation.
+    function delegateCount() external view returns (uint256) {
+        return _delegates.length();
+    }
+
+    /// @notice Up to `limit` of the accounts holding an unrevoked delegation, from position
+    ///         `offset` (the order changes when a proxy's last delegation is revoked).
+    /// @param offset First position (0-based); past the end gives an empty page.
+    /// @param limit Most accounts returned.
+    function delegatesPage(uint256 offset, uint256 limit) external view returns (address[] memory page) {
+        uint256 total = _delegates.length();
+        uint256 end = offset >= total ? offset : (limit > total - offset ? total : offset + limit);
+        page = new address[](end - offset);
+        for (uint256 i = offset; i < end; i++) page[i - offset] = _delegates.at(i);
+    }
+
     /// @notice An access request by id.
     function getRequest(uint256 requestId) external view returns (AccessRequest memory) {
         return _requests[requestId];
@@ -722,6 +741,7 @@ contract Consent is SignedActions {
         d.expiresAt = expiresAt;
         _proxiesOf[patient].add(proxy);
         _principalsOf[proxy].add(patient);
+        _delegates.add(proxy);
         emit DelegationSet(patient, proxy, expiresAt);
     }
 
@@ -732,6 +752,7 @@ contract Consent is SignedActions {
         d.active = false;
         _proxiesOf[patient].remove(proxy);
         _principalsOf[proxy].remove(patient);
+        if (_principalsOf[proxy].length() == 0) _delegates.remove(proxy);
         emit DelegationRevoked(patient, proxy, actor);
     }
 

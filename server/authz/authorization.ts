@@ -15,6 +15,7 @@ import { ChainAccessPolicy } from './chain-access-policy.ts';
 import { ChainFollower, type SyncRun } from './chain-follower.ts';
 import { MedrecEventSource, type MedrecContracts } from './contract-events.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
+import { ReconcileSchedule } from './reconcile-schedule.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { SnapshotRebuilds } from './snapshot-rebuilds.ts';
 import { SyncFreshness, type FreshnessBounds } from './sync-freshness.ts';
@@ -49,6 +50,8 @@ export interface AuthorizationOptions {
   readonly workers?: boolean;
   readonly syncEveryMs?: number;
   readonly reconcileEveryMs?: number;
+  /** Records compared per kind per reconcile run (rolling offsets carry on). */
+  readonly reconcileBatch?: number;
   readonly freshness?: Partial<FreshnessBounds>;
   /** The configured sources (source id → provider address), for the audit trail. */
   readonly sources?: () => readonly SourceRef[];
@@ -63,8 +66,10 @@ export interface Authorization {
   readonly audit: AuditTrail;
   readonly keys: AuthzKeys;
   readonly follower: ChainFollower | undefined;
-  /** One follower sync now (tests, CLI). */
+  /** One reconcile run now (tests, CLI). */
   reconcileNow(): Promise<ReconcileReport>;
+  /** The reconcile's own queue (when this process works the queues). */
+  readonly reconciles: ReconcileSchedule | undefined;
   close(): Promise<void>;
 }
 
@@ -89,12 +94,13 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
   const retryStrategy = (attempt: number) => Math.min(50 * attempt, 250);
   const redis = new Redis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy });
   const subscriber = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy });
-  // The follower's and reconcile's WATCH needs a connection nobody else EXECs on (an EXEC
-  // from anyone on the same connection would drop the WATCH); they run one at a time.
+  // The follower's and the reconcile's WATCH each need a connection nobody else EXECs on (an
+  // EXEC from anyone on the same connection would drop the WATCH): they run on separate queues.
   const followerRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
+  const reconcileRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
   // Rebuild and audit writers.
   const workerRedis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
-  for (const c of [redis, subscriber, followerRedis, workerRedis]) c.on('error', () => undefined);
+  for (const c of [redis, subscriber, followerRedis, reconcileRedis, workerRedis]) c.on('error', () => undefined);
   await Promise.all([redis.connect(), subscriber.connect()]);
 
   const freshness = new SyncFreshness(o.freshness);
@@ -127,7 +133,7 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     cacheTimeout: -1,
   });
   const runReconcile = async () => {
-    const report = await reconcile({ provider, contracts: o.chain.contracts, redis: followerRedis, keys });
+    const report = await reconcile({ provider, contracts: o.chain.contracts, redis: reconcileRedis, keys, batch: o.reconcileBatch });
     if (report.repairs.length > 0) {
       log?.warn({ block: report.block, repairs: report.repairs, checked: report.checked }, 'authorization indexes repaired from the contracts');
     }
@@ -145,7 +151,6 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
       connection,
       queuePrefix: o.queuePrefix,
       everyMs: o.syncEveryMs ?? 250,
-      scheduled: [{ name: 'reconcile', everyMs: o.reconcileEveryMs ?? 300_000, run: runReconcile }],
       onRun: (run: SyncRun) => {
         lastError = '';
         if (run.events > 0) log?.info({ events: run.events, cursor: run.cursor, head: run.head }, 'chain events folded');
@@ -158,6 +163,15 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
       },
     });
   }
+  const reconciles = workers
+    ? await ReconcileSchedule.start({
+        connection,
+        queuePrefix: o.queuePrefix,
+        everyMs: o.reconcileEveryMs ?? 300_000,
+        run: runReconcile,
+        onError: onError('reconcile failed'),
+      })
+    : undefined;
   let hint: NewHeadsHint | undefined;
   if (follower && o.chain.wsUrl) {
     const f = follower;
@@ -166,7 +180,7 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     hint = watchNewHeads(o.chain.wsUrl, wake, (connected) => connected && wake());
   }
   o.metrics?.watchFreshness(freshness);
-  o.metrics?.watchQueues([rebuilds.queue, audit.queue, ...(follower ? [follower.queue] : [])]);
+  o.metrics?.watchQueues([rebuilds.queue, audit.queue, ...(follower ? [follower.queue] : []), ...(reconciles ? [reconciles.queue] : [])]);
 
   return {
     policy,
@@ -176,9 +190,11 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     keys,
     follower,
     reconcileNow: runReconcile,
+    reconciles,
     async close() {
       hint?.close();
       await follower?.close();
+      await reconciles?.close();
       await audit.close();
       await rebuilds.close();
       await snapshots.close();
@@ -186,6 +202,7 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
       redis.disconnect();
       subscriber.disconnect();
       followerRedis.disconnect();
+      reconcileRedis.disconnect();
       workerRedis.disconnect();
     },
   };

@@ -38,6 +38,10 @@ export interface AuthzKeys {
   /** Grant ids ever seen, for reconciliation sweeps. */
   readonly grantIds: string;
   readonly studyIds: string;
+  /** Set of accounts ever named as a healthcare proxy, for reconciliation sweeps. */
+  readonly delegates: string;
+  /** Hash kind → where the next reconcile run carries on (rolling offsets). */
+  readonly reconcileOffsets: string;
 }
 
 export function authzKeys(prefix = 'medrec:authz:'): AuthzKeys {
@@ -64,5 +68,7 @@ export function authzKeys(prefix = 'medrec:authz:'): AuthzKeys {
     snapshot: (a) => k(`snapshot:${a}`),
     grantIds: k('grant-ids'),
     studyIds: k('study-ids'),
+    delegates: k('delegates'),
+    reconcileOffsets: k('reconcile-offsets'),
   };
 }

@@ -5,7 +5,7 @@
  * cursor in the same transaction. It never relies on a live subscription: a WebSocket, when
  * configured, only wakes it early (ethers' WebSocketProvider does not reconnect).
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JsonRpcProvider, Log } from 'ethers';
 import type { ChainEvent } from './chain-events.ts';
@@ -106,8 +106,6 @@ export interface ChainFollowerOptions extends SyncOptions {
   readonly queuePrefix?: string;
   /** How often a sync job is produced (ms). */
   readonly everyMs?: number;
-  /** Extra scheduled jobs run on the same one-at-a-time queue (the reconcile). */
-  readonly scheduled?: ReadonlyArray<{ readonly name: string; readonly everyMs: number; readonly run: () => Promise<unknown> }>;
   readonly onRun?: (run: SyncRun) => void;
   readonly onError?: (err: Error) => void;
 }
@@ -136,12 +134,9 @@ export class ChainFollower {
       prefix,
       defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 },
     });
-    const scheduled = new Map((o.scheduled ?? []).map((s) => [s.name, s.run]));
     const worker = new Worker(
       CHAIN_QUEUE,
-      async (job: Job) => {
-        const extra = scheduled.get(job.name);
-        if (extra) return await extra();
+      async () => {
         const run = await syncOnce(o);
         o.onRun?.(run);
         return run;
@@ -153,7 +148,6 @@ export class ChainFollower {
     queue.on('error', (err) => o.onError?.(err));
     await queue.setGlobalConcurrency(1);
     await queue.upsertJobScheduler('chain-sync', { every: o.everyMs ?? 250 }, { name: 'sync' });
-    for (const s of o.scheduled ?? []) await queue.upsertJobScheduler(s.name, { every: s.everyMs }, { name: s.name });
     void worker.run();
     return new ChainFollower(o, queue, worker);
   }

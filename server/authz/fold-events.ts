@@ -122,6 +122,7 @@ export function foldEvents(events: readonly ChainEvent[], keys: AuthzKeys, looku
       case 'delegation-set':
         writes.push(['hset', keys.delegatesOf(e.patient), e.delegate, String(e.expiresAt)]);
         writes.push(['hset', keys.delegatorsOf(e.delegate), e.patient, String(e.expiresAt)]);
+        writes.push(['sadd', keys.delegates, e.delegate]);
         subjects.add(e.delegate);
         break;
       case 'delegation-revoked':

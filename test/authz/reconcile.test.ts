@@ -61,3 +61,67 @@ t.test('reconcile repairs drift between Redis and the contracts, and only drift'
   const again = await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys });
   t.same(again.repairs, [], 'a repaired store has no drift left');
 });
+
+t.test('reconcile covers participants, studies and delegations to proxies outside the directory', async (t) => {
+  const [redisServer, chain] = await Promise.all([startRedisServer(), startTestChain()]);
+  const redis = new Redis(redisServer.url);
+  t.teardown(async () => {
+    redis.disconnect();
+    await Promise.all([chain.close(), redisServer.stop()]);
+  });
+  const keys = authzKeys('reconcile-kinds-test:');
+  const source = new MedrecEventSource(chain.contracts, chain.deployBlock);
+  const researcher = demoAddress('researcher');
+  await chain.send('alice', 'ParticipantDirectory', 'register', 1, '', '');
+  await chain.send('researcher', 'ParticipantDirectory', 'register', 4, 'Study', '');
+  await chain.send('researcher', 'Consent', 'openStudy', 'Demo study', terms({ purpose: 3 }));
+  // bob's proxy never registered in the participant directory.
+  await chain.send('bob', 'Consent', 'setDelegation', proxy, 0);
+  await syncOnce({ provider: chain.provider, source, redis, keys });
+  const clean = await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys });
+  t.same(clean.repairs, []);
+  t.match(clean.checked, { participants: 2, studies: 1, delegations: 1 });
+
+  await redis.hset(keys.participants, alice, 'pharmacy'); // wrong role
+  await redis.hset(keys.participants, hospital, 'patient'); // never registered
+  await redis.hdel(keys.study('1'), 'record');
+  await redis.del(keys.delegatorsOf(proxy)); // lost: only the contract still knows this proxy
+  await redis.hset(keys.delegatorsOf(pharmacy), alice, '0'); // a mandate the chain never had
+  await redis.sadd(keys.delegates, pharmacy);
+  const repaired = await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys });
+  t.same(
+    repaired.repairs.map((r) => `${r.kind} ${r.ref}`).sort(),
+    [`delegation ${pharmacy}`, `delegation ${proxy}`, `participant ${alice}`, `participant ${hospital}`, 'study 1'].sort(),
+  );
+  t.equal(await redis.hget(keys.participants, alice), 'patient');
+  t.equal(await redis.hget(keys.participants, hospital), null);
+  t.same(JSON.parse((await redis.hget(keys.study('1'), 'record')) ?? '{}'), { id: '1', researcher, open: true });
+  t.same((await buildSnapshot(redis, keys, proxy)).snapshot.entries.filter((e) => e.basis === 'delegation').map((e) => e.patient), [bob]);
+  t.same(await redis.hgetall(keys.delegatorsOf(pharmacy)), {});
+  t.equal(await redis.sismember(keys.delegates, pharmacy), 0, 'a proxy without mandates leaves the sweep list');
+  t.same((await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys })).repairs, []);
+});
+
+t.test('each run compares at most a batch per kind and carries on where the last one stopped', async (t) => {
+  const [redisServer, chain] = await Promise.all([startRedisServer(), startTestChain()]);
+  const redis = new Redis(redisServer.url);
+  t.teardown(async () => {
+    redis.disconnect();
+    await Promise.all([chain.close(), redisServer.stop()]);
+  });
+  const keys = authzKeys('reconcile-batch-test:');
+  const source = new MedrecEventSource(chain.contracts, chain.deployBlock);
+  for (let i = 0; i < 5; i++) await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({ resourceTypes: [`Type${'ABCDE'[i]}`] }));
+  for (const patient of [alice, bob, demoAddress('carol')]) await chain.send('hospital', 'Relationships', 'addRelationship', patient, '0x' + '44'.repeat(32));
+  await syncOnce({ provider: chain.provider, source, redis, keys });
+  await redis.srem(keys.grantsByGrantee(pharmacy), '5');
+  await redis.hset(keys.patientsOfProvider(hospital), demoAddress('carol'), '0x' + '55'.repeat(32));
+
+  const runs = [];
+  for (let i = 0; i < 3; i++) runs.push(await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys, batch: 2 }));
+  t.same(runs.map((r) => r.checked.grants), [2, 2, 1], 'grants 1-2, 3-4, 5');
+  t.same(runs.map((r) => r.checked.relationships), [2, 1, 2], 'relationships wrap around');
+  t.same(runs.map((r) => r.repairs.map((x) => `${x.kind} ${x.ref}`)), [[], [`relationship ${hospital}`], ['grant 5']]);
+  t.equal(await redis.sismember(keys.grantsByGrantee(pharmacy), '5'), 1);
+  t.equal(await redis.hget(keys.patientsOfProvider(hospital), demoAddress('carol')), '0x' + '44'.repeat(32));
+});

@@ -127,3 +127,20 @@ t.test('a healthcare proxy acts as the patient until its delegation is revoked o
   await rejectsWith(t, client.setDelegation(patient, proxy.address, now - 1), 'InvalidTerms', 'no delegation that is already over');
   await rejectsWith(t, client.setDelegation(patient, patient.address, 0), 'InvalidGrantee');
 });
+
+t.test('every account holding a delegation can be listed from the contract, a page at a time', async (t) => {
+  const { client } = await chain.deploy([hospital], 'direct');
+  const [p1, p2, x, y, z] = await Promise.all([1, 2, 3, 4, 5].map(() => chain.wallet({ funded: true })));
+  const page = async (offset: number, limit: number) => (await client.consent.read('delegatesPage', BigInt(offset), BigInt(limit))).map((a) => a.toLowerCase());
+  await client.setDelegation(p1!, x!.address, 0);
+  await client.setDelegation(p1!, y!.address, 0);
+  await client.setDelegation(p2!, y!.address, 0);
+  await client.setDelegation(p2!, z!.address, 0);
+  t.equal(await client.consent.read('delegateCount'), 3n, 'y counts once for its two patients');
+  t.same([...(await page(0, 2)), ...(await page(2, 2))].sort(), [x!, y!, z!].map((w) => w.address.toLowerCase()).sort());
+  t.same(await page(3, 2), [], 'past the end: an empty page');
+  await client.revokeDelegation(p1!, p1!.address, y!.address);
+  t.equal(await client.consent.read('delegateCount'), 3n, 'y still acts for p2');
+  await client.revokeDelegation(p2!, p2!.address, y!.address);
+  t.same((await page(0, 10)).sort(), [x!, z!].map((w) => w.address.toLowerCase()).sort(), 'without mandates y leaves the list');
+});

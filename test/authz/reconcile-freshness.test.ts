@@ -1,0 +1,87 @@
+/**
+ * A reconcile over many records does not starve the chain follower: it runs on a queue of its
+ * own, so syncs and heartbeats go on and requests stay answerable (fresh) while it compares
+ * thousands of grants with the contracts.
+ */
+import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Interface, getAddress, toBeHex, type InterfaceAbi } from 'ethers';
+import { consentAbi } from '../../contracts/bindings/Consent.ts';
+import { startRedisServer } from '../../server/embedded/redis-server.ts';
+import { demoAddress } from '../../server/embedded/demo-identities.ts';
+import { startAuthorization } from '../../server/authz/authorization.ts';
+import { startTestChain } from './support/test-chain.ts';
+import { eventually } from './support/authz-fixtures.ts';
+
+const GRANTS = 3_000;
+const PATIENTS = 30;
+const patientOf = (i: number) => getAddress('0x10' + (i + 1).toString(16).padStart(38, '0'));
+
+t.test('the follower stays fresh while a reconcile compares 3,000 grants', async (t) => {
+  const redisServer = await startRedisServer();
+  t.teardown(() => redisServer.stop());
+  const chain = await startTestChain({ extraArgs: ['--auto-impersonate', '--gas-limit', '2000000000'] });
+  t.teardown(() => chain.close());
+
+  // Many grants quickly: impersonated patients, JSON-RPC batches, one block per batch.
+  const rpc = async (calls: { method: string; params: unknown[] }[]) => {
+    const res = await fetch(chain.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(calls.map((c, id) => ({ jsonrpc: '2.0', id, ...c }))) });
+    const failed = ((await res.json()) as { error?: { message: string } }[]).find((o) => o.error);
+    if (failed?.error) throw new Error(failed.error.message);
+  };
+  await rpc(Array.from({ length: PATIENTS }, (_, i) => ({ method: 'anvil_setBalance', params: [patientOf(i), toBeHex(10n ** 20n)] })));
+  await chain.provider.send('evm_setAutomine', [false]);
+  const iface = new Interface(consentAbi as unknown as InterfaceAbi);
+  const terms = { providers: [], resourceTypes: ['MedicationRequest'], actions: 3, purpose: 0, notBefore: 0, expiresAt: 0 };
+  for (let start = 0; start < GRANTS; start += 500) {
+    await rpc(
+      Array.from({ length: 500 }, (_, j) => {
+        const k = start + j;
+        const patient = patientOf(k % PATIENTS);
+        return {
+          method: 'eth_sendTransaction',
+          params: [{ from: patient, to: chain.contracts.consent, nonce: toBeHex(Math.floor(k / PATIENTS)), gas: toBeHex(400_000), data: iface.encodeFunctionData('createGrant', [patient, demoAddress('pharmacy'), terms]) }],
+        };
+      }),
+    );
+    await chain.provider.send('evm_mine', []);
+  }
+  await chain.provider.send('evm_setAutomine', [true]);
+
+  const authz = await startAuthorization({
+    redisUrl: redisServer.url,
+    chain: { rpcUrl: chain.url, chainId: 31337, contracts: chain.contracts, fromBlock: chain.deployBlock },
+    keyPrefix: 'reconcile-freshness:',
+    queuePrefix: 'reconcile-freshness',
+    syncEveryMs: 50,
+    reconcileEveryMs: 3_600_000,
+    reconcileBatch: GRANTS,
+    // Shorter than the run here (seconds), far longer than between two syncs (50 ms).
+    freshness: { maxHeadAgeMs: 2_000 },
+  });
+  t.teardown(() => authz.close());
+  const head = await chain.provider.getBlockNumber();
+  await eventually('the follower folded the grants', () => (authz.freshness.state().cursor >= head ? true : undefined), 60_000);
+  const queue = authz.reconciles!.queue;
+
+  const job = await queue.add('reconcile', {});
+  await eventually('the reconcile started', async () => ((await job.getState()) === 'active' ? true : undefined));
+  const startedSeen = authz.freshness.state().headSeenAt;
+  const verdicts: boolean[] = [];
+  let heartbeats = 0;
+  let lastSeen = startedSeen;
+  while (!['completed', 'failed'].includes(await job.getState())) {
+    verdicts.push(authz.freshness.verdict().fresh);
+    const seen = authz.freshness.state().headSeenAt;
+    if (seen > lastSeen) heartbeats++;
+    lastSeen = seen;
+    await sleep(20);
+  }
+  const done = await queue.getJob(job.id as string);
+  const report = done?.returnvalue as { checked: { grants: number }; repairs: unknown[] };
+  t.equal(report.checked.grants, GRANTS, 'one run compared every grant');
+  t.same(report.repairs, []);
+  // On one shared queue no sync could start before the reconcile ended: no heartbeat at all.
+  t.ok(heartbeats > 1, `the follower kept reaching the chain during the run (${heartbeats} heartbeats heard)`);
+  t.ok(verdicts.length > 0 && verdicts.every(Boolean), `fresh at every one of ${verdicts.length} looks during the run`);
+});
