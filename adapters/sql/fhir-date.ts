@@ -4,9 +4,11 @@
  * the period [v, v + G). Every prefix reduces to `column >= a` / `column < b` on values of the
  * column's own grid, so comparisons stay index-friendly and agree with @medplum/core's
  * in-memory `matchesSearchRequest` (resource [start, end] against filter [start, end], ends
- * inclusive to the millisecond).
+ * inclusive to the millisecond). Date-time columns hold wall-clock readings of the database's
+ * time zone (`WallClock`); date columns are calendar dates, compared as such.
  */
 import { badRequest, OperationOutcomeError, Operator } from '@medplum/core';
+import type { WallClock } from './wall-clock.ts';
 
 const DATE_RE =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
@@ -72,9 +74,9 @@ const SECOND = 1000;
  * Bounds for `prefix value` on a column holding values of the given precision, or `undefined`
  * for prefixes without a bound form (`ne` is `not eq`, handled by the caller).
  */
-export function dateBounds(operator: Operator, period: SearchPeriod, precision: 'date' | 'second'): ColumnBounds {
+export function dateBounds(operator: Operator, period: SearchPeriod, precision: 'date' | 'second', clock: WallClock): ColumnBounds {
   const g = precision === 'date' ? DAY : SECOND;
-  const fmt = (ms: number): string => formatColumnValue(ms, precision);
+  const fmt = (ms: number): string => formatColumnValue(precision === 'date' ? ms : clock.toWall(ms), precision);
   const floor = (x: number): number => Math.floor(x / g) * g;
   const ceil = (x: number): number => Math.ceil(x / g) * g;
   // Resource period [c, c + g - 1]; the grid lemmas: c < X ⇔ c < ceil(X); c > X ⇔ c ≥ floor(X) + g;
@@ -117,26 +119,32 @@ export function formatColumnValue(ms: number, precision: 'date' | 'second'): str
   return precision === 'date' ? day : `${day} ${iso.slice(11, 19)}`;
 }
 
-/** Current time as a column value. */
-export function nowColumnValue(): string {
-  return formatColumnValue(Date.now(), 'second');
+/** Current time as a date-time column value (the database's wall clock). */
+export function nowColumnValue(clock: WallClock): string {
+  return formatColumnValue(clock.toWall(Date.now()), 'second');
 }
 
-/** A database date/time value (`Date`, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS[.fff]`) → FHIR dateTime. */
-export function toFhirDateTime(value: unknown): string | undefined {
+/**
+ * A database date/time value → FHIR dateTime: a date stays a date, a wall-clock reading
+ * (`YYYY-MM-DD HH:MM:SS[.fff]`) becomes the instant it stands for in the clock's zone, and a
+ * `Date` (a column with a time zone) is already an instant.
+ */
+export function toFhirDateTime(value: unknown, clock: WallClock): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : `${value.toISOString().slice(0, 19)}Z`;
   const text = toColumnText(value);
   if (!text) return undefined;
   if (text.length === 10) return text;
-  return `${text.slice(0, 10)}T${text.slice(11, 19)}Z`;
+  return clock.instantOf(text);
 }
 
+/** A calendar date: the date part as stored (an instant's date in UTC). */
 export function toFhirDate(value: unknown): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString().slice(0, 10);
   return toColumnText(value)?.slice(0, 10);
 }
 
 function toColumnText(value: unknown): string | undefined {
   if (value === null || value === undefined || value === '') return undefined;
-  if (value instanceof Date) return formatColumnValue(value.getTime(), 'second');
   const text = String(value);
   return /^\d{4}-\d{2}-\d{2}/.test(text) ? text : undefined;
 }

@@ -16,7 +16,7 @@ export type Expr =
   | ColumnRef
   | { readonly col: ColumnRef }
   | { readonly lit: string | number | boolean | null }
-  /** The query's "now" (UTC, `YYYY-MM-DD HH:MM:SS`), bound as a parameter. */
+  /** The query's "now" on the database's wall clock (`YYYY-MM-DD HH:MM:SS`), bound as a parameter. */
   | { readonly now: true }
   | { readonly coalesce: readonly Expr[] }
   /** `CASE WHEN … THEN 'a' … ELSE … END`: the first case whose conditions all hold. */

@@ -116,7 +116,7 @@ async function compileFilter(
       const negated = filter.operator === Operator.NOT_EQUALS;
       if (!DATE_OPERATORS.has(filter.operator)) return undefined;
       const ranges = alternatives.map((v) => {
-        const bounds = dateBounds(filter.operator, parseSearchPeriod(v, filter.code), pushdown.precision);
+        const bounds = dateBounds(filter.operator, parseSearchPeriod(v, filter.code), pushdown.precision, ctx.clock);
         const parts: Fragment[] = [];
         if (bounds.atLeast !== undefined) parts.push(sql`${expr} >= ${bounds.atLeast}`);
         if (bounds.below !== undefined) parts.push(sql`${expr} < ${bounds.below}`);

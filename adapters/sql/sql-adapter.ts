@@ -17,6 +17,7 @@ import type { SqlConnection } from './sql-connection.ts';
 import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
 import { render, truthy, type Row, type Scope } from './template.ts';
 import { validateMapping } from './validate-mapping.ts';
+import { WallClock } from './wall-clock.ts';
 
 export interface SqlAdapterOptions {
   readonly sourceId: string;
@@ -26,6 +27,8 @@ export interface SqlAdapterOptions {
   readonly maxScanRows?: number;
   /** Dictionary entries kept per lookup. */
   readonly lookupCacheSize?: number;
+  /** IANA time zone of the database's date-time columns (OpenMRS: the server JVM's). Default UTC. */
+  readonly timeZone?: string;
 }
 
 const MAX_COUNT = 1000;
@@ -47,6 +50,7 @@ export class SqlAdapter implements EhrAdapter {
   readonly #mapping: SqlMapping;
   readonly #maxScanRows: number;
   readonly #cacheSize: number;
+  readonly #clock: WallClock;
   readonly #lookupCache = new Map<string, Map<string, LookupEntry>>();
   /** Which (lookup, field) pairs each template reads, by row context. */
   readonly #lookupUses = new Map<Template, LookupUse[]>();
@@ -66,6 +70,7 @@ export class SqlAdapter implements EhrAdapter {
     this.#mapping = options.mapping;
     this.#maxScanRows = options.maxScanRows ?? 5000;
     this.#cacheSize = options.lookupCacheSize ?? 20_000;
+    this.#clock = new WallClock(options.timeZone ?? 'UTC');
   }
 
   capabilities(): SourceCapabilities {
@@ -163,7 +168,7 @@ export class SqlAdapter implements EhrAdapter {
   }
 
   #context(): CompileContext {
-    return { now: nowColumnValue(), bool: this.#conn.bool, exactIn: this.#conn.exactIn };
+    return { now: nowColumnValue(this.#clock), clock: this.#clock, bool: this.#conn.bool, exactIn: this.#conn.exactIn };
   }
 
   /** Database failures become `SourceUnavailableError`; client errors pass through. */
@@ -229,16 +234,19 @@ export class SqlAdapter implements EhrAdapter {
     }
     await Promise.all([...needed].map(([name, set]) => this.#fillLookup(name, [...set], ctx)));
 
-    const lookup = (name: string, key: unknown): Scope | undefined => {
-      const entry = this.#lookupCache.get(name)?.get(String(key));
-      return entry ? entryScope(entry, lookup) : undefined;
+    const reach: Reach = {
+      clock: this.#clock,
+      lookup: (name, key) => {
+        const entry = this.#lookupCache.get(name)?.get(String(key));
+        return entry ? entryScope(entry, reach) : undefined;
+      },
     };
     return rows.map((row) => {
       const key = String(row.__key);
       const scope: Scope = {
+        ...reach,
         row,
-        children: (name) => (children.get(name)?.get(key) ?? []).map((r) => leafScope(r, lookup)),
-        lookup,
+        children: (name) => (children.get(name)?.get(key) ?? []).map((r) => leafScope(r, reach)),
       };
       const body = (render(mapping.resource, scope) ?? {}) as Record<string, unknown>;
       const lastUpdated = render({ field: '__updated', as: 'instant' }, scope);
@@ -381,12 +389,15 @@ function collectLookupUses(t: Template, child: string | undefined): LookupUse[] 
   return [];
 }
 
-function entryScope(entry: LookupEntry, lookup: Scope['lookup']): Scope {
-  return { row: entry.row, children: (name) => (entry.children[name] ?? []).map((r) => leafScope(r, lookup)), lookup };
+/** What every row of a page reaches besides its own values. */
+type Reach = Pick<Scope, 'clock' | 'lookup'>;
+
+function entryScope(entry: LookupEntry, reach: Reach): Scope {
+  return { ...reach, row: entry.row, children: (name) => (entry.children[name] ?? []).map((r) => leafScope(r, reach)) };
 }
 
-function leafScope(row: Row, lookup: Scope['lookup']): Scope {
-  return { row, children: () => [], lookup };
+function leafScope(row: Row, reach: Reach): Scope {
+  return { ...reach, row, children: () => [] };
 }
 
 function sortValues(row: Row, n: number): unknown[] {

@@ -5,12 +5,15 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { Cond, Expr, Join, TableRef } from './mapping.ts';
+import type { WallClock } from './wall-clock.ts';
 
 export type Fragment = RawBuilder<unknown>;
 
 export interface CompileContext {
-  /** The query's "now", `YYYY-MM-DD HH:MM:SS` UTC. */
+  /** The query's "now", `YYYY-MM-DD HH:MM:SS` on the database's wall clock. */
   readonly now: string;
+  /** The time zone of the database's date-time columns. */
+  readonly clock: WallClock;
   /** Dialect-specific parameter value for booleans (node:sqlite binds no booleans). */
   readonly bool: (value: boolean) => boolean | number;
   /** `expr IN (values)`, exact and case-sensitive whatever the column's collation. */

@@ -12,6 +12,7 @@
  *   profile            'openmrs' (the default when no mapping file is given)
  *   openmrs            OpenmrsProfileOptions (identifierTypes, identifierSystems, locations, conceptSystems, locale, …)
  *   mapping            a JSON `SqlMapping` file, relative to the working directory unless absolute (instead of profile)
+ *   timezone           IANA zone of the database's date-time columns (OpenMRS: the server JVM's local time); default UTC
  *   poolSize, statementTimeoutMs
  *   seedDemo           sqlite only: create the file with the deterministic OpenMRS seed when it does not exist
  */
@@ -25,12 +26,13 @@ import { seedOpenmrs, type OpenmrsSeedSizes } from './openmrs/openmrs-seed.ts';
 import { SqlAdapter } from './sql-adapter.ts';
 import { openSqlConnection, type SqlConnectionOptions, type SqlDialectName } from './sql-connection.ts';
 import { validateMapping } from './validate-mapping.ts';
+import { WallClock } from './wall-clock.ts';
 
 const DIALECTS: readonly SqlDialectName[] = ['mariadb', 'mysql', 'postgres', 'sqlite'];
 const PROFILES = ['openmrs'] as const;
 const OPTIONS = [
   'dialect', 'host', 'port', 'database', 'user', 'passwordEnv', 'password', 'filename', 'profile', 'openmrs', 'mapping', 'poolSize',
-  'statementTimeoutMs', 'seedDemo',
+  'statementTimeoutMs', 'seedDemo', 'timezone',
 ];
 
 export interface SqlSourceOptions {
@@ -39,6 +41,8 @@ export interface SqlSourceOptions {
   readonly schema: string;
   /** Validated. */
   readonly mapping: SqlMapping;
+  /** IANA zone of the database's date-time columns. */
+  readonly timeZone: string;
   readonly seedDemo?: OpenmrsSeedSizes;
 }
 
@@ -61,6 +65,12 @@ export function parseSqlSourceOptions(config: SourceConfig, context: Pick<Adapte
   for (const key of Object.keys(o)) if (!OPTIONS.includes(key)) fail(`options.${key} is not a sql source option`);
   const dialect = str('dialect') as SqlDialectName | undefined;
   if (!dialect || !DIALECTS.includes(dialect)) fail(`options.dialect must be one of ${DIALECTS.join(', ')}`);
+  const timeZone = str('timezone') ?? 'UTC';
+  try {
+    new WallClock(timeZone);
+  } catch {
+    fail(`options.timezone must be an IANA time zone name such as Africa/Nairobi (got ${JSON.stringify(timeZone)})`);
+  }
   const mappingFile = str('mapping');
   if (mappingFile !== undefined && (o.profile !== undefined || o.openmrs !== undefined || o.seedDemo !== undefined)) {
     fail('options.mapping replaces the built-in profile: drop options.profile, options.openmrs and options.seedDemo');
@@ -95,10 +105,11 @@ export function parseSqlSourceOptions(config: SourceConfig, context: Pick<Adapte
   };
   if (mappingFile !== undefined) {
     const path = isAbsolute(mappingFile) ? mappingFile : resolve(mappingFile);
-    return { connection, schema: `mapping ${mappingFile}`, mapping: loadMappingFile(path, (m) => fail(`options.mapping ${mappingFile}: ${m}`)) };
+    return { connection, timeZone, schema: `mapping ${mappingFile}`, mapping: loadMappingFile(path, (m) => fail(`options.mapping ${mappingFile}: ${m}`)) };
   }
   return {
     connection,
+    timeZone,
     schema: `profile ${profile}`,
     mapping: openmrsMapping(openmrs as OpenmrsProfileOptions),
     seedDemo: seed === undefined ? undefined : parseSizes(seed as Record<string, unknown>, fail),
@@ -172,8 +183,8 @@ export const createSqlAdapter: AdapterFactory = async (config: SourceConfig, con
   }
   const connection = openSqlConnection(options.connection);
   try {
-    const adapter = await SqlAdapter.open({ sourceId: config.id, connection, mapping: options.mapping });
-    context.log.info({ sourceId: config.id, dialect: options.connection.dialect, schema: options.schema }, 'SQL source ready (read-only)');
+    const adapter = await SqlAdapter.open({ sourceId: config.id, connection, mapping: options.mapping, timeZone: options.timeZone });
+    context.log.info({ sourceId: config.id, dialect: options.connection.dialect, schema: options.schema, timeZone: options.timeZone }, 'SQL source ready (read-only)');
     return adapter;
   } catch (err) {
     await connection.close();

@@ -4,12 +4,15 @@
  */
 import type { JsonValue, Template, ValueType } from './mapping.ts';
 import { toFhirDate, toFhirDateTime } from './fhir-date.ts';
+import type { WallClock } from './wall-clock.ts';
 
 export type Row = Readonly<Record<string, unknown>>;
 
 /** A row with what templates may reach from it. */
 export interface Scope {
   readonly row: Row;
+  /** The time zone of the row's date-time values. */
+  readonly clock: WallClock;
   children(name: string): readonly Scope[];
   lookup(name: string, key: unknown): Scope | undefined;
 }
@@ -24,7 +27,7 @@ export function render(template: Template, scope: Scope): Out {
     const display = template.display ? render(template.display, scope) : undefined;
     return display === undefined ? { reference: `${template.ref}/${id}` } : { reference: `${template.ref}/${id}`, display };
   }
-  if ('field' in template) return convert(scope.row[template.field], template.as ?? 'string');
+  if ('field' in template) return convert(scope.row[template.field], template.as ?? 'string', scope.clock);
   if ('const' in template) return template.const;
   if ('object' in template) {
     const out: Record<string, Out> = {};
@@ -95,7 +98,7 @@ export function truthy(v: unknown): boolean {
 }
 
 /** Database value → FHIR primitive of the given type; `undefined` when absent or unusable. */
-export function convert(v: unknown, as: ValueType): JsonValue | undefined {
+export function convert(v: unknown, as: ValueType, clock: WallClock): JsonValue | undefined {
   if (v === null || v === undefined) return undefined;
   switch (as) {
     case 'string':
@@ -107,7 +110,7 @@ export function convert(v: unknown, as: ValueType): JsonValue | undefined {
       return toFhirDate(v);
     case 'dateTime':
     case 'instant':
-      return toFhirDateTime(v);
+      return toFhirDateTime(v, clock);
     case 'boolean':
       return truthy(v);
     case 'decimal':

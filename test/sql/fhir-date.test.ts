@@ -1,6 +1,11 @@
 import { Operator } from '@medplum/core';
 import t from 'tap';
-import { dateBounds, parseSearchPeriod, toFhirDateTime } from '../../adapters/sql/fhir-date.ts';
+import { dateBounds, nowColumnValue, parseSearchPeriod, toFhirDateTime } from '../../adapters/sql/fhir-date.ts';
+import { WallClock } from '../../adapters/sql/wall-clock.ts';
+
+const UTC = new WallClock('UTC');
+const NAIROBI = new WallClock('Africa/Nairobi');
+const NEW_YORK = new WallClock('America/New_York');
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -25,23 +30,47 @@ t.test('malformed or impossible dates are 400s', async (t) => {
 
 t.test('prefixes become half-open bounds on the column grid', async (t) => {
   const jan = parseSearchPeriod('2024-01', 'date');
-  t.same(dateBounds(Operator.EQUALS, jan, 'second'), { atLeast: '2024-01-01 00:00:00', below: '2024-02-01 00:00:00' });
-  t.same(dateBounds(Operator.GREATER_THAN, jan, 'second'), { atLeast: '2024-02-01 00:00:00' });
-  t.same(dateBounds(Operator.GREATER_THAN_OR_EQUALS, jan, 'second'), { atLeast: '2024-01-01 00:00:00' });
-  t.same(dateBounds(Operator.LESS_THAN, jan, 'second'), { below: '2024-01-01 00:00:00' });
-  t.same(dateBounds(Operator.LESS_THAN_OR_EQUALS, jan, 'second'), { below: '2024-02-01 00:00:00' });
-  t.same(dateBounds(Operator.STARTS_AFTER, jan, 'second'), { atLeast: '2024-02-01 00:00:00' });
-  t.same(dateBounds(Operator.ENDS_BEFORE, jan, 'second'), { below: '2024-01-01 00:00:00' });
+  t.same(dateBounds(Operator.EQUALS, jan, 'second', UTC), { atLeast: '2024-01-01 00:00:00', below: '2024-02-01 00:00:00' });
+  t.same(dateBounds(Operator.GREATER_THAN, jan, 'second', UTC), { atLeast: '2024-02-01 00:00:00' });
+  t.same(dateBounds(Operator.GREATER_THAN_OR_EQUALS, jan, 'second', UTC), { atLeast: '2024-01-01 00:00:00' });
+  t.same(dateBounds(Operator.LESS_THAN, jan, 'second', UTC), { below: '2024-01-01 00:00:00' });
+  t.same(dateBounds(Operator.LESS_THAN_OR_EQUALS, jan, 'second', UTC), { below: '2024-02-01 00:00:00' });
+  t.same(dateBounds(Operator.STARTS_AFTER, jan, 'second', UTC), { atLeast: '2024-02-01 00:00:00' });
+  t.same(dateBounds(Operator.ENDS_BEFORE, jan, 'second', UTC), { below: '2024-01-01 00:00:00' });
   const noon = parseSearchPeriod('2024-03-05T12:00:00Z', 'date');
-  t.same(dateBounds(Operator.EQUALS, noon, 'date'), { atLeast: '2024-03-05', below: '2024-03-06' }, 'a day overlaps an instant inside it');
-  t.same(dateBounds(Operator.GREATER_THAN, noon, 'date'), { atLeast: '2024-03-05' }, 'a day ending after noon is greater');
-  t.same(dateBounds(Operator.STARTS_AFTER, noon, 'date'), { atLeast: '2024-03-06' }, 'but only the next day starts after it');
+  t.same(dateBounds(Operator.EQUALS, noon, 'date', UTC), { atLeast: '2024-03-05', below: '2024-03-06' }, 'a day overlaps an instant inside it');
+  t.same(dateBounds(Operator.GREATER_THAN, noon, 'date', UTC), { atLeast: '2024-03-05' }, 'a day ending after noon is greater');
+  t.same(dateBounds(Operator.STARTS_AFTER, noon, 'date', UTC), { atLeast: '2024-03-06' }, 'but only the next day starts after it');
+});
+
+t.test('date-time bounds are readings of the database\'s wall clock; date bounds stay calendar dates', async (t) => {
+  const jan = parseSearchPeriod('2024-01', 'date');
+  t.same(dateBounds(Operator.EQUALS, jan, 'second', NAIROBI), { atLeast: '2024-01-01 03:00:00', below: '2024-02-01 03:00:00' }, 'UTC+3');
+  const july = parseSearchPeriod('2024-07-01T12:00:00Z', 'date');
+  t.same(dateBounds(Operator.GREATER_THAN_OR_EQUALS, july, 'second', NEW_YORK), { atLeast: '2024-07-01 08:00:00' }, 'New York in summer (UTC-4)');
+  t.same(dateBounds(Operator.GREATER_THAN_OR_EQUALS, jan, 'second', NEW_YORK), { atLeast: '2023-12-31 19:00:00' }, 'and in winter (UTC-5)');
+  t.same(dateBounds(Operator.EQUALS, jan, 'date', NEW_YORK), { atLeast: '2024-01-01', below: '2024-02-01' }, 'a date column is not shifted');
+  const now = Date.now();
+  const reading = nowColumnValue(NAIROBI);
+  t.ok(Math.abs(Date.parse(`${reading.replace(' ', 'T')}Z`) - 3 * 3600_000 - now) < 60_000, 'now is read on the same wall clock');
 });
 
 t.test('database values render as FHIR dateTimes without the process time zone', async (t) => {
-  t.equal(toFhirDateTime('2025-01-10 09:05:00'), '2025-01-10T09:05:00Z');
-  t.equal(toFhirDateTime('2025-01-10 09:05:00.123456'), '2025-01-10T09:05:00Z');
-  t.equal(toFhirDateTime('2025-01-10'), '2025-01-10');
-  t.equal(toFhirDateTime(null), undefined);
-  t.equal(toFhirDateTime('garbage'), undefined);
+  t.equal(toFhirDateTime('2025-01-10 09:05:00', UTC), '2025-01-10T09:05:00Z');
+  t.equal(toFhirDateTime('2025-01-10 09:05:00.123456', UTC), '2025-01-10T09:05:00Z');
+  t.equal(toFhirDateTime('2025-01-10', UTC), '2025-01-10');
+  t.equal(toFhirDateTime(null, UTC), undefined);
+  t.equal(toFhirDateTime('garbage', UTC), undefined);
+  t.equal(toFhirDateTime(new Date('2025-01-10T09:05:00Z'), NAIROBI), '2025-01-10T09:05:00Z', 'a value with a time zone is an instant already');
+});
+
+t.test('wall-clock readings of a zone become instants, across DST changes', async (t) => {
+  t.equal(toFhirDateTime('2025-01-10 09:05:00', NAIROBI), '2025-01-10T06:05:00Z');
+  t.equal(toFhirDateTime('2025-01-10 09:05:00', NEW_YORK), '2025-01-10T14:05:00Z', 'EST');
+  t.equal(toFhirDateTime('2025-07-10 09:05:00', NEW_YORK), '2025-07-10T13:05:00Z', 'EDT');
+  t.equal(toFhirDateTime('2025-01-10', NEW_YORK), '2025-01-10', 'a date stays a date');
+  t.equal(toFhirDateTime('2025-03-09 02:30:00', NEW_YORK), '2025-03-09T07:30:00Z', 'a reading skipped by the spring gap: the offset before it');
+  t.equal(toFhirDateTime('2025-11-02 01:30:00', NEW_YORK), '2025-11-02T05:30:00Z', 'a repeated reading: the earlier instant');
+  t.equal(toFhirDateTime('2025-11-02 03:30:00', NEW_YORK), '2025-11-02T08:30:00Z');
+  t.throws(() => new WallClock('Mars/Olympus_Mons'), RangeError, 'an unknown zone is refused');
 });

@@ -26,6 +26,8 @@ t.test('options: credentials only from the environment, clear errors for bad con
   });
   t.same(parsed.mapping, openmrsMapping({ locations: ['loc-1'] }), 'the OpenMRS profile with the site options');
   t.equal(parsed.schema, 'profile openmrs');
+  t.equal(parsed.timeZone, 'UTC', 'date-time columns are UTC unless told');
+  t.equal(parseSqlSourceOptions(config({ dialect: 'postgres', database: 'x', timezone: 'Africa/Nairobi' }), ctx).timeZone, 'Africa/Nairobi');
   t.equal(parseSqlSourceOptions(config({ dialect: 'sqlite', filename: 'x.sqlite' }), ctx).connection.filename, '/data/x.sqlite', 'relative sqlite paths live in the data dir');
   const errors: [Record<string, unknown>, RegExp][] = [
     [{}, /options.dialect must be one of/],
@@ -40,6 +42,7 @@ t.test('options: credentials only from the environment, clear errors for bad con
     [{ dialect: 'postgres', database: 'x', profile: 'epic' }, /options.profile/],
     [{ dialect: 'postgres', database: 'x', seedDemo: {} }, /seedDemo .* for sqlite only/],
     [{ dialect: 'postgres', database: 'x', mapingFile: 'x.json' }, /options.mapingFile is not a sql source option/],
+    [{ dialect: 'postgres', database: 'x', timezone: 'Nairobi' }, /options.timezone must be an IANA time zone name/],
   ];
   for (const [options, message] of errors) t.throws(() => parseSqlSourceOptions(config(options), ctx, {}), message, JSON.stringify(options));
 });

@@ -20,6 +20,8 @@ const BOB = OPENMRS_DEMO_PATIENTS.bob;
 const CAROL = OPENMRS_DEMO_PATIENTS.carol;
 const TYPES = ['Patient', 'Encounter', 'Observation', 'MedicationRequest', 'AllergyIntolerance'] as const;
 const signal = (): AbortSignal => AbortSignal.timeout(30_000);
+/** A drug order the time-zone test adds, expiring around now. */
+const EXPIRING_ORDER = 'a11ce000-0000-4000-8000-000000000d99';
 
 export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise<void> {
   const unavailable = await serverAvailable(dialect);
@@ -467,6 +469,56 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     await t.rejects(SqlAdapter.open({ sourceId: 'rw', connection: writable, mapping: openmrsMapping() }), /not read-only/, 'a writable session is refused');
     await writable.close();
     t.equal((await adapter.health(signal())).status, 'up');
+  });
+
+  // From here on the tests add rows: everything above saw the seed only.
+  await t.test('a database on local time: date-times are that zone\'s wall clock on output, in date bounds and in "now"', async (t) => {
+    const local = await SqlAdapter.open({ sourceId: 'openmrs-ny', connection: openSqlConnection(database.options), mapping: openmrsMapping(), timeZone: 'America/New_York' });
+    t.teardown(() => local.close());
+    const weight = (await local.read('Observation', DEMO_ROWS.aliceWeight, signal())) as Observation;
+    t.equal(weight.effectiveDateTime, '2025-01-10T14:05:00Z', 'a January reading is EST (UTC-5)');
+    t.equal(weight.meta?.lastUpdated, '2025-01-10T14:05:00Z');
+    const alice = (await local.read('Patient', ALICE, signal())) as Patient;
+    t.equal(alice.birthDate, '1984-03-12', 'a date stays a calendar date');
+    t.same(alice.address?.[0]?.period, { start: '2019-05-01T04:00:00Z' }, 'a May reading is EDT (UTC-4)');
+    t.equal((await local.read('Patient', CAROL, signal()) as Patient).deceasedDateTime, '2024-09-01T10:30:00Z');
+
+    const localAll = new Map<string, readonly Resource[]>();
+    for (const type of ['Patient', 'Encounter', 'Observation', 'MedicationRequest'] as const) {
+      localAll.set(type, (await local.search({ resourceType: type, filters: [], count: 1000 }, signal())).resources);
+    }
+    const queries = [
+      'Observation?date=2025-01-10T14:05:00Z', 'Observation?date=2025-01-10', 'Observation?date=ge2025-01-10T14:00:00Z&date=lt2025-01-10T16:00:00Z',
+      'Observation?date=le2025-01-10T14:04:59Z', 'Encounter?date=2024-11-20T20:45:00Z', 'Encounter?date=lt2024-11-20T20:45:00Z', 'Encounter?date=sa2024-11-20T20:44:00Z',
+      'Observation?_lastUpdated=ge2025-01-10T15:00:00Z', 'MedicationRequest?authoredon=2025-01-10T14:30:00Z', 'Patient?death-date=2024-09-01T10:30:00Z',
+      'Patient?_lastUpdated=2025-02-03T15:15:00Z', 'Observation?date=2024-06',
+    ];
+    for (const query of queries) {
+      const request = parseSearchRequest(query);
+      const expected = (localAll.get(request.resourceType) ?? []).filter((r) => matchesSearchRequest(r, request)).map((r) => r.id as string).sort();
+      const page = await local.search({ resourceType: request.resourceType, filters: request.filters ?? [], count: 1000 }, signal());
+      t.same(page.resources.map((r) => r.id as string).sort(), expected, `${query}: ${expected.length} match on New York time`);
+    }
+    t.equal((await local.search({ resourceType: 'Observation', filters: parseSearchRequest('Observation?date=2025-01-10T14:05:00Z').filters ?? [], count: 50 }, signal())).resources.length, 9, 'the instants of the 09:05 readings');
+
+    // An order that expired two hours ago on a UTC clock is still running in New York.
+    const w = openSqlConnection(database.writable);
+    try {
+      const reading = new Date(Date.now() - 2 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+      const { rows } = await sql<{ n: unknown }>`select max(order_id) as n from orders`.execute(w.db);
+      const id = Number(rows[0]?.n) + 1;
+      await sql`insert into orders (order_id, order_type_id, concept_id, orderer, date_activated, auto_expire_date, creator, date_created, voided, patient_id,
+        urgency, order_number, order_action, care_setting, encounter_id, uuid) values (${id}, 2, 1, 1, ${'2025-01-01 00:00:00'}, ${reading}, 1,
+        ${'2025-01-01 00:00:00'}, ${connection.bool(false)}, 1, 'ROUTINE', ${`ORD-${id}`}, 'NEW', 1, 1, ${EXPIRING_ORDER})`.execute(w.db);
+      await sql`insert into drug_order (order_id, dispense_as_written) values (${id}, ${connection.bool(false)})`.execute(w.db);
+    } finally {
+      await w.close();
+    }
+    t.equal((await adapter.read('MedicationRequest', EXPIRING_ORDER, signal()) as MedicationRequest).status, 'stopped', 'read as UTC: expired');
+    t.equal((await local.read('MedicationRequest', EXPIRING_ORDER, signal()) as MedicationRequest).status, 'active', 'read as New York time: active');
+    const active = async (a: SqlAdapter): Promise<boolean> =>
+      (await a.search({ resourceType: 'MedicationRequest', filters: parseSearchRequest('MedicationRequest?status=active').filters ?? [], count: 100 }, signal())).resources.some((r) => r.id === EXPIRING_ORDER);
+    t.same([await active(adapter), await active(local)], [false, true], 'status=active pushes down the same "now"');
   });
 }
 
