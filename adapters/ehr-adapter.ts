@@ -41,6 +41,11 @@ export interface SourceQuery {
   readonly page?: string;
   /** Whether the caller wants `total`; adapters may compute it cheaply or leave it out. */
   readonly total?: boolean;
+  /**
+   * The client asked for an exact total (`_total=accurate`, `_summary=count`): only then is a
+   * costly count worth asking a source for (e.g. an upstream's `_total=accurate`).
+   */
+  readonly accurateTotal?: boolean;
 }
 
 export interface SourcePage {

@@ -40,7 +40,8 @@ export function buildSearchUrl(baseUrl: string, query: SourceQuery, plan: Upstre
     params.set('_sort', query.sort.map((rule) => `${rule.descending ? '-' : ''}${rule.code}`).join(','));
   }
   params.set('_count', String(query.count));
-  if (query.total) params.set('_total', 'accurate');
+  // An exact count costs the upstream a second query: asked for only when the client asked.
+  if (query.total && query.accurateTotal) params.set('_total', 'accurate');
   return url;
 }
 

@@ -177,7 +177,7 @@ export class FhirService {
     const start: Positions = state?.positions ?? {};
     const merged = await mergeSources(
       plan.sources.map((p) => ({ source: p.source, query: p.query, position: start[p.source.sourceId] ?? { skip: 0, done: false } })),
-      { count: search.count, sourceCount: search.count === 0 ? 0 : sourceCount, sort: search.sort, wantTotal: search.total, timeoutMs: this.#deps.sourceTimeoutMs, signal: ctx.signal },
+      { count: search.count, sourceCount: search.count === 0 ? 0 : sourceCount, sort: search.sort, wantTotal: search.total, accurateTotal: search.accurateTotal, timeoutMs: this.#deps.sourceTimeoutMs, signal: ctx.signal },
     );
     const total = search.total ? (state ? state.total : merged.total) : undefined;
     const offset = state?.offset ?? 0;
@@ -331,7 +331,7 @@ export class FhirService {
     const issues: OperationOutcomeIssue[] = [];
     const bundles = await Promise.all(
       types.map(async (type) => {
-        const search: FhirSearch = { resourceType: type, filters: [], sort: [], count: MAX_COUNT, include: [], revInclude: [], total: true, ignored: [], params: [] };
+        const search: FhirSearch = { resourceType: type, filters: [], sort: [], count: MAX_COUNT, include: [], revInclude: [], total: false, accurateTotal: false, ignored: [], params: [] };
         try {
           return await this.search(search, { ...ctx, compartment: key });
         } catch (err) {

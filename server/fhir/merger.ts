@@ -69,12 +69,13 @@ export interface MergeOptions {
   readonly sourceCount: number;
   readonly sort: readonly SortRule[];
   readonly wantTotal: boolean;
+  readonly accurateTotal: boolean;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
 }
 
 async function fetchPage(stream: SourceStream, token: string | undefined, options: MergeOptions, issues: OperationOutcomeIssue[]): Promise<void> {
-  const query: SourceQuery = { ...stream.input.query, count: options.sourceCount, page: token, total: options.wantTotal };
+  const query: SourceQuery = { ...stream.input.query, count: options.sourceCount, page: token, total: options.wantTotal, accurateTotal: options.accurateTotal };
   const result = await callSource<SourcePage>(stream.input.source, options.timeoutMs, options.signal, (signal) =>
     stream.input.source.adapter.search(query, signal),
   );

@@ -25,6 +25,8 @@ export interface FhirSearch {
   readonly revInclude: readonly IncludeTarget[];
   /** `_total=none` turns totals off; otherwise the sum of sources' totals is given when known. */
   readonly total: boolean;
+  /** `_total=accurate` or `_summary=count`: the client wants an exact count, worth a costly count at the sources. */
+  readonly accurateTotal: boolean;
   readonly cursor?: string;
   /** Parameters left out because FHIR does not define them for this type (lenient handling). */
   readonly ignored: readonly string[];
@@ -86,6 +88,7 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
   let summary: SummaryMode | undefined;
   let elements: string[] | undefined;
   let total = true;
+  let accurateTotal = false;
   let cursor: string | undefined;
   const include: IncludeTarget[] = [];
   const revInclude: IncludeTarget[] = [];
@@ -137,6 +140,7 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
         const value = single(name, raw) as string;
         if (value !== 'none' && value !== 'estimate' && value !== 'accurate') throw bad('_total must be none, estimate or accurate', '_total');
         total = value !== 'none';
+        accurateTotal = value === 'accurate';
         params.push([name, value]);
         continue;
       }
@@ -188,8 +192,11 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
       throw bad(`Invalid search: ${(err as Error).message}`);
     }
   }
-  if (summary === 'count') count = 0;
-  return { resourceType, filters, sort, count, summary, elements, include, revInclude, total, cursor, ignored, params };
+  if (summary === 'count') {
+    count = 0;
+    accurateTotal = total;
+  }
+  return { resourceType, filters, sort, count, summary, elements, include, revInclude, total, accurateTotal, cursor, ignored, params };
 }
 
 /** The parts of a search that define its result set (not page size or presentation): cursors bind to this. */

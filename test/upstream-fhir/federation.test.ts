@@ -48,6 +48,17 @@ t.test('one search for a person merges the three upstreams, each asked for its o
   upstreams.forEach((u, i) => t.match(u.seen.at(-1), new RegExp(`patient=Patient%2F${Object.values(localIds)[i]}`)));
 });
 
+t.test('an exact count is asked of the upstreams only when the client asks for one', async (t) => {
+  const plain = await get(`/fhir/Observation?patient=${person}`);
+  t.equal(plain.bundle.total, 18, 'the totals the upstreams send anyway are summed');
+  upstreams.forEach((u) => t.notMatch(u.seen.at(-1), /_total=/));
+  for (const asked of ['_total=accurate', '_summary=count']) {
+    const { bundle } = await get(`/fhir/Observation?patient=${person}&${asked}`);
+    t.equal(bundle.total, 18);
+    upstreams.forEach((u) => t.match(u.seen.at(-1), /_total=accurate/, asked));
+  }
+});
+
 t.test('a sorted search interleaves the three upstreams in order across pages', async (t) => {
   const dates: string[] = [];
   let url: string | undefined = `/fhir/Observation?patient=${person}&_sort=-date&_count=4`;
