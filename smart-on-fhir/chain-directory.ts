@@ -40,6 +40,8 @@ interface Entry {
 export interface ChainDirectory {
   describeParticipant(address: string): Promise<ParticipantInfo | undefined>;
   resolveParticipantClient(address: string): Promise<ParticipantClient | undefined>;
+  /** Every participant that is such a client now (for the client list; one lookup per participant). */
+  listParticipantClients(): Promise<ParticipantClient[]>;
 }
 
 export function chainDirectory(runner: ContractRunner, addresses: { participantDirectory: string; providerRegistry: string }, cacheMs = 60_000): ChainDirectory {
@@ -70,15 +72,27 @@ export function chainDirectory(runner: ContractRunner, addresses: { participantD
     return entry;
   };
 
+  const resolveParticipantClient = async (address: string): Promise<ParticipantClient | undefined> => {
+    const entry = await lookup(address);
+    // Only organisations acting as systems: pharmacies, research organisations and provider nodes with keys.
+    if (!entry.jwksUrl || !SYSTEM_ROLES.has(entry.info.role)) return undefined;
+    return { address: address.toLowerCase(), displayName: entry.info.displayName ?? address, jwksUri: entry.jwksUrl };
+  };
+
   return {
     async describeParticipant(address) {
       return (await lookup(address)).info;
     },
-    async resolveParticipantClient(address) {
-      const entry = await lookup(address);
-      // Only organisations acting as systems: pharmacies, research organisations and provider nodes with keys.
-      if (!entry.jwksUrl || !SYSTEM_ROLES.has(entry.info.role)) return undefined;
-      return { address: address.toLowerCase(), displayName: entry.info.displayName ?? address, jwksUri: entry.jwksUrl };
+    resolveParticipantClient,
+    async listParticipantClients() {
+      const [participants, providers] = await Promise.all([directory.read('getParticipants'), registry.read('getProviders')]);
+      const addresses = [...new Set([...participants, ...providers].map((a) => a.toLowerCase()))];
+      const out: ParticipantClient[] = [];
+      for (let i = 0; i < addresses.length; i += 50) {
+        const found = await Promise.all(addresses.slice(i, i + 50).map(resolveParticipantClient));
+        out.push(...found.filter((c): c is ParticipantClient => c !== undefined));
+      }
+      return out;
     },
   };
 }

@@ -43,19 +43,49 @@ export interface ParticipantClient {
 
 export type ParticipantResolver = (clientId: string) => Promise<ParticipantClient | undefined>;
 
+/** Backend clients known on chain: one by address, and all of them (for the client list). */
+export interface ParticipantClients {
+  readonly resolve?: ParticipantResolver;
+  readonly list?: () => Promise<readonly ParticipantClient[]>;
+}
+
+/** What a backend client known only on chain may ask for. */
+const PARTICIPANT_CLIENT_SCOPE = 'system/*.rs system/*.read';
+
+function participantClient(clientId: string, participant: ParticipantClient): SmartClient {
+  return {
+    clientId,
+    name: participant.displayName,
+    type: 'backend',
+    redirectUris: [],
+    jwksUri: participant.jwksUri,
+    allowedScope: PARTICIPANT_CLIENT_SCOPE,
+    address: participant.address.toLowerCase(),
+    origin: 'chain',
+  };
+}
+
 export class ClientRegistry {
   readonly #configured: Map<string, SmartClient>;
   readonly #store: GrantStore;
-  readonly #resolveParticipant: ParticipantResolver | undefined;
+  readonly #participants: ParticipantClients;
 
-  constructor(clients: readonly SmartClient[], store: GrantStore, resolveParticipant?: ParticipantResolver) {
+  constructor(clients: readonly SmartClient[], store: GrantStore, participants: ParticipantClients = {}) {
     this.#configured = new Map(clients.map((c) => [c.clientId, { ...c, origin: c.origin ?? 'config' }]));
     this.#store = store;
-    this.#resolveParticipant = resolveParticipant;
+    this.#participants = participants;
   }
 
   configured(): SmartClient[] {
     return [...this.#configured.values()];
+  }
+
+  /** Every client known now: configured, self-registered, and backend systems on chain. */
+  async all(): Promise<SmartClient[]> {
+    const registered = (await this.#store.registeredClients()).map((json) => JSON.parse(json) as SmartClient);
+    const onChain = (await this.#participants.list?.()) ?? [];
+    const known = new Set([...this.#configured.keys(), ...registered.map((c) => c.clientId)]);
+    return [...this.configured(), ...registered, ...onChain.filter((p) => !known.has(p.address)).map((p) => participantClient(p.address, p))];
   }
 
   async get(clientId: string | undefined): Promise<SmartClient | undefined> {
@@ -64,20 +94,9 @@ export class ClientRegistry {
     if (configured) return configured;
     const json = await this.#store.loadClient(clientId);
     if (json) return JSON.parse(json) as SmartClient;
-    if (this.#resolveParticipant && /^0x[0-9a-fA-F]{40}$/.test(clientId)) {
-      const participant = await this.#resolveParticipant(clientId.toLowerCase());
-      if (participant) {
-        return {
-          clientId,
-          name: participant.displayName,
-          type: 'backend',
-          redirectUris: [],
-          jwksUri: participant.jwksUri,
-          allowedScope: 'system/*.rs system/*.read',
-          address: participant.address.toLowerCase(),
-          origin: 'chain',
-        };
-      }
+    if (this.#participants.resolve && /^0x[0-9a-fA-F]{40}$/.test(clientId)) {
+      const participant = await this.#participants.resolve(clientId.toLowerCase());
+      if (participant) return participantClient(clientId, participant);
     }
     return undefined;
   }

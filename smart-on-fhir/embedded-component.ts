@@ -74,7 +74,7 @@ export const smartComponent: EmbeddedComponent = {
         // Private signing keys are sealed in Redis under a key derived from the shared secret.
         ...(sealing ? { keySealingSecret: sealing } : {}),
         ...(chain ? { permissionSnapshot: async (subject: string) => (await buildSnapshot(redis, keys, subject)).snapshot } : {}),
-        ...(directory ? { resolveParticipantClient: directory.resolveParticipantClient } : {}),
+        ...(directory ? { resolveParticipantClient: directory.resolveParticipantClient, listParticipantClients: directory.listParticipantClients } : {}),
         describeParticipant,
         ...(ctx.demo ? { demoSigners: demoSigners() } : {}),
       },

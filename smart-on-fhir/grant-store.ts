@@ -293,7 +293,17 @@ export class GrantStore {
   // --- dynamically registered clients ---------------------------------------------------------
 
   async saveClient(id: string, json: string): Promise<void> {
-    await this.#redis.set(`${this.#p}client:${id}`, json);
+    await this.#redis.multi().set(`${this.#p}client:${id}`, json).sadd(`${this.#p}clients`, id).exec();
+  }
+
+  /** Every registered client's JSON (the set of ids is pruned of clients that are gone). */
+  async registeredClients(): Promise<string[]> {
+    const ids = await this.#redis.smembers(`${this.#p}clients`);
+    if (ids.length === 0) return [];
+    const found = await this.#redis.mget(ids.map((id) => `${this.#p}client:${id}`));
+    const gone = ids.filter((_, i) => found[i] === null);
+    if (gone.length > 0) await this.#redis.srem(`${this.#p}clients`, ...gone);
+    return found.filter((json): json is string => json !== null);
   }
 
   async loadClient(id: string): Promise<string | undefined> {

@@ -156,14 +156,14 @@ export function consentPage(input: {
 }
 
 export function clientsPage(
-  clients: readonly { clientId: string; name: string; type: string; allowed: string; redirectUris: readonly string[]; address?: string }[],
+  clients: readonly { clientId: string; name: string; type: string; origin: string; allowed: string; redirectUris: readonly string[]; address?: string }[],
 ): string {
   return layout(
     'Registered apps',
-    `<h1>Registered SMART apps and backend clients</h1><table><thead><tr><th scope="col">Client</th><th scope="col">Type</th><th scope="col">Allowed scopes</th><th scope="col">Redirect URIs / address</th></tr></thead><tbody>
+    `<h1>Registered SMART apps and backend clients</h1><table><thead><tr><th scope="col">Client</th><th scope="col">Type</th><th scope="col">Registered</th><th scope="col">Allowed scopes</th><th scope="col">Redirect URIs / address</th></tr></thead><tbody>
 ${clients
   .map(
-    (c) => `<tr><td>${escapeHtml(c.name)}<br><code>${escapeHtml(c.clientId)}</code></td><td>${escapeHtml(c.type)}</td><td><code>${escapeHtml(c.allowed)}</code></td>
+    (c) => `<tr><td>${escapeHtml(c.name)}<br><code>${escapeHtml(c.clientId)}</code></td><td>${escapeHtml(c.type)}</td><td>${escapeHtml(c.origin)}</td><td><code>${escapeHtml(c.allowed)}</code></td>
 <td>${c.redirectUris.map((u) => `<code>${escapeHtml(u)}</code>`).join('<br>')}${c.address ? `<code>${escapeHtml(c.address)}</code>` : ''}</td></tr>`,
   )
   .join('\n')}</tbody></table>`,

@@ -47,6 +47,12 @@ export function selfOnlySnapshot(subject: string): Promise<PermissionSnapshot> {
   });
 }
 
+const CLIENT_ORIGINS: Record<NonNullable<SmartClient['origin']>, string> = {
+  config: 'configured',
+  registration: 'self-registered (RFC 7591)',
+  chain: 'on chain (participant directory)',
+};
+
 const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
   const origin = new URL(options.publicUrl).origin;
   const fhirBasePath = (options.fhirBasePath ?? '/fhir').replace(/\/+$/, '');
@@ -67,7 +73,10 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
     ...(options.keySealingSecret ? { sealingSecret: options.keySealingSecret } : {}),
   });
   await keys.init();
-  const clients = new ClientRegistry(options.clients, store, options.resolveParticipantClient);
+  const clients = new ClientRegistry(options.clients, store, {
+    ...(options.resolveParticipantClient ? { resolve: options.resolveParticipantClient } : {}),
+    ...(options.listParticipantClients ? { list: options.listParticipantClients } : {}),
+  });
   const authenticator = new ClientAuthenticator(clients, store, endpoints.token);
   const tokens = new TokenService({ keys, store, issuer: endpoints.issuer, fhirBaseUrl: endpoints.fhirBaseUrl });
   const siwe = new SiweLogin({ store, origin, chainId: options.chainId ?? 31337 });
@@ -132,11 +141,12 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
     child.get('/auth/clients', async (_req, reply) =>
       reply.type('text/html').send(
         clientsPage(
-          clients.configured().map((c: SmartClient) => ({
+          (await clients.all()).map((c: SmartClient) => ({
             clientId: c.clientId,
             name: c.name,
             type: c.type,
-            allowed: c.allowedScope ?? 'any supported scope (the patient’s on-chain grants still apply)',
+            origin: CLIENT_ORIGINS[c.origin ?? 'config'],
+            allowed: c.allowedScope ?? (c.type === 'backend' ? 'none' : 'any supported patient/ or user/ scope (the on-chain grants still apply)'),
             redirectUris: c.redirectUris,
             ...(c.address ? { address: c.address } : {}),
           })),

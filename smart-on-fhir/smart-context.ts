@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { PermissionSnapshot } from '../server/access/permission-snapshot.ts';
 import type { ClientAuthenticator } from './client-authentication.ts';
-import type { ClientRegistry, ParticipantResolver, SmartClient } from './clients.ts';
+import type { ClientRegistry, ParticipantClient, ParticipantResolver, SmartClient } from './clients.ts';
 import type { SmartEndpoints } from './discovery.ts';
 import type { GrantStore } from './grant-store.ts';
 import type { DemoIdentityChoice } from './pages.ts';
@@ -41,6 +41,8 @@ export interface SmartAuthOptions {
   readonly describeParticipant?: (address: string) => Promise<ParticipantInfo | undefined>;
   /** Backend clients known only on chain (client_id = address, JWKS URL from the directory). */
   readonly resolveParticipantClient?: ParticipantResolver;
+  /** Every backend client known only on chain, for the client list. */
+  readonly listParticipantClients?: () => Promise<readonly ParticipantClient[]>;
   /** One-click demo sign-in; never set in production. */
   readonly demoSigners?: readonly DemoSigner[];
   /** Chain id in SIWE messages; default 31337 (the embedded chain). */

@@ -34,9 +34,19 @@ t.test('roles and names come from the directory and the provider registry', asyn
 });
 
 t.test('a pharmacy known only on chain gets a Backend Services token as its own address', async (t) => {
-  const server = await startSmartServer({ clients: [], resolveParticipantClient: directory.resolveParticipantClient, describeParticipant: directory.describeParticipant });
+  const server = await startSmartServer({
+    clients: [],
+    resolveParticipantClient: directory.resolveParticipantClient,
+    listParticipantClients: directory.listParticipantClients,
+    describeParticipant: directory.describeParticipant,
+  });
   t.teardown(() => server.close());
   const pharmacy = demoAddress('pharmacy');
+  const page = await (await fetch(`${server.origin}/auth/clients`)).text();
+  const row = page.split('<tr>').find((r) => r.includes(`<code>${pharmacy}</code>`)) ?? '';
+  t.match(row, /on chain/, 'the client list shows it, known from the chain');
+  t.match(row, /system\/\*\.rs system\/\*\.read/, 'with what it may ask for');
+  t.notOk(page.includes(demoAddress('alice')), 'patients are not listed as clients');
   const assertion = await new SignJWT({ jti: randomUUID() })
     .setProtectedHeader({ alg: 'ES384', kid: 'pharmacy-on-chain', typ: 'JWT', jku: jwksUrl })
     .setIssuer(pharmacy)

@@ -36,6 +36,23 @@ t.test('RFC 7591: a public app registers itself and can then authorize; confiden
   t.equal((await post({ redirect_uris: ['https://x.example/cb#frag'] })).status, 400);
 });
 
+t.test('/auth/clients lists every client with what it may ask for: configured, self-registered, and on chain', async (t) => {
+  const reg = (await (await fetch(`${server.origin}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Step counter', redirect_uris: ['https://steps.example/cb'], scope: 'launch/patient patient/Observation.rs' }),
+  })).json()) as { client_id: string };
+  const page = await (await fetch(`${server.origin}/auth/clients`)).text();
+  const row = (clientId: string) => page.split('<tr>').find((r) => r.includes(`<code>${clientId}</code>`)) ?? '';
+  t.match(row(reg.client_id), /Step counter/, 'a self-registered app is listed');
+  t.match(row(reg.client_id), /self-registered/);
+  t.match(row(reg.client_id), /launch\/patient patient\/Observation\.rs/, 'with the scopes it registered for');
+  t.match(row(reg.client_id), /https:\/\/steps\.example\/cb/);
+  t.match(row('medrec-demo-pharmacy-backend'), /configured/);
+  t.match(row('medrec-demo-pharmacy-backend'), /system\/MedicationRequest\.rs/, 'a configured backend client with its allowed scopes');
+  t.match(row('medrec-demo-patient-app'), /any supported patient\/ or user\/ scope/, 'a configured app without a limit says so');
+});
+
 t.test('the patient picker lists the patients a proxy may act for, and only those can be chosen', async (t) => {
   const { challenge } = pkce();
   const browser = new Browser(server.origin);
