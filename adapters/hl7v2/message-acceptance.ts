@@ -7,11 +7,12 @@
  * in one transaction (group commit: one fsync for many ACKs), and one commit is in flight at a
  * time so inbox order is arrival order. Refused messages go to the dead letters with the reason.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { ackModeOf, refusalReason, type AckMode } from './acknowledgement.ts';
 import { checkMessage, type AcceptanceRules, type Refusal } from './conversion/message-conversion.ts';
 import { Er7ParseError, parseEr7, type Er7Message } from './er7.ts';
-import type { DeadLetterEntry, Hl7Store, InboxEntry } from './store/hl7-store.ts';
+import type { AcceptResult, DeadLetterEntry, Hl7Store, InboxEntry } from './store/hl7-store.ts';
 
 export type AcceptanceOutcome =
   | { readonly kind: 'accepted' | 'duplicate'; readonly seq: number; readonly message: Er7Message; readonly mode: AckMode }
@@ -22,7 +23,29 @@ export type AcceptanceOutcome =
 
 interface Waiting {
   readonly entry: InboxEntry;
-  readonly resolve: (r: { seq: number; duplicate: boolean } | undefined) => void;
+  readonly resolve: (r: AcceptResult | undefined) => void;
+}
+
+/** A sender reused an MSH-10 for a different message: refused, or it would be silently lost. */
+const REUSED_CONTROL_ID: Refusal = {
+  ackCode: 'AE', hl7Code: '205', text: 'MSH-10 was already used by this sender for a different message', location: 'MSH^1^10',
+};
+
+/**
+ * What tells a resend from a different message under the same MSH-10: every segment as sent
+ * (line endings normalised), except MSH-7, which some engines restamp when they resend.
+ */
+export function contentHash(message: Er7Message): string {
+  const hash = createHash('sha256');
+  for (const segment of message.segments) {
+    if (segment === message.msh) {
+      const fields = segment.raw.split(message.delimiters.field);
+      fields[6] = ''; // MSH-7 (MSH-1 is the separator itself)
+      hash.update(fields.join(message.delimiters.field));
+    } else hash.update(segment.raw);
+    hash.update('\r');
+  }
+  return hash.digest('base64url');
 }
 
 interface WaitingLetter {
@@ -71,13 +94,18 @@ export class MessageAcceptance {
       controlId: message.controlId,
       raw: text,
       receivedAt: new Date().toISOString(),
+      contentHash: contentHash(message),
     };
-    const result = await new Promise<{ seq: number; duplicate: boolean } | undefined>((resolve) => {
+    const result = await new Promise<AcceptResult | undefined>((resolve) => {
       this.#queue.push({ entry, resolve });
       this.#schedule();
     });
     if (!result) return { kind: 'unavailable', message, mode };
-    return { kind: result.duplicate ? 'duplicate' : 'accepted', seq: result.seq, message, mode };
+    if (result.status === 'conflict') {
+      await this.#deadLetter({ sender: entry.sender, controlId: entry.controlId }, REUSED_CONTROL_ID, text);
+      return { kind: 'refused', message, mode, refusal: REUSED_CONTROL_ID };
+    }
+    return { kind: result.status, seq: result.seq, message, mode };
   }
 
   #schedule(): void {
@@ -99,7 +127,7 @@ export class MessageAcceptance {
     try {
       const results = await this.#store.accept(batch.map((w) => w.entry), letters.map((l) => l.letter));
       batch.forEach((w, i) => w.resolve(results[i]));
-      if (results.some((r) => !r.duplicate)) this.#onAccepted();
+      if (results.some((r) => r.status === 'accepted')) this.#onAccepted();
     } catch (error) {
       this.#log.error({ err: errorSummary(error), count: batch.length }, 'hl7v2 inbox commit failed; messages not acknowledged positively');
       for (const w of batch) w.resolve(undefined);

@@ -4,6 +4,8 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseEr7 } from '../../adapters/hl7v2/er7.ts';
+import { contentHash } from '../../adapters/hl7v2/message-acceptance.ts';
 import { runCli } from '../../server/cli/medrec.ts';
 import { localId, message, msh, openSource, pid, seg } from './support/hl7v2-harness.ts';
 
@@ -28,7 +30,8 @@ t.test('dead letters are listed without content, shown on request, and replayed'
   const training = message([msh({ type: 'ADT^A01^ADT_A01', control: 'TRAIN-1', processing: 'T' }), pid('7001', { 5: 'Secret^Name' }), seg('PV1', { 1: '1', 2: 'O' })]);
   const [refused] = await s.source.acceptText(training);
   t.equal(refused?.kind, 'refused');
-  await s.source.store.accept([{ sender: 'OLD|SYS', controlId: 'OLD-1', raw: message([msh({ type: 'ADT^A08^ADT_A01', control: 'OLD-1' }), 'EVN|A08']), receivedAt: new Date().toISOString() }]);
+  const old = message([msh({ type: 'ADT^A08^ADT_A01', control: 'OLD-1' }), 'EVN|A08']);
+  await s.source.store.accept([{ sender: 'OLD|SYS', controlId: 'OLD-1', raw: old, receivedAt: new Date().toISOString(), contentHash: contentHash(parseEr7(old)) }]);
   await s.source.drain();
 
   const listed = await cli('list', '--json');

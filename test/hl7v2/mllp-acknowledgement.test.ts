@@ -27,14 +27,32 @@ t.test('MLLP acknowledgements', async (t) => {
     t.same(patients.map((p) => p.id), [localId('1001')]);
   });
 
-  t.test('a duplicate MSH-10 from the same sender gets AA and is not applied twice', async (t) => {
+  t.test('a resent message (same sender, MSH-10 and content) gets AA and is not applied twice', async (t) => {
     const before = (await s.all('Patient'))[0]!.meta?.versionId;
-    const ack = await sendWithClient(hl7, adt('OK-1', '1001', { 5: 'Changed^Name' }));
+    const resent = adt('OK-1').replace('20250101120000-0500', '20250101120500-0500');
+    t.not(resent, adt('OK-1'), 'restamped MSH-7, as some engines do on resend');
+    const ack = await sendWithClient(hl7, resent);
     t.equal(ack.code, 'AA');
     t.match(ack.text, /duplicate/);
     const after = (await s.all('Patient')) as Patient[];
     t.equal(after[0]!.meta?.versionId, before, 'not applied again');
+  });
+
+  t.test('a different message reusing an MSH-10 of the same sender gets AE 205 and a dead letter', async (t) => {
+    const before = (await s.all('Patient'))[0]!.meta?.versionId;
+    const ack = await sendWithClient(hl7, adt('OK-1', '1001', { 5: 'Changed^Name' }));
+    t.equal(ack.code, 'AE');
+    t.match(ack.err, /^ERR\|\|MSH\^1\^10\|205\^MSH-10 was already used by this sender for a different message\^HL70357\|E\|/);
+    const after = (await s.all('Patient')) as Patient[];
+    t.equal(after[0]!.meta?.versionId, before, 'not applied');
     t.equal(after[0]!.name?.[0]?.family, 'Doe');
+    const letters = (await s.source.store.deadLetters({ limit: 100 })).filter((l) => l.controlId === 'OK-1');
+    t.equal(letters.length, 1);
+    t.match(letters[0]!.reason, /^AE 205 at MSH\^1\^10/);
+    t.match(letters[0]!.raw, /Changed\^Name/, 'the refused message is kept for review');
+  });
+
+  t.test('the same MSH-10 from another sender is another message', async (t) => {
     const other = await sendWithClient(hl7, message([msh({ type: 'ADT^A08^ADT_A01', control: 'OK-1', app: 'OTHERAPP' }), pid('1001')]));
     t.equal(other.code, 'AA', 'the same MSH-10 from another sender is a different message');
     t.notMatch(other.text, /duplicate/);

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL back end (production) behaves like the SQLite one: the demo feed streamed over
- * MLLP, duplicates not applied twice, search, dead letters, and the state kept across a reopen.
+ * MLLP, duplicates not applied twice, a reused MSH-10 refused, search, dead letters, and the state kept across a reopen.
  * Uses its own database on the machine's PostgreSQL (127.0.0.1:5432, user postgres, trust).
  */
 import t from 'tap';
@@ -29,6 +29,9 @@ t.test('PostgreSQL store', async (t) => {
   for (const m of feed) t.equal((await sendWithClient(hl7, m)).code, 'AA');
   const duplicate = await sendWithClient(hl7, feed[0]!);
   t.match(duplicate.text, /duplicate/, 'duplicate detected by the unique constraint');
+  const reused = await sendWithClient(hl7, feed[0]!.replace(/\r$/, '\rZXX|changed\r'));
+  t.equal(reused.code, 'AE', 'the same MSH-10 with other content is refused');
+  t.match(reused.err, /\|205\^/);
   const refused = await sendWithClient(hl7, message([msh({ type: 'ADT^A01^ADT_A01', control: 'PG-BAD' }), 'PID|1']));
   t.equal(refused.code, 'AE');
   await hl7.close();
@@ -41,7 +44,7 @@ t.test('PostgreSQL store', async (t) => {
   const patients = (await s.all('Patient')) as Patient[];
   t.same(patients.map((p) => p.id).sort(), Object.values(HL7_DEMO_LOCAL_IDS).sort());
   t.equal(patients.find((p) => p.id === HL7_DEMO_LOCAL_IDS.alice)?.meta?.versionId, '2', 'A04 then A08: one Patient, two versions');
-  t.same((await s.source.store.deadLetters({ limit: 10 })).map((l) => l.controlId), ['PG-BAD']);
+  t.same((await s.source.store.deadLetters({ limit: 10 })).map((l) => l.controlId), ['SLMC-ADT-0001', 'PG-BAD']);
   t.equal((await s.source.health(signal)).status, 'up');
   await s.close();
 
@@ -49,8 +52,10 @@ t.test('PostgreSQL store', async (t) => {
   const again = await openSource(options, 'hl7-pg');
   t.teardown(() => again.close());
   t.equal((await again.all('Observation')).length, 7);
-  const [outcome] = await again.source.acceptText(feed[1]!);
+  const [outcome, inBatch, conflict] = await again.source.acceptText(feed[1]! + feed[1]! + feed[1]!.replace(/\r$/, '\rZXX|changed\r'));
   t.equal(outcome?.kind, 'duplicate');
+  t.equal(inBatch?.kind, 'duplicate', 'a second copy in the same commit is a duplicate');
+  t.equal(conflict?.kind, 'refused', 'other content under the same key in the same commit is refused');
   const [fresh] = await again.source.acceptText(message([msh({ type: 'ADT^A28^ADT_A05', control: 'PG-NEW' }), pid('8800')]));
   t.equal(fresh?.kind, 'accepted');
   t.equal((await again.all('Patient')).length, 4);

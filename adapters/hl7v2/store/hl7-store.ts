@@ -13,15 +13,21 @@ export interface InboxEntry {
   readonly controlId: string;
   readonly raw: string;
   readonly receivedAt: string;
+  /** Hash of the message's content (see `contentHash`): tells a resend from a reused MSH-10. */
+  readonly contentHash: string;
 }
 
 export interface AcceptResult {
   readonly seq: number;
-  /** Already accepted earlier (same sender and MSH-10): acknowledged, not applied again. */
-  readonly duplicate: boolean;
+  /**
+   * `duplicate`: the same message was accepted earlier (same sender, MSH-10 and content), so it is
+   * acknowledged and not applied again. `conflict`: the sender already used this MSH-10 for a
+   * different message; nothing was stored.
+   */
+  readonly status: 'accepted' | 'duplicate' | 'conflict';
 }
 
-export interface InboxItem extends InboxEntry {
+export interface InboxItem extends Omit<InboxEntry, 'contentHash'> {
   readonly seq: number;
 }
 
@@ -87,7 +93,7 @@ export interface StoreStats {
 export interface Hl7Store {
   /**
    * Commits the entries and the dead letters of refused messages that arrived with them (one
-   * transaction, durable on return) and tells which entries were duplicates.
+   * transaction, durable on return) and tells which entries were duplicates or conflicts.
    */
   accept(entries: readonly InboxEntry[], deadLetters?: readonly DeadLetterEntry[]): Promise<AcceptResult[]>;
   /** Pending inbox messages in acceptance order. */

@@ -8,7 +8,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type {
   AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
 } from './hl7-store.ts';
-import { toDeadLetter, type DeadLetterRow } from './sqlite-store.ts';
+import { sameContent, toDeadLetter, type DeadLetterRow } from './sqlite-store.ts';
 
 export interface PostgresStoreOptions {
   readonly connectionString: string;
@@ -30,6 +30,7 @@ export async function openPostgresHl7Store(options: PostgresStoreOptions): Promi
       CREATE TABLE IF NOT EXISTS ${s}.inbox (
         seq BIGSERIAL PRIMARY KEY, sender TEXT NOT NULL, control_id TEXT NOT NULL, received_at TEXT NOT NULL,
         raw TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', UNIQUE (sender, control_id));
+      ALTER TABLE ${s}.inbox ADD COLUMN IF NOT EXISTS content_hash TEXT;
       CREATE INDEX IF NOT EXISTS inbox_pending ON ${s}.inbox (seq) WHERE status = 'pending';
       CREATE TABLE IF NOT EXISTS ${s}.resources (
         type TEXT NOT NULL, id TEXT NOT NULL, patient TEXT, last_updated TEXT NOT NULL, body JSONB NOT NULL,
@@ -69,18 +70,37 @@ export class PostgresHl7Store implements Hl7Store {
     }
     if (entries.length === 0) return [];
     const { rows } = await this.#pool.query<{ seq: string; sender: string; control_id: string }>(
-      `INSERT INTO ${this.#s}.inbox (sender, control_id, received_at, raw)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+      `INSERT INTO ${this.#s}.inbox (sender, control_id, received_at, raw, content_hash)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
        ON CONFLICT (sender, control_id) DO NOTHING RETURNING seq, sender, control_id`,
-      [entries.map((e) => e.sender), entries.map((e) => e.controlId), entries.map((e) => e.receivedAt), entries.map((e) => e.raw)],
+      [entries.map((e) => e.sender), entries.map((e) => e.controlId), entries.map((e) => e.receivedAt), entries.map((e) => e.raw),
+        entries.map((e) => e.contentHash)],
     );
-    const inserted = new Map(rows.map((r) => [`${r.sender}\u0000${r.control_id}`, Number(r.seq)]));
-    return entries.map((e) => {
-      const key = `${e.sender}\u0000${e.controlId}`;
-      const seq = inserted.get(key);
-      if (seq === undefined) return { seq: 0, duplicate: true };
-      inserted.delete(key); // a second copy in the same batch is a duplicate of the first
-      return { seq, duplicate: false };
+    const key = (sender: string, controlId: string): string => `${sender}\u0000${controlId}`;
+    const inserted = new Map(rows.map((r) => [key(r.sender, r.control_id), Number(r.seq)]));
+    // The first entry of a key that was inserted is accepted; any other (an earlier message's key,
+    // or a second copy in this batch) is compared with what the inbox holds under that key.
+    const seqs = entries.map((e) => {
+      const k = key(e.sender, e.controlId);
+      const seq = inserted.get(k);
+      inserted.delete(k);
+      return seq;
+    });
+    const repeated = entries.filter((_, i) => seqs[i] === undefined);
+    const prior = new Map<string, { seq: number; hash: string | null }>();
+    if (repeated.length) {
+      const found = await this.#pool.query<{ seq: string; sender: string; control_id: string; content_hash: string | null }>(
+        `SELECT i.seq, i.sender, i.control_id, i.content_hash FROM ${this.#s}.inbox i
+         JOIN unnest($1::text[], $2::text[]) AS k(sender, control_id) ON i.sender = k.sender AND i.control_id = k.control_id`,
+        [repeated.map((e) => e.sender), repeated.map((e) => e.controlId)],
+      );
+      for (const r of found.rows) prior.set(key(r.sender, r.control_id), { seq: Number(r.seq), hash: r.content_hash });
+    }
+    return entries.map((e, i): AcceptResult => {
+      const seq = seqs[i];
+      if (seq !== undefined) return { seq, status: 'accepted' };
+      const stored = prior.get(key(e.sender, e.controlId));
+      return { seq: stored?.seq ?? 0, status: !stored || sameContent(stored.hash, e.contentHash) ? 'duplicate' : 'conflict' };
     });
   }
 

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   received_at TEXT NOT NULL,
   raw TEXT NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending',
+  content_hash TEXT,
   UNIQUE (sender, control_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (status, seq);
@@ -67,6 +68,7 @@ export class SqliteHl7Store implements Hl7Store {
     this.#db = new DatabaseSync(file);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
     this.#db.exec(SCHEMA);
+    addMissingColumns(this.#db);
     this.#conv = new DatabaseSync(file);
     this.#conv.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     const c = (sql: string): StatementSync => this.#conv.prepare(sql);
@@ -81,7 +83,8 @@ export class SqliteHl7Store implements Hl7Store {
     };
     const p = (sql: string): StatementSync => this.#db.prepare(sql);
     this.#stmts = {
-      insertInbox: p('INSERT OR IGNORE INTO inbox (sender, control_id, received_at, raw) VALUES (?, ?, ?, ?)'),
+      insertInbox: p('INSERT OR IGNORE INTO inbox (sender, control_id, received_at, raw, content_hash) VALUES (?, ?, ?, ?, ?)'),
+      acceptedAs: p('SELECT seq, content_hash FROM inbox WHERE sender = ? AND control_id = ?'),
       pending: p("SELECT seq, sender, control_id, received_at, raw FROM inbox WHERE status = 'pending' ORDER BY seq LIMIT ?"),
       finish: p('UPDATE inbox SET status = ? WHERE seq = ?'),
       requeue: p("UPDATE inbox SET status = 'pending' WHERE seq = ?"),
@@ -112,9 +115,11 @@ export class SqliteHl7Store implements Hl7Store {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
         for (const letter of deadLetters) this.#addDeadLetter(letter);
-        const results = entries.map((e) => {
-          const r = this.#stmts.insertInbox!.run(e.sender, e.controlId, e.receivedAt, e.raw);
-          return { seq: Number(r.lastInsertRowid), duplicate: r.changes === 0 };
+        const results = entries.map((e): AcceptResult => {
+          const r = this.#stmts.insertInbox!.run(e.sender, e.controlId, e.receivedAt, e.raw, e.contentHash);
+          if (r.changes > 0) return { seq: Number(r.lastInsertRowid), status: 'accepted' };
+          const prior = this.#stmts.acceptedAs!.get(e.sender, e.controlId) as { seq: number; content_hash: string | null };
+          return { seq: Number(prior.seq), status: sameContent(prior.content_hash, e.contentHash) ? 'duplicate' : 'conflict' };
         });
         this.#db.exec('COMMIT');
         return results;
@@ -262,6 +267,19 @@ export class SqliteHl7Store implements Hl7Store {
       if (this.#db.isOpen) this.#db.close();
     });
   }
+}
+
+/** Columns added after the first release, added to stores created before them. */
+const ADDED_INBOX_COLUMNS = ['content_hash'] as const;
+
+function addMissingColumns(db: DatabaseSync): void {
+  const present = new Set((db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[]).map((c) => c.name));
+  for (const column of ADDED_INBOX_COLUMNS) if (!present.has(column)) db.exec(`ALTER TABLE inbox ADD COLUMN ${column} TEXT`);
+}
+
+/** Whether a stored message has this content; rows from before content hashes count as the same. */
+export function sameContent(stored: string | null, hash: string): boolean {
+  return stored === null || stored === hash;
 }
 
 export function toDeadLetter(r: DeadLetterRow): DeadLetter {

@@ -36,7 +36,7 @@ async function call(c: StoreCall): Promise<unknown> {
   switch (c.op) {
     case 'accept': {
       const results = await store.accept(c.entries, c.deadLetters);
-      if (results.some((r) => !r.duplicate)) worker?.wake();
+      if (results.some((r) => r.status === 'accepted')) worker?.wake();
       return results;
     }
     case 'pending': return store.pending(c.limit);
