@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { AccessContext } from '../../server/access/access-context.ts';
 import type { AccessPolicy } from '../../server/access/access-policy.ts';
-import { alice, demoApp, json } from './fhir-app.ts';
+import { alice, demoApp, demoFederatedSources, json } from './fhir-app.ts';
 
 t.test('/healthz is alive; /readyz lists every source and is 503 when a required check is down', async (t) => {
   const ready = await demoApp();
@@ -18,6 +18,20 @@ t.test('/healthz is alive; /readyz lists every source and is 503 when a required
   const res = await lagging.inject({ method: 'GET', url: '/readyz' });
   t.equal(res.statusCode, 503);
   t.equal(json(res).checks[0].detail, 'behind by 40 blocks');
+});
+
+t.test('/readyz reuses sources\' health for a few seconds: frequent probes do not reach every upstream each time', async (t) => {
+  let probes = 0;
+  const sources = (await demoFederatedSources()).map((s) => ({
+    ...s,
+    adapter: { ...s.adapter, sourceId: s.adapter.sourceId, capabilities: () => s.adapter.capabilities(), read: s.adapter.read.bind(s.adapter), search: s.adapter.search.bind(s.adapter), close: s.adapter.close.bind(s.adapter),
+      health: (signal: AbortSignal) => (probes++, s.adapter.health(signal)) },
+  }));
+  const app = await demoApp({ sources });
+  t.teardown(() => app.close());
+  const answers = await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'GET', url: '/readyz' })));
+  t.ok(answers.every((a) => json(a).status === 'ready'));
+  t.equal(probes, sources.length, 'one probe per source for five concurrent probes');
 });
 
 t.test('an onRequest hook\'s request.accessContext is what the access policy is asked about', async (t) => {
