@@ -47,9 +47,11 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: SmartContext): vo
   }));
 
   app.post('/auth/introspect', { bodyLimit, schema: { body: formSchema } }, handle(async (form, req) => {
-    await requireIntrospectionCaller(ctx, form, req);
+    const caller = await introspectionCaller(ctx, form, req);
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
-    return introspect(ctx, form.token, form.token_type_hint);
+    const answer = await introspect(ctx, form.token, form.token_type_hint);
+    // A SMART app's bearer token learns about its own client's tokens only (RFC 7662 §4: say inactive).
+    return caller.anyToken || answer.client_id === caller.clientId ? answer : { active: false };
   }));
 
   app.post('/auth/revoke', { bodyLimit, schema: { body: formSchema } }, handle(async (form, req) => {
@@ -249,26 +251,39 @@ async function tokenResponse(ctx: SmartContext, grant: GrantRecord, refreshable:
   const { token, expiresIn } = await ctx.tokens.issueAccessToken(grant, Math.max(1, Math.min(ctx.lifetimes.access, remaining)));
   const response: Record<string, unknown> = { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope: grant.scope };
   if (refreshable) response.refresh_token = await ctx.store.issueRefreshToken(grant);
-  if (grant.patient) response.patient = grant.patient;
-  if (grant.encounter) response.encounter = grant.encounter;
-  response.need_patient_banner = grant.needPatientBanner ?? true;
-  response.smart_style_url = ctx.endpoints.smartStyle;
-  return response;
+  return { ...response, ...launchContext(ctx, grant) };
 }
 
-/** Introspection callers: a confidential client, or the holder of an active token of ours. */
-async function requireIntrospectionCaller(ctx: SmartContext, form: Form, req: FastifyRequest): Promise<void> {
+/**
+ * Introspection callers: an authenticated confidential client or a Backend Services (system)
+ * token, e.g. a resource server, may introspect any token; a user's app with its bearer token
+ * only its own client's tokens.
+ */
+async function introspectionCaller(ctx: SmartContext, form: Form, req: FastifyRequest): Promise<{ clientId: string; anyToken: boolean }> {
   const header = req.headers.authorization ?? '';
   if (/^bearer /i.test(header)) {
+    let claims: Awaited<ReturnType<typeof ctx.tokens.verify>>;
     try {
-      await ctx.tokens.verify(header.slice(7).trim());
-      return;
+      claims = await ctx.tokens.verify(header.slice(7).trim());
     } catch {
       throw new OAuthError('invalid_client', 'the bearer token is not valid', 401);
     }
+    return { clientId: claims.client_id, anyToken: (await ctx.store.getGrant(claims.gid))?.kind === 'backend' };
   }
-  const { authenticated } = await ctx.authenticator.authenticate(credentials(form, req));
+  const { client, authenticated } = await ctx.authenticator.authenticate(credentials(form, req));
   if (!authenticated) throw new OAuthError('invalid_client', 'introspection needs client authentication or a bearer token', 401);
+  return { clientId: client.clientId, anyToken: true };
+}
+
+/** The launch context a user grant's token responses carry (SMART: introspection repeats it). */
+function launchContext(ctx: SmartContext, grant: GrantRecord): Record<string, unknown> {
+  if (grant.kind !== 'user') return {};
+  return {
+    ...(grant.patient ? { patient: grant.patient } : {}),
+    ...(grant.encounter ? { encounter: grant.encounter } : {}),
+    need_patient_banner: grant.needPatientBanner ?? true,
+    smart_style_url: ctx.endpoints.smartStyle,
+  };
 }
 
 async function introspect(ctx: SmartContext, token: string, hint: string | undefined): Promise<Record<string, unknown>> {
@@ -287,10 +302,8 @@ async function introspect(ctx: SmartContext, token: string, hint: string | undef
         iat: claims.iat,
         jti: claims.jti,
         token_type: 'Bearer',
-        ...(claims.patient ? { patient: claims.patient } : {}),
-        ...(claims.encounter ? { encounter: claims.encounter } : {}),
+        ...(grant ? launchContext(ctx, grant) : {}),
         ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}),
-        ...(grant?.kind === 'user' ? { need_patient_banner: grant.needPatientBanner ?? true } : {}),
       };
     } catch (error) {
       if (!(error instanceof InvalidTokenError)) throw error;
@@ -308,8 +321,7 @@ async function introspect(ctx: SmartContext, token: string, hint: string | undef
     iss: ctx.endpoints.issuer,
     exp: grant.expiresAt,
     token_type: 'refresh_token',
-    ...(grant.patient ? { patient: grant.patient } : {}),
-    ...(grant.encounter ? { encounter: grant.encounter } : {}),
+    ...launchContext(ctx, grant),
     ...(grant.fhirUser ? { fhirUser: grant.fhirUser } : {}),
   };
 }

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { decodeJwt, importJWK, SignJWT, type CryptoKey } from 'jose';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
-import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
+import { DEMO_PHARMACY_PRIVATE_JWK, demoClients } from '../../smart-on-fhir/demo-clients.ts';
 import { startSmartServer, authorizeAs, Browser } from './support/smart-server.ts';
 
 const server = await startSmartServer({
@@ -10,6 +10,7 @@ const server = await startSmartServer({
     { clientId: 'app', name: 'Test app', type: 'public', redirectUris: ['http://app.test/callback'], launchUrl: 'http://app.test/launch' },
     { clientId: 'other', name: 'Other app', type: 'public', redirectUris: ['http://other.test/cb'] },
     { clientId: 'introspector', name: 'Resource server', type: 'confidential-symmetric', secret: 'rs-secret', redirectUris: ['http://rs.test/cb'] },
+    ...demoClients().filter((c) => c.type === 'backend'),
   ],
 });
 t.teardown(() => server.close());
@@ -27,6 +28,19 @@ async function userToken(scope = 'launch/patient offline_access patient/*.rs', c
     body: new URLSearchParams({ grant_type: 'authorization_code', code: out.redirect.searchParams.get('code')!, redirect_uri: redirectUri, client_id: clientId, code_verifier: verifier }).toString(),
   });
   return (await res.json()) as Record<string, string>;
+}
+
+/** A Backend Services token of the demo pharmacy system (ES384 assertion). */
+async function backendToken(): Promise<string> {
+  const assertion = await new SignJWT({ jti: randomBytes(12).toString('hex') })
+    .setProtectedHeader({ alg: 'ES384', kid: DEMO_PHARMACY_PRIVATE_JWK.kid!, typ: 'JWT' })
+    .setIssuer('medrec-demo-pharmacy-backend')
+    .setSubject('medrec-demo-pharmacy-backend')
+    .setAudience(`${server.origin}/auth/token`)
+    .setExpirationTime('4m')
+    .sign((await importJWK(DEMO_PHARMACY_PRIVATE_JWK, 'ES384')) as CryptoKey);
+  const res = await form('/auth/token', { grant_type: 'client_credentials', scope: 'system/MedicationRequest.rs', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 const read = (token: string | undefined) => fetch(`${server.fhirBase}/Probe/1`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
@@ -111,12 +125,23 @@ t.test('introspection (RFC 7662, I1): active with scope, client_id, exp and cont
   t.equal(body.iss, server.origin);
   t.type(body.exp, 'number');
   t.equal(body.fhirUser, `${server.fhirBase}/Patient/${aliceId}`);
+  t.equal(body.need_patient_banner, true, 'the launch context of the token response (§1.10)');
+  t.equal(body.smart_style_url, `${server.origin}/auth/smart-style.json`);
 
   const viaBearer = await form('/auth/introspect', { token: tok.access_token! }, { authorization: `Bearer ${tok.access_token!}` });
-  t.equal(((await viaBearer.json()) as { active: boolean }).active, true, 'a SMART bearer token may authorize introspection');
+  t.equal(((await viaBearer.json()) as { active: boolean }).active, true, 'a SMART bearer token may authorize introspection of its own tokens');
+  const otherApp = await userToken('launch/patient patient/Patient.rs', 'other', 'http://other.test/cb');
+  const nosy = await form('/auth/introspect', { token: tok.access_token! }, { authorization: `Bearer ${otherApp.access_token!}` });
+  t.same(await nosy.json(), { active: false }, 'but another app’s token learns nothing about it');
+  const systemToken = await backendToken();
+  const bySystem = (await (await form('/auth/introspect', { token: tok.access_token! }, { authorization: `Bearer ${systemToken}` })).json()) as Record<string, unknown>;
+  t.equal(bySystem.active, true, 'a Backend Services (system) token may introspect any token, as a resource server');
+  t.equal(bySystem.client_id, 'app');
   const refresh = (await (await form('/auth/introspect', { token: tok.refresh_token!, token_type_hint: 'refresh_token' }, basic)).json()) as Record<string, unknown>;
   t.equal(refresh.active, true);
   t.equal(refresh.patient, aliceId);
+  t.equal(refresh.need_patient_banner, true);
+  t.equal(refresh.smart_style_url, `${server.origin}/auth/smart-style.json`);
   const bogus = await form('/auth/introspect', { token: 'nonsense' }, basic);
   t.equal(bogus.status, 200);
   t.same(await bogus.json(), { active: false });

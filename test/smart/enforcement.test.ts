@@ -193,6 +193,15 @@ t.test('an EHR launch names only an encounter of the launch patient that the use
   t.equal(read.status, 200, 'the launched app reads the encounter in context');
   t.equal((read.body as unknown as { subject?: { reference?: string } }).subject?.reference, `Patient/${alice}`);
   t.equal((await get(token.access_token, `Encounter/${bobEncounter}`)).status, 200, 'bob’s encounter was refused for being his, not for being hidden');
+  const introspected = (await (await fetch(`${stack.origin}/auth/introspect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${token.access_token}` },
+    body: new URLSearchParams({ token: token.access_token }).toString(),
+  })).json()) as Record<string, unknown>;
+  t.equal(introspected.active, true);
+  t.equal(introspected.encounter, aliceEncounter, 'introspection repeats the encounter in context (I1)');
+  t.equal(introspected.patient, alice);
+  t.equal(introspected.need_patient_banner, false);
 
   const again = await fetch(`${stack.origin}/auth/authorize?${new URLSearchParams(params)}`, { redirect: 'manual' });
   t.equal(new URL(again.headers.get('location')!).searchParams.get('error'), 'invalid_request', 'a launch id starts one authorization only');
