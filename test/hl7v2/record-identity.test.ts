@@ -1,14 +1,16 @@
 /**
- * Which stored record a message updates: numbers a sender assigns (order, accession, visit and
- * prescription numbers) identify a record only within their namespace, else their sender; a
- * key that already names another patient's record is refused (AE 205, dead letter), never merged.
- * A restated result, order or allergy replaces the stored one whole, and every stored resource
- * stays valid FHIR R4.
+ * Which stored record a message updates. Local patient ids encode PID-3 without collisions.
+ * Numbers a sender assigns (order, accession, visit and prescription numbers) identify a record
+ * only within their namespace, else their sender; a key that already names another patient's
+ * record is refused (AE 205, dead letter), never merged. A restated result, order or allergy
+ * replaces the stored one whole, and every stored resource stays valid FHIR R4.
  */
 import t from 'tap';
 import { validateResource } from '@medplum/core';
 import type { DiagnosticReport, Encounter, MedicationRequest, Observation, Resource } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
+import { localPatientIdFromCx } from '../../adapters/hl7v2/conversion/patient-mapping.ts';
+import { parseEr7 } from '../../adapters/hl7v2/er7.ts';
 import { HL7V2_RESOURCE_TYPES } from '../../adapters/hl7v2/hl7v2-adapter.ts';
 import { localId, message, msh, openSource, pid, ramTmpdir, seg, type SourceUnderTest } from './support/hl7v2-harness.ts';
 
@@ -29,6 +31,24 @@ async function ofPatient<T extends Resource>(s: SourceUnderTest, resourceType: s
 
 const oru = (app: string, control: string, mrn: string, obr: Record<number, string>, ...rest: string[]): string =>
   message([msh({ type: 'ORU^R01^ORU_R01', control, app }), pid(mrn), seg('OBR', { 1: '1', 4: '2345-7^Glucose^LN', 7: '20250115', ...obr }), ...rest]);
+
+t.test('local patient ids: the common case reads plainly, and no two identifiers share one', async (t) => {
+  const idOf = (cx: string): string | undefined => localPatientIdFromCx(parseEr7(`MSH|^~\\&|A\rPID|1||${cx}`).segment('PID')!.repetitions(3));
+  t.equal(idOf('100201^^^SLMC^MR'), 'SLMC-100201');
+  t.equal(idOf('100201'), '100201', 'no assigning authority: the id alone');
+  t.equal(idOf('9^^^^PI~100201^^^SLMC^MR'), 'SLMC-100201', 'the MR repetition wins');
+  t.equal(idOf('^^^&1.2.840.1&ISO^MR'), undefined, 'no id value, no local id');
+  const identifiers = [
+    '201^^^SLMC-100^MR', '100-201^^^SLMC^MR', '100/201^^^SLMC^MR', '100 201^^^SLMC^MR', '100_201^^^SLMC^MR', '100.201^^^SLMC^MR',
+    'SLMC-100-201', 'SLMC.2D100-201', '100.2D201^^^SLMC^MR', '201^^^&1.2.840.113619&ISO^MR', 'Müller^^^SLMC^MR', 'M.C3.BCller^^^SLMC^MR',
+    `${'9'.repeat(70)}^^^SLMC^MR`, `${'9'.repeat(69)}^^^SLMC^MR`, 'p..0^^^SLMC^MR',
+  ];
+  const ids = identifiers.map(idOf);
+  t.equal(new Set(ids).size, identifiers.length, `all distinct: ${ids.join(' ')}`);
+  t.ok(ids.every((id) => id !== undefined && /^[A-Za-z0-9\-.]{1,64}$/.test(id)), 'every one a valid FHIR id');
+  t.equal(idOf('100-201^^^SLMC^MR'), 'SLMC-100.2D201', 'other characters are `.` + UTF-8 hex, as the README documents');
+  t.match(idOf(`${'9'.repeat(70)}^^^SLMC^MR`), /^p\.\.[0-9a-f]{40}$/, 'too long for a FHIR id: a hash form no encoded id can take');
+});
 
 t.test('numbers are scoped by their namespace, else by their sender', async (t) => {
   const s = await openSource({ mllp: false }, 'hl7-identity', ramTmpdir());

@@ -2,23 +2,31 @@
  * PID → Patient, and the local patient id every record of the feed is filed under.
  *
  * Local patient id: the PID-3 repetition whose identifier type (CX-5) is `MR`, else the first
- * repetition, written `<assigning authority>-<id>` with every character outside `[A-Za-z0-9.]`
- * replaced by `-` (`SLMC^...` MRN `00012345` → `SLMC-00012345`); without an assigning authority
- * it is the id alone. Longer than 64 characters → `p-` + a hash. The same rule reads MRG-1 for A40.
+ * repetition, written `<assigning authority>-<id>` (`SLMC^...` MRN `00012345` → `SLMC-00012345`);
+ * without an assigning authority it is the id alone. The encoding is collision-free (two
+ * different identifiers never share a local id, since links and compartments name these ids):
+ * letters and digits stay as they are, every other character becomes `.` + its UTF-8 bytes in
+ * upper-case hex (`-` → `.2D`, `.` → `.2E`, `/` → `.2F`), so the one bare `-` is the separator.
+ * An id that would exceed FHIR's 64 characters becomes `p..` + 40 hex digits of a SHA-256 (no
+ * encoded id contains `..`). The same rule reads MRG-1 for A40.
  */
+import { createHash } from 'node:crypto';
 import type { Extension, Patient } from '@medplum/fhirtypes';
 import type { Er7Field, Er7Segment } from '../er7.ts';
 import { hl7ToFhirDate, hl7ToFhirDateTime } from '../hl7-datetime.ts';
 import { ConversionError, type ConversionOptions, type UpsertChange } from './conversion-result.ts';
-import { address, assigningAuthority, codeableConcept, contactPoint, derivedId, humanName, identifier } from './v2-datatypes.ts';
+import { address, assigningAuthority, codeableConcept, contactPoint, humanName, identifier } from './v2-datatypes.ts';
 
 export function localPatientIdFromCx(repetitions: readonly Er7Field[]): string | undefined {
   const chosen = repetitions.find((cx) => cx.get(5).toUpperCase() === 'MR' && cx.get(1)) ?? repetitions.find((cx) => cx.get(1));
   if (!chosen) return undefined;
   const authority = assigningAuthority(chosen);
-  const raw = authority ? `${authority}-${chosen.get(1)}` : chosen.get(1);
-  const id = raw.replace(/[^A-Za-z0-9.]/g, '-');
-  return id.length <= 64 ? id : derivedId('p', raw);
+  const id = authority ? `${idPart(authority)}-${idPart(chosen.get(1))}` : idPart(chosen.get(1));
+  return id.length <= 64 ? id : `p..${createHash('sha256').update(`${authority}\u001f${chosen.get(1)}`).digest('hex').slice(0, 40)}`;
+}
+
+function idPart(value: string): string {
+  return value.replace(/[^A-Za-z0-9]/gu, (ch) => [...Buffer.from(ch, 'utf8')].map((b) => `.${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
 
 /** The local patient id of a message's PID segment; throws when PID-3 has no identifier. */
