@@ -6,6 +6,8 @@ import t from 'tap';
 import type {
   AllergyIntolerance, DiagnosticReport, Encounter, Medication, MedicationRequest, Observation, Patient,
 } from '@medplum/fhirtypes';
+import { humanName } from '../../adapters/hl7v2/conversion/v2-datatypes.ts';
+import { parseEr7 } from '../../adapters/hl7v2/er7.ts';
 import { localId, message, msh, openSource, pid, seg, type SourceUnderTest } from './support/hl7v2-harness.ts';
 
 const signal = new AbortController().signal;
@@ -338,4 +340,13 @@ t.test('ORU^R01 results', async (t) => {
     const other = await s.source.search({ resourceType: 'Observation', filters: [], patients: ['nobody'], count: 10 }, signal);
     t.equal(other.resources.length, 0, 'another patient sees nothing');
   });
+});
+
+t.test('XPN-7 name types map to HumanName.use as the v2-to-FHIR ConceptMap does; unmapped types get no use', async (t) => {
+  const useOf = (type: string): string | undefined => humanName(parseEr7(`MSH|^~\\&|A\rPID|1||1||Doe^Jo^^^^^${type}`).segment('PID')!.field(5))?.use;
+  const expected: Record<string, string | undefined> = {
+    L: 'official', R: 'official', D: 'usual', M: 'maiden', N: 'nickname', MSK: 'anonymous', TEMP: 'temp', NAV: 'temp', BAD: 'old',
+    A: undefined, B: undefined, C: undefined, S: undefined, T: undefined, U: undefined, '': undefined,
+  };
+  for (const [type, use] of Object.entries(expected)) t.equal(useOf(type), use, `${type || '(empty)'} → ${use ?? 'no use'}`);
 });

@@ -127,8 +127,13 @@ export function identifier(cx: Er7Field, sourceId: string): Identifier | undefin
   return id;
 }
 
+/**
+ * XPN-7 name type (table 0200) → HumanName.use, as the v2-to-FHIR ConceptMap
+ * table-hl70200-to-name-use maps it; the types it leaves unmapped (A assigned, B birth, C adopted,
+ * S pseudonym, T tribal, ...) get no use rather than a wrong one.
+ */
 const NAME_USE: Readonly<Record<string, HumanName['use']>> = {
-  L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', B: 'official', C: 'old', T: 'temp',
+  BAD: 'old', D: 'usual', L: 'official', M: 'maiden', MSK: 'anonymous', N: 'nickname', NAV: 'temp', R: 'official', TEMP: 'temp',
 };
 
 /** XPN: family^given^middle^suffix^prefix^degree^type. */
