@@ -5,14 +5,8 @@
  * a key from the client's inline JWKS or JWKS URL, `jku` only if it is that URL, `exp` at most
  * five minutes ahead, each `jti` once.
  */
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeJwt,
-  decodeProtectedHeader,
-  jwtVerify,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ClientJwksCache } from './client-jwks.ts';
 import { OAuthError } from './oauth-error.ts';
 import { secretMatches, type ClientRegistry, type SmartClient } from './clients.ts';
 import type { GrantStore } from './grant-store.ts';
@@ -40,7 +34,7 @@ export class ClientAuthenticator {
   readonly #clients: ClientRegistry;
   readonly #store: GrantStore;
   readonly #tokenUrl: string;
-  readonly #remoteSets = new Map<string, JWTVerifyGetKey>();
+  readonly #remoteJwks = new ClientJwksCache();
 
   constructor(clients: ClientRegistry, store: GrantStore, tokenUrl: string) {
     this.#clients = clients;
@@ -108,6 +102,8 @@ export class ClientAuthenticator {
       });
       exp = verified.payload.exp!;
     } catch (error) {
+      // Our own words about the JWKS URL; jose's only about the assertion the client sent.
+      if (error instanceof OAuthError) throw error;
       throw new OAuthError('invalid_client', `client_assertion rejected: ${(error as Error).message}`);
     }
     const now = Math.floor(Date.now() / 1000);
@@ -121,14 +117,7 @@ export class ClientAuthenticator {
 
   #keySet(client: SmartClient): JWTVerifyGetKey | undefined {
     const local = client.jwks ? createLocalJWKSet(client.jwks) : undefined;
-    let remote: JWTVerifyGetKey | undefined;
-    if (client.jwksUri) {
-      remote = this.#remoteSets.get(client.jwksUri);
-      if (!remote) {
-        remote = createRemoteJWKSet(new URL(client.jwksUri), { cacheMaxAge: 300_000, cooldownDuration: 5_000, timeoutDuration: 5_000 });
-        this.#remoteSets.set(client.jwksUri, remote);
-      }
-    }
+    const remote = client.jwksUri ? this.#remoteJwks.keySet(client.jwksUri) : undefined;
     if (local && remote) {
       const r = remote;
       return async (header, token) => {

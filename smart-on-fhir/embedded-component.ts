@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { authzKeys } from '../server/authz/authz-keys.ts';
 import { buildSnapshot } from '../server/authz/snapshot-builder.ts';
 import { chainDirectory } from './chain-directory.ts';
+import { jwksUrlAllowed } from './client-jwks.ts';
 import type { EmbeddedComponent } from '../server/main.ts';
 import type { SmartClient } from './clients.ts';
 import { demoClients, demoSigners, describeDemoParticipant } from './demo-clients.ts';
@@ -32,6 +33,7 @@ export function readSmartClients(path: string): SmartClient[] {
     if (c.type !== 'backend' && (!Array.isArray(c.redirectUris) || c.redirectUris.length === 0)) throw new Error(`${where} (${c.clientId}): redirectUris are required`);
     if (c.type === 'confidential-symmetric' && !c.secret && !c.secretSha256) throw new Error(`${where} (${c.clientId}): secret or secretSha256 is required`);
     if ((c.type === 'confidential-asymmetric' || c.type === 'backend') && !c.jwks && !c.jwksUri) throw new Error(`${where} (${c.clientId}): jwks or jwksUri is required`);
+    if (c.jwksUri !== undefined && !jwksUrlAllowed(c.jwksUri)) throw new Error(`${where} (${c.clientId}): jwksUri must be https (http only on a loopback host)`);
     if (c.type === 'backend' && !/^0x[0-9a-fA-F]{40}$/.test(c.address ?? '')) throw new Error(`${where} (${c.clientId}): backend clients need the participant address they act as`);
     return { ...c, name: c.name ?? c.clientId, redirectUris: c.redirectUris ?? [], ...(c.address ? { address: c.address.toLowerCase() } : {}) } as SmartClient;
   });

@@ -4,6 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PHARMACY_PRIVATE_JWK, demoClients } from '../../smart-on-fhir/demo-clients.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSmartClients } from '../../smart-on-fhir/embedded-component.ts';
 import { startSmartServer } from './support/smart-server.ts';
 
 // Backend clients built only on jose: one key pair per algorithm, one served from a JWKS URL.
@@ -21,15 +25,45 @@ await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve))
 const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
 t.teardown(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
 
+// A JWKS host whose keys and Cache-Control each test sets per path, counting fetches.
+const ec2 = await generateKeyPair('ES384', { extractable: true });
+const ec2Jwk: JWK = { ...(await exportJWK(ec2.publicKey)), kid: 'ec-2', alg: 'ES384' };
+const hosted: Record<string, { keys: JWK[]; cacheControl: string; fetches: number }> = {
+  '/long': { keys: [ecJwk], cacheControl: 'public, max-age=3600', fetches: 0 },
+  '/none': { keys: [ecJwk], cacheControl: 'no-store', fetches: 0 },
+  '/rotating': { keys: [ecJwk], cacheControl: 'max-age=3600', fetches: 0 },
+};
+const keyHost = createServer((req, res) => {
+  const set = hosted[req.url ?? ''];
+  if (!set) return void res.writeHead(404).end();
+  set.fetches++;
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': set.cacheControl }).end(JSON.stringify({ keys: set.keys }));
+});
+await new Promise<void>((resolve) => keyHost.listen(0, '127.0.0.1', resolve));
+const keyHostUrl = `http://127.0.0.1:${(keyHost.address() as { port: number }).port}`;
+t.teardown(() => new Promise<void>((resolve) => keyHost.close(() => resolve())));
+
 const pharmacy = demoAddress('pharmacy');
+const hostedClient = (clientId: string, path: string) => ({ clientId, name: clientId, type: 'backend' as const, redirectUris: [], jwksUri: `${keyHostUrl}${path}`, address: pharmacy, allowedScope: 'system/MedicationRequest.rs' });
 const server = await startSmartServer({
   clients: [
     ...demoClients(),
     { clientId: 'pharm-rsa', name: 'Pharmacy (inline RS384)', type: 'backend', redirectUris: [], jwks: { keys: [rsaJwk] }, address: pharmacy, allowedScope: 'system/MedicationRequest.rs system/Patient.r' },
     { clientId: 'pharm-ec', name: 'Pharmacy (JWKS URL, ES384)', type: 'backend', redirectUris: [], jwksUri: jwksUrl, address: pharmacy, allowedScope: 'system/MedicationRequest.rs system/*.read' },
     { clientId: 'no-address', name: 'Unbound backend', type: 'backend', redirectUris: [], jwks: { keys: [rsaJwk] }, allowedScope: 'system/*.rs' },
+    hostedClient('cached-long', '/long'),
+    hostedClient('cached-never', '/none'),
+    hostedClient('rotating', '/rotating'),
   ],
-  resolveParticipantClient: async (id) => (id === demoAddress('researcher') ? { address: id, displayName: 'Study system', jwksUri: jwksUrl } : undefined),
+  resolveParticipantClient: async (id) => {
+    const on: Record<string, string> = {
+      [demoAddress('researcher')]: jwksUrl,
+      // Registered on chain by whoever: a URL nothing answers, and a plain-http one elsewhere.
+      [demoAddress('clinician')]: 'http://127.0.0.1:1/jwks.json',
+      [demoAddress('proxy')]: 'http://jwks.example/keys.json',
+    };
+    return on[id] ? { address: id, displayName: 'On-chain system', jwksUri: on[id] } : undefined;
+  },
 });
 t.teardown(() => server.close());
 const tokenUrl = `${server.origin}/auth/token`;
@@ -90,6 +124,37 @@ t.test('an on-chain participant with a JWKS URL is a backend client without conf
   const res = await token(cc(await assertion(researcher, ec.privateKey, 'ES384', 'ec-1'), 'system/Observation.rs'));
   t.equal(res.status, 200);
   t.equal(res.body.scope, 'system/Observation.rs');
+});
+
+t.test('a JWKS URL is fetched again only as its Cache-Control allows', async (t) => {
+  for (let i = 0; i < 2; i++) t.equal((await token(cc(await assertion('cached-long', ec.privateKey, 'ES384', 'ec-1')))).status, 200);
+  t.equal(hosted['/long']!.fetches, 1, 'max-age=3600: fetched once for two assertions');
+  for (let i = 0; i < 2; i++) t.equal((await token(cc(await assertion('cached-never', ec.privateKey, 'ES384', 'ec-1')))).status, 200);
+  t.equal(hosted['/none']!.fetches, 2, 'no-store: fetched for each assertion');
+});
+
+t.test('a kid the cached JWKS lacks makes one fetch of it again: a client rotating its keys is not locked out', async (t) => {
+  t.equal((await token(cc(await assertion('rotating', ec.privateKey, 'ES384', 'ec-1')))).status, 200);
+  t.equal(hosted['/rotating']!.fetches, 1);
+  hosted['/rotating']!.keys = [ec2Jwk];
+  t.equal((await token(cc(await assertion('rotating', ec2.privateKey, 'ES384', 'ec-2')))).status, 200, 'the new key works before max-age is up');
+  t.equal(hosted['/rotating']!.fetches, 2, 'after exactly one more fetch');
+  t.equal((await token(cc(await assertion('rotating', ec.privateKey, 'ES384', 'ec-1')))).status, 401, 'the retired key no longer does');
+});
+
+t.test('JWKS URL failures are told in the server’s own words; non-https URLs off loopback are refused', async (t) => {
+  const refused = await token(cc(await assertion(demoAddress('clinician'), ec.privateKey, 'ES384', 'ec-1')));
+  t.equal(refused.status, 401);
+  t.equal(refused.body.error, 'invalid_client');
+  t.match(refused.body.error_description, /could not be fetched/);
+  t.notMatch(refused.body.error_description, /127\.0\.0\.1|ECONNREFUSED|fetch failed|jwks\.json/, 'nothing of what the fetch ran into');
+  const plain = await token(cc(await assertion(demoAddress('proxy'), ec.privateKey, 'ES384', 'ec-1')));
+  t.equal(plain.status, 401);
+  t.match(plain.body.error_description, /must be https/);
+
+  const file = join(mkdtempSync(join(tmpdir(), 'medrec-clients-')), 'clients.json');
+  writeFileSync(file, JSON.stringify([{ ...hostedClient('plain-http', '/long'), jwksUri: 'http://jwks.example/keys.json' }]));
+  t.throws(() => readSmartClients(file), /plain-http\): jwksUri must be https/, 'a clients file with one is refused at start');
 });
 
 t.test('Backend Services negatives (B1-B5 and the SHALLs Inferno skips)', async (t) => {
