@@ -22,6 +22,7 @@ import type { ResourceIdCodec } from './ids.ts';
 import { mergePatient } from './merged-patient.ts';
 import type { LocalPatient } from './merged-patient.ts';
 import { mergeSources } from './merger.ts';
+import { patientCandidates } from './patient-candidates.ts';
 import type { MergedItem } from './merger.ts';
 import { FhirHttpError, outcome } from './outcomes.ts';
 import type { PatientLinks } from './patient-links.ts';
@@ -292,11 +293,13 @@ export class FhirService {
     const path = 'Patient';
     const fingerprint = searchFingerprint(normalizedSearch(path, search));
     const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprint) : undefined;
-    const candidates = grant.patients === '*' ? this.#deps.links.patients() : grant.patients;
-    const issues: OperationOutcomeIssue[] = [];
-    const persons = (await Promise.all(candidates.map((key) => this.#mergedPatient(key, grant, ctx.signal))))
+    const visible = grant.patients === '*' ? this.#deps.links.patients() : grant.patients;
+    // The criteria go to the sources first: only persons who may match are read and merged.
+    const candidates = await patientCandidates({ ...this.#deps, planner: this.planner }, search.filters, visible, grant, ctx.signal);
+    const issues: OperationOutcomeIssue[] = [...candidates.issues];
+    const persons = (await Promise.all(candidates.keys.map((key) => this.#mergedPatient(key, grant, ctx.signal))))
       .flatMap((r) => (issues.push(...r.issues), r.patient ? [{ patient: r.patient, parts: r.parts }] : []));
-    const request = { resourceType: 'Patient' as const, filters: [...search.filters] };
+    const request = { resourceType: 'Patient' as const, filters: [...candidates.rest] };
     const sort: readonly SortRule[] = search.sort.length > 0 ? search.sort : [{ code: '_id' }];
     const matches = persons
       .filter((p) => request.filters.length === 0 || matchesSearchRequest(p.patient, request))

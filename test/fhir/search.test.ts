@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Resource } from '@medplum/fhirtypes';
 import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
 import { EmbeddedAdapter } from '../../adapters/embedded/embedded-adapter.ts';
-import { alice, bob, carol, demoApp, demoLinks, json, source } from './fhir-app.ts';
+import { alice, bob, carol, demoApp, demoFederatedSources, demoLinks, json, source } from './fhir-app.ts';
 
 const app = await demoApp();
 t.teardown(() => app.close());
@@ -174,6 +174,44 @@ t.test('an _include target that many matches reference is read from its source o
   t.equal(ids(bundle).filter((id: string) => id.startsWith('meds.')).length, 12);
   t.same(ids(bundle, 'include').filter((id: string) => id.startsWith('meds.')), ['meds.m1']);
   t.same(reads, ['Medication/m1'], 'one read for twelve references');
+});
+
+t.test('Patient search criteria go to the sources first: only persons who may match are read', async (t) => {
+  const reads: string[] = [];
+  const counting = (adapter: EhrAdapter): EhrAdapter => ({
+    sourceId: adapter.sourceId,
+    capabilities: () => adapter.capabilities(),
+    read: (type, id, signal) => (reads.push(`${adapter.sourceId}/${type}`), adapter.read(type, id, signal)),
+    search: (query, signal) => adapter.search(query, signal),
+    health: (signal) => adapter.health(signal),
+    close: () => adapter.close(),
+  });
+  const person = '0x00000000000000000000000000000000000f00d1';
+  const other = '0x00000000000000000000000000000000000f00d2';
+  // The person's birth date is on one provider's record, the name searched for on another's.
+  const xa = new EmbeddedAdapter('xa', [{ resourceType: 'Patient', id: 'a1', name: [{ family: 'Quill' }], birthDate: '1970-01-01' } as Resource]);
+  const xb = new EmbeddedAdapter('xb', [{ resourceType: 'Patient', id: 'b1', name: [{ family: 'Zeta' }], birthDate: '1999-09-09' } as Resource]);
+  // A source that evaluates no Patient parameter: its persons stay candidates, matched afterwards.
+  const plain = new EmbeddedAdapter('plain', [{ resourceType: 'Patient', id: 'c1', name: [{ family: 'Nope' }] } as Resource]);
+  const blind: EhrAdapter = { ...counting(plain), capabilities: () => ({ resources: { Patient: { searchParams: [] } } }) };
+  const links = demoLinks();
+  links.add({ patient: person, sourceId: 'xa', localId: 'a1' });
+  links.add({ patient: person, sourceId: 'xb', localId: 'b1' });
+  links.add({ patient: other, sourceId: 'plain', localId: 'c1' });
+  const sources = [...(await demoFederatedSources()).map((s) => ({ ...s, adapter: counting(s.adapter) })), source('xa', counting(xa)), source('xb', counting(xb)), source('plain', blind)];
+  const pushed = await demoApp({ sources, deps: { patientLinks: links } });
+  t.teardown(() => pushed.close());
+  const search = async (query: string) => {
+    reads.length = 0;
+    return ids(json(await pushed.inject({ method: 'GET', url: `/fhir/Patient?${query}` })));
+  };
+
+  t.same(await search('family=Hermiston71'), [alice]);
+  const aliceLinks = links.linksOf(alice).filter((l) => sources.some((s) => s.sourceId === l.sourceId)).length;
+  t.equal(reads.filter((r) => r.endsWith('/Patient') && !r.startsWith('plain/')).length, aliceLinks, "only alice's records are read, not every person's");
+  t.same(await search('family=Zeta&birthdate=1970-01-01'), [person], 'criteria met through different providers still match the person');
+  t.same(await search('family=Zeta&birthdate=1999-09-09'), [], 'the merged Patient decides: its birth date is the first provider\'s');
+  t.same(await search('family=Nope'), [other], 'a source that cannot evaluate the criterion keeps its persons in play');
 });
 
 t.test('unknown parameters are ignored and left out of the self link, or refused under handling=strict', async (t) => {
