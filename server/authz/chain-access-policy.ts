@@ -239,9 +239,10 @@ class EffectiveAccess {
     if (!this.#scopeAllows(resourceType, action)) return false;
     const prov = provider.toLowerCase();
     if (patient === undefined) {
-      // Outside any compartment (Medication, Organization): allowed with any live entry that
-      // covers the type at this provider, e.g. the pharmacy's grant of MedicationRequest + Medication.
-      return this.#live.all.some((e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov));
+      // Outside any compartment (Medication, Organization, Practitioner): allowed through a live
+      // entry that reaches this provider for this type and action, e.g. the pharmacy's grant of
+      // MedicationRequest + Medication, or a patient's own entry at the providers holding its records.
+      return this.#live.all.some((e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov) && e.actions.includes(action));
     }
     if (!this.compartmentAllows(patient, resourceType, action)) return false;
     return this.#of(patient).some(

@@ -36,6 +36,8 @@ export type IndexWrite =
 export interface FoldLookup {
   readonly grants: Map<string, StoredGrant | undefined>;
   readonly studies: Map<string, StoredStudy | undefined>;
+  /** Proxies of patients whose relationships change: what they see follows the patient's providers. */
+  readonly proxiesOf: Map<string, readonly string[]>;
 }
 
 export interface FoldResult {
@@ -46,15 +48,17 @@ export interface FoldResult {
   readonly orphans: number;
 }
 
-/** Ids of grants and studies whose stored records a fold of these events needs. */
-export function referencedRecords(events: readonly ChainEvent[]): { grants: string[]; studies: string[] } {
+/** Grants and studies whose stored records, and patients whose proxies, a fold of these events needs. */
+export function referencedRecords(events: readonly ChainEvent[]): { grants: string[]; studies: string[]; patients: string[] } {
   const grants = new Set<string>();
   const studies = new Set<string>();
+  const patients = new Set<string>();
   for (const e of events) {
     if (e.kind === 'grant-revoked' || e.kind === 'study-enrolled') grants.add(e.grantId);
     if (e.kind === 'study-closed') studies.add(e.studyId);
+    if (e.kind === 'relationship-added' || e.kind === 'relationship-ended') patients.add(e.patient);
   }
-  return { grants: [...grants], studies: [...studies] };
+  return { grants: [...grants], studies: [...studies], patients: [...patients] };
 }
 
 export function foldEvents(events: readonly ChainEvent[], keys: AuthzKeys, lookup: FoldLookup): FoldResult {
@@ -89,12 +93,14 @@ export function foldEvents(events: readonly ChainEvent[], keys: AuthzKeys, looku
       case 'relationship-added':
         writes.push(['hset', keys.patientsOfProvider(e.provider), e.patient, e.commitment]);
         writes.push(['hset', keys.providersOfPatient(e.patient), e.provider, e.commitment]);
-        subjects.add(e.provider);
+        subjects.add(e.provider).add(e.patient);
+        for (const proxy of lookup.proxiesOf.get(e.patient) ?? []) subjects.add(proxy);
         break;
       case 'relationship-ended':
         writes.push(['hdel', keys.patientsOfProvider(e.provider), e.patient]);
         writes.push(['hdel', keys.providersOfPatient(e.patient), e.provider]);
-        subjects.add(e.provider);
+        subjects.add(e.provider).add(e.patient);
+        for (const proxy of lookup.proxiesOf.get(e.patient) ?? []) subjects.add(proxy);
         break;
       case 'grant-created': {
         const { kind: _k, blockNumber: _b, logIndex: _l, grantId, ...rest } = e;

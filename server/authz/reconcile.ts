@@ -151,12 +151,14 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
       })),
     );
     const pairs: Array<{ provider: string; patient: string; stored: string | undefined }> = [];
+    const relationshipPatients = new Set<string>();
     for (const { provider, patients, stored } of lists) {
       const active = new Set(patients);
       for (const patient of Object.keys(stored)) {
         if (!active.has(patient)) {
           writes.push(['hdel', keys.patientsOfProvider(provider), patient], ['hdel', keys.providersOfPatient(patient), provider]);
           repaired('relationship', provider, provider, patient);
+          relationshipPatients.add(patient);
         }
       }
       for (const patient of patients) pairs.push({ provider, patient, stored: stored[patient] });
@@ -171,9 +173,14 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
         if (r.active && stored !== commitment) {
           writes.push(['hset', keys.patientsOfProvider(provider), patient, commitment], ['hset', keys.providersOfPatient(patient), provider, commitment]);
           repaired('relationship', provider, provider, patient);
+          relationshipPatients.add(patient);
         }
       }),
     );
+
+    // What a proxy sees follows its patient's providers.
+    const proxies = await Promise.all([...relationshipPatients].map((patient) => redis.hkeys(keys.delegatesOf(patient))));
+    for (const proxy of proxies.flat()) subjects.add(proxy);
 
     // Grants: ids 1..grantCount in batches.
     const grantCount = Number(await consent<bigint>('grantCount'));

@@ -37,16 +37,23 @@ export async function readCursor(redis: Redis, keys: AuthzKeys): Promise<number 
 export async function readStoredRecords(
   redis: Redis,
   keys: AuthzKeys,
-  ids: { grants: readonly string[]; studies: readonly string[] },
+  ids: { grants: readonly string[]; studies: readonly string[]; patients: readonly string[] },
 ): Promise<FoldLookup> {
-  const lookup: FoldLookup = { grants: new Map(), studies: new Map() };
-  if (ids.grants.length + ids.studies.length === 0) return lookup;
+  const lookup: FoldLookup = { grants: new Map(), studies: new Map(), proxiesOf: new Map() };
+  if (ids.grants.length + ids.studies.length + ids.patients.length === 0) return lookup;
   const pipe = redis.pipeline();
   for (const id of ids.grants) pipe.hget(keys.grant(id), 'record');
   for (const id of ids.studies) pipe.hget(keys.study(id), 'record');
+  for (const patient of ids.patients) pipe.hkeys(keys.delegatesOf(patient));
   const results = (await pipe.exec()) ?? [];
   ids.grants.forEach((id, i) => lookup.grants.set(id, parseRecord<StoredGrant>(results[i]?.[1])));
-  ids.studies.forEach((id, i) => lookup.studies.set(id, parseRecord<StoredStudy>(results[ids.grants.length + i]?.[1])));
+  const studiesAt = ids.grants.length;
+  ids.studies.forEach((id, i) => lookup.studies.set(id, parseRecord<StoredStudy>(results[studiesAt + i]?.[1])));
+  const patientsAt = studiesAt + ids.studies.length;
+  ids.patients.forEach((patient, i) => {
+    const proxies = results[patientsAt + i]?.[1];
+    lookup.proxiesOf.set(patient, Array.isArray(proxies) ? (proxies as string[]) : []);
+  });
   return lookup;
 }
 

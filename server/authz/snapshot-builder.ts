@@ -2,6 +2,9 @@
  * Builds one subject's permission snapshot from the Redis indexes: what the subject may see as
  * a patient (self), a healthcare proxy (delegation), a grantee (grant), a study's researcher
  * (study, research purpose only) and a provider (relationship: the records it holds itself).
+ * Self and delegation entries reach the providers that hold the patient's records (its
+ * relationships), not every provider: they also decide who may read a provider's resources
+ * outside any patient compartment (Practitioner, Organization, Medication).
  */
 import type { Redis } from 'ioredis';
 import type { PermissionEntry, PermissionSnapshot } from '../access/permission-snapshot.ts';
@@ -35,6 +38,7 @@ async function readOnce(redis: Redis, keys: AuthzKeys, subject: string, now: num
     .hgetall(keys.delegatorsOf(subject))
     .hexists(keys.providers, subject)
     .hgetall(keys.patientsOfProvider(subject))
+    .hkeys(keys.providersOfPatient(subject))
     .exec();
   if (!first) throw new Error('snapshot read aborted');
   const val = <T>(i: number): T => {
@@ -48,20 +52,31 @@ async function readOnce(redis: Redis, keys: AuthzKeys, subject: string, now: num
   const delegators = val<Record<string, string>>(3);
   const isProvider = val<number>(4) === 1;
   const heldPatients = val<Record<string, string>>(5);
-
-  const second = redis.pipeline();
-  for (const id of grantIds) second.hget(keys.grant(id), 'record');
-  const replies = grantIds.length > 0 ? ((await second.exec()) ?? []) : [];
+  const ownProviders = val<string[]>(6);
 
   const live = (expiresAt: number) => expiresAt === 0 || expiresAt > now;
+  const principals = Object.entries(delegators).filter(([, expiry]) => live(Number(expiry)));
+  const second = redis.pipeline();
+  for (const id of grantIds) second.hget(keys.grant(id), 'record');
+  for (const [patient] of principals) second.hkeys(keys.providersOfPatient(patient));
+  const replies = grantIds.length + principals.length > 0 ? ((await second.exec()) ?? []) : [];
+
   const entries: PermissionEntry[] = [
-    { patient: subject, providers: '*', resourceTypes: '*', actions: [...ALL_ACTIONS], purpose: 'any', notBefore: 0, expiresAt: 0, basis: 'self' },
+    { patient: subject, providers: ownProviders, resourceTypes: '*', actions: [...ALL_ACTIONS], purpose: 'any', notBefore: 0, expiresAt: 0, basis: 'self' },
   ];
-  for (const [patient, expiry] of Object.entries(delegators)) {
-    const expiresAt = Number(expiry);
-    if (!live(expiresAt)) continue;
-    entries.push({ patient, providers: '*', resourceTypes: '*', actions: [...ALL_ACTIONS], purpose: 'any', notBefore: 0, expiresAt, basis: 'delegation' });
-  }
+  principals.forEach(([patient, expiry], i) => {
+    const providers = replies[grantIds.length + i]?.[1];
+    entries.push({
+      patient,
+      providers: Array.isArray(providers) ? (providers as string[]) : [],
+      resourceTypes: '*',
+      actions: [...ALL_ACTIONS],
+      purpose: 'any',
+      notBefore: 0,
+      expiresAt: Number(expiry),
+      basis: 'delegation',
+    });
+  });
   grantIds.forEach((id, i) => {
     const raw = replies[i]?.[1];
     if (typeof raw !== 'string') return;

@@ -80,7 +80,8 @@ t.test('permission indexes', async (t) => {
     let { snapshot } = await buildSnapshot(redis, keys, proxy);
     t.same(
       snapshot.entries.filter((e) => e.basis === 'delegation').map((e) => [e.patient, e.providers, e.resourceTypes]),
-      [[alice, '*', '*']],
+      [[alice, [], '*']],
+      'every type of alice, at the providers holding her records (none yet)',
     );
     await applyWindow(redis, keys, { expectedCursor: 13, toBlock: 14, head: 14 }, [{ ...at(14), kind: 'delegation-revoked', patient: alice, delegate: proxy }]);
     ({ snapshot } = await buildSnapshot(redis, keys, proxy));
@@ -121,5 +122,21 @@ t.test('permission indexes', async (t) => {
       [[bob, 'research', ['Observation']]],
       'closing a study keeps its enrolled patients; the withdrawn one is gone',
     );
+  });
+
+  t.test("a patient's own and its proxy's entries reach the patient's providers, and follow its relationships", async (t) => {
+    await applyWindow(redis, keys, { expectedCursor: 16, toBlock: 17, head: 17 }, [{ ...at(17), kind: 'delegation-set', patient: alice, delegate: proxy, expiresAt: 0 }]);
+    const entry = async (subject: string, basis: string) => (await buildSnapshot(redis, keys, subject)).snapshot.entries.find((e) => e.patient === alice && e.basis === basis)?.providers;
+    t.same(await entry(alice, 'self'), [hospital]);
+    t.same(await entry(proxy, 'delegation'), [hospital]);
+    const versions = async () => Promise.all([alice, proxy].map(async (s) => Number(await redis.get(keys.subjectVersion(s)))));
+    const before = await versions();
+    await applyWindow(redis, keys, { expectedCursor: 17, toBlock: 18, head: 18 }, [{ ...at(18), kind: 'relationship-added', provider: clinic, patient: alice, commitment: '0x03' }]);
+    const after = await versions();
+    t.ok(after[0]! > before[0]! && after[1]! > before[1]!, 'a new relationship invalidates the patient and its proxies');
+    t.same((await entry(proxy, 'delegation') as string[]).sort(), [clinic, hospital].sort());
+    await applyWindow(redis, keys, { expectedCursor: 18, toBlock: 19, head: 19 }, [{ ...at(19), kind: 'relationship-ended', provider: hospital, patient: alice }]);
+    t.same(await entry(alice, 'self'), [clinic]);
+    t.same(await entry(proxy, 'delegation'), [clinic]);
   });
 });

