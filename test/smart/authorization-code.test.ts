@@ -132,14 +132,21 @@ t.test('a refresh that narrows offline_access away gets no new refresh token, an
   t.equal(again.status, 400, 'the spent refresh token does not come back to life');
 });
 
-t.test('authorize POST works like GET (authorize-post)', async (t) => {
-  const { challenge } = pkce();
+t.test('authorize POST works like GET (authorize-post, A1): the app gets its code and state back', async (t) => {
+  const { verifier, challenge } = pkce();
   const browser = new Browser(server.origin);
   const res = await browser.request('/auth/authorize', {
-    form: { response_type: 'code', client_id: 'app', redirect_uri: 'http://app.test/callback', state: 's', aud: server.fhirBase, scope: 'patient/Patient.rs', code_challenge: challenge, code_challenge_method: 'S256' },
+    form: { response_type: 'code', client_id: 'app', redirect_uri: 'http://app.test/callback', state: 'posted-state', aud: server.fhirBase, scope: 'launch/patient patient/Patient.rs', code_challenge: challenge, code_challenge_method: 'S256' },
   });
   t.equal(res.status, 302);
   t.match(res.headers.get('location'), /^\/auth\/interaction\//);
+  const { redirect } = await authorizeAs(browser, `${server.origin}${res.headers.get('location')!}`, alice);
+  t.equal(redirect.origin + redirect.pathname, 'http://app.test/callback');
+  t.equal(redirect.searchParams.get('state'), 'posted-state');
+  const code = redirect.searchParams.get('code');
+  t.ok(code);
+  const exchanged = await token({ grant_type: 'authorization_code', code: code!, redirect_uri: 'http://app.test/callback', client_id: 'app', code_verifier: verifier });
+  t.equal(exchanged.status, 200, 'and the code works');
 });
 
 t.test('unknown client or unregistered redirect URI is an error page, never a redirect', async (t) => {

@@ -95,9 +95,44 @@ t.test('_include and _revinclude cannot reach types the scopes do not grant', as
     const types = new Set((included.body.entry ?? []).map((e) => e.resource.resourceType));
     t.notOk(types.has('Patient'), 'no Patient smuggled in through _include');
   } else t.equal(included.status, 403);
-  const rev = await get(medsOnly, `MedicationRequest?patient=${alice}&_revinclude=Provenance:target`);
-  if (rev.status === 200) t.notOk((rev.body.entry ?? []).some((e) => e.resource.resourceType === 'Provenance'));
-  else t.equal(rev.status, 403);
+  // The same search with a token that may see Observations brings them in: the check below can fail.
+  const revPath = `Encounter?patient=${alice}&_revinclude=Observation:encounter&_count=100`;
+  const withObservations = await get(aliceAll, revPath);
+  t.ok((withObservations.body.entry ?? []).some((e) => e.resource.resourceType === 'Observation' && e.search?.mode === 'include'), 'patient/*.rs: Observations come in through _revinclude');
+  const encountersOnly = await patientToken('launch/patient patient/Encounter.rs');
+  const rev = await get(encountersOnly, revPath);
+  if (rev.status === 200) {
+    t.ok((rev.body.entry ?? []).some((e) => e.resource.resourceType === 'Encounter'), 'patient/Encounter.rs: the encounters');
+    t.notOk((rev.body.entry ?? []).some((e) => e.resource.resourceType === 'Observation'), 'but no Observation smuggled in through _revinclude');
+  } else t.equal(rev.status, 403);
+});
+
+t.test('a patient token cannot read another patient’s non-Patient resource by id', async (t) => {
+  const bobToken = await patientToken('launch/patient patient/*.rs', 'bob');
+  const bobRecord = (await get(bobToken, 'MedicationRequest?_count=1')).body.entry![0]!.resource;
+  t.equal((await get(bobToken, `MedicationRequest/${bobRecord.id as string}`)).status, 200, 'bob reads it');
+  const res = await get(aliceAll, `MedicationRequest/${bobRecord.id as string}`);
+  t.ok([403, 404].includes(res.status), `alice’s token: ${res.status}`);
+  t.equal(res.body.resourceType, 'OperationOutcome');
+});
+
+t.test('CORS on an authenticated FHIR read: the app’s Origin is echoed and the preflight allows Authorization (C4)', async (t) => {
+  const origin = 'https://app.example';
+  const preflight = await fetch(`${stack.fhirBase}/Patient/${alice}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+  t.ok(preflight.status < 300, `preflight ${preflight.status}`);
+  t.equal(preflight.headers.get('access-control-allow-origin'), origin);
+  t.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/i);
+  const read = await fetch(`${stack.fhirBase}/Patient/${alice}`, { headers: { origin, authorization: `Bearer ${aliceAll}` } });
+  t.equal(read.status, 200);
+  t.equal(read.headers.get('access-control-allow-origin'), origin);
+});
+
+t.test('limited consent (L1): a type the user unticked is 403 at the FHIR API, the kept one is readable', async (t) => {
+  const limited = await patientToken('launch/patient patient/MedicationRequest.rs patient/Observation.rs', 'alice', ({ checked }) => checked.filter((s) => !s.startsWith('patient/Observation')));
+  t.equal((await get(limited, `MedicationRequest?patient=${alice}`)).status, 200);
+  const refused = await get(limited, `Observation?patient=${alice}`);
+  t.equal(refused.status, 403);
+  t.equal(refused.body.resourceType, 'OperationOutcome');
 });
 
 t.test('category-constrained Observation scope returns only that category (S2)', async (t) => {
@@ -256,5 +291,7 @@ t.test('the same with RS384: a pharmacy system signing with an RSA key reads the
   t.equal(meds.status, 200);
   t.ok((meds.body.entry ?? []).length > 0, 'bob granted the pharmacy his prescriptions');
   t.same([...patientsIn(meds.body.entry)], [bob]);
+  const sources = new Set((meds.body.entry ?? []).map((e) => (e.resource.meta as { source?: string } | undefined)?.source));
+  t.ok(sources.size >= 2, `records from ${sources.size} providers`);
   t.ok([403, 404].includes((await get(token, `MedicationRequest?patient=${demoAddress('carol')}`)).status));
 });
