@@ -39,6 +39,7 @@ export async function callSource<T>(
         (e: unknown) => (combined.removeEventListener('abort', onAbort), reject(e)),
       );
     });
+    source.onCall?.('ok');
     return { ok: true, value };
   } catch (err) {
     // Bad client input reaching an adapter is the client's error, not the source's.
@@ -47,8 +48,11 @@ export async function callSource<T>(
       return { ok: false, issue: sourceIssue('not-supported', source.sourceId, `${source.name} cannot evaluate ${err.what}; its records are not in this result`) };
     }
     if (timedOut) {
+      source.onCall?.('timeout');
       return { ok: false, issue: sourceIssue('timeout', source.sourceId, `${source.name} did not answer within ${timeoutMs} ms; its records are missing from this result`) };
     }
+    // A client that went away says nothing about the source.
+    if (!signal?.aborted) source.onCall?.('error');
     return { ok: false, issue: sourceIssue('exception', source.sourceId, `${source.name} could not be queried; its records are missing from this result`) };
   } finally {
     clearTimeout(timer);

@@ -5,9 +5,14 @@
 import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
 import type { SourceRef } from '../access/access-policy.ts';
 
+/** How one call of the FHIR layer to a source ended (a client that went away is not counted). */
+export type SourceCallOutcome = 'ok' | 'timeout' | 'error';
+
 export interface FederatedSource extends SourceRef {
   readonly name: string;
   readonly adapter: EhrAdapter;
+  /** Told how every call to this source ended (the provider console counts errors and timeouts). */
+  readonly onCall?: (outcome: SourceCallOutcome) => void;
 }
 
 export class SourceDirectory {

@@ -5,7 +5,8 @@
  *
  * Keys: patients' actions are relayed with `MEDREC_RELAYER_KEY` (the demo operator's published key
  * in the embedded demo); the provider console acts for the provider whose key is
- * `MEDREC_PROVIDER_KEY` (every demo provider in the embedded demo).
+ * `MEDREC_PROVIDER_KEY` (every demo provider in the embedded demo). `MEDREC_WALLET_RPC_URL`, when
+ * set, is the chain's RPC URL offered to browser wallets that do not know the chain yet.
  */
 import { JsonRpcProvider, Wallet, type Signer } from 'ethers';
 import { MedRecClient } from '../../contracts/client.ts';
@@ -14,6 +15,7 @@ import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { demoWallet } from '../embedded/demo-identities.ts';
 import { InMemoryPatientLinks } from '../fhir/patient-links.ts';
 import type { EmbeddedComponent } from '../main.ts';
+import { SourceCallCounts } from './desks/source-calls.ts';
 import { webApps, webAppClients } from './web-apps.ts';
 import { providerDemoSigners, wireWebApps } from './web-wiring.ts';
 
@@ -34,6 +36,10 @@ export const webComponent: EmbeddedComponent = {
         ...(ctx.demo ? { demoSigners: [...(smart.demoSigners ?? []), ...providerDemoSigners()] } : {}),
       },
     };
+    const walletRpcUrl = process.env.MEDREC_WALLET_RPC_URL;
+    if (walletRpcUrl !== undefined && !/^https?:\/\/\S+$/.test(walletRpcUrl)) {
+      throw new Error(`MEDREC_WALLET_RPC_URL must be an http(s) URL, got "${walletRpcUrl.slice(0, 80)}"`);
+    }
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0, pollingInterval: 250 });
     const relayerKey = process.env.MEDREC_RELAYER_KEY ?? (ctx.demo ? demoWallet('operator').privateKey : undefined);
     const client = new MedRecClient({
@@ -50,14 +56,19 @@ export const webComponent: EmbeddedComponent = {
     // The FHIR layer and the console's "link a patient" share one link table.
     const links = new InMemoryPatientLinks(ctx.links);
     ctx.patientLinks = links;
+    // The FHIR layer reports each call to a source; the console's Sources screen counts failures.
+    const calls = new SourceCallCounts();
+    ctx.sources = calls.instrument(ctx.sources);
     const kinds = new Map(ctx.sourceConfigs.map((s) => [s.id, s.kind]));
     const web = wireWebApps({
       chain: client,
       links,
       sources: () => ctx.sources.map((s) => ({ ...s, kind: kinds.get(s.sourceId) ?? 'source' })),
+      sourceCounters: async (sourceId) => calls.counters(sourceId),
       providerSigners,
       ...(providerKey ? { saltFor: (_provider: string, patient: string) => deriveLinkSalt(providerKey, patient) } : {}),
       demo: ctx.demo,
+      ...(walletRpcUrl ? { walletRpcUrl } : {}),
       onError: (error) => ctx.log.warn({ err: error }, 'web notifications'),
     });
     ctx.appExtensions.push(async (app) => {

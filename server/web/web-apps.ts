@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DemoIdentityView, WebConfig } from './shared/src/api-types.ts';
+import type { DemoIdentityView, WalletChainView, WebConfig } from './shared/src/api-types.ts';
 import { buildWebApps, distDir, isFresh, WEB_APPS } from './build.ts';
 import type { AccessLogSource, NotificationHub, PatientDesk, ProviderDesk, SmartLauncher, SourcesStatus } from './api/desks.ts';
 import { DeskError } from './api/desks.ts';
@@ -50,6 +50,8 @@ export interface WebAppsOptions {
    * client of the demo SMART app, which is then served at `/demo-app/` (launch: `/demo-app/launch`).
    */
   readonly demo?: DemoKeyring & { readonly identities: readonly DemoIdentityView[]; readonly smartAppClientId?: string };
+  /** The chain patients sign for, told to browser wallets (switch to it, or add it). */
+  readonly wallet?: WalletChainView;
   /**
    * Before serving, build the bundles that are `missing` (default), or also those `stale` against
    * their sources (what `npm start` asks, so an edited app is never served old), or nothing (`false`).
@@ -144,6 +146,11 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
               },
             },
             features: { type: 'object', additionalProperties: { type: 'boolean' } },
+            wallet: {
+              type: 'object',
+              properties: { chainId: { type: 'integer' }, chainName: { type: 'string' }, rpcUrl: { type: 'string' } },
+              required: ['chainId', 'chainName'],
+            },
           },
           required: ['fhirBase', 'clients', 'features'],
         },
@@ -154,6 +161,7 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
     clients: { ...WEB_CLIENT_IDS },
     ...(options.demo ? { demo: { identities: options.demo.identities, ...(options.demo.smartAppClientId ? { smartAppClientId: options.demo.smartAppClientId } : {}) } } : {}),
     features,
+    ...(options.wallet ? { wallet: options.wallet } : {}),
   }));
 
   // Each BFF takes only its own app's tokens: a token the user gave another SMART app (which

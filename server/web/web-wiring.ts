@@ -50,6 +50,8 @@ export interface WebWiring {
   readonly saltFor?: (provider: string, patient: string) => string;
   /** Embedded demo: one-click demo identities, demo signing, all demo providers' keys. */
   readonly demo?: boolean;
+  /** The chain's RPC URL as browsers reach it (`MEDREC_WALLET_RPC_URL`), offered to wallets that do not know the chain. */
+  readonly walletRpcUrl?: string;
   readonly onError?: (error: Error) => void;
 }
 
@@ -102,6 +104,11 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
         }),
         sources: new AdapterSourceStatus({ sources: wiring.sources, ...(wiring.sourceCounters ? { counters: wiring.sourceCounters } : {}) }),
         smart: new SmartAuthLauncher(smart, chain),
+        wallet: {
+          chainId: chain.chainId,
+          chainName: wiring.demo ? 'MedRec demo chain' : 'MedRec',
+          ...(wiring.walletRpcUrl ? { rpcUrl: wiring.walletRpcUrl } : {}),
+        },
         ...(wiring.demo ? {
           demo: {
             smartAppClientId: demoSmartAppClient(smart),

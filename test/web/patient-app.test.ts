@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PHARMACY_PRIVATE_JWK } from '../../smart-on-fhir/demo-clients.ts';
 import { launchBrowser } from './support/browser.ts';
-import { checkScreen, demoSignIn, fitsWidth, injectWallet, signIn, tabTo } from './support/journeys.ts';
+import { checkScreen, demoSignIn, injectWallet, sidewaysScrolling, signIn, tabTo } from './support/journeys.ts';
 import { Wallet } from 'ethers';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
 
@@ -18,7 +18,7 @@ let stack: WebStack;
 let browser: Browser;
 
 t.before(async () => {
-  stack = await startWebStack('patient');
+  stack = await startWebStack('patient', undefined, undefined, { publishWalletRpc: true });
   browser = await launchBrowser();
 });
 t.teardown(async () => {
@@ -102,6 +102,14 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   });
   t.match(await row.innerText(), /MedicationRequest/, 'the log says what was read');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-access-log'), '', 'access log: no accessibility violations');
+  await page.setViewportSize({ width: 390, height: 844 });
+  t.equal(await sidewaysScrolling(page), '', 'on a phone the log needs no sideways scrolling');
+  const firstCard = page.locator('table.stacked tbody tr').first();
+  const outcomeAt = await firstCard.locator('td', { hasText: /^(allowed|refused)$/ }).boundingBox();
+  const whenAt = await firstCard.locator('td').first().boundingBox();
+  t.ok(outcomeAt && whenAt && outcomeAt.y < whenAt.y, 'each entry starts with its outcome');
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-access-log-phone'), '', 'phone access log: no accessibility violations');
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   await tab(page, 'My network');
   await page.getByRole('button', { name: 'Revoke: Corner Pharmacy' }).click();
@@ -148,7 +156,7 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   const page = await context.newPage();
   await demoSignIn(page, `${stack.origin}/patient/`, 'Demo patient Bob', 'Sign in as Demo patient Bob (demo key)');
   await page.getByRole('heading', { name: 'Who can see my records' }).waitFor();
-  t.ok(await fitsWidth(page), 'the network screen fits a phone without sideways scrolling');
+  t.equal(await sidewaysScrolling(page), '', 'the network screen fits a phone without sideways scrolling');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-network-phone'), '', 'phone network screen: no accessibility violations');
 
   await tabTo(page, 'Requests');
@@ -156,7 +164,7 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   await tabTo(page, 'Approve request from Dr. Demo Clinician');
   await page.keyboard.press('Enter');
   await page.getByRole('status').filter({ hasText: 'Approved' }).waitFor();
-  t.ok(await fitsWidth(page), 'the requests screen fits a phone');
+  t.equal(await sidewaysScrolling(page), '', 'the requests screen fits a phone');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-requests'), '', 'requests: no accessibility violations');
   await tab(page, 'My network');
   await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).waitFor();
@@ -215,10 +223,10 @@ t.test('dave declines a request; the patient API refuses what it must, and says 
   t.match(await relay.json(), { error: /not signed by you/ });
 });
 
-t.test('someone with a browser wallet and no ether signs in, shares with a clinician, and is warned it ends soon', async (t) => {
+t.test('someone with a browser wallet on another network and no ether signs in, shares with a clinician, and is warned it ends soon', async (t) => {
   const wallet = Wallet.createRandom();
   const context = await browser.newContext();
-  await injectWallet(context, wallet, stack.chain.chainId);
+  const testWallet = await injectWallet(context, wallet, { startChainId: 1, knownChainIds: [1, stack.chain.chainId] });
   const page = await context.newPage();
   await signIn(page, `${stack.origin}/patient/`, 'Sign in with your wallet', 'Sign in with your wallet');
   await page.getByRole('heading', { name: 'My network' }).waitFor();
@@ -233,9 +241,43 @@ t.test('someone with a browser wallet and no ether signs in, shares with a clini
   const grants = await stack.chain.client.consent.read('grantIdsByPatient', wallet.address);
   t.equal(grants.length, 1, 'the grant signed in the wallet is on chain');
   t.equal(await stack.chain.provider.getBalance(wallet.address), 0n, 'the patient paid nothing');
+  t.ok(testWallet.calls.includes('wallet_switchEthereumChain'), 'the app asked the wallet to switch networks');
+  t.equal(testWallet.chainId(), stack.chain.chainId, 'and it signed on the MedRec chain');
 
   await tab(page, 'Notifications');
   await page.getByText(/access ends in \d days/).waitFor();
   t.pass('the grant about to expire is announced live');
+  await context.close();
+});
+
+t.test('a wallet that does not know the MedRec chain is asked to add it; one whose owner refuses the switch is told what to do', async (t) => {
+  const share = async (page: Page) => {
+    await tab(page, 'Share');
+    await page.getByLabel('Clinician or organisation', { exact: true }).selectOption({ label: 'Dr. Demo Clinician' });
+    await page.getByRole('button', { name: 'Sign and share' }).click();
+    return page.getByRole('status').filter({ hasText: /can now see|did not work/ });
+  };
+
+  const newcomer = Wallet.createRandom();
+  const fresh = await browser.newContext();
+  const freshWallet = await injectWallet(fresh, newcomer, { startChainId: 1, knownChainIds: [1] });
+  const page = await fresh.newPage();
+  await signIn(page, `${stack.origin}/patient/`, 'Sign in with your wallet', 'Sign in with your wallet');
+  const outcome = await share(page);
+  await outcome.waitFor();
+  t.match(await outcome.innerText(), /can now see/, 'the grant went through');
+  t.same(freshWallet.added.map((c) => ({ chainId: Number(c.chainId), rpcUrls: c.rpcUrls })), [{ chainId: stack.chain.chainId, rpcUrls: [stack.chain.rpcUrl] }], 'the wallet was asked to add the chain, with the published RPC URL');
+  t.equal((await stack.chain.client.consent.read('grantIdsByPatient', newcomer.address)).length, 1, 'the grant is on chain');
+  await fresh.close();
+
+  const reluctant = Wallet.createRandom();
+  const context = await browser.newContext();
+  await injectWallet(context, reluctant, { startChainId: 1, knownChainIds: [1, stack.chain.chainId], refuseSwitch: true });
+  const p = await context.newPage();
+  await signIn(p, `${stack.origin}/patient/`, 'Sign in with your wallet', 'Sign in with your wallet');
+  const refused = await share(p);
+  await refused.waitFor();
+  t.match(await refused.innerText(), /Your wallet stayed on another network.*chain id \d+.*accept the network switch/s, 'the failure says why and what to do');
+  t.equal((await stack.chain.client.consent.read('grantIdsByPatient', reluctant.address)).length, 0, 'nothing was signed or sent');
   await context.close();
 });

@@ -7,20 +7,27 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Wallet } from 'ethers';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { linkCommitment, deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { HL7_DEMO_SOURCE_ID } from '../../adapters/hl7v2/demo-feed-source.ts';
+import { demoPharmacyToken } from '../../server/embedded/demo-pharmacy-token.ts';
 import { launchBrowser } from './support/browser.ts';
 import { checkScreen, demoSignIn } from './support/journeys.ts';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
 
+const DEMO_DATA = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'server', 'embedded', 'demo-data');
 let stack: WebStack;
 let browser: Browser;
 
 t.before(async () => {
-  stack = await startWebStack('provider');
+  // Mercy's slow archive (bob's older records) answers after the 5 s source deadline.
+  stack = await startWebStack('provider', undefined, [
+    { id: 'mgh-archive', kind: 'embedded', provider: demoAddress('hospital'), name: 'Mercy General Hospital archive', options: { files: [join(DEMO_DATA, 'hospital.json')], latencyMs: 60_000 } },
+  ], { extraLinks: [{ patient: demoAddress('bob'), sourceId: 'mgh-archive', localId: '356a0ab8-5592-4ec5-8c3a-9a4d0857b793' }] });
   browser = await launchBrowser();
 });
 t.teardown(async () => {
@@ -96,6 +103,7 @@ t.test('a provider links a patient (commitment on chain), refuses a wrong link, 
   await page.getByText('Demo patient Alice').waitFor();
   t.match(await page.getByRole('region', { name: 'Linked patients' }).innerText(), /Corner Pharmacy: prescriptions and medication records/, 'grants that involve our records are shown');
 
+  t.equal(await page.getByLabel('Source', { exact: true }).inputValue(), 'hospital', 'the first of our sources is chosen, not a blank');
   await page.getByLabel('Local patient id').fill('c0a7e11e-0000-4000-8000-00000000ca01');
   await page.getByLabel("Patient's address").fill(dave);
   await page.getByRole('button', { name: 'Link patient' }).click();
@@ -118,7 +126,21 @@ t.test('a provider links a patient (commitment on chain), refuses a wrong link, 
   await context.close();
 });
 
-t.test('sources show their health, and a feed its dead letters and queue', async (t) => {
+t.test('sources show their health, the calls that failed, and a feed its dead letters and queue', async (t) => {
+  // The pharmacy asks for bob's prescriptions: the archive misses the deadline, the others answer.
+  const token = await demoPharmacyToken(stack.origin);
+  const search = await fetch(`${stack.origin}/fhir/MedicationRequest?patient=${demoAddress('bob')}`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(search.status, 200);
+  t.match(JSON.stringify(await search.json()), /archive did not answer within/, 'the searchset says the archive is missing');
+  const hospital = await signedInAs('Mercy General Hospital');
+  await tab(hospital.page, 'Sources');
+  const source = (id: string) => hospital.page.locator('tbody tr', { has: hospital.page.locator('td.first strong', { hasText: new RegExp(`^${id}$`) }) });
+  await source('mgh-archive').waitFor();
+  t.match(await source('mgh-archive').innerText(), /0 errors, 1 timed out\s+of 1 since start/, 'the missed deadline is counted');
+  t.match(await source('hospital').innerText(), /none\s+of \d+ since start/, 'a source that answered shows no failures');
+  t.equal(await checkScreen(hospital.page, stack.artifacts, 'provider-sources'), '', 'sources screen: no accessibility violations');
+  await hospital.context.close();
+
   const clinic = await signedInAs('Riverside Family Clinic');
   await tab(clinic.page, 'Sources');
   const row = clinic.page.getByRole('row').filter({ hasText: 'clinic' });
@@ -132,8 +154,8 @@ t.test('sources show their health, and a feed its dead letters and queue', async
   await hl7.getByText(/awaiting conversion/).waitFor();
   const cells = await hl7.getByRole('cell').allInnerTexts();
   t.match(cells[4] ?? '', /^\d+$/, 'dead letters are counted');
-  t.match(cells[5] ?? '', /\d+ waiting/, 'the inbox queue depth is shown');
-  t.equal(await checkScreen(feed.page, stack.artifacts, 'provider-sources'), '', 'sources screen: no accessibility violations');
+  t.match(cells[5] ?? '', /^\d+ waiting$/, 'the inbox queue depth is shown, and no job states it does not have');
+  t.equal(await checkScreen(feed.page, stack.artifacts, 'provider-sources-feed'), '', 'a feed’s sources screen: no accessibility violations');
   await feed.context.close();
 });
 
@@ -141,11 +163,13 @@ t.test('the console EHR-launches the demo SMART app, which opens with the patien
   const { context, page } = await signedInAs('Mercy General Hospital');
   await tab(page, 'SMART apps');
   const appChoice = page.getByLabel('App', { exact: true });
+  const patientChoice = page.getByLabel('Patient', { exact: true });
   await appChoice.locator('option').first().waitFor({ state: 'attached' });
-  t.match(await appChoice.locator('option:checked').innerText(), /^MedRec demo patient app/, 'the app this server serves is chosen by default');
-  t.match(await page.getByLabel('Patient', { exact: true }).locator('option:checked').innerText(), /Demo patient/, 'and a patient');
+  await patientChoice.locator('option').first().waitFor({ state: 'attached' });
+  t.equal(await appChoice.inputValue(), 'medrec-demo-patient-app', 'the app this server serves is chosen by default, not a blank');
+  t.match(await patientChoice.inputValue(), /^0x[0-9a-f]{40}$/, 'and a patient');
   t.match(await appChoice.innerText(), /clinician app .*\(runs at http:\/\/localhost:8001\)/, 'an app running elsewhere says where');
-  await page.getByLabel('Patient', { exact: true }).selectOption({ label: 'Demo patient Alice' });
+  await patientChoice.selectOption({ label: 'Demo patient Alice' });
   t.equal(await checkScreen(page, stack.artifacts, 'provider-smart'), '', 'SMART screen: no accessibility violations');
 
   const launches: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * Each source's state for the provider console: the adapter's own health check (bounded in
- * time), the error and dead-letter counts and queue depths the server keeps for it, if any.
+ * time), how the FHIR layer's calls to it ended, and a feed's dead letters and inbox depth.
  */
 import type { EhrAdapter } from '../../../adapters/ehr-adapter.ts';
 import type { SourceStatusView } from '../shared/src/api-types.ts';
@@ -15,14 +15,17 @@ export interface StatusSource {
 }
 
 export interface SourceCounters {
+  /** Calls the FHIR layer made since start, and how many failed or missed the deadline. */
+  readonly calls?: number;
   readonly errors?: number;
+  readonly timeouts?: number;
   readonly deadLetters?: number;
-  readonly queue?: { readonly waiting: number; readonly active: number; readonly failed: number; readonly delayed: number };
+  readonly queue?: SourceStatusView['queue'];
 }
 
 export interface SourceStatusOptions {
   readonly sources: () => readonly StatusSource[];
-  /** Extra counters per source (adapter metrics, dead letters, BullMQ queue counts). */
+  /** Counters per source kept by the server (the FHIR layer's calls: see source-calls.ts). */
   readonly counters?: (sourceId: string) => Promise<SourceCounters | undefined>;
   readonly healthTimeoutMs?: number;
 }
@@ -49,7 +52,7 @@ export class AdapterSourceStatus implements SourcesStatus {
       } catch (error) {
         detail = `health check failed: ${(error as Error).message}`;
       }
-      const counters = (await this.#o.counters?.(s.sourceId).catch(() => undefined)) ?? (await storeCounters(s.adapter));
+      const counters = { ...(await storeCounters(s.adapter)), ...(await this.#o.counters?.(s.sourceId).catch(() => undefined)) };
       return {
         id: s.sourceId,
         kind: s.kind ?? 'source',
@@ -57,9 +60,11 @@ export class AdapterSourceStatus implements SourcesStatus {
         healthy,
         ...(detail ? { detail } : {}),
         ...(lagSeconds !== undefined ? { lagSeconds } : {}),
-        ...(counters?.errors !== undefined ? { errors: counters.errors } : {}),
-        ...(counters?.deadLetters !== undefined ? { deadLetters: counters.deadLetters } : {}),
-        ...(counters?.queue ? { queue: counters.queue } : {}),
+        ...(counters.calls !== undefined ? { calls: counters.calls } : {}),
+        ...(counters.errors !== undefined ? { errors: counters.errors } : {}),
+        ...(counters.timeouts !== undefined ? { timeouts: counters.timeouts } : {}),
+        ...(counters.deadLetters !== undefined ? { deadLetters: counters.deadLetters } : {}),
+        ...(counters.queue ? { queue: counters.queue } : {}),
       };
     }));
   }
@@ -67,14 +72,14 @@ export class AdapterSourceStatus implements SourcesStatus {
 
 /**
  * Feed sources with a durable inbox (the HL7v2 adapter's `store.stats()`) report their dead letters
- * and the messages waiting for conversion, which is their queue.
+ * and the messages waiting for conversion, which is their queue (nothing else of it is known).
  */
 async function storeCounters(adapter: EhrAdapter): Promise<SourceCounters | undefined> {
   const store = (adapter as { store?: { stats?: () => Promise<{ pending: number; deadLetters: number }> } }).store;
   if (typeof store?.stats !== 'function') return undefined;
   try {
     const stats = await store.stats();
-    return { deadLetters: stats.deadLetters, queue: { waiting: stats.pending, active: 0, failed: 0, delayed: 0 } };
+    return { deadLetters: stats.deadLetters, queue: { waiting: stats.pending } };
   } catch {
     return undefined;
   }

@@ -74,38 +74,109 @@ export async function tabTo(page: Page, name: string): Promise<void> {
   throw new Error(`Tab never reached “${name}”`);
 }
 
-/** True when the page needs no sideways scrolling at its current width. */
-export async function fitsWidth(page: Page): Promise<boolean> {
-  return page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+/**
+ * What needs sideways scrolling at the page's current width: the page itself, or an inner scroll
+ * area (a wide table inside an `overflow-x: auto` box hides the same problem from the page's
+ * width). '' when everything fits.
+ */
+export async function sidewaysScrolling(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const wide: string[] = [];
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth) wide.push(`the page (${root.scrollWidth} px in ${root.clientWidth} px)`);
+    for (const el of Array.from(document.querySelectorAll<HTMLElement>('body *'))) {
+      const overflow = getComputedStyle(el).overflowX;
+      if ((overflow === 'auto' || overflow === 'scroll') && el.scrollWidth > el.clientWidth + 1) {
+        wide.push(`${el.tagName.toLowerCase()}${el.className ? `.${el.className.split(' ').join('.')}` : ''} (${el.scrollWidth} px in ${el.clientWidth} px)`);
+      }
+    }
+    return wide.join('; ');
+  });
+}
+
+export interface TestWalletOptions {
+  /** The chain the wallet is on when the page opens (default 1: a fresh wallet is on Ethereum mainnet). */
+  readonly startChainId?: number;
+  /** Chains the wallet can switch to without adding them (default: 1 only). */
+  readonly knownChainIds?: readonly number[];
+  /** The person refuses every network switch and addition (EIP-1193 code 4001). */
+  readonly refuseSwitch?: boolean;
+}
+
+export interface TestWallet {
+  /** Every method the page asked for, in order. */
+  readonly calls: readonly string[];
+  /** Networks the page asked the wallet to add (wallet_addEthereumChain parameters). */
+  readonly added: ReadonlyArray<{ chainId: string; chainName: string; rpcUrls: string[] }>;
+  chainId(): number;
 }
 
 /**
  * A real EIP-1193 wallet in the page (`window.ethereum`) whose key stays in the test process:
- * requests cross to Node through a Playwright binding and are answered by an ethers Wallet.
+ * requests cross to Node through a Playwright binding and are answered by an ethers Wallet. Like
+ * MetaMask, it is on one network at a time, switches only to networks it knows (4902 otherwise),
+ * and refuses to sign typed data whose domain names another chain than the active one.
  */
-export async function injectWallet(context: BrowserContext, wallet: BaseWallet, chainId: number): Promise<void> {
-  await context.exposeBinding('__medrecTestWallet', async (_source, method: string, paramsJson: string) => {
-    const params = JSON.parse(paramsJson) as unknown[];
+export async function injectWallet(context: BrowserContext, wallet: BaseWallet, options: TestWalletOptions = {}): Promise<TestWallet> {
+  let active = options.startChainId ?? 1;
+  const known = new Set(options.knownChainIds ?? [1]);
+  const calls: string[] = [];
+  const added: Array<{ chainId: string; chainName: string; rpcUrls: string[] }> = [];
+  const fail = (code: number, message: string) => Object.assign(new Error(message), { code });
+  const answer = async (method: string, params: unknown[]): Promise<unknown> => {
     switch (method) {
       case 'eth_requestAccounts':
-      case 'eth_accounts': return JSON.stringify([wallet.address]);
-      case 'eth_chainId': return JSON.stringify(`0x${chainId.toString(16)}`);
+      case 'eth_accounts': return [wallet.address];
+      case 'eth_chainId': return `0x${active.toString(16)}`;
+      case 'wallet_switchEthereumChain': {
+        const wanted = Number((params[0] as { chainId: string }).chainId);
+        if (!known.has(wanted)) throw fail(4902, `Unrecognized chain ID "${(params[0] as { chainId: string }).chainId}". Try adding the chain using wallet_addEthereumChain first.`);
+        if (options.refuseSwitch) throw fail(4001, 'User rejected the request.');
+        active = wanted;
+        return null;
+      }
+      case 'wallet_addEthereumChain': {
+        const chain = params[0] as { chainId: string; chainName: string; rpcUrls: string[] };
+        if (options.refuseSwitch) throw fail(4001, 'User rejected the request.');
+        added.push(chain);
+        known.add(Number(chain.chainId));
+        active = Number(chain.chainId);
+        return null;
+      }
       case 'personal_sign': {
         const message = String(params[0]);
-        return JSON.stringify(await wallet.signMessage(message.startsWith('0x') ? getBytes(message) : message));
+        return wallet.signMessage(message.startsWith('0x') ? getBytes(message) : message);
       }
       case 'eth_signTypedData_v4': {
         const data = JSON.parse(String(params[1])) as { domain: Record<string, unknown>; types: Record<string, Array<{ name: string; type: string }>>; message: Record<string, unknown> };
+        if (String(params[0]).toLowerCase() !== wallet.address.toLowerCase()) throw fail(4100, 'The requested account has not been authorized by the user.');
+        if (data.domain.chainId !== undefined && Number(data.domain.chainId) !== active) {
+          throw fail(-32602, `Provided chainId "${String(data.domain.chainId)}" must match the active chainId "${active}"`);
+        }
         const { EIP712Domain: _domain, ...types } = data.types;
-        return JSON.stringify(await wallet.signTypedData(data.domain, types, data.message));
+        return wallet.signTypedData(data.domain, types, data.message);
       }
-      default: throw new Error(`wallet: unsupported method ${method}`);
+      default: throw fail(4200, `wallet: unsupported method ${method}`);
+    }
+  };
+  await context.exposeBinding('__medrecTestWallet', async (_source, method: string, paramsJson: string) => {
+    calls.push(method);
+    try {
+      return JSON.stringify({ result: await answer(method, JSON.parse(paramsJson) as unknown[]) });
+    } catch (error) {
+      const e = error as { code?: number; message: string };
+      return JSON.stringify({ error: { code: e.code ?? -32603, message: e.message } });
     }
   });
   await context.addInitScript(() => {
     const call = (globalThis as unknown as { __medrecTestWallet(m: string, p: string): Promise<string> }).__medrecTestWallet;
     (globalThis as unknown as { ethereum: unknown }).ethereum = {
-      request: async ({ method, params }: { method: string; params?: unknown[] }) => JSON.parse(await call(method, JSON.stringify(params ?? []))) as unknown,
+      request: async ({ method, params }: { method: string; params?: unknown[] }) => {
+        const reply = JSON.parse(await call(method, JSON.stringify(params ?? []))) as { result?: unknown; error?: { code: number; message: string } };
+        if (reply.error) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
+        return reply.result;
+      },
     };
   });
+  return { calls, added, chainId: () => active };
 }

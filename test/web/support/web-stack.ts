@@ -18,8 +18,9 @@ import { demoAddress } from '../../../server/embedded/demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from '../../../server/embedded/demo-links.ts';
 import { demoSources } from '../../../server/embedded/demo-sources.ts';
 import { startRedisServer } from '../../../server/embedded/redis-server.ts';
-import { InMemoryPatientLinks } from '../../../server/fhir/patient-links.ts';
+import { InMemoryPatientLinks, type PatientLink } from '../../../server/fhir/patient-links.ts';
 import { freePort } from '../../../server/util/free-port.ts';
+import { SourceCallCounts } from '../../../server/web/desks/source-calls.ts';
 import { webApps, webAppClients } from '../../../server/web/web-apps.ts';
 import { providerDemoSigners, wireWebApps } from '../../../server/web/web-wiring.ts';
 import type { SmartClient } from '../../../smart-on-fhir/clients.ts';
@@ -39,6 +40,7 @@ export async function startWebStack(
   name: string,
   extraClients: (origin: string) => SmartClient[] = () => [],
   extraSources: readonly SourceConfig[] = [],
+  options: { readonly publishWalletRpc?: boolean; readonly extraLinks?: readonly PatientLink[] } = {},
 ): Promise<WebStack> {
   const dataDir = mkdtempSync(join(tmpdir(), `medrec-web-${name}-`));
   const artifacts = join(process.cwd(), 'test-artifacts', 'web');
@@ -58,7 +60,9 @@ export async function startWebStack(
     const chain = await startEmbeddedChain({ blockTime: 0, fhirBaseUrl: () => `${origin}/fhir` });
     started.push(() => chain.stop());
     const sourceConfigs = [...demoSources(), ...extraSources];
-    const sources = await openSources(sourceConfigs, { log, dataDir, redisUrl: redisServer.url });
+    // As the web component does under npm start: the FHIR layer reports each call to a source.
+    const calls = new SourceCallCounts();
+    const sources = calls.instrument(await openSources(sourceConfigs, { log, dataDir, redisUrl: redisServer.url }));
     started.push(() => closeSources(sources));
     const authz = await startAuthorization({
       redisUrl: redisServer.url,
@@ -70,14 +74,20 @@ export async function startWebStack(
       sources: () => sources,
     });
     started.push(() => authz.close());
-    const links = new InMemoryPatientLinks(DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId })));
+    const links = new InMemoryPatientLinks([
+      ...DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId })),
+      ...(options.extraLinks ?? []),
+    ]);
     const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
     started.push(() => redis.disconnect());
     const web = wireWebApps({
       chain: chain.client,
       links,
       sources: () => sources.map((s) => ({ ...s, kind: sourceConfigs.find((c) => c.id === s.sourceId)?.kind ?? 'source' })),
+      sourceCounters: async (sourceId) => calls.counters(sourceId),
       demo: true,
+      // As MEDREC_WALLET_RPC_URL does: browser wallets that do not know the chain may add it.
+      ...(options.publishWalletRpc ? { walletRpcUrl: chain.rpcUrl } : {}),
     });
     started.push(() => web.close());
     const app = await buildApp(

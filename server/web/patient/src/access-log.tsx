@@ -47,17 +47,18 @@ export function AccessLog({ network }: { network: PatientNetwork }) {
       {log.loading && !log.data && <Loading what="your access log" />}
       {log.data && (log.data.entries.length === 0 ? <p class="muted">Nobody matching these filters has read your records.</p> : (
         <div class="table-wrap">
-          <table>
+          <table class="stacked">
             <caption class="visually-hidden">Accesses to my records, newest first</caption>
             <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Outcome</th><th scope="col">From</th></tr></thead>
             <tbody>
               {log.data.entries.map((e) => (
                 <tr key={e.id}>
-                  <td>{new Date(e.recorded).toLocaleString()}</td>
-                  <td>{e.who.name}{e.purpose ? <div class="muted">for {e.purpose}</div> : null}</td>
-                  <td>{e.action} {e.resourceType}</td>
-                  <td><span class={`pill ${e.outcome === 'allowed' ? 'ok' : 'bad'}`}>{e.outcome}</span></td>
-                  <td>{e.sources.join(', ') || '—'}</td>
+                  <td data-label="When">{new Date(e.recorded).toLocaleString()}</td>
+                  <td data-label="Who"><span>{e.who.name}{e.purpose ? <span class="muted"> for {e.purpose}</span> : null}</span></td>
+                  <td data-label="What">{e.action} {e.resourceType}</td>
+                  {/* On a phone the outcome leads each card: it is what the reader looks for. */}
+                  <td class="first"><span class={`pill ${e.outcome === 'allowed' ? 'ok' : 'bad'}`}>{e.outcome}</span></td>
+                  <td data-label="From">{e.sources.join(', ') || '—'}</td>
                 </tr>
               ))}
             </tbody>

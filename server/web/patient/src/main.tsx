@@ -50,8 +50,8 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
   const isDemo = !!config.demo?.identities.some((i) => i.address === session.subject);
   const signer: Signer | undefined = useMemo(() => {
     const viaDemo = sessionStorage.getItem(SIGNER_KEY) !== 'wallet';
-    return isDemo && viaDemo ? demoSigner() : browserWallet() ?? (isDemo ? demoSigner() : undefined);
-  }, [isDemo]);
+    return isDemo && viaDemo ? demoSigner() : browserWallet(config.wallet) ?? (isDemo ? demoSigner() : undefined);
+  }, [isDemo, config.wallet]);
   const pending = network.data?.requests.filter((r) => r.status === 'pending').length ?? 0;
   const name = network.data?.me.name ?? shortAddress(session.subject);
   useEffect(() => { document.title = `MedRec — ${route}`; }, [route]);

@@ -34,9 +34,11 @@ export function Patients() {
   const [address, setAddress] = useState('');
   const action = useAction();
   const rowAction = useAction();
+  // What the select shows is what a link uses: the first source until someone picks another.
+  const chosenSource = data.data?.sources.includes(source) ? source : data.data?.sources[0] ?? '';
   const link = () => void action.run('Linking…', async (progress) => {
     progress('Putting the salted commitment on chain…');
-    const outcome = await api<RelayOutcome>('/web/api/provider/patients/link', { body: { source: source || data.data?.sources[0], localId, address } });
+    const outcome = await api<RelayOutcome>('/web/api/provider/patients/link', { body: { source: chosenSource, localId, address } });
     data.reload();
     setLocalId(''); setAddress('');
     return `${outcome.summary} (block ${outcome.blockNumber}). Only a salted hash went on chain; the local id stays here.`;
@@ -48,7 +50,7 @@ export function Patients() {
           <div class="grid">
             <div>
               <label for="link-source">Source</label>
-              <select id="link-source" value={source} onChange={(e) => setSource((e.target as HTMLSelectElement).value)}>
+              <select id="link-source" value={chosenSource} onChange={(e) => setSource((e.target as HTMLSelectElement).value)}>
                 {(data.data?.sources ?? []).map((s) => <option key={s} value={s}>{s}</option>)}
               </select>
             </div>

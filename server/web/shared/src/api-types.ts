@@ -28,6 +28,15 @@ export interface WebConfig {
   };
   /** Which parts this node can serve; a missing part is shown as such, never faked. */
   readonly features: Readonly<Record<string, boolean>>;
+  /** The chain patients' signatures are for: a browser wallet must be on it to sign. */
+  readonly wallet?: WalletChainView;
+}
+
+export interface WalletChainView {
+  readonly chainId: number;
+  readonly chainName: string;
+  /** The chain's RPC URL as browsers reach it, when the operator published one (for wallet_addEthereumChain). */
+  readonly rpcUrl?: string;
 }
 
 export interface ParticipantView {
@@ -185,10 +194,14 @@ export interface SourceStatusView {
   readonly healthy: boolean;
   readonly detail?: string;
   readonly lagSeconds?: number;
+  /** The FHIR layer's calls to this source since the server started, failed ones, deadline misses. */
+  readonly calls?: number;
   /** Absent when this source does not report it (shown as such, never as a made-up zero). */
   readonly errors?: number;
+  readonly timeouts?: number;
   readonly deadLetters?: number;
-  readonly queue?: { readonly waiting: number; readonly active: number; readonly failed: number; readonly delayed: number };
+  /** Work waiting for the source: a feed's messages awaiting conversion; job states when known. */
+  readonly queue?: { readonly waiting: number; readonly active?: number; readonly failed?: number; readonly delayed?: number };
 }
 
 export interface SmartClientView {

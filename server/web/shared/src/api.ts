@@ -1,13 +1,20 @@
 /** Fetch helpers for the web apps: JSON in, JSON out, and failures that say what to do next. */
 import type { ApiProblem } from './api-types.ts';
 
-export class ApiError extends Error {
-  readonly status: number;
+/** A failure whose message and next step are written for the person using the app. */
+export class ActionError extends Error {
   readonly next?: string;
-  constructor(message: string, status: number, next?: string) {
+  constructor(message: string, next?: string) {
     super(message);
-    this.status = status;
     this.next = next;
+  }
+}
+
+export class ApiError extends ActionError {
+  readonly status: number;
+  constructor(message: string, status: number, next?: string) {
+    super(message, next);
+    this.status = status;
   }
 }
 
@@ -47,7 +54,7 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
 }
 
 export function describeError(err: unknown): { text: string; next?: string } {
-  if (err instanceof ApiError) return { text: err.message, next: err.next };
+  if (err instanceof ActionError) return { text: err.message, next: err.next };
   const e = err as { code?: number; message?: string } | undefined;
   if (e?.code === 4001) return { text: 'You declined the request in your wallet.', next: 'Nothing was changed. Try again when you are ready.' };
   return { text: e?.message ?? String(err), next: 'Try again; if it keeps failing, reload the page.' };
