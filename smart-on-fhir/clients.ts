@@ -1,6 +1,6 @@
 /**
  * The registered SMART clients: from configuration, from RFC 7591 dynamic registration (public
- * apps only), and backend clients resolved from their on-chain participant record (client_id =
+ * apps only; forgotten after 90 days without use), and backend clients resolved from their on-chain participant record (client_id =
  * the participant's address, keys at its registered JWKS URL).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -49,6 +49,9 @@ export interface ParticipantClients {
   readonly list?: () => Promise<readonly ParticipantClient[]>;
 }
 
+/** A self-registered app unused this long is forgotten (each use renews it). */
+export const REGISTRATION_TTL_SECONDS = 90 * 86400;
+
 /** What a backend client known only on chain may ask for. */
 const PARTICIPANT_CLIENT_SCOPE = 'system/*.rs system/*.read';
 
@@ -92,7 +95,7 @@ export class ClientRegistry {
     if (!clientId || clientId.length > 200) return undefined;
     const configured = this.#configured.get(clientId);
     if (configured) return configured;
-    const json = await this.#store.loadClient(clientId);
+    const json = await this.#store.loadClient(clientId, REGISTRATION_TTL_SECONDS);
     if (json) return JSON.parse(json) as SmartClient;
     if (this.#participants.resolve && /^0x[0-9a-fA-F]{40}$/.test(clientId)) {
       const participant = await this.#participants.resolve(clientId.toLowerCase());
@@ -112,7 +115,7 @@ export class ClientRegistry {
       ...(input.allowedScope ? { allowedScope: input.allowedScope } : {}),
       origin: 'registration',
     };
-    await this.#store.saveClient(client.clientId, JSON.stringify(client));
+    await this.#store.saveClient(client.clientId, JSON.stringify(client), REGISTRATION_TTL_SECONDS);
     return client;
   }
 }

@@ -292,8 +292,16 @@ export class GrantStore {
 
   // --- dynamically registered clients ---------------------------------------------------------
 
-  async saveClient(id: string, json: string): Promise<void> {
-    await this.#redis.multi().set(`${this.#p}client:${id}`, json).sadd(`${this.#p}clients`, id).exec();
+  /** A self-registered client lives `ttlSeconds` past its last use (each lookup renews it). */
+  async saveClient(id: string, json: string, ttlSeconds: number): Promise<void> {
+    await this.#redis.multi().set(`${this.#p}client:${id}`, json, 'EX', ttlSeconds).sadd(`${this.#p}clients`, id).exec();
+  }
+
+  /** Counts one registration from `source` in the current hour; false once `limit` is passed. */
+  async allowRegistration(source: string, limit: number): Promise<boolean> {
+    const key = `${this.#p}registrations:${hash(source)}:${Math.floor(Date.now() / 3600_000)}`;
+    const [[, count]] = (await this.#redis.multi().incr(key).expire(key, 3600).exec()) as [[Error | null, number], unknown];
+    return count <= limit;
   }
 
   /** Every registered client's JSON (the set of ids is pruned of clients that are gone). */
@@ -306,7 +314,7 @@ export class GrantStore {
     return found.filter((json): json is string => json !== null);
   }
 
-  async loadClient(id: string): Promise<string | undefined> {
-    return (await this.#redis.get(`${this.#p}client:${id}`)) ?? undefined;
+  async loadClient(id: string, renewTtlSeconds: number): Promise<string | undefined> {
+    return (await this.#redis.getex(`${this.#p}client:${id}`, 'EX', renewTtlSeconds)) ?? undefined;
   }
 }

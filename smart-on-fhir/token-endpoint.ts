@@ -14,6 +14,9 @@ import { InvalidTokenError } from './tokens.ts';
 
 type Form = Record<string, string | undefined>;
 
+/** RFC 7591 registrations one network address may make in an hour. */
+const REGISTRATIONS_PER_HOUR = 20;
+
 export function registerTokenRoutes(app: FastifyInstance, ctx: SmartContext): void {
   const formSchema = { type: 'object', additionalProperties: { type: 'string' } };
   const handle = (fn: (form: Form, req: FastifyRequest) => Promise<Record<string, unknown>>) => async (req: FastifyRequest, reply: FastifyReply) => {
@@ -90,6 +93,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: SmartContext): vo
       async (req, reply) => {
         const body = req.body as { redirect_uris: string[]; client_name?: string; token_endpoint_auth_method?: string; scope?: string; launch_uri?: string };
         reply.header('cache-control', 'no-store');
+        if (!(await ctx.store.allowRegistration(req.ip, REGISTRATIONS_PER_HOUR))) {
+          return reply.code(429).header('retry-after', '3600').send({ error: 'temporarily_unavailable', error_description: `at most ${REGISTRATIONS_PER_HOUR} registrations an hour from one address` });
+        }
         if (body.token_endpoint_auth_method && body.token_endpoint_auth_method !== 'none') {
           return reply.code(400).send({ error: 'invalid_client_metadata', error_description: 'only public clients (token_endpoint_auth_method none) may register themselves' });
         }

@@ -36,6 +36,18 @@ t.test('RFC 7591: a public app registers itself and can then authorize; confiden
   t.equal((await post({ redirect_uris: ['https://x.example/cb#frag'] })).status, 400);
 });
 
+t.test('a self-registered app is forgotten after 90 days without use; each use renews it', async (t) => {
+  const reg = (await (await fetch(`${server.origin}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://ttl.example/cb'] }) })).json()) as { client_id: string };
+  const key = `t${new URL(server.origin).port}:client:${reg.client_id}`;
+  const ninetyDays = 90 * 86400;
+  t.ok((await server.redis.ttl(key)) > ninetyDays - 60, 'registered for 90 days');
+  await server.redis.expire(key, 100);
+  const { challenge } = pkce();
+  const res = await fetch(authorizeUrl(reg.client_id, 'https://ttl.example/cb', 'launch/patient patient/*.rs', challenge), { redirect: 'manual' });
+  t.equal(res.status, 302, 'the app is used');
+  t.ok((await server.redis.ttl(key)) > ninetyDays - 60, 'and has 90 days again');
+});
+
 t.test('/auth/clients lists every client with what it may ask for: configured, self-registered, and on chain', async (t) => {
   const reg = (await (await fetch(`${server.origin}/auth/register`, {
     method: 'POST',
@@ -117,4 +129,19 @@ t.test('every client is listed with what it is allowed', async (t) => {
 t.test('an open redirect through next= is not possible', async (t) => {
   const res = await new Browser(server.origin).request('/auth/login/demo', { form: { handle: 'alice', next: 'https://evil.example/' } });
   t.equal(res.headers.get('location'), '/auth/manage');
+});
+
+// Last: it uses up this address's registrations for the hour.
+t.test('registration is limited to 20 an hour from one address', async (t) => {
+  const statuses: number[] = [];
+  let limited: Response | undefined;
+  for (let i = 0; i < 45 && !limited; i++) {
+    const res = await fetch(`${server.origin}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: [`https://many${i}.example/cb`] }) });
+    statuses.push(res.status);
+    if (res.status === 429) limited = res;
+  }
+  t.ok(limited, `refused after ${statuses.length - 1} registrations`);
+  t.equal(limited?.headers.get('retry-after'), '3600');
+  t.equal(((await limited?.json()) as { error?: string } | undefined)?.error, 'temporarily_unavailable');
+  t.ok(statuses.slice(0, -1).every((s) => s === 201), 'the ones before were accepted');
 });
