@@ -20,7 +20,7 @@ import { InboxSignal } from './inbox-signal.ts';
 import { RecordChangeBatcher } from './record-change-batcher.ts';
 import type { Hl7Store } from './store/hl7-store.ts';
 import { openHl7Store } from './store/open-store.ts';
-import { ThreadedSqliteStore } from './store/threaded-sqlite-store.ts';
+import { ThreadedStore } from './store/threaded-store.ts';
 
 /** Resource types the conversion produces. */
 export const HL7V2_RESOURCE_TYPES = [
@@ -100,9 +100,9 @@ export class Hl7v2Source implements EhrAdapter {
     const conversion = { sourceId: config.id, timezone: options.timezone };
     let store: Hl7Store;
     let worker: ConversionRunner | undefined;
-    if (options.store.kind === 'sqlite' && options.storeThread) {
-      const threaded = await ThreadedSqliteStore.open(
-        { file: options.store.file, conversion, batchSize: options.batchSize, convert: options.convert },
+    if (options.storeThread) {
+      const threaded = await ThreadedStore.open(
+        { store: options.store, conversion, batchSize: options.batchSize, convert: options.convert },
         { log, onConverted: (o) => hooks.onConverted(o), onPatientsChanged: (ids) => hooks.onPatientsChanged(ids) },
       );
       store = threaded;

@@ -45,7 +45,7 @@ export interface Hl7v2SourceOptions {
   readonly notifyIntervalMs: number;
   /** Run the conversion worker in this process (default true). */
   readonly convert: boolean;
-  /** SQLite only: run the store and conversion in a worker thread (default true; see threaded-sqlite-store.ts). */
+  /** Run the store and conversion in a worker thread, off the MLLP thread (default true; see threaded-store.ts). */
   readonly storeThread: boolean;
   /** A file of messages accepted at start (the embedded demo's feed); duplicates are ignored. */
   readonly sampleFeed?: string;

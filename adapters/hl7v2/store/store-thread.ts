@@ -1,16 +1,17 @@
 /**
- * Worker-thread entry that owns a SQLite HL7v2 store and its conversion worker (see
- * threaded-sqlite-store.ts for why). Answers store calls from the main thread and posts
- * conversion outcomes, changed patients and errors (no PHI) back to it.
+ * Worker-thread entry that owns an HL7v2 store and its conversion worker (see threaded-store.ts
+ * for why). Answers store calls from the main thread and posts conversion outcomes, changed
+ * patients and errors (no PHI) back to it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConversionWorker } from '../conversion-worker.ts';
 import type { ConversionOptions } from '../conversion/conversion-result.ts';
-import { SqliteHl7Store } from './sqlite-store.ts';
-import type { StoreCall, StoreThreadEvent } from './threaded-sqlite-store.ts';
+import type { StoreOptions } from '../hl7v2-source-options.ts';
+import { openHl7Store } from './open-store.ts';
+import type { StoreCall, StoreThreadEvent } from './threaded-store.ts';
 
 export interface StoreThreadData {
-  readonly file: string;
+  readonly store: StoreOptions;
   readonly conversion: ConversionOptions;
   readonly batchSize: number;
   readonly convert: boolean;
@@ -20,7 +21,7 @@ const port = parentPort;
 if (!port) throw new Error('store-thread.ts runs as a worker thread');
 const data = workerData as StoreThreadData;
 const post = (event: StoreThreadEvent): void => port.postMessage(event);
-const store = new SqliteHl7Store(data.file);
+const store = await openHl7Store(data.store);
 const worker = data.convert
   ? new ConversionWorker(store, {
       conversion: data.conversion,

@@ -1,11 +1,13 @@
 /**
- * The SQLite store run in its own worker thread, together with the conversion worker.
+ * The HL7v2 store run in its own worker thread, together with the conversion worker: SQLite (the
+ * embedded default) or PostgreSQL (production).
  *
- * Why: `node:sqlite` is synchronous, so every fsync of an acceptance commit (milliseconds on a
- * real disk) would stall the event loop that serves MLLP, and conversion would compete with the
- * listener for one core. In its own thread the store commits while the main thread keeps reading
- * frames (which then group-commit in the next transaction) and conversion uses the second core.
- * The main thread sees the ordinary Hl7Store interface (calls travel as structured-clone messages)
+ * Why: the main thread serves MLLP, and conversion (parsing, mapping, JSON) is CPU work that
+ * would compete with it for one core; in the thread it uses the second one. For SQLite there is
+ * more: `node:sqlite` is synchronous, so every fsync of an acceptance commit (milliseconds on a
+ * real disk) would stall the event loop that serves MLLP; in the thread the store commits while
+ * the main thread keeps reading frames (which then group-commit in the next transaction). The
+ * main thread sees the ordinary Hl7Store interface (calls travel as structured-clone messages)
  * plus the ConversionRunner controls; `transaction` stays inside the thread.
  */
 import { Worker } from 'node:worker_threads';
@@ -45,7 +47,7 @@ export interface StoreThreadHooks {
   readonly onPatientsChanged: (ids: ReadonlySet<string>) => void;
 }
 
-export class ThreadedSqliteStore implements Hl7Store, ConversionRunner {
+export class ThreadedStore implements Hl7Store, ConversionRunner {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 0;
@@ -80,9 +82,9 @@ export class ThreadedSqliteStore implements Hl7Store, ConversionRunner {
     worker.on('exit', () => fail(new Error('hl7v2 store thread exited')));
   }
 
-  static async open(data: StoreThreadData, hooks: StoreThreadHooks): Promise<ThreadedSqliteStore> {
+  static async open(data: StoreThreadData, hooks: StoreThreadHooks): Promise<ThreadedStore> {
     const worker = new Worker(new URL('./store-thread.ts', import.meta.url), { workerData: data });
-    const store = new ThreadedSqliteStore(worker, hooks);
+    const store = new ThreadedStore(worker, hooks);
     await store.stats(); // the thread opened the database (or the error surfaces here)
     return store;
   }
