@@ -20,6 +20,7 @@ import { openAccessPolicy } from './access/access-policy.ts';
 import type { AccessPolicy } from './access/access-policy.ts';
 import type { AppConfig } from './config/config.ts';
 import { fhirPlugin } from './fhir/fhir-plugin.ts';
+import type { DigestReverseMap } from './fhir/ids.ts';
 import type { PatientLinks } from './fhir/patient-links.ts';
 import { SourceDirectory } from './fhir/source-directory.ts';
 import type { FederatedSource } from './fhir/source-directory.ts';
@@ -39,6 +40,8 @@ export interface AppDeps {
   /** The SMART authorization server (smart-on-fhir/): discovery, authorize, token, bearer hook on /fhir. */
   readonly smart?: SmartAuthOptions;
   readonly readinessChecks?: readonly ReadinessCheck[];
+  /** Where digested resource ids are kept (`RedisDigestMap` with Redis); in-process when absent. */
+  readonly idDigests?: DigestReverseMap;
   /** A logger instance to use instead of creating one from `config.logLevel` (tests). */
   readonly logger?: FastifyBaseLogger;
 }
@@ -95,6 +98,7 @@ export async function buildApp(config: AppOptions, deps: AppDeps): Promise<Fasti
     links: deps.patientLinks,
     accessPolicy: deps.accessPolicy ?? openAccessPolicy,
     secret: config.cursorSecret ?? cryptoRandomSecret(),
+    digests: deps.idDigests,
     sourceTimeoutMs: config.sourceTimeoutMs,
     publicBaseUrl: config.publicUrl ? `${config.publicUrl}/fhir` : undefined,
     software: { name: pkg.name, version: pkg.version },

@@ -8,6 +8,7 @@
  * may contribute to it (URLs, sources, links, app dependencies) and returns its stop function.
  */
 import { mkdirSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -23,6 +24,7 @@ import { DEMO_PATIENT_LINKS } from './embedded/demo-links.ts';
 import { demoSources } from './embedded/demo-sources.ts';
 import { startRedisServer } from './embedded/redis-server.ts';
 import { InMemoryPatientLinks } from './fhir/patient-links.ts';
+import { RedisDigestMap } from './fhir/redis-digest-map.ts';
 import type { PatientLink } from './fhir/patient-links.ts';
 import type { FederatedSource } from './fhir/source-directory.ts';
 import type { MedRecAddresses } from '../contracts/deployment.ts';
@@ -73,6 +75,17 @@ const redisComponent: EmbeddedComponent = {
   },
 };
 
+/** Digested resource ids kept in Redis, so every replica and restart can decode them. */
+const resourceIdsComponent: EmbeddedComponent = {
+  name: 'resource-ids',
+  async start(ctx) {
+    if (!ctx.redisUrl) return;
+    const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 1 });
+    ctx.deps = { ...ctx.deps, idDigests: new RedisDigestMap(redis) };
+    return async () => void (await redis.quit().catch(() => redis.disconnect()));
+  },
+};
+
 const sourcesComponent: EmbeddedComponent = {
   name: 'sources',
   async start(ctx) {
@@ -93,6 +106,7 @@ const sourcesComponent: EmbeddedComponent = {
 function components(): EmbeddedComponent[] {
   return [
     redisComponent,
+    resourceIdsComponent,
     chainComponent,
     providerNodeComponent,
     sourcesComponent,

@@ -19,6 +19,7 @@ import { isFormEncoded, negotiateJson } from './content-negotiation.ts';
 import { CursorSealer } from './cursor.ts';
 import { FhirService } from './fhir-service.ts';
 import { isPatientKey, ResourceIdCodec } from './ids.ts';
+import type { DigestReverseMap } from './ids.ts';
 import { FhirHttpError } from './outcomes.ts';
 import type { PatientLinks } from './patient-links.ts';
 import { MAX_COUNT, parseFhirSearch } from './search-request.ts';
@@ -32,6 +33,8 @@ export interface FhirPluginOptions {
   readonly accessPolicy: AccessPolicy;
   /** Secret for cursors and digested ids; random per process when absent (cursors then die with it). */
   readonly secret: string | Buffer;
+  /** Where digested ids are kept for decoding (a shared store across replicas); in-process when absent. */
+  readonly digests?: DigestReverseMap;
   readonly sourceTimeoutMs: number;
   /** Absolute public URL of the FHIR base; derived from each request's Host when absent. */
   readonly publicBaseUrl?: string;
@@ -55,10 +58,11 @@ function etagOf(body: string): string {
 export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOptions): Promise<void> {
   loadFhirDefinitions();
   const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
+  const ids = new ResourceIdCodec(secret, options.digests);
   const service = new FhirService({
     sources: options.sources,
     links: options.links,
-    ids: new ResourceIdCodec(secret),
+    ids,
     policy: options.accessPolicy,
     cursors: new CursorSealer(secret),
     sourceTimeoutMs: options.sourceTimeoutMs,
@@ -84,7 +88,11 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     }
   });
 
-  const send = (reply: FastifyReply, body: unknown) => reply.type(FHIR_JSON).send(body);
+  // Ids issued while answering are stored first: a client may take them to any replica.
+  const send = async (reply: FastifyReply, body: unknown) => {
+    await ids.flush();
+    return reply.type(FHIR_JSON).send(body);
+  };
 
   // Keyed on what the sources declare now: an upstream's rediscovered capabilities change it.
   const capabilityCache = new Map<string, { key: string; body: string; etag: string }>();

@@ -90,6 +90,7 @@ export class FhirService {
 
   async read(resourceType: string, id: string, ctx: CallContext): Promise<Resource> {
     if (resourceType === 'Patient' && isPatientKey(id)) return this.readPatient(id, ctx);
+    await this.#deps.ids.prefetch([id]);
     const local = this.#deps.ids.decode(id);
     const source = local ? this.#deps.sources.get(local.sourceId) : undefined;
     if (!local || !source || !source.adapter.capabilities().resources[resourceType]) throw notFoundError(`${resourceType}/${id}`);
@@ -167,6 +168,8 @@ export class FhirService {
   }
 
   async search(search: FhirSearch, ctx: SearchContext): Promise<Bundle> {
+    // Ids the search names (`_id`, references, the compartment), so digested ones decode on any replica.
+    await this.#deps.ids.prefetch([ctx.compartment, ...search.filters.flatMap((f) => f.value.split(',').map((v) => v.slice(v.lastIndexOf('/') + 1)))]);
     if (search.resourceType === 'Patient' && ctx.compartment === undefined) return this.#searchPatients(search, ctx);
     const plan = await this.planner.plan(search, ctx.access, ctx.compartment, { strict: ctx.strict });
     const { path, selfParams } = this.#links(ctx, search, plan.dropped);

@@ -8,9 +8,8 @@
  * - Otherwise (long or non-FHIR local ids, e.g. upstream URLs or OpenMRS uuids with odd
  *   characters) it is `<sourceId>..<digest>`: 32 hex chars of HMAC-SHA256(secret, source, local).
  *   The digest is stable across restarts and replicas sharing the secret; its reverse lookup
- *   lives in this codec's in-process map, filled whenever such an id is issued. A replica
- *   that never issued the id answers 404 until it sees the resource once (bounded map; a
- *   shared store can replace `DigestReverseMap` for large multi-replica deployments).
+ *   is a `DigestReverseMap`, filled whenever such an id is issued: in-process by default, in
+ *   Redis (`RedisDigestMap`) when the server has one, so every replica and restart resolves it.
  */
 import { createHmac } from 'node:crypto';
 
@@ -36,7 +35,13 @@ export function isFhirId(id: string): boolean {
 export interface DigestReverseMap {
   get(digestId: string): SourceLocalId | undefined;
   set(digestId: string, value: SourceLocalId): void;
+  /** Makes these ids answerable by `get` (a shared store fetches what this process has not seen). */
+  prefetch?(digestIds: readonly string[]): Promise<void>;
+  /** Resolves once every id `set` so far is stored (a shared store writes asynchronously). */
+  flush?(): Promise<void>;
 }
+
+const DIGEST_ID = /^[a-z0-9-]{1,16}\.\.[0-9a-f]{32}$/;
 
 /** Insertion-ordered map that forgets its oldest entries beyond `capacity`. */
 export class BoundedDigestMap implements DigestReverseMap {
@@ -71,6 +76,18 @@ export class ResourceIdCodec {
     const id = `${sourceId}..${digest}`;
     this.#digests.set(id, { sourceId, localId });
     return id;
+  }
+
+  /** Before decoding a request's ids: fetches the digested ones among them from a shared store. */
+  async prefetch(ids: Iterable<string | undefined>): Promise<void> {
+    if (!this.#digests.prefetch) return;
+    const digested = [...ids].filter((id): id is string => id !== undefined && DIGEST_ID.test(id));
+    if (digested.length > 0) await this.#digests.prefetch(digested);
+  }
+
+  /** Before answering: the ids just issued are stored, so any replica can decode them. */
+  async flush(): Promise<void> {
+    await this.#digests.flush?.();
   }
 
   /** The source and local id behind a global id, or undefined when it is not one of ours. */
