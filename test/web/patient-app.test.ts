@@ -147,6 +147,8 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
 
   await tab(page, 'My records');
   await page.getByRole('heading', { name: 'Mercy General Hospital', level: 3 }).waitFor();
+  await page.getByRole('region', { name: "St. Luke's Medical Center (HL7v2 feed)" }).getByText('Amlodipine 5 MG Oral Tablet').waitFor();
+  t.pass('a prescription naming its drug by reference shows the drug');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-records'), '', 'records: no accessibility violations');
   await context.close();
 });
@@ -179,6 +181,12 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   await tab(page, 'My network');
   await page.getByRole('button', { name: 'Revoke: Healthcare proxy (demo)' }).waitFor();
   t.pass('the proxy shows in my network');
+
+  await tab(page, 'My records');
+  const pharmacy = page.getByRole('region', { name: 'Corner Pharmacy dispensing records' });
+  await pharmacy.getByText('Ibuprofen 100 MG Oral Tablet').waitFor();
+  t.pass('a prescription pointing at a Medication shows the drug the search included');
+  t.equal(await sidewaysScrolling(page), '', 'my records fit a phone');
   await context.close();
 });
 

@@ -10,7 +10,7 @@ import { useEffect, useState } from 'preact/hooks';
 import '../../shared/src/styles.css';
 import { api, ApiError, describeError, setBearer } from '../../shared/src/api.ts';
 import type { WebConfig } from '../../shared/src/api-types.ts';
-import { describeRecord, newestFirst, recordDate, recordTypeLabel, type FhirResource } from '../../shared/src/fhir-display.ts';
+import { NAMING_INCLUDES, describeRecord, includedByReference, newestFirst, recordDate, recordTypeLabel, type FhirResource } from '../../shared/src/fhir-display.ts';
 import { completeLogin, endSession, loadSession, saveSession, startLogin, type SmartSession } from '../../shared/src/smart-login.ts';
 import { Button, Loading, Problem, Section, shortAddress, useLoad } from '../../shared/src/ui.tsx';
 
@@ -25,7 +25,7 @@ const redirectUri = () => `${location.origin}/demo-app/`;
 
 interface Patient { name?: Array<{ text?: string; given?: string[]; family?: string }>; birthDate?: string; gender?: string }
 interface Bundle { entry?: Array<{ resource?: FhirResource; search?: { mode?: string } }>; link?: Array<{ relation: string }>; total?: number }
-interface TypeRecords { readonly type: string; readonly records: readonly FhirResource[]; readonly more: boolean; readonly problem?: string }
+interface TypeRecords { readonly type: string; readonly records: readonly FhirResource[]; readonly included?: ReadonlyMap<string, FhirResource>; readonly more: boolean; readonly problem?: string }
 
 function patientName(p: Patient | undefined): string | undefined {
   const n = p?.name?.[0];
@@ -44,9 +44,10 @@ async function loadChart(fhirBase: string, patient: string): Promise<{ patient?:
     fhir<Patient>(`Patient/${encodeURIComponent(patient)}`).catch(() => undefined),
     ...SHOWN.map(async (type): Promise<TypeRecords> => {
       try {
-        const bundle = await fhir<Bundle>(`${type}?patient=${encodeURIComponent(patient)}&_count=${PER_TYPE}`);
-        const records = (bundle.entry ?? []).flatMap((e) => (e.resource && e.search?.mode !== 'outcome' && e.resource.resourceType === type ? [e.resource] : []));
-        return { type, records: records.sort(newestFirst), more: !!bundle.link?.some((l) => l.relation === 'next') };
+        const naming = NAMING_INCLUDES[type] ? `&${NAMING_INCLUDES[type]}` : '';
+        const bundle = await fhir<Bundle>(`${type}?patient=${encodeURIComponent(patient)}&_count=${PER_TYPE}${naming}`);
+        const records = (bundle.entry ?? []).flatMap((e) => (e.resource && (e.search?.mode ?? 'match') === 'match' && e.resource.resourceType === type ? [e.resource] : []));
+        return { type, records: records.sort(newestFirst), included: includedByReference(bundle.entry ?? []), more: !!bundle.link?.some((l) => l.relation === 'next') };
       } catch (error) {
         const refused = error instanceof ApiError && (error.status === 403 || error.status === 404);
         return { type, records: [], more: false, problem: refused ? 'Not shared with this app.' : describeError(error).text };
@@ -81,7 +82,7 @@ function Chart({ session, fhirBase, onSignOut }: { session: SmartSession; fhirBa
             <ul class="list">
               {t.records.map((r) => (
                 <li key={r.id}>
-                  <span>{describeRecord(r)}</span>
+                  <span>{describeRecord(r, t.included)}</span>
                   <span class="muted">{recordDate(r)}{r.meta?.source?.includes('#') ? ` · ${r.meta.source.split('#')[1]}` : ''}</span>
                 </li>
               ))}

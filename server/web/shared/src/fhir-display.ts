@@ -35,9 +35,24 @@ export function conceptText(c: Concept | undefined): string | undefined {
   return c?.text ?? c?.coding?.find((x) => x.display)?.display ?? c?.coding?.[0]?.code;
 }
 
-/** What the record is about, with its value: "Hemoglobin A1c — 6.1 %", "Metformin 500 mg". */
-export function describeRecord(r: FhirResource): string {
-  const name = conceptText(r.code) ?? conceptText(r.medicationCodeableConcept) ?? r.medicationReference?.display
+/** The search parameters that bring each type's referenced names along (`_include`). */
+export const NAMING_INCLUDES: Readonly<Record<string, string>> = { MedicationRequest: '_include=MedicationRequest:medication' };
+
+export interface SearchEntry { resource?: FhirResource; search?: { mode?: string } }
+
+/** Resources a search added with `_include`, by the reference that points at them (`Medication/<id>`). */
+export function includedByReference(entries: readonly SearchEntry[]): Map<string, FhirResource> {
+  return new Map(entries.flatMap((e) => (e.search?.mode === 'include' && e.resource ? [[`${e.resource.resourceType}/${e.resource.id}`, e.resource] as const] : [])));
+}
+
+/**
+ * What the record is about, with its value: "Hemoglobin A1c — 6.1 %", "Metformin 500 mg". A
+ * prescription naming its drug by reference takes the name from the reference's display or from
+ * the Medication the search included.
+ */
+export function describeRecord(r: FhirResource, included: ReadonlyMap<string, FhirResource> = new Map()): string {
+  const medication = r.medicationReference?.reference ? included.get(r.medicationReference.reference) : undefined;
+  const name = conceptText(r.code) ?? conceptText(r.medicationCodeableConcept) ?? r.medicationReference?.display ?? conceptText(medication?.code)
     ?? conceptText(r.vaccineCode) ?? conceptText(r.type?.[0]) ?? recordTypeLabel(r.resourceType);
   const q = r.valueQuantity;
   // UCUM annotations such as `{score}` are for machines; measured values read best rounded.
