@@ -114,6 +114,7 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await tab(page, 'My network');
   await page.getByRole('button', { name: 'Revoke: Corner Pharmacy' }).click();
   await page.getByRole('status').filter({ hasText: 'can no longer see' }).waitFor();
+  t.equal(await page.getByRole('button', { name: 'Revoke: Corner Pharmacy' }).count(), 0, 'when the outcome is announced the list already shows it');
   await until('the pharmacy is refused after the revoking block', async () => ((await pharmacySearch(carol)) === 403 ? true : undefined));
   t.pass('revocation took effect on the pharmacy');
   await stack.authz.audit.flush();
@@ -166,6 +167,7 @@ t.test('bob, on a phone and with the keyboard only, approves a request and appoi
   await tabTo(page, 'Approve request from Dr. Demo Clinician');
   await page.keyboard.press('Enter');
   await page.getByRole('status').filter({ hasText: 'Approved' }).waitFor();
+  t.equal(await page.getByRole('button', { name: 'Approve request from Dr. Demo Clinician' }).count(), 0, 'the answered request has left the list by then');
   t.equal(await sidewaysScrolling(page), '', 'the requests screen fits a phone');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-requests'), '', 'requests: no accessibility violations');
   await tab(page, 'My network');

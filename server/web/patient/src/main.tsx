@@ -46,7 +46,7 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
   const route = useHashRoute('network');
   const [leaving, setLeaving] = useState(false);
   const network = useLoad(() => api<PatientNetwork>('/web/api/patient/network'), []);
-  const notifications = useNotifications(session.accessToken, () => network.reload());
+  const notifications = useNotifications(session.accessToken, () => void network.reload());
   const isDemo = !!config.demo?.identities.some((i) => i.address === session.subject);
   const signer: Signer | undefined = useMemo(() => {
     const viaDemo = sessionStorage.getItem(SIGNER_KEY) !== 'wallet';

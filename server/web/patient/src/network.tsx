@@ -8,7 +8,8 @@ export interface PatientScreenProps {
   readonly network: PatientNetwork;
   readonly signer: Signer | undefined;
   readonly me: string;
-  readonly reload: () => void;
+  /** Settles once the network is read again. */
+  readonly reload: () => Promise<void>;
 }
 
 function whereText(grant: GrantView, providers: readonly ProviderView[]): string {
@@ -112,7 +113,7 @@ function GrantRow({ grant, props, action }: { grant: GrantView; props: PatientSc
           ? { action: 'withdraw' as const, id: grant.id }
           : { action: 'revoke' as const, id: grant.id };
       const outcome = await signAndRelay(params, signer, props.me, progress);
-      props.reload();
+      await props.reload();
       return `${grant.grantee.name} can no longer see these records (block ${outcome.blockNumber}).`;
     });
   };

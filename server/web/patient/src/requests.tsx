@@ -11,7 +11,7 @@ function RequestRow({ request, props, action }: { request: AccessRequestView; pr
     const signer = props.signer;
     void action.run('Preparing…', async (progress) => {
       await signAndRelay({ action: approve ? 'approve' : 'decline', id: request.id }, signer, props.me, progress);
-      props.reload();
+      await props.reload();
       return approve ? `Approved: ${request.requester.name} can now see what they asked for.` : `Declined: ${request.requester.name} was told no.`;
     });
   };

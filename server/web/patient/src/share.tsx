@@ -47,7 +47,7 @@ export function Share(props: PatientScreenProps) {
     const signer = props.signer;
     void action.run('Preparing…', async (progress) => {
       const outcome = await signAndRelay(params, signer, props.me, progress);
-      props.reload();
+      await props.reload();
       return `${doneText} It took effect in block ${outcome.blockNumber}; see it under “My network”.`;
     });
   };

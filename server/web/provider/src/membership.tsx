@@ -5,13 +5,13 @@ import type { ProposalView, ProviderNetwork, RelayOutcome } from '../../shared/s
 import { ActionStatus, Button, Section, shortAddress, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 
 /** `action` belongs to the list, not the row: a motion that passes leaves the list, its outcome must stay. */
-function ProposalRow({ proposal, me, providers, reload, action }: { proposal: ProposalView; me: string; providers: ProviderNetwork['providers']; reload: () => void; action: ActionControl }) {
+function ProposalRow({ proposal, me, providers, reload, action }: { proposal: ProposalView; me: string; providers: ProviderNetwork['providers']; reload: () => Promise<void>; action: ActionControl }) {
   const voted = proposal.votes.includes(me);
   const mine = proposal.proposer === me;
   const name = (a: string) => providers.find((p) => p.address === a)?.name ?? shortAddress(a);
   const act = (verb: 'vote' | 'rescind') => void action.run(verb === 'vote' ? 'Sending your vote…' : 'Rescinding…', async () => {
     const outcome = await api<RelayOutcome>(`/web/api/provider/proposals/${encodeURIComponent(proposal.id)}/${verb}`, { method: 'POST', body: {} });
-    reload();
+    await reload();
     return `${outcome.summary} (block ${outcome.blockNumber}).`;
   });
   return (
@@ -34,7 +34,7 @@ function ProposalRow({ proposal, me, providers, reload, action }: { proposal: Pr
   );
 }
 
-export function Membership({ network, reload }: { network: ProviderNetwork; reload: () => void }) {
+export function Membership({ network, reload }: { network: ProviderNetwork; reload: () => Promise<void> }) {
   const [name, setName] = useState('');
   const [address, setAddress] = useState('');
   const [fhirBase, setFhirBase] = useState('');
@@ -43,13 +43,13 @@ export function Membership({ network, reload }: { network: ProviderNetwork; relo
   const open = network.proposals.filter((p) => p.open);
   const propose = () => void action.run('Sending the proposal…', async () => {
     const outcome = await api<RelayOutcome>('/web/api/provider/proposals', { body: { name, address, fhirBase } });
-    reload();
+    await reload();
     setName(''); setAddress(''); setFhirBase('');
     return `${outcome.summary} Other providers can vote on it now (block ${outcome.blockNumber}).`;
   });
   const removal = (address: string) => void action.run('Proposing removal…', async () => {
     const outcome = await api<RelayOutcome>('/web/api/provider/proposals', { body: { remove: address } });
-    reload();
+    await reload();
     return outcome.summary;
   });
   return (

@@ -5,10 +5,10 @@ import type { LinkedPatientView, ProviderPatients, RelayOutcome } from '../../sh
 import { ActionStatus, Button, Loading, Problem, Section, describeTypes, formatDate, shortAddress, useAction, useLoad, type ActionControl } from '../../shared/src/ui.tsx';
 
 /** `action` belongs to the list: a patient whose relationship ended may leave it. */
-function PatientRow({ patient, reload, action }: { patient: LinkedPatientView; reload: () => void; action: ActionControl }) {
+function PatientRow({ patient, reload, action }: { patient: LinkedPatientView; reload: () => Promise<void>; action: ActionControl }) {
   const end = () => void action.run('Ending the relationship…', async () => {
     const outcome = await api<RelayOutcome>(`/web/api/provider/patients/${patient.address}/end`, { method: 'POST', body: {} });
-    reload();
+    await reload();
     return `${outcome.summary} (block ${outcome.blockNumber}).`;
   });
   return (
@@ -39,7 +39,7 @@ export function Patients() {
   const link = () => void action.run('Linking…', async (progress) => {
     progress('Putting the salted commitment on chain…');
     const outcome = await api<RelayOutcome>('/web/api/provider/patients/link', { body: { source: chosenSource, localId, address } });
-    data.reload();
+    await data.reload();
     setLocalId(''); setAddress('');
     return `${outcome.summary} (block ${outcome.blockNumber}). Only a salted hash went on chain; the local id stays here.`;
   });

@@ -52,7 +52,7 @@ export function SmartApps() {
   return (
     <>
       <Section title="Launch an app for a patient" id="launch" intro="Opens a registered SMART app with the patient already chosen (EHR launch).">
-        {(clients.error ?? patients.error) && <Problem error={(clients.error ?? patients.error)!} retry={() => { clients.reload(); patients.reload(); }} />}
+        {(clients.error ?? patients.error) && <Problem error={(clients.error ?? patients.error)!} retry={() => { void clients.reload(); void patients.reload(); }} />}
         {clients.data && launchable.length === 0 && <p class="muted">No registered app has a launch URL, so none can be launched from here.</p>}
         {patients.data && linked.length === 0 && <p class="muted">No linked patients yet: link one under “Patients” first.</p>}
         <form onSubmit={(e) => { e.preventDefault(); launch(); }}>

@@ -4,7 +4,7 @@
  * that screen readers announce.
  */
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from './api.ts';
 
 export type ActionState =
@@ -73,25 +73,31 @@ export function Button(props: {
   );
 }
 
-/** Loads data and reloads it on demand; `error` carries what to do next. */
+/**
+ * Loads data and reloads it on demand; `error` carries what to do next. `reload()` settles once the
+ * new data (or the failure) is in, so an action can announce its outcome next to the list it changed.
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): {
-  data?: T; error?: { text: string; next?: string }; loading: boolean; reload: () => void;
+  data?: T; error?: { text: string; next?: string }; loading: boolean; reload: () => Promise<void>;
 } {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<{ text: string; next?: string }>();
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
+  const waiting = useRef<Array<() => void>>([]);
   useEffect(() => {
     let live = true;
     setLoading(true);
+    const settle = () => { for (const resolve of waiting.current.splice(0)) resolve(); };
     load().then(
-      (d) => { if (live) { setData(d); setError(undefined); setLoading(false); } },
-      (e: unknown) => { if (live) { setError(describeError(e)); setLoading(false); } },
+      (d) => { if (live) { setData(d); setError(undefined); setLoading(false); settle(); } },
+      (e: unknown) => { if (live) { setError(describeError(e)); setLoading(false); settle(); } },
     );
     return () => { live = false; };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
-  return { data, error, loading, reload: () => setTick((t) => t + 1) };
+  const reload = useCallback(() => new Promise<void>((resolve) => { waiting.current.push(resolve); setTick((t) => t + 1); }), []);
+  return { data, error, loading, reload };
 }
 
 export function Loading({ what }: { what: string }) {
