@@ -16,6 +16,7 @@ import { CONTROL_CHARS, decodePageToken, encodePageToken, keysetAfter, MAX_VALUE
 import type { SqlConnection } from './sql-connection.ts';
 import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
 import { render, truthy, type Row, type Scope } from './template.ts';
+import { withStatementSignal } from './statement-cancel.ts';
 import { validateMapping } from './validate-mapping.ts';
 import { WallClock } from './wall-clock.ts';
 
@@ -171,13 +172,18 @@ export class SqlAdapter implements EhrAdapter {
     return { now: nowColumnValue(this.#clock), clock: this.#clock, bool: this.#conn.bool, exactIn: this.#conn.exactIn };
   }
 
-  /** Database failures become `SourceUnavailableError`; client errors pass through. */
+  /**
+   * Runs the queries of `work` so that an abort cancels the running statement; database
+   * failures become `SourceUnavailableError`, client errors pass through.
+   */
   async #guard<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
     signal.throwIfAborted();
     try {
-      return await work();
+      return await withStatementSignal(signal, work);
     } catch (err) {
-      if (err instanceof OperationOutcomeError || signal.aborted) throw err;
+      // An aborted search fails with its abort reason, not with the cancelled statement's error.
+      if (signal.aborted) throw signal.reason;
+      if (err instanceof OperationOutcomeError) throw err;
       throw new SourceUnavailableError(this.sourceId, 'SQL source query failed', { cause: err });
     }
   }

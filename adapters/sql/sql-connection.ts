@@ -1,8 +1,9 @@
 /**
  * Opens the adapter's database connection: a Kysely instance over a pool (MariaDB/MySQL via
- * mysql2, PostgreSQL via pg) or a read-only `node:sqlite` file, with a statement timeout and a
- * read-only session on every pooled connection. `assertReadOnly` proves the session is
- * read-only before the adapter serves anything.
+ * mysql2, PostgreSQL via pg, SQLite via `node:sqlite` in child processes), with a statement
+ * timeout, a read-only session on every pooled connection, and statements cancelled when the
+ * search that issued them is aborted. `assertReadOnly` proves the session is read-only before
+ * the adapter serves anything.
  *
  * Date and time columns come back as text (`YYYY-MM-DD[ HH:MM:SS]`) on every dialect, read as
  * UTC, so nothing depends on the process's time zone.
@@ -10,10 +11,14 @@
 import { Kysely, MysqlDialect, PostgresDialect, sql, type Dialect } from 'kysely';
 import { createPool as createMysqlPool } from 'mysql2';
 import pg from 'pg';
-import { NodeSqliteDatabase, NodeSqliteDialect } from './node-sqlite-dialect.ts';
+import { cancellableMysqlPool, cancellablePgPool } from './cancellable-pools.ts';
+import { NodeSqliteDialect } from './node-sqlite-dialect.ts';
 import type { Fragment } from './sql-expr.ts';
 
 export type SqlDialectName = 'mariadb' | 'mysql' | 'postgres' | 'sqlite';
+
+/** Below the default source deadline (`MEDREC_SOURCE_TIMEOUT_MS`, 5 s), so the database gives up first. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 4000;
 
 export interface SqlConnectionOptions {
   readonly dialect: SqlDialectName;
@@ -25,9 +30,9 @@ export interface SqlConnectionOptions {
   readonly password?: string;
   /** SQLite file. */
   readonly filename?: string;
-  /** Pooled connections (server dialects). Default 4. */
+  /** Pooled connections. Default 4 (server dialects), 2 (SQLite, one child process each). */
   readonly poolSize?: number;
-  /** Per-statement limit enforced by the server. Default 10 s. */
+  /** Per-statement limit. Default 4 s, below the 5 s default source deadline. */
   readonly statementTimeoutMs?: number;
   /** Only the seeder and tests' fixtures open writable connections. Default true. */
   readonly readOnly?: boolean;
@@ -50,11 +55,11 @@ export interface SqlConnection {
 
 export function openSqlConnection(options: SqlConnectionOptions): SqlConnection {
   const readOnly = options.readOnly ?? true;
-  const timeoutMs = Math.trunc(options.statementTimeoutMs ?? 10_000);
+  const timeoutMs = Math.trunc(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) {
     throw new Error('statementTimeoutMs must be an integer between 1 and 3600000');
   }
-  const poolSize = options.poolSize ?? 4;
+  const poolSize = options.poolSize ?? (options.dialect === 'sqlite' ? 2 : 4);
   let dialect: Dialect;
   let bool: (v: boolean) => boolean | number = (v) => v;
   let exactIn = (expr: Fragment, values: readonly (string | number)[]): Fragment => sql`${expr} in (${valueList(values)})`;
@@ -64,12 +69,9 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
   switch (options.dialect) {
     case 'mariadb':
     case 'mysql': {
+      const server = { host: options.host ?? '127.0.0.1', port: options.port ?? 3306, user: options.user, password: options.password, database: options.database };
       const pool = createMysqlPool({
-        host: options.host ?? '127.0.0.1',
-        port: options.port ?? 3306,
-        user: options.user,
-        password: options.password,
-        database: options.database,
+        ...server,
         connectionLimit: poolSize,
         dateStrings: true,
         supportBigNumbers: true,
@@ -82,7 +84,7 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
       // index, the binary IN makes the match exact.
       exactIn = (expr, values) => sql`(${expr} in (${valueList(values)}) and cast(${expr} as binary) in (${valueList(values)}))`;
       dialect = new MysqlDialect({
-        pool,
+        pool: cancellableMysqlPool(pool, server),
         onCreateConnection: async (conn) => {
           // The numbers are validated integers; SET takes no bound parameters.
           const timeout = isMaria
@@ -102,12 +104,9 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
     case 'postgres': {
       const startup = [`-c statement_timeout=${timeoutMs}`];
       if (readOnly) startup.push('-c default_transaction_read_only=on');
+      const server = { host: options.host ?? '127.0.0.1', port: options.port ?? 5432, user: options.user, password: options.password, database: options.database };
       const pool = new pg.Pool({
-        host: options.host ?? '127.0.0.1',
-        port: options.port ?? 5432,
-        user: options.user,
-        password: options.password,
-        database: options.database,
+        ...server,
         max: poolSize,
         options: startup.join(' '),
         types: { getTypeParser: pgTypeParser } as unknown as pg.CustomTypesConfig,
@@ -115,7 +114,7 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
       // An idle pooled connection can be terminated by the server (restart, admin): the pool
       // drops it and opens another on demand; without a listener the process would crash.
       pool.on('error', () => undefined);
-      dialect = new PostgresDialect({ pool });
+      dialect = new PostgresDialect({ pool: cancellablePgPool(pool, server) });
       probe = async () => {
         const { rows } = await sql<{ ro: string }>`select current_setting('default_transaction_read_only') as ro`.execute(db);
         return rows[0]?.ro === 'on';
@@ -124,11 +123,13 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
     }
     case 'sqlite': {
       if (!options.filename) throw new Error('sqlite needs a filename');
-      const database = new NodeSqliteDatabase({ filename: options.filename, readOnly });
-      dialect = new NodeSqliteDialect(database);
+      dialect = new NodeSqliteDialect({ filename: options.filename, readOnly, poolSize, statementTimeoutMs: timeoutMs });
       bool = (v) => (v ? 1 : 0);
-      // Opened with SQLITE_OPEN_READONLY: the file itself refuses writes.
-      probe = async () => readOnly && !database.raw.isTransaction && isReadOnlyHandle(database);
+      // Opened with SQLITE_OPEN_READONLY and `PRAGMA query_only`: reading it back confirms it.
+      probe = async () => {
+        const { rows } = await sql<{ query_only: unknown }>`pragma query_only`.execute(db);
+        return readOnly && Number(rows[0]?.query_only) === 1;
+      };
       break;
     }
   }
@@ -152,13 +153,6 @@ function valueList(values: readonly (string | number)[]): Fragment {
   return sql.join(values.map((v) => sql`${v}`));
 }
 
-function isReadOnlyHandle(database: NodeSqliteDatabase): boolean {
-  // `PRAGMA query_only` is additionally set so a read-only handle stays so even on a writable
-  // file system path; reading it back confirms the handle is ours and read-only.
-  database.raw.exec('PRAGMA query_only = 1');
-  const row = database.raw.prepare('PRAGMA query_only').get() as { query_only?: number } | undefined;
-  return row?.query_only === 1;
-}
 
 const PG_BPCHAR = 1042;
 const PG_DATE = 1082;
