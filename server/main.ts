@@ -25,7 +25,8 @@ import { demoSources } from './embedded/demo-sources.ts';
 import { startRedisServer } from './embedded/redis-server.ts';
 import { InMemoryPatientLinks } from './fhir/patient-links.ts';
 import { RedisDigestMap } from './fhir/redis-digest-map.ts';
-import type { PatientLink } from './fhir/patient-links.ts';
+import type { PatientLinks } from './fhir/patient-links.ts';
+import type { LinkRow } from './config/sources-file.ts';
 import type { FederatedSource } from './fhir/source-directory.ts';
 import type { MedRecAddresses } from '../contracts/deployment.ts';
 import { authorizationComponent, chainComponent } from './authz/embedded-components.ts';
@@ -41,7 +42,7 @@ export interface StartContext {
   readonly demo: boolean;
   redisUrl?: string;
   sourceConfigs: SourceConfig[];
-  links: PatientLink[];
+  links: LinkRow[];
   sources: FederatedSource[];
   /** App dependencies contributed by components (access policy, capability contributors, checks). */
   deps: Partial<Omit<AppDeps, 'sources' | 'patientLinks'>>;
@@ -49,6 +50,8 @@ export interface StartContext {
   chain?: { rpcUrl: string; chainId: number; contracts: MedRecAddresses; fromBlock: number };
   /** Run on the built app before it listens (routes such as /metrics and /fhir/AuditEvent). */
   appExtensions: Array<(app: FastifyInstance) => Promise<void>>;
+  /** Narrows the app's link table to what the chain vouches for (set by the authorization component). */
+  vouchLinks?: (links: PatientLinks) => PatientLinks;
   /** The link table the app uses, when a component must share it (the provider console links patients). */
   patientLinks?: InMemoryPatientLinks;
   /** Given to sources: feed changes to announce (set by the provider-node component). */
@@ -116,6 +119,8 @@ function components(): EmbeddedComponent[] {
   ];
 }
 
+const vouched = (ctx: StartContext, links: PatientLinks): PatientLinks => ctx.vouchLinks?.(links) ?? links;
+
 export interface RunningMedrec {
   readonly app: FastifyInstance;
   /** e.g. `http://127.0.0.1:8080` */
@@ -156,7 +161,7 @@ export async function startMedrec(config: AppConfig, log: Logger = pino({ level:
       const stop = await component.start(ctx);
       if (stop) stops.push({ name: component.name, stop });
     }
-    app = await buildApp(config, { ...ctx.deps, sources: ctx.sources, patientLinks: ctx.patientLinks ?? new InMemoryPatientLinks(ctx.links), logger: log });
+    app = await buildApp(config, { ...ctx.deps, sources: ctx.sources, patientLinks: vouched(ctx, ctx.patientLinks ?? new InMemoryPatientLinks(ctx.links)), logger: log });
     for (const extend of ctx.appExtensions) await extend(app);
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {

@@ -20,6 +20,8 @@ import { SnapshotCache } from './snapshot-cache.ts';
 import { SnapshotRebuilds } from './snapshot-rebuilds.ts';
 import { SyncFreshness, type FreshnessBounds } from './sync-freshness.ts';
 import { watchNewHeads, type NewHeadsHint } from './new-heads-hint.ts';
+import { ChainVouchedLinks, type VouchedLinksOptions } from './vouched-links.ts';
+import type { PatientLinks } from '../fhir/patient-links.ts';
 
 /** Minimal logger shape (pino / Fastify's logger fit). */
 export interface AuthzLog {
@@ -66,6 +68,11 @@ export interface Authorization {
   readonly audit: AuditTrail;
   readonly keys: AuthzKeys;
   readonly follower: ChainFollower | undefined;
+  /**
+   * The link table as the FHIR layer must use it: only links whose relationship the chain still
+   * vouches for (re-read whenever the follower names the patient).
+   */
+  vouchLinks(links: PatientLinks, options: Omit<VouchedLinksOptions, 'redis' | 'keys'>): ChainVouchedLinks;
   /** One reconcile run now (tests, CLI). */
   reconcileNow(): Promise<ReconcileReport>;
   /** The reconcile's own queue (when this process works the queues). */
@@ -191,6 +198,12 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     follower,
     reconcileNow: runReconcile,
     reconciles,
+    vouchLinks(links, options) {
+      const vouched = new ChainVouchedLinks(links, { ...options, redis, keys });
+      snapshots.onSync((subjects) => void vouched.refresh(subjects));
+      void vouched.refresh([]);
+      return vouched;
+    },
     async close() {
       hint?.close();
       await follower?.close();

@@ -4,7 +4,8 @@
  *   the `medrec` CLI, with its `rpcUrl`, or `CHAIN_RPC_URL`) it follows that network; otherwise
  *   the embedded anvil chain with the demo network deployed and seeded, in the data dir.
  *   `CHAIN_WS_URL` (or the embedded chain's own WebSocket) only wakes the follower early.
- * - `authorizationComponent`: verifies the link table against the on-chain commitments, starts
+ * - `authorizationComponent`: verifies the link table against the on-chain commitments (and
+ *   keeps the app's links to those whose relationships still stand), starts
  *   the follower, reconcile, snapshot and audit workers and the chain-backed policy, and adds
  *   `/metrics` and `/fhir/AuditEvent` to the app.
  */
@@ -18,8 +19,8 @@ import { auditRoutes } from '../audit/audit-routes.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { metricsPlugin } from '../metrics/metrics-plugin.ts';
 import { startAuthorization } from './authorization.ts';
-import { JsonRpcProvider } from 'ethers';
-import { chainCommitments, verifyPatientLinks } from './link-verification.ts';
+import { JsonRpcProvider, Wallet } from 'ethers';
+import { chainCommitments, linkGroup, verifyPatientLinks } from './link-verification.ts';
 
 export const chainComponent: EmbeddedComponent = {
   name: 'chain',
@@ -52,21 +53,31 @@ export const authorizationComponent: EmbeddedComponent = {
     if (!chain || !ctx.redisUrl) throw new Error('authorization needs the chain and Redis components first');
     const providerOf = new Map(ctx.sourceConfigs.map((s) => [s.id, s.provider.toLowerCase()]));
 
-    if (ctx.demo) {
-      const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0 });
-      try {
-        const { verified, rejected } = await verifyPatientLinks(ctx.links, {
-          providerOfSource: (id) => providerOf.get(id),
-          saltOf: demoSalt,
-          commitmentOf: chainCommitments(provider, chain.contracts.relationships),
-        });
-        if (rejected.length > 0) {
-          ctx.log.warn({ rejected: rejected.map((r) => ({ provider: r.provider, reason: r.reason })) }, 'patient links not vouched for on chain are not used');
-        }
-        ctx.links = verified;
-      } finally {
-        provider.destroy();
+    // Every link is checked against its provider's on-chain commitment, in every mode. Salts come
+    // from the sources file's link rows, a provider key the salts derive from, or the demo keys.
+    const rowSalts = new Map(ctx.links.flatMap((l) => (l.salt ? [[linkGroup(providerOf.get(l.sourceId) ?? '', l.patient), l.salt] as const] : [])));
+    const providerKey = process.env.MEDREC_PROVIDER_KEY;
+    const keyOwner = providerKey ? new Wallet(providerKey).address.toLowerCase() : undefined;
+    const saltOf = (provider: string, patient: string): string | undefined =>
+      rowSalts.get(linkGroup(provider, patient)) ??
+      (providerKey && provider === keyOwner ? deriveLinkSalt(providerKey, patient) : undefined) ??
+      (ctx.demo ? demoSalt(provider, patient) : undefined);
+    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0 });
+    let commitments: Map<string, string>;
+    try {
+      const verification = await verifyPatientLinks(ctx.links, {
+        providerOfSource: (id) => providerOf.get(id),
+        saltOf,
+        commitmentOf: chainCommitments(provider, chain.contracts.relationships),
+      });
+      const { rejected } = verification;
+      if (rejected.length > 0) {
+        ctx.log.warn({ rejected: rejected.map((r) => ({ provider: r.provider, reason: r.reason })) }, 'patient links not vouched for on chain are not used');
       }
+      ctx.links = verification.verified;
+      commitments = verification.commitments;
+    } finally {
+      provider.destroy();
     }
 
     const metrics = createMetrics();
@@ -80,6 +91,8 @@ export const authorizationComponent: EmbeddedComponent = {
       log: ctx.log,
       freshness: { maxLagBlocks: ctx.config.authz.maxLagBlocks, maxHeadAgeMs: ctx.config.authz.maxHeadAgeMs },
     });
+    // The app resolves patients only through links whose relationships still stand on chain.
+    ctx.vouchLinks = (links) => authz.vouchLinks(links, { providerOfSource: (id) => providerOf.get(id), verified: commitments });
     ctx.deps = {
       ...ctx.deps,
       accessPolicy: authz.policy,

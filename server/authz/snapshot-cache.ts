@@ -40,6 +40,7 @@ export class SnapshotCache {
   #generation = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #listeners: Array<(subjects: readonly string[] | '*') => void> = [];
 
   private constructor(options: SnapshotCacheOptions) {
     this.#o = options;
@@ -52,12 +53,23 @@ export class SnapshotCache {
       if (channel === keys.channel) cache.#onMessage(raw);
     });
     // Messages sent while the subscription was down are lost: forget everything on reconnect.
-    subscriber.on('ready', () => cache.clear());
+    subscriber.on('ready', () => {
+      cache.clear();
+      for (const listener of cache.#listeners) listener('*');
+    });
     await subscriber.subscribe(keys.channel);
     await cache.#pollStatus();
     cache.#timer = setInterval(() => void cache.#pollStatus(), options.statusPollMs ?? 500);
     cache.#timer.unref();
     return cache;
+  }
+
+  /**
+   * Hears every follower message as the cache does: the subjects it invalidated (`*`: all, as
+   * after a lost subscription; an empty list for a heartbeat).
+   */
+  onSync(listener: (subjects: readonly string[] | '*') => void): void {
+    this.#listeners.push(listener);
   }
 
   get size(): number {
@@ -119,6 +131,7 @@ export class SnapshotCache {
       this.#o.onInvalidated?.(message.subjects);
     }
     this.#o.freshness.observe(message);
+    for (const listener of this.#listeners) listener(message.subjects);
   }
 
   async #pollStatus(): Promise<void> {

@@ -60,11 +60,19 @@ export async function readSourcesFile(path: string): Promise<SourceConfig[]> {
   return validateSources(json, path);
 }
 
+/** A link row of the sources file: with the salt its provider committed it on chain with. */
+export interface LinkRow extends PatientLink {
+  /** 32-byte hex salt of the provider's on-chain commitment for this patient. */
+  readonly salt?: string;
+}
+
 /**
- * Optional `"links": [{ "patient": "0x…", "sourceId": "hospital", "localId": "123" }]` in the
- * sources file: the node's private patient links (patient key → local id per source).
+ * Optional `"links": [{ "patient": "0x…", "sourceId": "hospital", "localId": "123", "salt": "0x…" }]`
+ * in the sources file: the node's private patient links (patient key → local id per source) and
+ * the salt of the on-chain commitment each was checked against (a link the chain does not vouch
+ * for is not used).
  */
-export async function readSourcesLinks(path: string): Promise<PatientLink[]> {
+export async function readSourcesLinks(path: string): Promise<LinkRow[]> {
   const json = JSON.parse(await readFile(path, 'utf8')) as { links?: unknown };
   if (json.links === undefined) return [];
   if (!Array.isArray(json.links)) throw new ConfigError([`${path}: links must be a list`]);
@@ -74,7 +82,9 @@ export async function readSourcesLinks(path: string): Promise<PatientLink[]> {
     if (typeof l.patient !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(l.patient)) problems.push(`${path}: links[${i}].patient must be a 0x address`);
     if (typeof l.sourceId !== 'string' || !SOURCE_ID.test(l.sourceId)) problems.push(`${path}: links[${i}].sourceId must match [a-z0-9-]{1,16}`);
     if (typeof l.localId !== 'string' || l.localId.length === 0 || l.localId.length > 256) problems.push(`${path}: links[${i}].localId must be a non-empty string`);
-    return { patient: String(l.patient).toLowerCase(), sourceId: String(l.sourceId), localId: String(l.localId) };
+    if (l.salt !== undefined && (typeof l.salt !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(l.salt))) problems.push(`${path}: links[${i}].salt must be 0x and 64 hex digits`);
+    const row = { patient: String(l.patient).toLowerCase(), sourceId: String(l.sourceId), localId: String(l.localId) };
+    return typeof l.salt === 'string' ? { ...row, salt: l.salt.toLowerCase() } : row;
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return links;

@@ -1,4 +1,9 @@
 import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSourcesLinks } from '../../server/config/sources-file.ts';
+import type { ConfigError } from '../../server/config/config.ts';
 import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { startEmbeddedChain } from '../../server/embedded/chain.ts';
 import { DEMO_CAST, demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
@@ -32,4 +37,18 @@ t.test('the link table is used only where it reproduces the on-chain commitment'
   t.ok(r1.verified.some((l) => l.patient === alice && l.sourceId === 'hospital'), "alice's other providers are unaffected");
   const r2 = await verifyPatientLinks(forged, options);
   t.same(r2.rejected, [{ provider: demoAddress('hospital'), patient: dave, reason: 'no-relationship' }], 'a link without a relationship on chain is refused');
+});
+
+t.test('sources file link rows carry the salt of their on-chain commitment', async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'medrec-links-')), 'sources.json');
+  const patient = demoAddress('alice');
+  const salt = `0x${'ab'.repeat(32)}`;
+  writeFileSync(file, JSON.stringify({ sources: [], links: [{ patient, sourceId: 'h', localId: '42', salt }, { patient, sourceId: 'h', localId: '43' }] }));
+  t.same(await readSourcesLinks(file), [
+    { patient, sourceId: 'h', localId: '42', salt },
+    { patient, sourceId: 'h', localId: '43' },
+  ]);
+  writeFileSync(file, JSON.stringify({ sources: [], links: [{ patient, sourceId: 'h', localId: '42', salt: '0x1234' }] }));
+  const err = await readSourcesLinks(file).then(() => undefined, (e: unknown) => e as ConfigError);
+  t.same(err?.problems, [`${file}: links[0].salt must be 0x and 64 hex digits`], 'a bad salt is one line naming the row');
 });

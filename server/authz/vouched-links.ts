@@ -1,0 +1,118 @@
+/**
+ * The node's patient links as the FHIR layer sees them: only those the chain still vouches for.
+ * A link (patient, source) resolves while the source's provider has an active relationship with
+ * the patient in the Redis relationship index, and, for links verified at start, while that
+ * relationship still carries the commitment they were verified against. When the follower
+ * announces a window naming a patient (a relationship added, updated or ended), that patient's
+ * links stop resolving at once and come back only after its relationships are read again, so an
+ * ended relationship stops the provider's records on the next request after its block.
+ */
+import type { Redis } from 'ioredis';
+import type { PatientLink, PatientLinks } from '../fhir/patient-links.ts';
+import type { AuthzKeys } from './authz-keys.ts';
+import { linkGroup } from './link-verification.ts';
+
+export interface VouchedLinksOptions {
+  /** Hot-path commands (fail fast while Redis is away). */
+  readonly redis: Redis;
+  readonly keys: AuthzKeys;
+  /** Provider address holding each source's records. */
+  readonly providerOfSource: (sourceId: string) => string | undefined;
+  /** Commitments the link table was verified against at start, by `linkGroup()`. */
+  readonly verified?: ReadonlyMap<string, string>;
+}
+
+export class ChainVouchedLinks implements PatientLinks {
+  readonly #inner: PatientLinks;
+  readonly #o: VouchedLinksOptions;
+  /** Patient → (provider → on-chain commitment), for the patients whose relationships were read. */
+  readonly #held = new Map<string, Map<string, string>>();
+  /** Patients whose relationships are to be read (dropped, never read, or a read failed). */
+  readonly #pending = new Set<string>();
+  /** Bumped per patient (and for all) when what is known is dropped: an older read is discarded. */
+  readonly #generation = new Map<string, number>();
+  #epoch = 0;
+
+  constructor(inner: PatientLinks, options: VouchedLinksOptions) {
+    this.#inner = inner;
+    this.#o = options;
+    for (const p of inner.patients()) this.#pending.add(p);
+  }
+
+  /**
+   * Drops what is known of these patients' relationships (`*`: everyone's) and reads it again,
+   * with any read still pending. Until then their links do not resolve.
+   */
+  async refresh(patients: readonly string[] | '*'): Promise<void> {
+    if (patients === '*') {
+      this.#epoch++;
+      for (const p of this.#held.keys()) this.#pending.add(p);
+      for (const p of this.#inner.patients()) this.#pending.add(p);
+      this.#held.clear();
+    } else {
+      for (const raw of patients) {
+        const p = raw.toLowerCase();
+        if (this.#inner.linksOf(p).length === 0 && !this.#held.has(p)) continue; // not linked here
+        this.#generation.set(p, (this.#generation.get(p) ?? 0) + 1);
+        this.#held.delete(p);
+        this.#pending.add(p);
+      }
+    }
+    const wanted = [...this.#pending];
+    if (wanted.length === 0) return;
+    const epoch = this.#epoch;
+    const generations = wanted.map((p) => this.#generation.get(p) ?? 0);
+    const pipe = this.#o.redis.pipeline();
+    for (const p of wanted) pipe.hgetall(this.#o.keys.providersOfPatient(p));
+    let replies: [Error | null, unknown][] | null;
+    try {
+      replies = await pipe.exec();
+    } catch {
+      return; // Redis away: they stay pending; the next refresh retries
+    }
+    if (!replies || epoch !== this.#epoch) return;
+    wanted.forEach((patient, i) => {
+      const [err, held] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err || typeof held !== 'object' || held === null) return;
+      if ((this.#generation.get(patient) ?? 0) !== generations[i]) return; // dropped again meanwhile
+      const providers = new Map<string, string>();
+      for (const [provider, commitment] of Object.entries(held as Record<string, string>)) providers.set(provider, commitment.toLowerCase());
+      this.#held.set(patient, providers);
+      this.#pending.delete(patient);
+    });
+  }
+
+  #vouched(patient: string, sourceId: string): boolean {
+    const held = this.#held.get(patient);
+    if (!held) {
+      // Linked after start and never announced: read it for the next request.
+      if (!this.#pending.has(patient) && this.#inner.linksOf(patient).length > 0) {
+        this.#pending.add(patient);
+        void this.refresh([]);
+      }
+      return false;
+    }
+    const provider = this.#o.providerOfSource(sourceId)?.toLowerCase();
+    const commitment = provider === undefined ? undefined : held.get(provider);
+    if (provider === undefined || commitment === undefined) return false;
+    const verified = this.#o.verified?.get(linkGroup(provider, patient));
+    return verified === undefined || verified === commitment;
+  }
+
+  localIds(patient: string, sourceId: string): readonly string[] {
+    return this.#vouched(patient, sourceId) ? this.#inner.localIds(patient, sourceId) : [];
+  }
+
+  patientOf(sourceId: string, localId: string): string | undefined {
+    const patient = this.#inner.patientOf(sourceId, localId);
+    return patient !== undefined && this.#vouched(patient, sourceId) ? patient : undefined;
+  }
+
+  linksOf(patient: string): readonly PatientLink[] {
+    return this.#inner.linksOf(patient).filter((l) => this.#vouched(patient, l.sourceId));
+  }
+
+  patients(): readonly string[] {
+    return this.#inner.patients().filter((p) => this.linksOf(p).length > 0);
+  }
+}
