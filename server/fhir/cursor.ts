@@ -14,6 +14,8 @@ export interface SourcePosition {
   readonly skip: number;
   /** No items left at this source. */
   readonly done: boolean;
+  /** The source failed on an earlier page (its issue code): later pages repeat the warning. */
+  readonly failed?: string;
 }
 
 export type Positions = Readonly<Record<string, SourcePosition>>;

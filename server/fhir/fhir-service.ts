@@ -154,10 +154,22 @@ export class FhirService {
 
   // ---------------------------------------------------------------- search
 
-  #links(ctx: SearchContext, search: FhirSearch, dropped: readonly string[]): { path: string; selfParams: Array<[string, string]> } {
+  /** The search as applied: dropped parameters left out, `_sort` as far as it is applied. */
+  #links(ctx: SearchContext, search: FhirSearch, plan: SearchPlan): { path: string; selfParams: Array<[string, string]> } {
     const path = ctx.compartment !== undefined ? `Patient/${ctx.compartment}/${search.resourceType}` : search.resourceType;
-    const selfParams = search.params.filter(([name]) => !dropped.includes(name.split(':')[0] as string)) as Array<[string, string]>;
+    const sort = plan.sort.map((r) => `${r.descending ? '-' : ''}${r.code}`).join(',');
+    const selfParams = search.params
+      .filter(([name]) => !plan.dropped.includes(name.split(':')[0] as string) && !(name === '_sort' && sort === ''))
+      .map(([name, value]): [string, string] => [name, name === '_sort' ? sort : value]);
     return { path, selfParams };
+  }
+
+  /**
+   * What a cursor is bound to: the search as applied (what its next link repeats) and the caller,
+   * so a cursor, and the total it carries, serves no one else.
+   */
+  #fingerprint(path: string, search: FhirSearch, params: ReadonlyArray<readonly [string, string]>, ctx: CallContext): string {
+    return searchFingerprint(`${normalizedSearch(path, { ...search, params })}#${ctx.access?.clientId ?? ''}|${ctx.access?.subject ?? ''}`);
   }
 
   #url(ctx: SearchContext, path: string, params: ReadonlyArray<readonly [string, string]>, cursor?: string): string {
@@ -172,16 +184,16 @@ export class FhirService {
     await this.#deps.ids.prefetch([ctx.compartment, ...search.filters.flatMap((f) => f.value.split(',').map((v) => v.slice(v.lastIndexOf('/') + 1)))]);
     if (search.resourceType === 'Patient' && ctx.compartment === undefined) return this.#searchPatients(search, ctx);
     const plan = await this.planner.plan(search, ctx.access, ctx.compartment, { strict: ctx.strict });
-    const { path, selfParams } = this.#links(ctx, search, plan.dropped);
+    const { path, selfParams } = this.#links(ctx, search, plan);
     // Hashing the search is only needed when a cursor is read or written.
     let fingerprintCache: string | undefined;
-    const fingerprintOf = () => (fingerprintCache ??= searchFingerprint(normalizedSearch(path, search)));
+    const fingerprintOf = () => (fingerprintCache ??= this.#fingerprint(path, search, selfParams, ctx));
     const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprintOf()) : undefined;
     const sourceCount = state?.sourceCount ?? Math.max(search.count, 1);
     const start: Positions = state?.positions ?? {};
     const merged = await mergeSources(
       plan.sources.map((p) => ({ source: p.source, query: p.query, position: start[p.source.sourceId] ?? { skip: 0, done: false } })),
-      { count: search.count, sourceCount: search.count === 0 ? 0 : sourceCount, sort: search.sort, wantTotal: search.total, accurateTotal: search.accurateTotal, timeoutMs: this.#deps.sourceTimeoutMs, signal: ctx.signal },
+      { count: search.count, sourceCount: search.count === 0 ? 0 : sourceCount, sort: plan.sort, wantTotal: search.total, accurateTotal: search.accurateTotal, timeoutMs: this.#deps.sourceTimeoutMs, signal: ctx.signal },
     );
     const total = search.total ? (state ? state.total : merged.total) : undefined;
     const offset = state?.offset ?? 0;
@@ -294,7 +306,7 @@ export class FhirService {
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     const grant = decision.grant;
     const path = 'Patient';
-    const fingerprint = searchFingerprint(normalizedSearch(path, search));
+    const fingerprint = this.#fingerprint(path, search, search.params, ctx);
     const state = search.cursor ? this.#deps.cursors.open(search.cursor, fingerprint) : undefined;
     const visible = grant.patients === '*' ? this.#deps.links.patients() : grant.patients;
     // The criteria go to the sources first: only persons who may match are read and merged.

@@ -9,6 +9,7 @@ import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { SourcePage, SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { compareBySortRules } from '../../adapters/embedded/sort-rules.ts';
 import type { SourcePosition } from './cursor.ts';
+import { sourceIssue } from './outcomes.ts';
 import { callSource } from './source-call.ts';
 import type { FederatedSource } from './source-directory.ts';
 
@@ -40,11 +41,15 @@ class SourceStream {
   pageToken: string | undefined;
   nextToken: string | undefined;
   total: number | undefined;
-  failed = false;
+  failure: OperationOutcomeIssue | undefined;
 
   constructor(input: MergeInput) {
     this.input = input;
     this.pageToken = input.position.page;
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
   }
 
   get exhausted(): boolean {
@@ -56,7 +61,7 @@ class SourceStream {
   }
 
   position(): SourcePosition {
-    if (this.failed) return { skip: 0, done: true };
+    if (this.failure) return { skip: 0, done: true, failed: this.failure.code };
     if (this.index >= this.buffer.length) {
       return this.nextToken === undefined ? { skip: 0, done: true } : { page: this.nextToken, skip: 0, done: false };
     }
@@ -80,7 +85,7 @@ async function fetchPage(stream: SourceStream, token: string | undefined, option
     stream.input.source.adapter.search(query, signal),
   );
   if (!result.ok) {
-    stream.failed = true;
+    stream.failure = result.issue;
     issues.push(result.issue);
     return;
   }
@@ -90,8 +95,13 @@ async function fetchPage(stream: SourceStream, token: string | undefined, option
   stream.total ??= result.value.total;
 }
 
+const REPEATED_CODES = ['timeout', 'not-supported', 'exception'] as const;
+
 export async function mergeSources(inputs: readonly MergeInput[], options: MergeOptions): Promise<MergeResult> {
-  const issues: OperationOutcomeIssue[] = [];
+  // A source that failed on an earlier page is not asked again, but its absence is still said.
+  const issues: OperationOutcomeIssue[] = inputs
+    .filter((i) => i.position.failed !== undefined)
+    .map((i) => sourceIssue(REPEATED_CODES.find((c) => c === i.position.failed) ?? 'incomplete', i.source.sourceId, `${i.source.name} failed on an earlier page of this search; its records are missing from this result`));
   const streams = inputs.filter((i) => !i.position.done).map((i) => new SourceStream(i));
   // First pages in parallel: the search costs as much as its slowest source, not their sum.
   await Promise.all(

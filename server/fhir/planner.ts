@@ -3,11 +3,11 @@
  * It resolves the patients a search names (compartment, `patient`/`subject` values) to each
  * source's local ids, consults the AccessPolicy so only allowed sources and patients are
  * queried, leaves out sources that cannot evaluate a parameter or sort (with an informational
- * warning rather than silently over-matching), and drops parameters no source supports
- * (lenient) or refuses them (`Prefer: handling=strict`).
+ * warning rather than silently over-matching), and drops parameters and sorts no source supports
+ * with a warning (lenient) or refuses them (`Prefer: handling=strict`).
  */
 import { badRequest, getSearchParameter, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
-import type { Filter } from '@medplum/core';
+import type { Filter, SortRule } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { isPatientCompartmentType, patientCompartmentParams } from '../../adapters/embedded/patient-compartment.ts';
@@ -37,9 +37,15 @@ export interface SearchPlan {
   readonly grant: AccessGrant;
   /** Filter codes that no source supports: left out of the search and of the self link. */
   readonly dropped: readonly string[];
+  /** The `_sort` rules applied: those some source can sort by (the others are dropped with a warning). */
+  readonly sort: readonly SortRule[];
 }
 
 export const denied = accessDenied;
+
+function droppedIssue(text: string, expression: string): OperationOutcomeIssue {
+  return { severity: 'warning', code: 'not-supported', details: { text }, expression: [expression] };
+}
 
 /** The parameters of a type that name the patient whose compartment is searched. */
 export function patientParams(resourceType: string): string[] {
@@ -176,16 +182,23 @@ export class Planner {
     const declaredBy = serving.map((s) => declaredParams(s, type));
     const supported = { has: (code: string) => declaredBy.some((d) => d.has(code)) };
     const dropped = [...new Set(rest.filter((f) => !supported.has(f.code)).map((f) => f.code))];
-    if (dropped.length > 0 && options.strict) {
-      throw new OperationOutcomeError(badRequest(`No source can evaluate the search parameter(s) ${dropped.join(', ')} for ${type}`, dropped[0]));
+    const unsortable = [...new Set(search.sort.filter((r) => !supported.has(r.code)).map((r) => r.code))];
+    if (options.strict && (dropped.length > 0 || unsortable.length > 0)) {
+      const what = [...dropped, ...unsortable.map((c) => `_sort=${c}`)];
+      throw new OperationOutcomeError(badRequest(`No source can evaluate ${what.join(', ')} for ${type}`, what[0]));
     }
+    const issues: OperationOutcomeIssue[] = [
+      // Lenient: dropped, but said so, since the result is wider (or in another order) than asked.
+      ...dropped.map((code) => droppedIssue(`No source can evaluate ${code} for ${type}: it was not applied, so the result is not narrowed by it`, code)),
+      ...unsortable.map((code) => droppedIssue(`No source can sort ${type} by ${code}: the result is not sorted by it`, '_sort')),
+    ];
+    const sort = search.sort.filter((r) => supported.has(r.code));
     const filters = rest.filter((f) => supported.has(f.code));
     // SMART v2 scope constraints (`patient/Observation.rs?category=…`) narrow the search itself, so
     // pages and totals hold only what the token may see; never dropped: a source that cannot
     // evaluate them is left out like any other.
     const narrowing = constraintSearch(context, type);
     if (narrowing) filters.push(...(parseSearchRequest(type, narrowing).filters ?? []));
-    const issues: OperationOutcomeIssue[] = [];
     const plans: SourcePlan[] = [];
     const allowLocal = (l: SourceLocalId, source: FederatedSource) => {
       const key = links.patientOf(l.sourceId, l.localId);
@@ -197,9 +210,9 @@ export class Planner {
       if (!capability) continue;
       const declared = declaredParams(source, type);
       const missing = filters.filter((f) => !declared.has(f.code)).map((f) => f.code);
-      const unsortable = search.sort.filter((r) => !declared.has(r.code)).map((r) => r.code);
-      if (missing.length > 0 || unsortable.length > 0) {
-        const what = [...missing, ...unsortable.map((c) => `_sort=${c}`)].join(', ');
+      const unsorted = sort.filter((r) => !declared.has(r.code)).map((r) => r.code);
+      if (missing.length > 0 || unsorted.length > 0) {
+        const what = [...missing, ...unsorted.map((c) => `_sort=${c}`)].join(', ');
         issues.push(sourceIssue('not-supported', source.sourceId, `${source.name} cannot evaluate ${what}; its ${type} records are not in this result`));
         continue;
       }
@@ -219,8 +232,8 @@ export class Planner {
       }
       const local = this.localizeFilters(type, filters, source.sourceId);
       if (!local) continue; // an _id or reference names only other sources' records
-      plans.push({ source, query: { resourceType: type, filters: local, patients, sort: search.sort } });
+      plans.push({ source, query: { resourceType: type, filters: local, patients, sort } });
     }
-    return { sources: plans, issues, grant, dropped };
+    return { sources: plans, issues, grant, dropped, sort };
   }
 }

@@ -63,6 +63,36 @@ t.test('a failing source is a warning too; a read from it is a 503 OperationOutc
   t.equal(ready.sources.find((s: any) => s.name === 'flaky').status, 'down');
 });
 
+t.test('a source that failed on the first page is still named by a warning on the later pages', async (t) => {
+  const app = await demoApp({ extraSources: [source('flaky', flakySource('broken'))] });
+  t.teardown(() => app.close());
+  const issuesOf = (bundle: any) => bundle.entry.filter((e: any) => e.search.mode === 'outcome').flatMap((e: any) => e.resource.issue);
+  let bundle = json(await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?status=active&_count=2' }));
+  t.match(issuesOf(bundle), [{ code: 'exception', diagnostics: 'source=flaky' }]);
+  for (let page = 2; page <= 3; page++) {
+    const next = bundle.link.find((l: any) => l.relation === 'next').url;
+    bundle = json(await app.inject({ method: 'GET', url: new URL(next).pathname + new URL(next).search }));
+    t.match(issuesOf(bundle), [{ code: 'exception', diagnostics: 'source=flaky', details: { text: /failed on an earlier page/ } }], `page ${page}`);
+  }
+});
+
+t.test('a paging cursor serves only the caller it was issued to (its total included)', async (t) => {
+  const policy: AccessPolicy = { async decide() { return { allowed: true, grant: { patients: '*', allows: () => true } }; } };
+  const app = await demoApp({ accessPolicy: policy });
+  app.addHook('onRequest', async (request) => {
+    const subject = request.headers['x-test-subject'];
+    if (typeof subject === 'string') request.accessContext = { clientId: 'c', subject, scopes: [] };
+  });
+  t.teardown(() => app.close());
+  const first = json(await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?_count=2', headers: { 'x-test-subject': alice } }));
+  const next = first.link.find((l: any) => l.relation === 'next').url;
+  const path = new URL(next).pathname + new URL(next).search;
+  t.equal((await app.inject({ method: 'GET', url: path, headers: { 'x-test-subject': alice } })).statusCode, 200);
+  const stolen = await app.inject({ method: 'GET', url: path, headers: { 'x-test-subject': bob } });
+  t.equal(stolen.statusCode, 400);
+  t.match(json(stolen).issue[0].details.text, /_cursor/);
+});
+
 t.test('parameters a source cannot evaluate leave that source out with a warning instead of over-matching', async (t) => {
   const calls: SourceQuery[] = [];
   const limited = flakySource('broken', calls);

@@ -224,6 +224,34 @@ t.test('unknown parameters are ignored and left out of the self link, or refused
   t.match(json(strict).issue[0].details.text, /colour/);
 });
 
+t.test('a filter no source evaluates is dropped with a warning entry, on every page, and paging still works', async (t) => {
+  const url = `/fhir/Observation?patient=${alice}&value-quantity=gt5&_count=5`;
+  const first = json(await get(url));
+  const warning = (bundle: any) => bundle.entry.find((e: any) => e.search.mode === 'outcome')?.resource.issue.find((i: any) => i.expression?.[0] === 'value-quantity');
+  t.match(warning(first), { severity: 'warning', code: 'not-supported', details: { text: /value-quantity .*not applied/ } });
+  t.notMatch(first.link[0].url, /value-quantity/, 'the self link states the search as applied');
+  const next = first.link.find((l: any) => l.relation === 'next').url;
+  const second = await get(new URL(next).pathname + new URL(next).search);
+  t.equal(second.statusCode, 200, 'the next link is the search as applied, and its cursor fits it');
+  t.ok(ids(json(second)).length > 0);
+  const strict = await get(url, { prefer: 'handling=strict' });
+  t.equal(strict.statusCode, 400);
+});
+
+t.test('a sort no source can do is dropped with a warning (400 when strict), never an empty result', async (t) => {
+  const res = json(await get(`/fhir/Observation?patient=${alice}&_sort=value-quantity&_count=100`));
+  t.ok(res.total > 0);
+  t.equal(ids(res).length, res.total);
+  const issue = res.entry.find((e: any) => e.search.mode === 'outcome').resource.issue;
+  t.match(issue, [{ severity: 'warning', code: 'not-supported', expression: ['_sort'], details: { text: /No source can sort Observation by value-quantity/ } }]);
+  t.notMatch(res.link[0].url, /_sort/);
+  const partly = json(await get(`/fhir/Observation?patient=${alice}&_sort=value-quantity,-date&_count=100`));
+  t.match(partly.link[0].url, /_sort=-date/, 'the rules some source can do are applied');
+  const dates = partly.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.effectiveDateTime ?? '');
+  t.same(dates, [...dates].sort().reverse());
+  t.equal((await get(`/fhir/Observation?patient=${alice}&_sort=value-quantity`, { prefer: 'handling=strict' })).statusCode, 400);
+});
+
 t.test('bad search input gets a 400 OperationOutcome that says what was wrong', async (t) => {
   for (const [query, why] of [
     ['authoredon=2020-13-45', /date/],
