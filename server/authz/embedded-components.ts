@@ -11,7 +11,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
-import { loadDeployment } from '../../contracts/deployment.ts';
+import { checkDeployment, loadDeployment } from '../../contracts/deployment.ts';
+import { connectChain } from '../../contracts/connection.ts';
 import type { EmbeddedComponent, StartContext } from '../main.ts';
 import { startEmbeddedChain } from '../embedded/chain.ts';
 import { DEMO_CAST, demoAddress, demoWallet } from '../embedded/demo-identities.ts';
@@ -25,11 +26,19 @@ import { chainCommitments, linkGroup, verifyPatientLinks } from './link-verifica
 export const chainComponent: EmbeddedComponent = {
   name: 'chain',
   async start(ctx: StartContext) {
-    const deploymentFile = process.env.MEDREC_DEPLOYMENT;
+    const { deploymentFile } = ctx.config.chain;
     if (deploymentFile) {
-      const deployment = loadDeployment(deploymentFile) as ReturnType<typeof loadDeployment> & { rpcUrl?: string };
-      const rpcUrl = process.env.CHAIN_RPC_URL ?? deployment.rpcUrl;
+      const deployment = loadDeployment(deploymentFile);
+      const rpcUrl = ctx.config.chain.rpcUrl ?? deployment.rpcUrl;
       if (!rpcUrl) throw new Error('MEDREC_DEPLOYMENT has no rpcUrl: set CHAIN_RPC_URL');
+      // The chain must be the deployment's (chain id) and hold its contracts (code at each
+      // address): otherwise the follower would read another network's logs, or none, as consent.
+      const { provider } = await connectChain({ rpcUrl, chainId: deployment.chainId });
+      try {
+        await checkDeployment(provider, deployment);
+      } finally {
+        provider.destroy();
+      }
       ctx.chain = { rpcUrl, chainId: deployment.chainId, contracts: deployment.addresses, fromBlock: deployment.fromBlock };
       return;
     }
@@ -82,7 +91,7 @@ export const authorizationComponent: EmbeddedComponent = {
 
     const metrics = createMetrics();
     // New-block announcements wake the follower early: anvil serves WebSocket on its HTTP port.
-    const wsUrl = process.env.CHAIN_WS_URL ?? (process.env.MEDREC_DEPLOYMENT ? undefined : chain.rpcUrl.replace(/^http/, 'ws'));
+    const wsUrl = ctx.config.chain.wsUrl ?? (ctx.config.chain.deploymentFile ? undefined : chain.rpcUrl.replace(/^http/, 'ws'));
     const authz = await startAuthorization({
       redisUrl: ctx.redisUrl,
       chain: { ...chain, confirmations: ctx.config.authz.confirmations, ...(wsUrl ? { wsUrl } : {}) },

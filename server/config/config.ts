@@ -17,6 +17,9 @@
  * | AUTHZ_MAX_LAG_BLOCKS | 2 | most blocks the permission indexes may trail the confirmed head by before requests get 503 |
  * | AUTHZ_MAX_HEAD_AGE_MS | 5000 | longest time without the follower reaching the chain before requests get 503 |
  * | AUTHZ_CONFIRMATIONS | 0 | blocks the follower stays behind the head (0 on QBFT: immediate finality) |
+ * | MEDREC_DEPLOYMENT | embedded chain | deployment file of the MedRec network to follow (written by `medrec deploy`) |
+ * | CHAIN_RPC_URL | the deployment file's `rpcUrl` | JSON-RPC URL of that network's chain (only with MEDREC_DEPLOYMENT) |
+ * | CHAIN_WS_URL | none | WebSocket JSON-RPC URL: new blocks wake the follower early |
  */
 import { resolve } from 'node:path';
 
@@ -33,6 +36,8 @@ export interface AppConfig {
   readonly logLevel: string;
   /** Bounded staleness of the chain-backed permissions and the follower's finality depth. */
   readonly authz: { readonly maxLagBlocks: number; readonly maxHeadAgeMs: number; readonly confirmations: number };
+  /** An existing MedRec network to follow; absent: the embedded chain. */
+  readonly chain: { readonly deploymentFile?: string; readonly rpcUrl?: string; readonly wsUrl?: string };
 }
 
 export class ConfigError extends Error {
@@ -91,6 +96,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): A
     maxHeadAgeMs: integer('AUTHZ_MAX_HEAD_AGE_MS', 5000, 100, 3_600_000),
     confirmations: integer('AUTHZ_CONFIRMATIONS', 0, 0, 1000),
   };
+  const deploymentFile = get('MEDREC_DEPLOYMENT');
+  const chain = { deploymentFile: deploymentFile ? resolve(deploymentFile) : undefined, rpcUrl: url('CHAIN_RPC_URL', ['http:', 'https:']), wsUrl: url('CHAIN_WS_URL', ['ws:', 'wss:']) };
+  // Without a deployment the server would start its own demo chain and ignore the URL.
+  if (get('CHAIN_RPC_URL') !== undefined && !deploymentFile) problems.push('CHAIN_RPC_URL: set MEDREC_DEPLOYMENT too (the deployment file naming the contracts on that chain)');
   if (problems.length > 0) throw new ConfigError(problems);
-  return { port, host, publicUrl, sourcesFile: sourcesFile ? resolve(sourcesFile) : undefined, dataDir, cursorSecret, sourceTimeoutMs, bodyLimit, redisUrl, logLevel, authz };
+  return { port, host, publicUrl, sourcesFile: sourcesFile ? resolve(sourcesFile) : undefined, dataDir, cursorSecret, sourceTimeoutMs, bodyLimit, redisUrl, logLevel, authz, chain };
 }
