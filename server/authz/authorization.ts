@@ -122,7 +122,15 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     // Warm the shared copies of changed subjects off the hot path (one job per subject).
     ...(workers ? { onInvalidated: (subjects: readonly string[]) => void rebuilds.request(subjects).catch(onError('snapshot rebuild')) } : {}),
   });
-  const audit = new AuditTrail({ connection, prefix: o.queuePrefix, redis: workerRedis, work: workers, onError: onError('audit') });
+  const audit = new AuditTrail({
+    connection,
+    prefix: o.queuePrefix,
+    redis: workerRedis,
+    work: workers,
+    onDropped: (count) => o.metrics?.auditDropped.inc(count),
+    onError: onError('audit'),
+  });
+  o.metrics?.watchAudit(audit);
   const policy = new ChainAccessPolicy({
     snapshots,
     freshness,

@@ -1,7 +1,7 @@
 /**
  * The server's Prometheus metrics, in a registry of their own (no prom-client global state):
  * request latency by route, permission snapshot lookups by where they were found, chain lag in
- * blocks and seconds, queue depths. Gauges are read when scraped.
+ * blocks and seconds, queue depths, audit records held or lost. Gauges are read when scraped.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queue } from 'bullmq';
@@ -12,6 +12,10 @@ export interface MedrecMetrics {
   readonly requestDuration: Histogram<'method' | 'route' | 'status_code'>;
   readonly snapshotLookups: Counter<'result'>;
   readonly accessDecisions: Counter<'outcome' | 'status'>;
+  /** Audit records lost (held while Redis was away beyond the audit buffer's bound). */
+  readonly auditDropped: Counter;
+  /** Reports how many audit records wait to be queued. */
+  watchAudit(audit: { readonly buffered: number }): void;
   /** Reports the chain lag of this process from its freshness tracker. */
   watchFreshness(freshness: SyncFreshness): void;
   /** Reports the depth of these queues by job state. */
@@ -39,6 +43,20 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     help: 'Access decisions by outcome and HTTP status',
     labelNames: ['outcome', 'status'] as const,
     registers: [registry],
+  });
+  const auditDropped = new Counter({
+    name: 'medrec_audit_dropped_total',
+    help: 'Audit records dropped: they could not be queued and the bounded buffer was full',
+    registers: [registry],
+  });
+  const audits: Array<{ readonly buffered: number }> = [];
+  new Gauge({
+    name: 'medrec_audit_buffered_records',
+    help: 'Audit records waiting to be queued (buffered, or held while Redis is away)',
+    registers: [registry],
+    collect() {
+      this.set(audits.reduce((n, a) => n + a.buffered, 0));
+    },
   });
   const freshnessSources: SyncFreshness[] = [];
   new Gauge({
@@ -106,6 +124,8 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     requestDuration,
     snapshotLookups,
     accessDecisions,
+    auditDropped,
+    watchAudit: (a) => void audits.push(a),
     watchFreshness: (f) => void freshnessSources.splice(0, freshnessSources.length, f),
     watchQueues: (qs) => void queues.push(...qs),
   };
