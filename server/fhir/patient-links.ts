@@ -45,6 +45,18 @@ export class InMemoryPatientLinks implements PatientLinks {
     this.#byPatient.set(patient, list);
   }
 
+  /** Forgets one link (a relationship ended); false when it was not there. */
+  remove(link: PatientLink): boolean {
+    const patient = link.patient.toLowerCase();
+    const key = `${link.sourceId}\u0000${link.localId}`;
+    if (this.#bySource.get(key) !== patient) return false;
+    this.#bySource.delete(key);
+    const rest = (this.#byPatient.get(patient) ?? []).filter((l) => l.sourceId !== link.sourceId || l.localId !== link.localId);
+    if (rest.length) this.#byPatient.set(patient, rest);
+    else this.#byPatient.delete(patient);
+    return true;
+  }
+
   localIds(patient: string, sourceId: string): readonly string[] {
     return (this.#byPatient.get(patient) ?? []).filter((l) => l.sourceId === sourceId).map((l) => l.localId);
   }

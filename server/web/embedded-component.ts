@@ -8,13 +8,14 @@
  * `MEDREC_PROVIDER_KEY` (every demo provider in the embedded demo). `MEDREC_WALLET_RPC_URL`, when
  * set, is the chain's RPC URL offered to browser wallets that do not know the chain yet.
  */
+import { join } from 'node:path';
 import { JsonRpcProvider, Wallet, type Signer } from 'ethers';
 import { MedRecClient } from '../../contracts/client.ts';
 import { keySigner } from '../../contracts/connection.ts';
 import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { demoWallet } from '../embedded/demo-identities.ts';
-import { InMemoryPatientLinks } from '../fhir/patient-links.ts';
 import type { EmbeddedComponent } from '../main.ts';
+import { ConsoleLinks } from './desks/console-links.ts';
 import { SourceCallCounts } from './desks/source-calls.ts';
 import { webApps, webAppClients } from './web-apps.ts';
 import { providerDemoSigners, wireWebApps } from './web-wiring.ts';
@@ -53,9 +54,10 @@ export const webComponent: EmbeddedComponent = {
       const wallet = new Wallet(providerKey, provider);
       providerSigners.set(wallet.address.toLowerCase(), wallet);
     }
-    // The FHIR layer and the console's "link a patient" share one link table.
-    const links = new InMemoryPatientLinks(ctx.links);
-    ctx.patientLinks = links;
+    // The FHIR layer and the console's "link a patient" share one link table; the console's
+    // changes to it are kept in the data dir, as the commitments it sends stay on chain.
+    const links = new ConsoleLinks(ctx.links, join(ctx.config.dataDir, 'console-links.json'));
+    ctx.patientLinks = links.table;
     // The FHIR layer reports each call to a source; the console's Sources screen counts failures.
     const calls = new SourceCallCounts();
     ctx.sources = calls.instrument(ctx.sources);

@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Wallet } from 'ethers';
@@ -94,9 +95,10 @@ t.test('providers propose, vote in and rescind through the console', async (t) =
   await hospital.context.close();
 });
 
-t.test('a provider links a patient (commitment on chain), refuses a wrong link, and ends the relationship', async (t) => {
+t.test('a provider links a patient once the chain has the commitment, refuses a wrong link, and ending the relationship unlinks it', async (t) => {
   const { context, page } = await signedInAs('Mercy General Hospital');
   const dave = demoAddress('dave');
+  const carol = demoAddress('carol');
   const hospital = demoAddress('hospital');
   await tab(page, 'Patients');
   await page.getByRole('heading', { name: 'Linked patients' }).waitFor();
@@ -104,25 +106,34 @@ t.test('a provider links a patient (commitment on chain), refuses a wrong link, 
   t.match(await page.getByRole('region', { name: 'Linked patients' }).innerText(), /Corner Pharmacy: prescriptions and medication records/, 'grants that involve our records are shown');
 
   t.equal(await page.getByLabel('Source', { exact: true }).inputValue(), 'hospital', 'the first of our sources is chosen, not a blank');
-  await page.getByLabel('Local patient id').fill('c0a7e11e-0000-4000-8000-00000000ca01');
-  await page.getByLabel("Patient's address").fill(dave);
-  await page.getByRole('button', { name: 'Link patient' }).click();
-  await page.getByRole('status').filter({ hasText: 'already linked to another address' }).waitFor();
+  const link = async (localId: string, address: string, outcome: string | RegExp) => {
+    await page.getByLabel('Local patient id').fill(localId);
+    await page.getByLabel("Patient's address").fill(address);
+    await page.getByRole('button', { name: 'Link patient' }).click();
+    await page.getByRole('region', { name: 'Link a patient' }).getByRole('status').filter({ hasText: outcome }).waitFor();
+  };
+  await link('c0a7e11e-0000-4000-8000-00000000ca01', dave, 'already linked to another address');
   t.match(await page.getByRole('region', { name: 'Link a patient' }).innerText(), /Check the local id/, 'the failure says what to do next');
 
   const localId = `mgh-${randomBytes(3).toString('hex')}`;
-  await page.getByLabel('Local patient id').fill(localId);
-  await page.getByRole('button', { name: 'Link patient' }).click();
-  await page.getByRole('status').filter({ hasText: 'Patient linked' }).waitFor();
+  await link(localId, hospital, 'cannot be linked as a patient');
+  t.pass('the chain refuses our own address as a patient, and says why');
+  await link(localId, dave, 'Patient linked');
+  t.pass('the refused transaction left no link behind: the same local id links to dave');
   t.equal(await checkScreen(page, stack.artifacts, 'provider-patients'), '', 'patients screen: no accessibility violations');
   const relationship = await stack.chain.client.relationships.read('getRelationship', hospital, dave);
-  const salt = deriveLinkSalt(demoWallet('hospital').privateKey, dave);
   t.ok(relationship.active, 'the relationship is on chain');
-  t.equal(relationship.commitment, linkCommitment({ provider: hospital, patient: dave, salt, links: [{ sourceId: 'hospital', localId }] }), 'only the salted commitment of the link went on chain');
+  t.equal(relationship.commitment, linkCommitment({ provider: hospital, patient: dave, salt: deriveLinkSalt(demoWallet('hospital').privateKey, dave), links: [{ sourceId: 'hospital', localId }] }), 'only the salted commitment of the link went on chain');
 
   await page.getByRole('button', { name: 'End relationship with Demo patient Dave' }).click();
   await page.getByRole('status').filter({ hasText: 'Relationship ended' }).waitFor();
   t.notOk((await stack.chain.client.relationships.read('getRelationship', hospital, dave)).active, 'the relationship ended on chain');
+
+  // The local id was dave's only through the ended relationship: it is free for the right patient.
+  await link(localId, carol, 'the on-chain commitment was updated');
+  const carols = await stack.chain.client.relationships.read('getRelationship', hospital, carol);
+  t.equal(carols.commitment, linkCommitment({ provider: hospital, patient: carol, salt: deriveLinkSalt(demoWallet('hospital').privateKey, carol), links: [{ sourceId: 'hospital', localId: 'c0a7e11e-0000-4000-8000-00000000ca01' }, { sourceId: 'hospital', localId }] }), 'carol’s commitment covers both her local ids');
+  t.same(JSON.parse(readFileSync(join(stack.dataDir, 'console-links.json'), 'utf8')), { added: [{ patient: carol, sourceId: 'hospital', localId }], removed: [] }, 'what the console changed is kept in the data dir for the next start');
   await context.close();
 });
 

@@ -28,26 +28,47 @@ export async function relayed(chain: MedRecChain, action: SignedAction, explain:
     const outcome = await chain.relay(action);
     return { txHash: outcome.hash, blockNumber: outcome.blockNumber };
   } catch (error) {
-    throw revertError(error, explain);
+    throw revertError(error, explain, chain.consent.interface);
   }
 }
 
-/** Waits for a transaction and turns a revert into a message a person can act on. */
-export async function mined(send: () => Promise<{ hash: string; wait(): Promise<{ blockNumber: number } | null> }>, explain: (name: string) => string): Promise<{ txHash: string; blockNumber: number }> {
+/** Reads a revert's custom error from its data (a signer's gas estimate reports only the raw data). */
+export interface RevertDecoder {
+  parseError(data: string): { readonly name: string } | null;
+}
+
+/**
+ * Waits for a transaction and turns a revert into a message a person can act on; `contract` is the
+ * one called, whose custom errors name the reason.
+ */
+export async function mined(
+  send: () => Promise<{ hash: string; wait(): Promise<{ blockNumber: number } | null> }>,
+  explain: (name: string) => string,
+  contract?: RevertDecoder,
+): Promise<{ txHash: string; blockNumber: number }> {
   let tx: { hash: string; wait(): Promise<{ blockNumber: number } | null> };
   try {
     tx = await send();
   } catch (error) {
-    throw revertError(error, explain);
+    throw revertError(error, explain, contract);
   }
-  const receipt = await tx.wait().catch((error: unknown) => { throw revertError(error, explain); });
+  const receipt = await tx.wait().catch((error: unknown) => { throw revertError(error, explain, contract); });
   if (!receipt) throw new DeskError(502, 'The transaction was not mined.', 'Try again in a moment.');
   return { txHash: tx.hash, blockNumber: receipt.blockNumber };
 }
 
-function revertError(error: unknown, explain: (name: string) => string): DeskError {
-  const e = error as { revert?: { name?: string }; errorName?: string; shortMessage?: string; code?: string; message?: string };
-  const name = e.revert?.name ?? e.errorName;
+function decodedName(data: unknown, contract: RevertDecoder | undefined): string | undefined {
+  if (!contract || typeof data !== 'string' || data.length < 10) return undefined;
+  try {
+    return contract.parseError(data)?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+function revertError(error: unknown, explain: (name: string) => string, contract?: RevertDecoder): DeskError {
+  const e = error as { revert?: { name?: string }; errorName?: string; data?: unknown; shortMessage?: string; code?: string; message?: string };
+  const name = e.revert?.name ?? e.errorName ?? decodedName(e.data, contract);
   if (name) return new DeskError(409, explain(name), 'Reload to see the current state, then try again.');
   if (e.code === 'ECONNREFUSED' || e.code === 'NETWORK_ERROR') {
     return new DeskError(503, 'The chain node cannot be reached.', 'Wait a moment and try again; the node operator can check the chain.');

@@ -15,10 +15,12 @@ const PURPOSES = ['treatment', 'payment', 'operations', 'research', 'public-heal
 /** Motions shown: the most recent ones (older ones are history, not work). */
 const MOTION_WINDOW = 50;
 
-/** The node's private link table, as far as the console needs it. */
+/** The node's private link table, as far as the console needs it (console-links.ts keeps it). */
 export interface LinkTable {
-  add(link: PatientLink): void;
+  patientOf(sourceId: string, localId: string): string | undefined;
   linksOf(patient: string): readonly PatientLink[];
+  add(link: PatientLink): void;
+  remove(link: PatientLink): void;
 }
 
 export interface ChainProviderDeskOptions {
@@ -47,6 +49,7 @@ function explainRevert(name: string): string {
     case 'InvalidNode': return 'That node key already belongs to another provider.';
     case 'RelationshipExists': return 'This patient is already linked.';
     case 'NoRelationship': return 'There is no active relationship with this patient.';
+    case 'InvalidRelationship': return 'That address cannot be linked as a patient (it is yours, or empty).';
     default: return `The network refused this (${name}).`;
   }
 }
@@ -94,19 +97,19 @@ export class ChainProviderDesk implements ProviderDesk {
     const registry = this.#o.chain.registry.connect(this.#signer(provider));
     if (request.remove) {
       const target = getAddress(request.remove);
-      const r = await mined(() => registry.write('proposeRemoval', [target]), explainRevert);
+      const r = await mined(() => registry.write('proposeRemoval', [target]), explainRevert, registry.interface);
       return { ...r, summary: 'Removal proposed.' };
     }
     if (!request.address || !request.name || !request.fhirBase) throw new DeskError(400, 'A proposal needs a name, an address and a FHIR base URL.', 'Fill in all three fields.');
     const candidate = getAddress(request.address);
-    const r = await mined(() => registry.write('proposeAdmission', [candidate, request.name ?? '', request.fhirBase ?? '', candidate]), explainRevert);
+    const r = await mined(() => registry.write('proposeAdmission', [candidate, request.name ?? '', request.fhirBase ?? '', candidate]), explainRevert, registry.interface);
     const admitted = await this.#o.chain.registry.read('isProvider', candidate);
     return { ...r, summary: admitted ? `${request.name} was admitted at once (you are the only provider).` : `Proposed ${request.name}.` };
   }
 
   async vote(provider: string, motionId: string): Promise<RelayOutcome> {
     const registry = this.#o.chain.registry.connect(this.#signer(provider));
-    const r = await mined(() => registry.write('vote', [BigInt(motionId)]), explainRevert);
+    const r = await mined(() => registry.write('vote', [BigInt(motionId)]), explainRevert, registry.interface);
     const { motion } = await this.#o.chain.registry.read('getMotion', BigInt(motionId));
     const passed = motion.status === 2;
     const name = motion.name || motion.subject;
@@ -115,7 +118,7 @@ export class ChainProviderDesk implements ProviderDesk {
 
   async rescind(provider: string, motionId: string): Promise<RelayOutcome> {
     const registry = this.#o.chain.registry.connect(this.#signer(provider));
-    const r = await mined(() => registry.write('rescind', [BigInt(motionId)]), explainRevert);
+    const r = await mined(() => registry.write('rescind', [BigInt(motionId)]), explainRevert, registry.interface);
     return { ...r, summary: 'Proposal rescinded.' };
   }
 
@@ -160,25 +163,32 @@ export class ChainProviderDesk implements ProviderDesk {
     }
     const signer = this.#signer(provider);
     const patient = request.address.toLowerCase();
-    try {
-      this.#o.links.add({ patient, sourceId: request.source, localId: request.localId });
-    } catch {
+    const link = { patient, sourceId: request.source, localId: request.localId };
+    const holder = this.#o.links.patientOf(link.sourceId, link.localId);
+    if (holder !== undefined && holder !== patient) {
       throw new DeskError(409, 'That local patient is already linked to another address.', 'Check the local id; end the other link first if it was wrong.');
     }
+    // The commitment covers the links this provider will hold; the table takes the new one only
+    // once the chain has it, so a refused transaction leaves nothing behind.
     const ours = new Set(this.#o.sourcesOf(provider));
-    const rows = this.#o.links.linksOf(patient).filter((l) => ours.has(l.sourceId)).map((l) => ({ sourceId: l.sourceId, localId: l.localId }));
+    const held = this.#o.links.linksOf(patient).filter((l) => ours.has(l.sourceId));
+    const rows = [...held, ...(holder === undefined ? [link] : [])].map((l) => ({ sourceId: l.sourceId, localId: l.localId }));
     const commitment = linkCommitment({ provider, patient, salt: this.#o.saltFor(provider, patient), links: rows });
     const relationships = this.#o.chain.relationships.connect(signer);
     const existing = await this.#o.chain.relationships.read('getRelationship', provider, patient);
     const r = existing.active
-      ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert)
-      : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert);
+      ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert, relationships.interface)
+      : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert, relationships.interface);
+    this.#o.links.add(link);
     return { ...r, summary: existing.active ? 'Link added; the on-chain commitment was updated.' : 'Patient linked.' };
   }
 
   async endRelationship(provider: string, patient: string): Promise<RelayOutcome> {
     const relationships = this.#o.chain.relationships.connect(this.#signer(provider));
-    const r = await mined(() => relationships.write('endRelationship', [provider, patient]), explainRevert);
-    return { ...r, summary: 'Relationship ended.' };
+    const r = await mined(() => relationships.write('endRelationship', [provider, patient]), explainRevert, relationships.interface);
+    // Ended on chain: this provider's local ids for the patient go too, so nothing stale resolves or blocks a new link.
+    const ours = new Set(this.#o.sourcesOf(provider));
+    for (const l of this.#o.links.linksOf(patient).filter((x) => ours.has(x.sourceId))) this.#o.links.remove(l);
+    return { ...r, summary: 'Relationship ended; its local links were removed from this node.' };
   }
 }

@@ -18,8 +18,9 @@ import { demoAddress } from '../../../server/embedded/demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from '../../../server/embedded/demo-links.ts';
 import { demoSources } from '../../../server/embedded/demo-sources.ts';
 import { startRedisServer } from '../../../server/embedded/redis-server.ts';
-import { InMemoryPatientLinks, type PatientLink } from '../../../server/fhir/patient-links.ts';
+import type { PatientLink } from '../../../server/fhir/patient-links.ts';
 import { freePort } from '../../../server/util/free-port.ts';
+import { ConsoleLinks } from '../../../server/web/desks/console-links.ts';
 import { SourceCallCounts } from '../../../server/web/desks/source-calls.ts';
 import { webApps, webAppClients } from '../../../server/web/web-apps.ts';
 import { providerDemoSigners, wireWebApps } from '../../../server/web/web-wiring.ts';
@@ -33,6 +34,8 @@ export interface WebStack {
   readonly chain: EmbeddedChain;
   readonly authz: Authorization;
   readonly artifacts: string;
+  /** The node's data dir (the console's link changes are kept here). */
+  readonly dataDir: string;
   close(): Promise<void>;
 }
 
@@ -74,10 +77,10 @@ export async function startWebStack(
       sources: () => sources,
     });
     started.push(() => authz.close());
-    const links = new InMemoryPatientLinks([
+    const links = new ConsoleLinks([
       ...DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId })),
       ...(options.extraLinks ?? []),
-    ]);
+    ], join(dataDir, 'console-links.json'));
     const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
     started.push(() => redis.disconnect());
     const web = wireWebApps({
@@ -94,7 +97,7 @@ export async function startWebStack(
       { publicUrl: origin, cursorSecret: `web-${name}`, sourceTimeoutMs: 5000, bodyLimit: 1_048_576, logLevel: 'silent' },
       {
         sources,
-        patientLinks: links,
+        patientLinks: links.table,
         accessPolicy: authz.policy,
         logger: log,
         smart: {
@@ -120,6 +123,7 @@ export async function startWebStack(
       chain,
       authz,
       artifacts,
+      dataDir,
       close: stopAll,
     };
   } catch (error) {
