@@ -199,7 +199,12 @@ async function main(): Promise<void> {
   try {
     running = await startMedrec(config, log);
   } catch (err) {
-    console.error(`medrec: could not start: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
+    // A bad sources file is configuration too: the same one-line report and exit code 2.
+    if (err instanceof ConfigError) {
+      console.error(`medrec: ${err.message}`);
+      process.exit(2);
+    }
+    console.error(`medrec: could not start: ${(err as Error).message}`);
     process.exit(1);
   }
   const alice = demoAddress('alice');

@@ -174,6 +174,16 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     async (request, reply) => search(request, reply, request.params.type, request.query, request.params.id),
   );
 
+  // A read-only facade: writes, conditional writes and batches are 405, decided before any body is parsed.
+  const readOnly = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('allow', 'GET, HEAD');
+    throw new FhirHttpError(405, [{ severity: 'error', code: 'not-supported', details: { text: `${request.method} is not supported: this server only reads and searches (GET, or POST [type]/_search)` } }]);
+  };
+  const refuse = { onRequest: readOnly, handler: async () => undefined };
+  app.route({ method: 'POST', url: '/', ...refuse });
+  app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: '/:type', ...refuse });
+  app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: '/:type/:id', ...refuse });
+
   app.get<{ Params: { id: string } }>(
     '/Patient/:id/$everything',
     { schema: { params: { type: 'object', properties: { id: ID_PARAM }, required: ['id'] } } },

@@ -129,8 +129,12 @@ export class FhirService {
   async readPatient(key: string, ctx: CallContext): Promise<Patient> {
     const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [], id: key });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
-    const { patient } = await this.#mergedPatient(key, decision.grant, ctx.signal);
-    if (!patient) throw notFoundError(`Patient/${key}`);
+    const { patient, issues } = await this.#mergedPatient(key, decision.grant, ctx.signal);
+    if (!patient) {
+      // Not found only if every source that may hold the person answered; otherwise say which could not.
+      if (issues.length > 0) throw new FhirHttpError(issues.every((i) => i.code === 'timeout') ? 504 : 503, issues.map((i) => ({ ...i, severity: 'error' })));
+      throw notFoundError(`Patient/${key}`);
+    }
     return patient;
   }
 
@@ -314,6 +318,16 @@ export class FhirService {
     const issues: OperationOutcomeIssue[] = [...candidates.issues];
     const persons = (await Promise.all(candidates.keys.map((key) => this.#mergedPatient(key, grant, ctx.signal))))
       .flatMap((r) => (issues.push(...r.issues), r.patient ? [{ patient: r.patient, parts: r.parts }] : []));
+    // Providers' own Patients named by `_id`: found as a read finds them.
+    for (const { sourceId, localId } of candidates.sourcePatients) {
+      const source = this.#deps.sources.get(sourceId);
+      if (!source?.adapter.capabilities().resources.Patient || !mayHold(grant, source, 'Patient')) continue;
+      const r = await callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (s) => source.adapter.read('Patient', localId, s));
+      if (!r.ok) issues.push(r.issue);
+      else if (r.value?.resourceType === 'Patient' && this.#visible(grant, source, r.value)) {
+        persons.push({ patient: this.presenter.present(source, r.value) as Patient, parts: [{ source, patient: r.value }] });
+      }
+    }
     const request = { resourceType: 'Patient' as const, filters: [...candidates.rest] };
     const sort: readonly SortRule[] = search.sort.length > 0 ? search.sort : [{ code: '_id' }];
     const matches = persons

@@ -2,7 +2,8 @@
  * Which persons a Patient search can match, decided at the sources, so that the search reads the
  * merged Patients of those persons only, not of every person it may see.
  *
- * - `_id` names persons directly (merged Patients' ids are patient keys).
+ * - `_id` names persons directly (merged Patients' ids are patient keys), or a provider's own
+ *   Patient (`clinic.rfc-1001`, as `Patient.link` names it): that one is found as a read finds it.
  * - Every other criterion is searched on its own at each source that evaluates it, among that
  *   source's Patients of the candidates: a merged Patient can meet one criterion through one
  *   provider's record and the next through another's. A person linked at a source that cannot
@@ -15,6 +16,8 @@ import type { Filter } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { AccessGrant } from '../access/access-policy.ts';
 import { forEachBounded } from './bounded-concurrency.ts';
+import { isPatientKey } from './ids.ts';
+import type { ResourceIdCodec, SourceLocalId } from './ids.ts';
 import type { PatientLinks } from './patient-links.ts';
 import { declaredParams } from './planner.ts';
 import type { Planner } from './planner.ts';
@@ -25,6 +28,7 @@ import type { FederatedSource, SourceDirectory } from './source-directory.ts';
 export interface PatientCandidateDeps {
   readonly sources: SourceDirectory;
   readonly links: PatientLinks;
+  readonly ids: ResourceIdCodec;
   readonly planner: Planner;
   readonly sourceTimeoutMs: number;
 }
@@ -32,6 +36,8 @@ export interface PatientCandidateDeps {
 export interface PatientCandidates {
   /** Persons that may match, in the order of the given candidates. */
   readonly keys: readonly string[];
+  /** Providers' own Patients named by `_id`. */
+  readonly sourcePatients: readonly SourceLocalId[];
   /** Criteria still to match on the merged Patients (all but `_id`). */
   readonly rest: readonly Filter[];
   readonly issues: readonly OperationOutcomeIssue[];
@@ -50,11 +56,13 @@ export async function patientCandidates(
 ): Promise<PatientCandidates> {
   const issues: OperationOutcomeIssue[] = [];
   let keys = [...new Set(candidates)];
+  let sourcePatients: SourceLocalId[] = [];
   const rest: Filter[] = [];
   for (const filter of filters) {
     if (filter.code === '_id' && filter.operator === Operator.EQUALS) {
-      const named = new Set(filter.value.split(','));
-      keys = keys.filter((k) => named.has(k));
+      const named = filter.value.split(',');
+      keys = keys.filter((k) => named.includes(k));
+      sourcePatients = named.filter((id) => !isPatientKey(id)).map((id) => deps.ids.decode(id)).filter((l): l is SourceLocalId => l !== undefined);
     } else {
       rest.push(filter);
     }
@@ -65,7 +73,7 @@ export async function patientCandidates(
     await Promise.all(deps.sources.serving('Patient').map((source) => matchAt(deps, source, filter, keys, grant, signal, possible, issues)));
     keys = keys.filter((k) => possible.has(k));
   }
-  return { keys, rest, issues };
+  return { keys, sourcePatients, rest, issues };
 }
 
 /** Adds to `possible` the candidates whose Patient at this source meets `filter`, or may. */

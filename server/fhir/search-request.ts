@@ -6,6 +6,7 @@
  */
 import { badRequest, getSearchParameter, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
 import type { Filter, IncludeTarget, SortRule } from '@medplum/core';
+import type { SearchParameter } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
 
 export const DEFAULT_COUNT = 20;
@@ -52,6 +53,28 @@ const ELEMENT_NAME = /^[a-z][A-Za-z0-9]*$/;
 const NUMBER_VALUE = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
 const INCLUDE_VALUE = /^([A-Z][A-Za-z]+):([a-z][a-z0-9-]*)(?::([A-Z][A-Za-z]+))?$/;
 
+/**
+ * A search parameter FHIR defines for the type. @medplum/core's lookup is a plain object index, so
+ * `constructor` or `hasOwnProperty` would find Object.prototype members: those are unknown too.
+ */
+function definedParam(resourceType: string, code: string): SearchParameter | undefined {
+  const definition = getSearchParameter(resourceType, code);
+  return definition?.resourceType === 'SearchParameter' ? definition : undefined;
+}
+
+const DATE_VALUE = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?/;
+
+/** Whether a date search value names a day that exists (`2020-02-30` does not); other format errors are @medplum/core's to report. */
+function realDate(value: string): boolean {
+  const m = DATE_VALUE.exec(value);
+  if (!m) return true;
+  const [, , year, month, day, hour, minute, second] = m;
+  if (month !== undefined && (Number(month) < 1 || Number(month) > 12)) return false;
+  if (day !== undefined && (Number(day) < 1 || Number(day) > new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate())) return false;
+  if (hour !== undefined && (Number(hour) > 23 || Number(minute) > 59 || Number(second ?? 0) > 59)) return false;
+  return true;
+}
+
 function values(input: string | readonly string[] | undefined): string[] {
   if (input === undefined) return [];
   return (typeof input === 'string' ? [input] : [...input]).filter((v) => v !== '');
@@ -69,7 +92,7 @@ function parseInclude(name: string, raw: string, reverse: boolean, resourceType:
   if (!m) throw bad(`${name}=${raw} is not of the form Type:parameter[:TargetType] (\`*\` is not supported)`, name);
   const [, type, param, target] = m as unknown as [string, string, string, string | undefined];
   if (!reverse && type !== resourceType) throw bad(`${name}=${raw} must start with ${resourceType}`, name);
-  const definition = getSearchParameter(type, param);
+  const definition = definedParam(type, param);
   if (!definition || definition.type !== 'reference') throw bad(`${name}=${raw}: ${type} has no reference parameter ${param}`, name);
   return { resourceType: type, searchParam: param, targetType: target, modifier: raw.endsWith(':iterate') ? 'iterate' : undefined };
 }
@@ -110,7 +133,7 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
         sort = value.split(',').map((part) => {
           const descending = part.startsWith('-');
           const code = descending ? part.slice(1) : part;
-          if (code !== '_id' && code !== '_lastUpdated' && !getSearchParameter(resourceType, code)) {
+          if (code !== '_id' && code !== '_lastUpdated' && !definedParam(resourceType, code)) {
             throw bad(`_sort: ${resourceType} has no search parameter "${code.slice(0, 64)}"`, '_sort');
           }
           return { code, descending };
@@ -159,12 +182,12 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
     }
     if (PRESENTATION.has(name)) continue;
     const code = name.split(':')[0] as string;
-    if (code !== '_id' && code !== '_lastUpdated' && !getSearchParameter(resourceType, code)) {
+    if (code !== '_id' && code !== '_lastUpdated' && !definedParam(resourceType, code)) {
       if (options.strict) throw bad(`Unknown search parameter "${name.slice(0, 64)}" for ${resourceType}`, name);
       ignored.push(name);
       continue;
     }
-    const definition = getSearchParameter(resourceType, code);
+    const definition = definedParam(resourceType, code);
     const modifier = name.includes(':') ? name.slice(name.indexOf(':') + 1) : undefined;
     if (modifier !== undefined) {
       const paramType = code === '_id' ? 'token' : code === '_lastUpdated' ? 'date' : (definition?.type as string);
@@ -173,6 +196,11 @@ export function parseFhirSearch(resourceType: string, query: QueryInput, options
       const typeModifier = paramType === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier);
       if (!known.includes(modifier) && !typeModifier) throw bad(`${name.slice(0, 64)}: modifier :${modifier.slice(0, 32)} is not supported for ${paramType} parameters`, name);
       if (modifier === 'missing' && list.some((v) => v !== 'true' && v !== 'false')) throw bad(`${name}: :missing takes true or false`, name);
+    }
+    if (definition?.type === 'date' || code === '_lastUpdated') {
+      for (const v of list.flatMap((x) => x.split(','))) {
+        if (!realDate(v)) throw bad(`${name}: "${v.slice(0, 64)}" is not a real date`, name);
+      }
     }
     if (definition?.type === 'number') {
       for (const v of list.flatMap((x) => x.split(','))) {

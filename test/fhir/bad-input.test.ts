@@ -89,3 +89,42 @@ t.test('unsupported modifiers and malformed :missing values are refused, not ign
   t.equal((await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?status:not=active' })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?subject:Patient=x' })).statusCode, 200, 'type modifiers on references');
 });
+
+t.test('dates that do not exist are a 400 that names the value', async (t) => {
+  for (const url of ['/fhir/MedicationRequest?authoredon=2020-02-30', '/fhir/Patient?birthdate=ge2021-02-29', '/fhir/MedicationRequest?_lastUpdated=2020-13', '/fhir/MedicationRequest?authoredon=2020-04-31T10:00:00Z']) {
+    const res = await app.inject({ method: 'GET', url });
+    t.equal(res.statusCode, 400, url);
+    t.match(json(res).issue[0].details.text, /is not a real date/, url);
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/fhir/Patient?birthdate=2020-02-29' })).statusCode, 200, 'a leap day is a day');
+});
+
+t.test('parameter names that are JavaScript object members are unknown parameters like any other', async (t) => {
+  for (const name of ['constructor', 'hasOwnProperty', 'toString', '__proto__']) {
+    const lenient = await app.inject({ method: 'GET', url: `/fhir/MedicationRequest?${name}=1&patient=${alice}` });
+    t.equal(lenient.statusCode, 200, name);
+    t.notMatch(json(lenient).link[0].url, new RegExp(name), `${name} left out of the self link`);
+    const strict = await app.inject({ method: 'GET', url: `/fhir/MedicationRequest?${name}=1`, headers: { prefer: 'handling=strict' } });
+    t.equal(strict.statusCode, 400, `${name} under handling=strict`);
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/fhir/MedicationRequest?_sort=constructor' })).statusCode, 400, 'nor a sort key');
+});
+
+t.test('writes are 405 with an OperationOutcome and Allow: this server reads and searches', async (t) => {
+  const cases = [
+    { method: 'POST' as const, url: '/fhir/MedicationRequest', headers: { 'content-type': 'application/fhir+json' }, payload: '{"resourceType":"MedicationRequest"}' },
+    { method: 'PUT' as const, url: '/fhir/MedicationRequest/clinic.mr-5001', headers: { 'content-type': 'application/fhir+json' }, payload: '{}' },
+    { method: 'PATCH' as const, url: '/fhir/MedicationRequest/clinic.mr-5001', headers: { 'content-type': 'application/json-patch+json' }, payload: '[]' },
+    { method: 'DELETE' as const, url: '/fhir/MedicationRequest/clinic.mr-5001' },
+    { method: 'DELETE' as const, url: '/fhir/MedicationRequest?status=active' },
+    { method: 'POST' as const, url: '/fhir', headers: { 'content-type': 'application/fhir+json' }, payload: '{"resourceType":"Bundle","type":"transaction"}' },
+  ];
+  for (const c of cases) {
+    const res = await app.inject(c);
+    t.equal(res.statusCode, 405, `${c.method} ${c.url}`);
+    t.equal(json(res).resourceType, 'OperationOutcome');
+    t.equal(res.headers.allow, 'GET, HEAD');
+  }
+  const search = await app.inject({ method: 'POST', url: '/fhir/MedicationRequest/_search', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `patient=${alice}` });
+  t.equal(search.statusCode, 200, 'POST _search is still a search');
+});

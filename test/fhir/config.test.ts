@@ -1,4 +1,5 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,4 +54,19 @@ t.test('a sources file is validated before any source is opened', async (t) => {
   }));
   t.equal((await readSourcesFile(file)).length, 1);
   t.same(await readSourcesLinks(file), [{ patient: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8', sourceId: 'h', localId: '42' }]);
+});
+
+t.test('npm start exits with code 2 and one line per problem, for bad variables and for a bad sources file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medrec-config-exit-'));
+  const file = join(dir, 'sources.json');
+  writeFileSync(file, JSON.stringify({ sources: [{ id: 'Bad Id', kind: 'embedded', provider: 'h', name: 'H' }] }));
+  const start = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['server/main.ts'], { cwd: join(import.meta.dirname, '../..'), env: { PATH: process.env.PATH, MEDREC_DATA_DIR: dir, PORT: '0', ...env }, encoding: 'utf8', timeout: 60_000 });
+  const badVariable = start({ PORT: 'eighty' });
+  t.equal(badVariable.status, 2);
+  t.match(badVariable.stderr, /PORT=eighty: must be a whole number/);
+  const badFile = start({ MEDREC_SOURCES: file });
+  t.equal(badFile.status, 2);
+  t.match(badFile.stderr, /sources\[0\]\.id must match/);
+  t.notMatch(badFile.stderr, /at .*\.ts/, 'no stack trace');
 });

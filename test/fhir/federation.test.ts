@@ -5,7 +5,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { EhrAdapter, SourcePage, SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { EmbeddedAdapter } from '../../adapters/embedded/embedded-adapter.ts';
 import type { AccessPolicy } from '../../server/access/access-policy.ts';
-import { alice, bob, demoApp, demoFederatedSources, json, source } from './fhir-app.ts';
+import { alice, bob, demoApp, demoFederatedSources, demoLinks, json, source } from './fhir-app.ts';
 
 /** A real in-memory source that holds alice's records under local id `x-1` but answers late or fails. */
 function flakySource(behaviour: 'slow' | 'broken', calls: SourceQuery[] = []): EhrAdapter {
@@ -61,6 +61,28 @@ t.test('a failing source is a warning too; a read from it is a 503 OperationOutc
   const ready = json(await app.inject({ method: 'GET', url: '/readyz' }));
   t.equal(ready.status, 'degraded');
   t.equal(ready.sources.find((s: any) => s.name === 'flaky').status, 'down');
+});
+
+t.test('a person whose only provider fails is a 503 naming it, not a 404', async (t) => {
+  const person = '0x00000000000000000000000000000000000f00d9';
+  const links = demoLinks();
+  links.add({ patient: person, sourceId: 'flaky', localId: 'x-1' });
+  const app = await demoApp({ extraSources: [source('flaky', flakySource('broken'))], deps: { patientLinks: links } });
+  t.teardown(() => app.close());
+  const res = await app.inject({ method: 'GET', url: `/fhir/Patient/${person}` });
+  t.equal(res.statusCode, 503);
+  t.match(json(res).issue[0], { severity: 'error', code: 'exception', diagnostics: 'source=flaky' });
+  t.equal((await app.inject({ method: 'GET', url: '/fhir/Patient/0x00000000000000000000000000000000000f00da' })).statusCode, 404, 'a person no one holds is still not found');
+});
+
+t.test("Patient?_id with a provider's own Patient id finds what a read finds", async (t) => {
+  const app = await demoApp();
+  t.teardown(() => app.close());
+  const read = json(await app.inject({ method: 'GET', url: '/fhir/Patient/clinic.rfc-1001' }));
+  const found = json(await app.inject({ method: 'GET', url: `/fhir/Patient?_id=clinic.rfc-1001,${bob}` }));
+  const matches = found.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource);
+  t.same(matches.map((r: any) => r.id).sort(), [bob, 'clinic.rfc-1001'].sort());
+  t.same(matches.find((r: any) => r.id === 'clinic.rfc-1001'), read);
 });
 
 t.test('a source that failed on the first page is still named by a warning on the later pages', async (t) => {

@@ -109,6 +109,43 @@ t.test('_elements subsets entries and tags them SUBSETTED; _summary=true keeps s
   t.ok(summary.entry[0].resource.meta.tag.some((tag: any) => tag.code === 'SUBSETTED'));
 });
 
+t.test('_summary=data drops the narrative, _summary=text keeps it with the mandatory elements; both tagged SUBSETTED', async (t) => {
+  const narrated = new EmbeddedAdapter('narr', [
+    { resourceType: 'Patient', id: 'n1' } as Resource,
+    {
+      resourceType: 'Observation', id: 'o1', status: 'final', code: { text: 'Heart rate' }, subject: { reference: 'Patient/n1' },
+      valueQuantity: { value: 72, unit: '/min' }, text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Heart rate 72/min</div>' },
+    } as Resource,
+  ]);
+  const links = demoLinks();
+  links.add({ patient: carol, sourceId: 'narr', localId: 'n1' });
+  const withText = await demoApp({ extraSources: [source('narr', narrated)], deps: { patientLinks: links } });
+  t.teardown(() => withText.close());
+  const one = async (summary: string) =>
+    json(await withText.inject({ method: 'GET', url: `/fhir/Observation?_id=narr.o1${summary}` })).entry[0].resource;
+  const [full, data, text] = [await one(''), await one('&_summary=data'), await one('&_summary=text')];
+  t.ok(full.text && full.valueQuantity);
+  t.notOk(data.text, 'data: no narrative');
+  t.same(data.valueQuantity, full.valueQuantity, 'data: every other element');
+  t.same(text.text, full.text, 'text: the narrative');
+  t.same([text.status, text.code], [full.status, full.code], 'text: the mandatory elements');
+  t.notOk(text.valueQuantity, 'text: nothing else');
+  for (const r of [data, text]) t.ok(r.meta.tag.some((tag: any) => tag.code === 'SUBSETTED'));
+  const read = json(await withText.inject({ method: 'GET', url: '/fhir/Observation/narr.o1?_summary=text' }));
+  t.same([read.text, read.valueQuantity], [full.text, undefined], 'the same on read');
+});
+
+t.test('total is the sum of the sources\' totals; _total=none leaves it out', async (t) => {
+  const bySource = await Promise.all(['hospital', 'clinic', 'pharmacy-records'].map(async (id) =>
+    ids(json(await get(`/fhir/MedicationRequest?patient=${alice}&_count=100`))).filter((i: string) => i.startsWith(`${id}.`)).length));
+  const paged = json(await get(`/fhir/MedicationRequest?patient=${alice}&_count=2`));
+  t.equal(paged.total, bySource.reduce((a, b) => a + b, 0), 'on a page of two, the total of all three providers');
+  t.ok(bySource.filter((n) => n > 0).length >= 2, 'records from more than one provider');
+  const none = json(await get(`/fhir/MedicationRequest?patient=${alice}&_total=none`));
+  t.equal(none.total, undefined);
+  t.ok(ids(none).length > 0);
+});
+
 t.test('_include adds the referenced Medication from the same provider; _revinclude adds dispenses', async (t) => {
   const bundle = json(await get(`/fhir/MedicationRequest?patient=${alice}&_include=MedicationRequest:medication&_revinclude=MedicationDispense:prescription`));
   const included = ids(bundle, 'include');
