@@ -10,11 +10,10 @@ import { ConversionError, type ConversionOptions } from './conversion/conversion
 import { convertMessage } from './conversion/message-conversion.ts';
 import { parseEr7 } from './er7.ts';
 import { errorSummary } from './message-acceptance.ts';
-import type { ConversionOutcome } from './mllp-listener.ts';
 import { applyChanges } from './store/apply-changes.ts';
 import { BatchedTransaction } from './store/batched-transaction.ts';
 import type { Conversion } from './conversion/message-conversion.ts';
-import type { InboxItem, ResourceKey } from './store/hl7-store.ts';
+import type { ConversionOutcome, InboxItem, ResourceKey } from './store/hl7-store.ts';
 import type { Hl7Store } from './store/hl7-store.ts';
 
 /** Where conversion failures are reported (a Fastify logger, or a thread's message port). */
@@ -118,7 +117,7 @@ export class ConversionWorker implements ConversionRunner {
         stage: 'conversion', sender: item.sender, controlId: item.controlId, raw: item.raw, inboxSeq: item.seq,
         reason: `AE ${detail.hl7Code} at message: ${detail.text}`,
       });
-      await tx.finishMany([item.seq], 'failed');
+      await tx.finish([{ seq: item.seq, ok: false, error: detail }]);
     });
     this.#options.onConverted?.([{ seq: item.seq, ok: false, error: detail }]);
   }
@@ -148,8 +147,6 @@ export class ConversionWorker implements ConversionRunner {
       const pending = await tx.stillPending(items.map((i) => i.seq));
       const batch = new BatchedTransaction(tx);
       await batch.prefetch(keys);
-      const done: number[] = [];
-      const failed: number[] = [];
       for (const { item, conversion, error: conversionError } of converted) {
         if (!pending.has(item.seq)) continue; // converted by another node meanwhile
         let error = conversionError;
@@ -157,7 +154,6 @@ export class ConversionWorker implements ConversionRunner {
           batch.begin();
           try {
             for (const p of await applyChanges(batch, conversion.changes, now)) changed.add(p);
-            done.push(item.seq);
             outcomes.push({ seq: item.seq, ok: true });
             continue;
           } catch (applyError) {
@@ -172,12 +168,10 @@ export class ConversionWorker implements ConversionRunner {
           stage: 'conversion', sender: item.sender, controlId: item.controlId, raw: item.raw, inboxSeq: item.seq,
           reason: `AE ${detail.hl7Code} at ${detail.location || 'message'}: ${detail.text}`,
         });
-        failed.push(item.seq);
         outcomes.push({ seq: item.seq, ok: false, error: detail });
       }
       await batch.flush();
-      await tx.finishMany(done, 'done');
-      await tx.finishMany(failed, 'failed');
+      await tx.finish(outcomes);
     });
     this.#options.onConverted?.(outcomes);
     if (changed.size) this.#options.onPatientsChanged?.(changed);

@@ -15,10 +15,10 @@ import { ConversionWorker, type ConversionRunner } from './conversion-worker.ts'
 import { decodeBatch, FileDrop, splitBatch } from './file-drop.ts';
 import { parseHl7v2Options, type Hl7v2SourceOptions } from './hl7v2-source-options.ts';
 import { errorSummary, MessageAcceptance, type AcceptanceOutcome } from './message-acceptance.ts';
-import { MllpListener, type ConversionOutcome } from './mllp-listener.ts';
+import { MllpListener } from './mllp-listener.ts';
 import { InboxSignal } from './inbox-signal.ts';
 import { RecordChangeBatcher } from './record-change-batcher.ts';
-import type { Hl7Store } from './store/hl7-store.ts';
+import type { ConversionOutcome, Hl7Store } from './store/hl7-store.ts';
 import { openHl7Store } from './store/open-store.ts';
 import { ThreadedStore } from './store/threaded-store.ts';
 
@@ -75,6 +75,7 @@ export class Hl7v2Source implements EhrAdapter {
     if (options.mllp) {
       this.#listener = new MllpListener(
         this.#acceptance,
+        (seqs) => store.outcomes(seqs),
         {
           host: options.mllp.host,
           port: options.mllp.port,
@@ -82,6 +83,7 @@ export class Hl7v2Source implements EhrAdapter {
           idleTimeoutMs: options.idleTimeoutMs,
           maxConnections: options.maxConnections,
           defaultCharset: options.defaultCharset,
+          applicationAckTimeoutMs: options.applicationAckTimeoutMs,
           ...(options.mllp.tls ? { tls: options.mllp.tls } : {}),
         },
         log,

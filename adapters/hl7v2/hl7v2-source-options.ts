@@ -41,6 +41,8 @@ export interface Hl7v2SourceOptions {
   readonly maxFrameBytes: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
+  /** Enhanced mode: how long an application ACK is awaited before it is given up (not sent). */
+  readonly applicationAckTimeoutMs: number;
   readonly batchSize: number;
   readonly notifyIntervalMs: number;
   /** Run the conversion worker in this process (default true). */
@@ -150,6 +152,7 @@ export function parseHl7v2Options(sourceId: string, options: Readonly<Record<str
     maxFrameBytes: int(sourceId, 'maxFrameBytes', options.maxFrameBytes, 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     idleTimeoutMs: int(sourceId, 'idleTimeoutMs', options.idleTimeoutMs, 300_000, 1000, 86_400_000),
     maxConnections: int(sourceId, 'maxConnections', options.maxConnections, 64, 1, 10_000),
+    applicationAckTimeoutMs: int(sourceId, 'applicationAckTimeoutMs', options.applicationAckTimeoutMs, 600_000, 1000, 86_400_000),
     batchSize: int(sourceId, 'batchSize', options.batchSize, 200, 1, 10_000),
     notifyIntervalMs: int(sourceId, 'notifyIntervalMs', options.notifyIntervalMs, 1000, 10, 3_600_000),
     convert: options.convert !== false,

@@ -14,6 +14,7 @@ import { buildAck, wanted, type AckMode } from './acknowledgement.ts';
 import type { Refusal } from './conversion/message-conversion.ts';
 import { decodeMessageBytes, type Er7Message } from './er7.ts';
 import { errorSummary, type AcceptanceOutcome, type MessageAcceptance } from './message-acceptance.ts';
+import type { ConversionOutcome } from './store/hl7-store.ts';
 
 /** Frames awaiting their ACK on one connection above which reading pauses (back-pressure). */
 const MAX_IN_FLIGHT = 1000;
@@ -30,22 +31,25 @@ export interface MllpListenerOptions {
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
   readonly defaultCharset: 'utf8' | 'latin1';
+  /** How long an enhanced-mode application ACK is awaited before it is given up (not sent). */
+  readonly applicationAckTimeoutMs: number;
   /** MLLP over TLS: key and certificate (PEM), optionally a CA to require client certificates. */
   readonly tls?: Pick<TlsOptions, 'key' | 'cert' | 'ca' | 'requestCert' | 'rejectUnauthorized'>;
-}
-
-/** Outcome of converting one accepted message, for enhanced-mode application ACKs. */
-export interface ConversionOutcome {
-  readonly seq: number;
-  readonly ok: boolean;
-  readonly error?: Pick<Refusal, 'hl7Code' | 'text' | 'location'>;
 }
 
 interface AwaitingApplicationAck {
   readonly connection: MllpConnection;
   readonly message: Er7Message;
   readonly mode: AckMode;
+  /** When the accept ACK went out (ms since epoch), for the application ACK timeout. */
+  readonly since: number;
 }
+
+/** How often the listener asks the store for outcomes of messages another node may convert. */
+const OUTCOME_POLL_MS = 250;
+
+/** Where conversion outcomes are read: the store, shared by every node of the source. */
+export type ConversionOutcomes = (seqs: readonly number[]) => Promise<ConversionOutcome[]>;
 
 export class MllpListener {
   readonly #acceptance: MessageAcceptance;
@@ -53,11 +57,14 @@ export class MllpListener {
   readonly #log: FastifyBaseLogger;
   readonly #connections = new Set<MllpConnection>();
   readonly #awaiting = new Map<number, AwaitingApplicationAck>();
+  readonly #outcomes: ConversionOutcomes;
+  #outcomePoll?: NodeJS.Timeout;
   #server?: Server;
   #port = 0;
 
-  constructor(acceptance: MessageAcceptance, options: MllpListenerOptions, log: FastifyBaseLogger) {
+  constructor(acceptance: MessageAcceptance, outcomes: ConversionOutcomes, options: MllpListenerOptions, log: FastifyBaseLogger) {
     this.#acceptance = acceptance;
+    this.#outcomes = outcomes;
     this.#options = options;
     this.#log = log;
   }
@@ -96,7 +103,11 @@ export class MllpListener {
     return this.#port;
   }
 
-  /** Called by the conversion worker: sends application ACKs that enhanced-mode senders asked for. */
+  /**
+   * Sends the application ACKs enhanced-mode senders asked for. Called at once by a conversion
+   * worker of this node, and with what the store says (polled while ACKs are awaited), since
+   * another node sharing the store may have converted the message.
+   */
   converted(outcomes: readonly ConversionOutcome[]): void {
     for (const outcome of outcomes) {
       const awaiting = this.#awaiting.get(outcome.seq);
@@ -111,11 +122,36 @@ export class MllpListener {
     }
   }
 
+  /** While application ACKs are awaited: asks the store now and then, and gives up stale ones. */
+  #pollOutcomes(): void {
+    if (this.#outcomePoll || this.#awaiting.size === 0 || !this.#server) return;
+    this.#outcomePoll = setTimeout(() => {
+      const expired = Date.now() - this.#options.applicationAckTimeoutMs;
+      let dropped = 0;
+      for (const [seq, awaiting] of this.#awaiting) {
+        if (awaiting.since >= expired) continue;
+        this.#awaiting.delete(seq);
+        dropped++;
+      }
+      if (dropped) this.#log.warn({ dropped }, 'hl7v2 application ACKs given up: conversion did not finish in time');
+      const seqs = [...this.#awaiting.keys()];
+      (seqs.length ? this.#outcomes(seqs) : Promise.resolve([]))
+        .then((outcomes) => this.converted(outcomes))
+        .catch((error: unknown) => this.#log.error({ err: errorSummary(error) }, 'hl7v2 conversion outcomes unreadable; retrying'))
+        .finally(() => {
+          this.#outcomePoll = undefined;
+          this.#pollOutcomes();
+        });
+    }, OUTCOME_POLL_MS);
+    this.#outcomePoll.unref();
+  }
+
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
     for (const c of this.#connections) c.destroy();
     this.#awaiting.clear();
+    clearTimeout(this.#outcomePoll);
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -130,8 +166,9 @@ export class MllpListener {
   }
 
   /** @internal */
-  awaitApplicationAck(seq: number, awaiting: AwaitingApplicationAck): void {
-    this.#awaiting.set(seq, awaiting);
+  awaitApplicationAck(seq: number, awaiting: Omit<AwaitingApplicationAck, 'since'>): void {
+    this.#awaiting.set(seq, { ...awaiting, since: Date.now() });
+    this.#pollOutcomes();
   }
 
   /** @internal */

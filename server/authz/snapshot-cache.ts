@@ -38,6 +38,8 @@ export class SnapshotCache {
   readonly #entries = new Map<string, Cached>();
   /** Bumped by every invalidation; a build that saw it move does not enter the cache. */
   #generation = 0;
+  /** The newest cursor whose invalidations this process has applied (message or poll). */
+  #invalidatedTo = -1;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #listeners: Array<(subjects: readonly string[] | '*') => void> = [];
@@ -130,6 +132,7 @@ export class SnapshotCache {
       for (const s of message.subjects) this.#entries.delete(s);
       this.#o.onInvalidated?.(message.subjects);
     }
+    this.#invalidatedTo = Math.max(this.#invalidatedTo, message.cursor);
     this.#o.freshness.observe(message);
     for (const listener of this.#listeners) listener(message.subjects);
   }
@@ -138,8 +141,14 @@ export class SnapshotCache {
     if (this.#closed) return;
     try {
       const status = await readSyncStatus(this.#o.redis, this.#o.keys);
-      if (status) this.#o.freshness.observe(status);
-      else this.#o.freshness.redisOk();
+      if (!status) return this.#o.freshness.redisOk();
+      // The indexes moved past what the messages told us (one is late or was lost): the cache
+      // may hold what those blocks revoked, and the freshness about to count them as applied.
+      if (status.cursor > this.#invalidatedTo) {
+        this.clear();
+        this.#invalidatedTo = status.cursor;
+      }
+      this.#o.freshness.observe(status);
     } catch {
       // Redis away: the freshness verdict turns after its bound; nothing else to do here.
     }

@@ -51,6 +51,14 @@ export interface DeadLetter extends DeadLetterEntry {
   readonly replayOutcome?: string;
 }
 
+/** How converting an accepted message ended: what an enhanced-mode application ACK reports. */
+export interface ConversionOutcome {
+  readonly seq: number;
+  readonly ok: boolean;
+  /** Why it failed: HL7 table 0357 code, ERL location, text (no PHI). */
+  readonly error?: { readonly hl7Code: string; readonly text: string; readonly location: string };
+}
+
 export interface StoredResource {
   readonly resource: Resource;
   /** Local patient id of the compartment; null for shared resources (Medication). */
@@ -75,7 +83,8 @@ export interface StoreTransaction {
   deleteMany(keys: readonly ResourceKey[]): Promise<void>;
   /** Every resource in a patient's compartment (for A40 merges). */
   byPatient(patient: string): Promise<StoredResource[]>;
-  finishMany(seqs: readonly number[], status: 'done' | 'failed'): Promise<void>;
+  /** Marks inbox messages converted (`done`) or failed, keeping why (the listening node may ask). */
+  finish(outcomes: readonly ConversionOutcome[]): Promise<void>;
   /**
    * Which of these inbox messages are still pending, read inside the transaction: another
    * converter (a second node on the same PostgreSQL schema) may have taken them meanwhile.
@@ -106,6 +115,11 @@ export interface Hl7Store {
   deadLetters(options: { limit: number; includeReplayed?: boolean }): Promise<DeadLetter[]>;
   deadLetter(id: number): Promise<DeadLetter | undefined>;
   markReplayed(id: number, outcome: string): Promise<void>;
+  /**
+   * How these inbox messages' conversions ended, for those that ended: what lets the node that
+   * accepted a message send its application ACK whichever node converted it.
+   */
+  outcomes(seqs: readonly number[]): Promise<ConversionOutcome[]>;
   /** Puts an accepted message back to pending (replay of a conversion failure). */
   requeue(seq: number): Promise<void>;
   stats(): Promise<StoreStats>;

@@ -6,9 +6,9 @@
 import pg from 'pg';
 import type { Resource } from '@medplum/fhirtypes';
 import type {
-  AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
+  AcceptResult, ConversionOutcome, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
 } from './hl7-store.ts';
-import { sameContent, toDeadLetter, type DeadLetterRow } from './sqlite-store.ts';
+import { sameContent, toDeadLetter, toOutcome, type DeadLetterRow } from './sqlite-store.ts';
 
 export interface PostgresStoreOptions {
   readonly connectionString: string;
@@ -31,6 +31,7 @@ export async function openPostgresHl7Store(options: PostgresStoreOptions): Promi
         seq BIGSERIAL PRIMARY KEY, sender TEXT NOT NULL, control_id TEXT NOT NULL, received_at TEXT NOT NULL,
         raw TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', UNIQUE (sender, control_id));
       ALTER TABLE ${s}.inbox ADD COLUMN IF NOT EXISTS content_hash TEXT;
+      ALTER TABLE ${s}.inbox ADD COLUMN IF NOT EXISTS conversion_error TEXT;
       CREATE INDEX IF NOT EXISTS inbox_pending ON ${s}.inbox (seq) WHERE status = 'pending';
       CREATE TABLE IF NOT EXISTS ${s}.resources (
         type TEXT NOT NULL, id TEXT NOT NULL, patient TEXT, last_updated TEXT NOT NULL, body JSONB NOT NULL,
@@ -175,8 +176,13 @@ export class PostgresHl7Store implements Hl7Store {
           `SELECT body, patient FROM ${s}.resources WHERE patient = $1`, [patient]);
         return rows.map((r): StoredResource => ({ resource: r.body, patient: r.patient }));
       },
-      finishMany: async (seqs, status) => {
-        if (seqs.length) await client.query(`UPDATE ${s}.inbox SET status = $1 WHERE seq = ANY($2::bigint[])`, [status, [...seqs]]);
+      finish: async (outcomes) => {
+        if (outcomes.length === 0) return;
+        await client.query(
+          `UPDATE ${s}.inbox i SET status = o.status, conversion_error = o.error
+           FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o(seq, status, error) WHERE i.seq = o.seq`,
+          [outcomes.map((o) => o.seq), outcomes.map((o) => (o.ok ? 'done' : 'failed')), outcomes.map((o) => (o.error ? JSON.stringify(o.error) : null))],
+        );
       },
       stillPending: async (seqs) => {
         const { rows } = await client.query<{ seq: string }>(
@@ -230,8 +236,15 @@ export class PostgresHl7Store implements Hl7Store {
     await this.#pool.query(`UPDATE ${this.#s}.dead_letters SET replayed_at = $1, replay_outcome = $2 WHERE id = $3`, [new Date().toISOString(), outcome, id]);
   }
 
+  async outcomes(seqs: readonly number[]): Promise<ConversionOutcome[]> {
+    if (seqs.length === 0) return [];
+    const { rows } = await this.#pool.query<{ seq: string; status: string; conversion_error: string | null }>(
+      `SELECT seq, status, conversion_error FROM ${this.#s}.inbox WHERE seq = ANY($1::bigint[]) AND status <> 'pending'`, [[...seqs]]);
+    return rows.map((r) => toOutcome(Number(r.seq), r.status, r.conversion_error));
+  }
+
   async requeue(seq: number): Promise<void> {
-    await this.#pool.query(`UPDATE ${this.#s}.inbox SET status = 'pending' WHERE seq = $1`, [seq]);
+    await this.#pool.query(`UPDATE ${this.#s}.inbox SET status = 'pending', conversion_error = NULL WHERE seq = $1`, [seq]);
   }
 
   async stats(): Promise<StoreStats> {

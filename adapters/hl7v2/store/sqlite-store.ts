@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Resource } from '@medplum/fhirtypes';
 import type {
-  AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
+  AcceptResult, ConversionOutcome, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
 } from './hl7-store.ts';
 
 const SCHEMA = `
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   raw TEXT NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending',
   content_hash TEXT,
+  conversion_error TEXT,
   UNIQUE (sender, control_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (status, seq);
@@ -73,7 +74,7 @@ export class SqliteHl7Store implements Hl7Store {
     this.#conv.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     const c = (sql: string): StatementSync => this.#conv.prepare(sql);
     this.#convStmts = {
-      finish: c('UPDATE inbox SET status = ? WHERE seq = ?'),
+      finish: c('UPDATE inbox SET status = ?, conversion_error = ? WHERE seq = ?'),
       status: c('SELECT status FROM inbox WHERE seq = ?'),
       delete: c('DELETE FROM resources WHERE type = ? AND id = ?'),
       get: c('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
@@ -86,8 +87,8 @@ export class SqliteHl7Store implements Hl7Store {
       insertInbox: p('INSERT OR IGNORE INTO inbox (sender, control_id, received_at, raw, content_hash) VALUES (?, ?, ?, ?, ?)'),
       acceptedAs: p('SELECT seq, content_hash FROM inbox WHERE sender = ? AND control_id = ?'),
       pending: p("SELECT seq, sender, control_id, received_at, raw FROM inbox WHERE status = 'pending' ORDER BY seq LIMIT ?"),
-      finish: p('UPDATE inbox SET status = ? WHERE seq = ?'),
-      requeue: p("UPDATE inbox SET status = 'pending' WHERE seq = ?"),
+      outcome: p('SELECT status, conversion_error FROM inbox WHERE seq = ?'),
+      requeue: p("UPDATE inbox SET status = 'pending', conversion_error = NULL WHERE seq = ?"),
       get: p('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
       put: p('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
       byPatient: p('SELECT json, patient FROM resources WHERE patient = ?'),
@@ -180,8 +181,8 @@ export class SqliteHl7Store implements Hl7Store {
         (s.byPatient!.all(patient) as unknown as { json: string; patient: string | null }[]).map(
           (r): StoredResource => ({ resource: JSON.parse(r.json) as Resource, patient: r.patient }),
         ),
-      finishMany: async (seqs, status) => {
-        for (const seq of seqs) s.finish!.run(status, seq);
+      finish: async (outcomes) => {
+        for (const o of outcomes) s.finish!.run(o.ok ? 'done' : 'failed', o.error ? JSON.stringify(o.error) : null, o.seq);
       },
       stillPending: async (seqs) => {
         const out = new Set<number>();
@@ -244,6 +245,15 @@ export class SqliteHl7Store implements Hl7Store {
     });
   }
 
+  outcomes(seqs: readonly number[]): Promise<ConversionOutcome[]> {
+    return this.#serial(() =>
+      seqs.flatMap((seq) => {
+        const row = this.#stmts.outcome!.get(seq) as { status: string; conversion_error: string | null } | undefined;
+        return row && row.status !== 'pending' ? [toOutcome(seq, row.status, row.conversion_error)] : [];
+      }),
+    );
+  }
+
   requeue(seq: number): Promise<void> {
     return this.#serial(() => {
       this.#stmts.requeue!.run(seq);
@@ -270,7 +280,7 @@ export class SqliteHl7Store implements Hl7Store {
 }
 
 /** Columns added after the first release, added to stores created before them. */
-const ADDED_INBOX_COLUMNS = ['content_hash'] as const;
+const ADDED_INBOX_COLUMNS = ['content_hash', 'conversion_error'] as const;
 
 function addMissingColumns(db: DatabaseSync): void {
   const present = new Set((db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[]).map((c) => c.name));
@@ -280,6 +290,10 @@ function addMissingColumns(db: DatabaseSync): void {
 /** Whether a stored message has this content; rows from before content hashes count as the same. */
 export function sameContent(stored: string | null, hash: string): boolean {
   return stored === null || stored === hash;
+}
+
+export function toOutcome(seq: number, status: string, error: string | null): ConversionOutcome {
+  return { seq, ok: status === 'done', ...(error ? { error: JSON.parse(error) as NonNullable<ConversionOutcome['error']> } : {}) };
 }
 
 export function toDeadLetter(r: DeadLetterRow): DeadLetter {

@@ -47,6 +47,7 @@ async function call(c: StoreCall): Promise<unknown> {
     case 'deadLetters': return store.deadLetters(c.options);
     case 'deadLetter': return store.deadLetter(c.id);
     case 'markReplayed': return store.markReplayed(c.id, c.outcome);
+    case 'outcomes': return store.outcomes(c.seqs);
     case 'requeue': {
       await store.requeue(c.seq);
       worker?.wake();

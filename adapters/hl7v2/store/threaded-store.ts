@@ -13,9 +13,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Resource } from '@medplum/fhirtypes';
 import type { ConversionRunner, ErrorLog } from '../conversion-worker.ts';
-import type { ConversionOutcome } from '../mllp-listener.ts';
 import type {
-  AcceptResult, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction,
+  AcceptResult, ConversionOutcome, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction,
 } from './hl7-store.ts';
 import type { StoreThreadData } from './store-thread.ts';
 
@@ -28,6 +27,7 @@ export type StoreCall =
   | { op: 'deadLetters'; options: { limit: number; includeReplayed?: boolean } }
   | { op: 'deadLetter'; id: number }
   | { op: 'markReplayed'; id: number; outcome: string }
+  | { op: 'outcomes'; seqs: readonly number[] }
   | { op: 'requeue'; seq: number }
   | { op: 'stats' }
   | { op: 'wake' }
@@ -125,6 +125,9 @@ export class ThreadedStore implements Hl7Store, ConversionRunner {
   }
   markReplayed(id: number, outcome: string): Promise<void> {
     return this.#call({ op: 'markReplayed', id, outcome });
+  }
+  outcomes(seqs: readonly number[]): Promise<ConversionOutcome[]> {
+    return this.#call({ op: 'outcomes', seqs });
   }
   requeue(seq: number): Promise<void> {
     return this.#call({ op: 'requeue', seq });
