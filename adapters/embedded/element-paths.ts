@@ -47,16 +47,23 @@ export function valuesAtPath(root: unknown, path: Path): unknown[] {
       if (!node || typeof node !== 'object') continue;
       const record = node as Record<string, unknown>;
       let value = record[segment];
-      if (value === undefined) {
-        const choice = Object.keys(record).find((k) => k.startsWith(segment) && /^[A-Z]/.test(k.charAt(segment.length)));
-        value = choice ? record[choice] : undefined;
-      }
+      if (value === undefined) value = choiceValue(record, segment);
       if (Array.isArray(value)) next.push(...value);
       else if (value !== undefined && value !== null) next.push(value);
     }
     current = next;
   }
   return current;
+}
+
+/** A choice element's value (`effective` → `effectiveDateTime`). Hot path: no regex, no key array. */
+function choiceValue(record: Record<string, unknown>, segment: string): unknown {
+  for (const key in record) {
+    if (key.length <= segment.length || !key.startsWith(segment)) continue;
+    const next = key.charCodeAt(segment.length);
+    if (next >= 65 && next <= 90) return record[key];
+  }
+  return undefined;
 }
 
 export function searchParamValues(resource: { resourceType: string }, code: string): unknown[] {

@@ -5,7 +5,7 @@
  * `capabilityContributors` (e.g. SMART's oauth-uris extension). `request.accessContext`,
  * set by the SMART layer's onRequest hook, is what the access policy is asked about.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
@@ -52,7 +52,8 @@ function strict(request: FastifyRequest): boolean {
 }
 
 function etagOf(body: string): string {
-  return `W/"${createHash('sha1').update(body).digest('base64url').slice(0, 16)}"`;
+  // One-shot hash: cheaper than a Hash object on every read.
+  return `W/"${hash('sha1', body, 'base64url').slice(0, 16)}"`;
 }
 
 export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOptions): Promise<void> {
@@ -100,7 +101,7 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     const url = base(request);
     const sources = options.sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() }));
     const contributors = options.capabilityContributors ?? [];
-    const key = createHash('sha256').update(JSON.stringify(sources)).update(`|${contributors.length}`).digest('base64url');
+    const key = hash('sha256', `${JSON.stringify(sources)}|${contributors.length}`, 'base64url');
     let cached = capabilityCache.get(url);
     if (cached?.key !== key) {
       const statement = buildCapabilityStatement({ base: url, sources, software: options.software, maxCount: MAX_COUNT, contributors });
