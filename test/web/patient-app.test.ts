@@ -90,6 +90,25 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await page.getByRole('status').filter({ hasText: 'can now see' }).waitFor();
   t.equal(await checkScreen(page, stack.artifacts, 'patient-share'), '', 'share screen: no accessibility violations');
 
+  // A clinician for Mercy's records only: the picture draws that grant from Mercy, not from me.
+  await page.getByRole('radio', { name: /A clinician or organisation/ }).check();
+  await page.getByLabel('Clinician or organisation', { exact: true }).selectOption({ label: 'Dr. Demo Clinician' });
+  await page.getByLabel('Records from', { exact: true }).selectOption({ label: 'Mercy General Hospital only' });
+  await page.getByRole('button', { name: 'Sign and share' }).click();
+  await page.getByRole('status').filter({ hasText: 'Dr. Demo Clinician can now see' }).waitFor();
+  await tab(page, 'My network');
+  const picture = page.getByRole('img', { name: 'Picture of my network' });
+  await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).waitFor();
+  const drawn = await picture.evaluate((svg) => ({
+    text: Array.from(svg.querySelectorAll('text')).map((x) => x.textContent).join(' '),
+    fromMercy: Array.from(svg.querySelectorAll('path')).filter((p) => p.getAttribute('d')?.startsWith('M 240 ')).length,
+    fromMe: Array.from(svg.querySelectorAll('path')).filter((p) => p.getAttribute('d')?.startsWith('M 380 ')).length,
+  }));
+  t.match(drawn.text, 'Corner Pharmacy prescriptions and medication records from every provider for treatment, until ', 'the pharmacy’s card says what, where, for what and until when');
+  t.match(drawn.text, 'Dr. Demo Clinician all record types at Mercy General Hospital for treatment, until ', 'the clinician’s card names the one provider');
+  t.same([drawn.fromMercy, drawn.fromMe], [1, 1], 'the Mercy-only grant is drawn from Mercy, the every-provider grant from me');
+  t.equal(await checkScreen(page, stack.artifacts, 'patient-network-grants'), '', 'network with grants: no accessibility violations');
+
   await until('the pharmacy is allowed after the grant block', async () => ((await pharmacySearch(carol)) === 200 ? true : undefined));
   await stack.authz.audit.flush();
 

@@ -1,8 +1,8 @@
 /** Access requests waiting for me: approve or decline. */
 import type { AccessRequestView } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Section, describeTypes, formatDate, useAction, type ActionControl } from '../../shared/src/ui.tsx';
+import { ActionStatus, Button, Section, describeTypes, endText, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 import { signAndRelay } from './actions.ts';
-import type { PatientScreenProps } from './network.tsx';
+import { whereText, type PatientScreenProps } from './network.tsx';
 
 /** `action` belongs to the list: an answered request leaves it, its outcome must stay visible. */
 function RequestRow({ request, props, action }: { request: AccessRequestView; props: PatientScreenProps; action: ActionControl }) {
@@ -19,8 +19,8 @@ function RequestRow({ request, props, action }: { request: AccessRequestView; pr
   return (
     <li>
       <div>
-        <strong>{request.requester.name}</strong> asks to see {describeTypes(request.resourceTypes)}
-        {request.providers === '*' ? ' from every provider' : ` from ${request.providers.length} provider(s)`}, for {request.purpose}, until {formatDate(request.expiresAt)}.
+        <strong>{request.requester.name}</strong> asks to see {describeTypes(request.resourceTypes)}{' '}
+        {whereText(request.providers, props.network.providers)}, for {request.purpose}, {endText(request.expiresAt)}.
       </div>
       <div class="row">
         <Button kind="primary" onClick={() => decide(true)} disabled={busy || !props.signer} label={`Approve request from ${request.requester.name}`}>Approve</Button>

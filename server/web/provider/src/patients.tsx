@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../../shared/src/api.ts';
 import type { LinkedPatientView, ProviderPatients, RelayOutcome } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Loading, Problem, Section, describeTypes, formatDate, shortAddress, useAction, useLoad, type ActionControl } from '../../shared/src/ui.tsx';
+import { ActionStatus, Button, Loading, Problem, Section, describeTypes, endText, shortAddress, useAction, useLoad, type ActionControl } from '../../shared/src/ui.tsx';
 
 /** `action` belongs to the list: a patient whose relationship ended may leave it. */
 function PatientRow({ patient, reload, action }: { patient: LinkedPatientView; reload: () => Promise<void>; action: ActionControl }) {
@@ -18,7 +18,7 @@ function PatientRow({ patient, reload, action }: { patient: LinkedPatientView; r
         {patient.active ? <span class="pill ok">linked</span> : <span class="pill">ended</span>}
         {patient.grants.length > 0 && (
           <ul>
-            {patient.grants.map((g) => <li key={g.id}>{g.grantee.name}: {describeTypes(g.resourceTypes)}, {g.purpose}, until {formatDate(g.expiresAt)}</li>)}
+            {patient.grants.map((g) => <li key={g.id}>{g.grantee.name}: {describeTypes(g.resourceTypes)}, for {g.purpose}, {endText(g.expiresAt)}</li>)}
           </ul>
         )}
       </div>

@@ -6,6 +6,7 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from './api.ts';
+import { recordTypeLabel } from './fhir-display.ts';
 
 export type ActionState =
   | { readonly phase: 'idle' }
@@ -133,11 +134,17 @@ export function formatDate(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 }
 
+/** "until 3 Mar 2026", or "with no end date" (0 = no expiry). */
+export function endText(unixSeconds: number): string {
+  return unixSeconds ? `until ${formatDate(unixSeconds)}` : 'with no end date';
+}
+
+/** Record types in people's words: "prescriptions", "results and measurements, allergies". */
 export function describeTypes(types: readonly string[] | '*'): string {
   if (types === '*') return 'all record types';
   if (types.length === 1 && types[0] === 'MedicationRequest') return 'prescriptions';
   if (types.length > 0 && types.every((t) => t.startsWith('Medication'))) return 'prescriptions and medication records';
-  return types.join(', ');
+  return types.map((t) => recordTypeLabel(t).toLowerCase()).join(', ');
 }
 
 /** Tabs as a nav of links (hash routes) so they work with the keyboard and the back button. */
