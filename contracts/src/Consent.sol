@@ -112,6 +112,10 @@ contract Consent is SignedActions {
     error NoDelegation(address patient, address proxy);
     /// @notice No pending access request with this id.
     error RequestNotPending(uint256 requestId);
+    /// @notice No access request with this id.
+    error UnknownRequest(uint256 requestId);
+    /// @notice No study with this id.
+    error UnknownStudy(uint256 studyId);
     /// @notice Only the requester may cancel its request.
     error NotRequester(uint256 requestId);
     /// @notice No open study with this id.
@@ -583,6 +587,7 @@ contract Consent is SignedActions {
 
     /// @notice An access request by id.
     function getRequest(uint256 requestId) external view returns (AccessRequest memory) {
+        if (requestId == 0 || requestId >= _requests.length) revert UnknownRequest(requestId);
         return _requests[requestId];
     }
 
@@ -603,6 +608,7 @@ contract Consent is SignedActions {
 
     /// @notice A study by id.
     function getStudy(uint256 studyId) external view returns (Study memory) {
+        if (studyId == 0 || studyId >= _studies.length) revert UnknownStudy(studyId);
         return _studies[studyId];
     }
 

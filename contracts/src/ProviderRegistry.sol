@@ -10,7 +10,8 @@ import {Vocabulary} from "./Vocabulary.sol";
 ///         The provider to be removed counts in n but can neither propose nor vote on its own
 ///         removal (its silence is a no), so a removal needs more than n/2 yes votes from the others:
 ///         with two providers no removal can pass by vote (admit a third provider first). The
-///         last provider cannot be removed. Each
+///         last provider cannot be removed. A motion lapses 30 days after it opens (a motion
+///         nobody carried is not kept alive for a later, different electorate). Each
 ///         provider names a node address; `getValidators()` lists them so that a Besu QBFT chain
 ///         can take its validator set from this contract (`validatorcontractaddress`).
 contract ProviderRegistry {
@@ -25,7 +26,9 @@ contract ProviderRegistry {
         None,
         Open,
         Passed,
-        Rescinded
+        Rescinded,
+        /// @dev Read only: an Open motion past its `expiresAt` (getMotion reports it so).
+        Lapsed
     }
 
     /// @notice A provider's public record (no patient data ever).
@@ -47,6 +50,8 @@ contract ProviderRegistry {
         string fhirBaseUrl;
         address node;
         address[] voters;
+        /// @dev Unix seconds when the motion lapses if not carried.
+        uint64 expiresAt;
     }
 
     /// @notice The caller is not a current provider.
@@ -67,8 +72,10 @@ contract ProviderRegistry {
     error SelfVote(address provider);
     /// @notice The last provider cannot be removed.
     error LastProvider();
-    /// @notice Only the proposer may rescind a motion.
+    /// @notice Only the proposer may rescind a motion (or any provider, once the proposer left).
     error NotProposer(uint256 motionId);
+    /// @notice The motion lapsed: it was not carried within its lifetime.
+    error MotionLapsed(uint256 motionId);
     /// @notice The motion does not have the votes it needs.
     error MotionNotPassed(uint256 motionId, uint256 yes, uint256 required);
 
@@ -94,6 +101,9 @@ contract ProviderRegistry {
     event ProviderRemoved(address indexed provider, uint256 indexed motionId);
     /// @notice A provider changed its own public record.
     event ProviderUpdated(address indexed provider, string name, string fhirBaseUrl, address node);
+
+    /// @notice How long a motion stays open for votes.
+    uint64 public constant MOTION_LIFETIME = 30 days;
 
     uint256 internal constant MAX_NAME = 128;
     uint256 internal constant MAX_URL = 256;
@@ -174,17 +184,23 @@ contract ProviderRegistry {
         _carry(motionId, m);
     }
 
-    /// @notice Withdraws an open motion; only its proposer may.
+    /// @notice Withdraws an open motion: its proposer, or any current provider once the proposer
+    ///         is no longer a provider (nobody else could clear its motion before it lapses).
     /// @param motionId The motion.
     function rescind(uint256 motionId) external {
         Motion storage m = _openMotionAt(motionId);
-        if (m.proposer != msg.sender) revert NotProposer(motionId);
+        bool orphaned = _index[m.proposer] == 0 && _index[msg.sender] != 0;
+        if (m.proposer != msg.sender && !orphaned) revert NotProposer(motionId);
         m.status = MotionStatus.Rescinded;
         delete _openMotion[m.subject];
         emit ProviderRescinded(motionId, msg.sender);
     }
 
     /// @notice Updates the caller's own public record (name, FHIR base URL, node address).
+    /// @dev A new node address rotates the key of the caller's own validator seat, without a vote:
+    ///      the vote decides who holds a seat, not which key it signs with (a provider must be
+    ///      able to replace a lost or compromised node key at once). The seat count is unchanged
+    ///      and a node address can back one seat only.
     /// @param name Public name.
     /// @param fhirBaseUrl FHIR base URL.
     /// @param node Node key address (must not be another provider's).
@@ -242,17 +258,19 @@ contract ProviderRegistry {
     }
 
     /// @notice A motion with its live tally: `yes` counts the votes of eligible current providers,
-    ///         `required` is the strict majority it needs now.
+    ///         `required` is the strict majority it needs now. An open motion past its lifetime
+    ///         reads as `Lapsed`.
     function getMotion(uint256 motionId) external view returns (Motion memory motion, uint256 yes, uint256 required) {
         if (motionId == 0 || motionId >= _motions.length) revert MotionNotOpen(motionId);
         motion = _motions[motionId];
+        if (motion.status == MotionStatus.Open && _lapsed(_motions[motionId])) motion.status = MotionStatus.Lapsed;
         (yes, required) = _count(_motions[motionId]);
     }
 
-    /// @notice The open motion about `subject`, or 0.
+    /// @notice The open (not lapsed) motion about `subject`, or 0.
     function openMotionOf(address subject) external view returns (uint256) {
         uint256 id = _openMotion[subject];
-        return id == 0 ? 0 : id - 1;
+        return id == 0 || _lapsed(_motions[id - 1]) ? 0 : id - 1;
     }
 
     /// @notice Whether `voter` voted on `motionId`.
@@ -276,7 +294,8 @@ contract ProviderRegistry {
         returns (uint256 motionId)
     {
         uint256 pending = _openMotion[subject];
-        if (pending != 0) revert MotionPending(subject, pending - 1);
+        // A lapsed motion no longer holds its subject: the new one replaces it.
+        if (pending != 0 && !_lapsed(_motions[pending - 1])) revert MotionPending(subject, pending - 1);
         motionId = _motions.length;
         Motion storage m = _motions.push();
         m.kind = kind;
@@ -286,6 +305,7 @@ contract ProviderRegistry {
         m.name = name;
         m.fhirBaseUrl = url;
         m.node = node;
+        m.expiresAt = uint64(block.timestamp) + MOTION_LIFETIME;
         m.voters.push(msg.sender);
         _voted[motionId][msg.sender] = true;
         _openMotion[subject] = motionId + 1;
@@ -297,6 +317,11 @@ contract ProviderRegistry {
         if (motionId == 0 || motionId >= _motions.length) revert MotionNotOpen(motionId);
         m = _motions[motionId];
         if (m.status != MotionStatus.Open) revert MotionNotOpen(motionId);
+        if (_lapsed(m)) revert MotionLapsed(motionId);
+    }
+
+    function _lapsed(Motion storage m) private view returns (bool) {
+        return block.timestamp >= m.expiresAt;
     }
 
     /// @dev Yes votes of voters who are still providers (never the subject of a removal), and

@@ -23,7 +23,7 @@ function parseLinks(rows: readonly string[] | undefined): LocalLink[] {
   });
 }
 const MOTION_KIND = ['admit', 'remove'] as const;
-const MOTION_STATUS = ['none', 'open', 'passed', 'rescinded'] as const;
+const MOTION_STATUS = ['none', 'open', 'passed', 'rescinded', 'lapsed'] as const;
 
 export const networkCommands: CliGroup = {
   name: 'network',

@@ -17,6 +17,7 @@ import { MedrecEventSource } from '../../server/authz/contract-events.ts';
 import type { AccessRequest } from '../../server/access/access-policy.ts';
 import { startTestChain, terms } from './support/test-chain.ts';
 import { contextFor, eventually, scope } from './support/authz-fixtures.ts';
+import { demoApp, json } from '../fhir/fhir-app.ts';
 
 const alice = demoAddress('alice');
 const bob = demoAddress('bob');
@@ -146,6 +147,9 @@ t.test('authorization under faults', async (t) => {
 
   t.test('chain node stopped: requests turn 503 after the bound and recover by themselves when it returns', async (t) => {
     t.ok((await decideOn(a, bob)).allowed);
+    const app = await demoApp({ accessPolicy: b.policy });
+    t.teardown(() => app.close());
+    app.addHook('onRequest', async (request) => void (request.accessContext = pharmacyContext));
     await chain.stop();
     const refused = await eventually('a 503 while the chain is away', async () => {
       const d = await decideOn(a, bob);
@@ -153,6 +157,11 @@ t.test('authorization under faults', async (t) => {
     });
     t.match(refused, { allowed: false, status: 503, reason: /consent chain/ });
     t.match(await decideOn(b, bob), { allowed: false, status: 503 }, 'every server fails closed');
+    // Over HTTP: the FHIR answer is a 503 OperationOutcome, no records.
+    const res = await app.inject({ url: `/fhir/MedicationRequest?patient=${bob}` });
+    t.equal(res.statusCode, 503);
+    t.match(res.headers['content-type'], /^application\/fhir\+json/);
+    t.match(json(res), { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: /consent chain/ } }] });
     await sleep(200);
     await chain.restart();
     await eventually('answers again after the chain returns', async () => ((await decideOn(b, bob)).allowed ? true : undefined));

@@ -165,3 +165,38 @@ t.test('the installed bin: shebang, executable, real process exit code and stder
   t.equal(failed.code, 1);
   t.equal(failed.stderr, 'medrec: UnknownGrant(grantId=99)\n');
 });
+
+t.test('access requests, studies, ending a relationship and revoking a delegation from the CLI', async (t) => {
+  const researcher = await chain.wallet({ funded: true });
+  const asked = await medrec(pharmacy.privateKey, '--json', 'request', 'create', patient.address, '--type', 'Observation', '--expires', '+7d');
+  t.equal(asked.code, 0, asked.err);
+  const { requestId } = json<{ requestId: string }>(asked);
+  t.match((await medrec(patient.privateKey, 'request', 'list')).out, `#${requestId} pending ${pharmacy.address} asks ${patient.address}`);
+  const approved = await medrec(patient.privateKey, 'request', 'approve', requestId);
+  t.match(approved.out, new RegExp(`^request #${requestId} approved: grant #\\d+ \\(relayed\\)`));
+  const second = json<{ requestId: string }>(await medrec(pharmacy.privateKey, '--json', 'request', 'create', patient.address, '--type', 'Condition'));
+  t.match((await medrec(patient.privateKey, 'request', 'decline', second.requestId)).out, `request #${second.requestId} declined (relayed)`);
+  const third = json<{ requestId: string }>(await medrec(pharmacy.privateKey, '--json', 'request', 'create', patient.address));
+  t.match((await medrec(pharmacy.privateKey, 'request', 'cancel', third.requestId)).out, `request #${third.requestId} cancelled`);
+  const byPharmacy = json<{ id: string; status: number }[]>(await medrec(pharmacy.privateKey, '--json', 'request', 'list', '--requester', pharmacy.address));
+  t.same(byPharmacy.map((r) => r.status).sort(), [2, 3, 4], 'approved, declined, cancelled');
+
+  const opened = await medrec(researcher.privateKey, 'study', 'open', 'Cardiology outcomes', '--type', 'Observation', '--expires', '+30d');
+  t.match(opened.out, /^study #1 opened/);
+  t.match((await medrec(researcher.privateKey, 'study', 'invite', '1', patient.address)).out, 'invited 1 patient(s) to study #1');
+  t.match((await medrec(patient.privateKey, 'study', 'enroll', '1')).out, 'enrolled in study #1 (relayed)');
+  const shown = await medrec(researcher.privateKey, 'study', 'show', '1');
+  t.match(shown.out, `study #1 "Cardiology outcomes" by ${researcher.address} (open)`);
+  t.match(shown.out, new RegExp(`${patient.address} enrolled \\(grant #\\d+\\)`));
+  const missing = await medrec(researcher.privateKey, 'study', 'show', '99');
+  t.equal(missing.code, 1);
+  t.equal(missing.err, 'medrec: UnknownStudy(studyId=99)\n', 'an unknown study is one clear line, not a panic code');
+  const noRequest = await medrec(patient.privateKey, 'request', 'approve', '99');
+  t.equal(noRequest.err, 'medrec: RequestNotPending(requestId=99)\n');
+
+  t.match((await medrec(patient.privateKey, 'relationship', 'end', hospital.address, patient.address)).out, 'relationship ended (relayed)');
+  t.match((await medrec(patient.privateKey, 'relationship', 'show', hospital.address, patient.address)).out, /^ended since /);
+  t.match((await medrec(patient.privateKey, 'delegate', 'revoke', patient.address, clinic.address)).out, 'delegation revoked (relayed)');
+  t.match((await medrec(patient.privateKey, 'delegate', 'list', patient.address)).out, 'no proxies');
+  t.equal(await chain.provider.getBalance(patient.address), 0n, 'the patient never needed ether');
+});

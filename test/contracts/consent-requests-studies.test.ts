@@ -114,3 +114,10 @@ t.test('a patient whose research grant was revoked directly is still withdrawn c
   const withdrawn = await client.withdraw(patient, studyId, patient.address);
   t.same(withdrawn.events.map((e) => e.name), ['StudyWithdrawn'], 'no second revocation');
 });
+
+t.test('reading a request or study that does not exist is a named error', async (t) => {
+  await rejectsWith(t, client.consent.read('getRequest', 0n), 'UnknownRequest');
+  await rejectsWith(t, client.consent.read('getRequest', 999n), 'UnknownRequest');
+  await rejectsWith(t, client.consent.read('getStudy', 0n), 'UnknownStudy');
+  await rejectsWith(t, client.consent.read('getStudy', 999n), 'UnknownStudy');
+});

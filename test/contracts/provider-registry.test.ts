@@ -192,3 +192,31 @@ t.test('events tell a follower the whole motion', async (t) => {
   );
   t.match(voted.events[1]?.args, { provider: outsider.address, name: 'Candidate', motionId: proposed.motionId });
 });
+
+t.test('a motion lapses 30 days after it opens; a new one about the same subject may then open', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c]);
+  const { motionId } = await client.proposeAdmission(a, candidateRecord(outsider));
+  await chain.increaseTime(30 * 86_400);
+  await rejectsWith(t, client.vote(b, motionId), 'MotionLapsed', 'no votes after its lifetime');
+  await rejectsWith(t, client.executeMotion(b, motionId), 'MotionLapsed');
+  t.equal((await client.registry.read('getMotion', motionId)).motion.status, 4, 'it reads as lapsed');
+  t.equal(await client.registry.read('openMotionOf', outsider.address), 0n);
+  t.same(await client.listMotions(), [], 'and is not listed as open');
+  const again = await client.proposeAdmission(b, candidateRecord(outsider));
+  await client.vote(c, again.motionId);
+  t.ok(await client.registry.read('isProvider', outsider.address), 'the new motion carries');
+});
+
+t.test('once its proposer was removed, any provider may rescind a motion', async (t) => {
+  const [a, b, c, d] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c, d]);
+  const stale = await client.proposeAdmission(d, candidateRecord(outsider));
+  await rejectsWith(t, client.rescind(a, stale.motionId), 'NotProposer', 'not while the proposer is a provider');
+  const removal = await client.proposeRemoval(a, d.address);
+  await client.vote(b, removal.motionId);
+  await client.vote(c, removal.motionId); // 3 of 4: d is out
+  const rescinded = await client.rescind(a, stale.motionId);
+  t.same(rescinded.events.map((e) => e.name), ['ProviderRescinded']);
+  await rejectsWith(t, client.rescind(outsider, stale.motionId), 'MotionNotOpen');
+});
