@@ -63,7 +63,7 @@ ${demo}
 <script nonce="${escapeHtml(input.nonce)}">
 document.getElementById('wallet').addEventListener('click', async () => {
   const status = document.getElementById('status');
-  if (!window.ethereum) { status.textContent = 'No Ethereum wallet found in this browser.'; return; }
+  if (!window.ethereum) { status.textContent = 'No Ethereum wallet found in this browser. Install a wallet extension (such as MetaMask) and reload this page${input.demo.length ? ', or use one of the demo identities below' : ''}.'; return; }
   try {
     const [address] = await window.ethereum.request({ method: 'eth_requestAccounts' });
     const res = await fetch('/auth/siwe/message?address=' + encodeURIComponent(address));

@@ -276,7 +276,24 @@ t.test('someone with a browser wallet on another network and no ether signs in, 
   await tab(page, 'Notifications');
   await page.getByText(/access ends in \d days/).waitFor();
   t.pass('the grant about to expire is announced live');
+
+  // The same sign-in in a browser without the wallet: it may look, and is told why it cannot change anything.
+  const session = await page.evaluate(() => sessionStorage.getItem('medrec.patient.session') ?? '');
   await context.close();
+  const bare = await browser.newContext();
+  const p = await bare.newPage();
+  await p.goto(`${stack.origin}/patient/`);
+  await p.evaluate((s) => sessionStorage.setItem('medrec.patient.session', s), session);
+  await p.reload();
+  const revoke = p.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' });
+  await revoke.waitFor();
+  t.ok(await revoke.isDisabled(), 'revoking needs a signature, so the button is off');
+  const why = await revoke.evaluate((b) => document.getElementById(b.getAttribute('aria-describedby') ?? '')?.textContent ?? '');
+  t.match(why, /No Ethereum wallet was found.*Install a wallet extension/s, 'and the button is described by why, and what to do');
+  t.equal(await checkScreen(p, stack.artifacts, 'patient-network-no-wallet'), '', 'no-wallet network screen: no accessibility violations');
+  await tab(p, 'Requests');
+  t.ok(await p.getByText('No Ethereum wallet was found').isVisible(), 'the requests screen says so too');
+  await bare.close();
 });
 
 t.test('a wallet that does not know the MedRec chain is asked to add it; one whose owner refuses the switch is told what to do', async (t) => {

@@ -10,7 +10,7 @@ import { Button, Loading, Problem, Tabs, shortAddress, useHashRoute, useLoad } f
 import { browserWallet, demoSigner, type Signer } from '../../shared/src/wallet.ts';
 import { useWebSession } from '../../shared/src/web-session.ts';
 import { AccessLog } from './access-log.tsx';
-import { NetworkScreen } from './network.tsx';
+import { NetworkScreen, NO_SIGNER_NOTE } from './network.tsx';
 import { Notifications, useNotifications } from './notifications.tsx';
 import { Records } from './records.tsx';
 import { Requests } from './requests.tsx';
@@ -77,8 +77,11 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
             ['records', 'My records'],
           ]}
         />
-        {!signer && route === 'share' && (
-          <p class="status status-failed">No wallet was found in this browser, so you cannot sign changes yet. Install an Ethereum wallet extension, then reload.</p>
+        {!signer && ['network', 'share', 'requests'].includes(route) && (
+          <p class="status status-failed" id={NO_SIGNER_NOTE}>
+            No Ethereum wallet was found in this browser, so you can look but not change anything: sharing, revoking and answering
+            requests need your signature. <span class="next">Install a wallet extension (such as MetaMask), reload this page and sign in with it.</span>
+          </p>
         )}
         {network.error && <Problem error={network.error} retry={network.reload} />}
         {!network.data && !network.error && <Loading what="your network" />}

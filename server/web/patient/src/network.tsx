@@ -5,6 +5,9 @@ import { NetworkPicture } from './network-picture.tsx';
 import type { Signer } from '../../shared/src/wallet.ts';
 import { signAndRelay } from './actions.ts';
 
+/** Id of the notice that says why changes cannot be signed (no wallet in this browser). */
+export const NO_SIGNER_NOTE = 'no-wallet-note';
+
 export interface PatientScreenProps {
   readonly network: PatientNetwork;
   readonly signer: Signer | undefined;
@@ -47,7 +50,7 @@ function GrantRow({ grant, props, action }: { grant: GrantView; props: PatientSc
         <div class="muted">{grantSummary(grant, props.network.providers)}</div>
       </div>
       {grant.active && (
-        <Button kind="danger" onClick={revoke} disabled={!props.signer || action.state.phase === 'working'} label={`${verb}: ${grant.grantee.name}`}>
+        <Button kind="danger" onClick={revoke} disabled={!props.signer || action.state.phase === 'working'} describedBy={props.signer ? undefined : NO_SIGNER_NOTE} label={`${verb}: ${grant.grantee.name}`}>
           {action.state.phase === 'working' ? 'Working…' : verb}
         </Button>
       )}

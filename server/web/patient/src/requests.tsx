@@ -2,7 +2,7 @@
 import type { AccessRequestView } from '../../shared/src/api-types.ts';
 import { ActionStatus, Button, Section, describeTypes, endText, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 import { signAndRelay } from './actions.ts';
-import { whereText, type PatientScreenProps } from './network.tsx';
+import { NO_SIGNER_NOTE, whereText, type PatientScreenProps } from './network.tsx';
 
 /** `action` belongs to the list: an answered request leaves it, its outcome must stay visible. */
 function RequestRow({ request, props, action }: { request: AccessRequestView; props: PatientScreenProps; action: ActionControl }) {
@@ -23,8 +23,8 @@ function RequestRow({ request, props, action }: { request: AccessRequestView; pr
         {whereText(request.providers, props.network.providers)}, for {request.purpose}, {endText(request.expiresAt)}.
       </div>
       <div class="row">
-        <Button kind="primary" onClick={() => decide(true)} disabled={busy || !props.signer} label={`Approve request from ${request.requester.name}`}>Approve</Button>
-        <Button onClick={() => decide(false)} disabled={busy || !props.signer} label={`Decline request from ${request.requester.name}`}>Decline</Button>
+        <Button kind="primary" onClick={() => decide(true)} disabled={busy || !props.signer} describedBy={props.signer ? undefined : NO_SIGNER_NOTE} label={`Approve request from ${request.requester.name}`}>Approve</Button>
+        <Button onClick={() => decide(false)} disabled={busy || !props.signer} describedBy={props.signer ? undefined : NO_SIGNER_NOTE} label={`Decline request from ${request.requester.name}`}>Decline</Button>
       </div>
     </li>
   );

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import type { GrantParams, PatientActionParams, ParticipantView } from '../../shared/src/api-types.ts';
 import { ActionStatus, Button, Section, describeTypes, useAction } from '../../shared/src/ui.tsx';
 import { signAndRelay } from './actions.ts';
-import type { PatientScreenProps } from './network.tsx';
+import { NO_SIGNER_NOTE, type PatientScreenProps } from './network.tsx';
 
 type Kind = 'clinician' | 'proxy' | 'pharmacy' | 'study';
 
@@ -86,7 +86,7 @@ export function Share(props: PatientScreenProps) {
             {invited.map((s) => (
               <li key={s.id}>
                 <span><strong>{s.title}</strong> <span class="muted">by {s.researcher.name}; reads {describeTypes(s.resourceTypes)} for research only</span></span>
-                <Button kind="primary" disabled={!props.signer || action.state.phase === 'working'} label={`Join study ${s.title}`}
+                <Button kind="primary" disabled={!props.signer || action.state.phase === 'working'} describedBy={props.signer ? undefined : NO_SIGNER_NOTE} label={`Join study ${s.title}`}
                   onClick={() => submit({ action: 'enroll', id: s.id }, `You joined “${s.title}”.`)}>Join study</Button>
               </li>
             ))}
@@ -129,7 +129,7 @@ export function Share(props: PatientScreenProps) {
             {kind === 'proxy' && 'A proxy can read all your records and change who has access, until the date above or until you revoke it.'}
             {kind === 'clinician' && 'They will be able to read and search the records you choose, for the purpose you pick.'}
           </p>
-          <Button type="submit" kind="primary" onClick={() => undefined} disabled={!chosen || !props.signer || action.state.phase === 'working'}>
+          <Button type="submit" kind="primary" onClick={() => undefined} disabled={!chosen || !props.signer || action.state.phase === 'working'} describedBy={props.signer ? undefined : NO_SIGNER_NOTE}>
             {action.state.phase === 'working' ? 'Working…' : 'Sign and share'}
           </Button>
         </form>

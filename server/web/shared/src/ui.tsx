@@ -59,6 +59,8 @@ export function Button(props: {
   kind?: 'primary' | 'secondary' | 'danger';
   disabled?: boolean;
   label?: string;
+  /** Id of the text that says why the button is disabled (or what it does). */
+  describedBy?: string | undefined;
   type?: 'button' | 'submit';
 }) {
   return (
@@ -68,6 +70,7 @@ export function Button(props: {
       onClick={props.onClick}
       disabled={props.disabled}
       aria-label={props.label}
+      aria-describedby={props.describedBy}
     >
       {props.children}
     </button>
