@@ -125,6 +125,8 @@ export interface RunningMedrec {
   readonly app: FastifyInstance;
   /** e.g. `http://127.0.0.1:8080` */
   readonly url: string;
+  /** The open sources (the banner names the HL7v2 feeds' MLLP ports). */
+  readonly sources: readonly FederatedSource[];
   stop(): Promise<void>;
 }
 
@@ -176,6 +178,7 @@ export async function startMedrec(config: AppConfig, log: Logger = pino({ level:
   return {
     app: running,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    sources: ctx.sources,
     async stop() {
       await running.close();
       await stopAll();
@@ -208,6 +211,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const alice = demoAddress('alice');
+  const { Hl7v2Source } = await import('../adapters/hl7v2/hl7v2-adapter.ts');
+  const feeds = running.sources.flatMap((s) => (s.adapter instanceof Hl7v2Source && s.adapter.mllpPort ? [{ name: s.name, port: s.adapter.mllpPort }] : []));
   console.log(
     [
       '',
@@ -216,6 +221,7 @@ async function main(): Promise<void> {
       `  health            ${running.url}/healthz   ${running.url}/readyz`,
       `  patient app       ${running.url}/patient/   (sign in, see and control who reads your records)`,
       `  provider console  ${running.url}/provider/  (membership votes, patient links, sources, SMART launch)`,
+      ...feeds.map((f) => `  HL7v2 MLLP        port ${f.port}   (${f.name}: point an interface engine or any MLLP client at it)`),
       ...(config.sourcesFile === undefined
         ? [
             `  demo SMART app    ${running.url}/demo-app/  (launch it for a patient from the provider console's SMART apps tab)`,

@@ -187,29 +187,43 @@ function readDelimiters(msh: string): Delimiters {
 
 /**
  * Decodes HL7 escape sequences in one leaf value: \F\ \S\ \T\ \R\ \E\ (delimiters), \.br\ and
- * \.sp\ (line breaks), \Xhh..\ (hex bytes, read as UTF-8 when valid, else Latin-1). Highlighting
- * (\H\ \N\), character-set switches (\C..\ \M..\) and unknown sequences are dropped, never kept as
- * literal backslash noise.
+ * \.sp\ (line breaks), \Xhh..\ (hex bytes; consecutive ones are read together, as UTF-8 when
+ * valid, else Latin-1, so a character split across two escapes survives). Highlighting (\H\ \N\),
+ * formatting commands (\.in\, \.ce\...), character-set switches (\C..\ \M..\) and locally
+ * defined escapes (\Z..\) are dropped. Anything else is not an escape (a sender's unescaped
+ * `C:\path\file`, say) and is kept as it was written.
  */
 export function unescapeEr7(value: string, d: Delimiters): string {
   const e = d.escape;
   if (!e || !value.includes(e)) return value;
   let out = '';
+  let hex = '';
+  const flushHex = (): void => {
+    if (hex) out += decodeHex(hex);
+    hex = '';
+  };
   let i = 0;
   while (i < value.length) {
     const ch = value[i]!;
     if (ch !== e) {
+      flushHex();
       out += ch;
       i++;
       continue;
     }
     const end = value.indexOf(e, i + 1);
     if (end === -1) {
+      flushHex();
       out += value.slice(i); // unterminated: keep as data
       break;
     }
     const code = value.slice(i + 1, end);
     i = end + 1;
+    if (/^X([0-9A-Fa-f]{2})+$/.test(code)) {
+      hex += code.slice(1);
+      continue;
+    }
+    flushHex();
     switch (code) {
       case 'F': out += d.field; break;
       case 'S': out += d.component; break;
@@ -218,14 +232,16 @@ export function unescapeEr7(value: string, d: Delimiters): string {
       case 'E': out += d.escape; break;
       case 'H': case 'N': break;
       default:
-        if (code === '.br' || code === '.sp' || /^\.sp\d*$/.test(code)) out += '\n';
-        else if (/^X([0-9A-Fa-f]{2})+$/.test(code)) out += decodeHex(code.slice(1));
-        // \.in\, \.ti\, \.fi\, \.nf\, \.ce\, \C..\, \M..\, \Z..\: formatting or charset switches, dropped.
-        break;
+        if (code === '.br' || /^\.sp\d*$/.test(code)) out += '\n';
+        else if (!FORMATTING.test(code)) out += `${e}${code}${e}`;
     }
   }
+  flushHex();
   return out;
 }
+
+/** Escapes that format or switch character sets: dropped from the text. */
+const FORMATTING = /^(\.(in|ti|sk)[+-]?\d*|\.(fi|nf|ce)|[CM][0-9A-Fa-f]{4,}|Z.*)$/;
 
 function decodeHex(hex: string): string {
   const bytes = Buffer.from(hex, 'hex');

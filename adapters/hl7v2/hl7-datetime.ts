@@ -28,6 +28,7 @@ export function hl7ToFhirDateTime(value: string, defaultZone: string): string | 
   const [, y, mo, d, h, mi, s, frac, tz] = m;
   const date = hl7ToFhirDate(`${y}${mo ?? ''}${d ?? ''}`);
   if (!date) return undefined;
+  if (tz && (Number(tz.slice(1, 3)) > 14 || Number(tz.slice(3)) > 59)) return undefined; // no zone is +99:99 away
   if (!h) return date;
   if (Number(h) > 23 || Number(mi ?? 0) > 59 || Number(s ?? 0) > 59) return undefined;
   const time = `${h}:${mi ?? '00'}:${s ?? '00'}${frac ? `.${frac}` : ''}`;

@@ -18,6 +18,8 @@ export type AcceptanceOutcome =
   | { readonly kind: 'accepted' | 'duplicate'; readonly seq: number; readonly message: Er7Message; readonly mode: AckMode }
   | { readonly kind: 'refused'; readonly message: Er7Message; readonly mode: AckMode; readonly refusal: Refusal }
   | { readonly kind: 'unreadable'; readonly refusal: Refusal; readonly salvagedControlId: string }
+  /** An ACK sent to us (a sender acknowledging our application ACK, say): taken silently, never answered. */
+  | { readonly kind: 'acknowledgement'; readonly message: Er7Message }
   /** The store could not commit: the sender must resend (AE 207), nothing was accepted. */
   | { readonly kind: 'unavailable'; readonly message: Er7Message; readonly mode: AckMode };
 
@@ -81,6 +83,7 @@ export class MessageAcceptance {
       await this.#deadLetter({ sender: '', controlId: salvageControlId(text) }, refusal, text);
       return { kind: 'unreadable', refusal, salvagedControlId: salvageControlId(text) };
     }
+    if (message.messageType.code === 'ACK') return { kind: 'acknowledgement', message }; // an ACK is never acknowledged
     const mode = ackModeOf(message);
     const refusal: Refusal | undefined = text.includes('\u0000')
       ? { ackCode: 'AR', hl7Code: '102', text: 'NUL character in message', location: '' }

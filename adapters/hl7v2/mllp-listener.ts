@@ -2,7 +2,8 @@
  * MLLP (Minimal Lower Layer Protocol) listener: `<VT> message <FS><CR>` frames over TCP.
  *
  * Every complete frame gets exactly one ACK (plus an application ACK later in enhanced mode),
- * in frame order per connection, including frames that are not HL7 at all (AR). Bytes outside a
+ * in frame order per connection, including frames that are not HL7 at all (AR); only ACK
+ * messages themselves are taken without an answer, as HL7 acknowledgements never are answered. Bytes outside a
  * frame are ignored; a start block inside a frame ends the interrupted frame with an AR; frames
  * larger than `maxFrameBytes` are refused without buffering them. Slow senders are fine (frames
  * are reassembled across reads); idle connections are closed after `idleTimeoutMs`.
@@ -325,6 +326,8 @@ class MllpConnection {
 
   #respond(outcome: AcceptanceOutcome): void {
     switch (outcome.kind) {
+      case 'acknowledgement':
+        return;
       case 'unreadable':
         this.write(buildAck(undefined, { code: 'AR', text: outcome.refusal.text, error: outcome.refusal }, outcome.salvagedControlId), undefined);
         return;

@@ -34,6 +34,15 @@ t.test('escapes are decoded after splitting, with the message’s own delimiters
   t.equal(unescapeEr7('a\\X00\\b\\X0A\\c', { field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' }), 'ab\nc', 'control characters dropped, line feed kept');
 });
 
+t.test('a UTF-8 character split across hex escapes survives; what is not an escape is kept as written', async (t) => {
+  const d = { field: '|', component: '^', subcomponent: '&', repetition: '~', escape: '\\' };
+  t.equal(unescapeEr7('Z\\XC3\\\\XAB\\', d), 'Zë', 'consecutive \\X..\\ escapes are one byte sequence');
+  t.equal(unescapeEr7('\\XC3\\x\\XAB\\', d), 'Ãx«', 'bytes separated by text are decoded apart');
+  t.equal(unescapeEr7('C:\\path\\file', d), 'C:\\path\\file', 'an unescaped backslash path is data');
+  t.equal(unescapeEr7('\\X0\\ \\Xzz\\', d), '\\X0\\ \\Xzz\\', 'malformed hex is data');
+  t.equal(unescapeEr7('a\\.in+4\\b\\.ce\\c\\C2842\\d\\Zlocal\\e', d), 'abcde', 'formatting, charset switches and local escapes dropped');
+});
+
 t.test('segment separators CR, LF and CRLF; bad headers are refused', async (t) => {
   for (const sep of ['\r', '\n', '\r\n']) {
     t.equal(parseEr7(['MSH|^~\\&|A', 'PID|1', 'PV1|1'].join(sep)).segments.length, 3);
@@ -61,6 +70,9 @@ t.test('date/times keep precision and zone', async (t) => {
   t.equal(hl7ToFhirDateTime('2025070110', 'America/New_York'), '2025-07-01T10:00:00-04:00', 'EDT in July');
   t.equal(hl7ToFhirDateTime('20250701100000', 'UTC'), '2025-07-01T10:00:00Z');
   t.equal(hl7ToFhirDateTime('20250701250000', 'UTC'), undefined, 'hour 25 refused');
+  t.equal(hl7ToFhirDateTime('20250701100000+9999', 'UTC'), undefined, 'an offset no zone has refused');
+  t.equal(hl7ToFhirDateTime('20250701100000+1460', 'UTC'), undefined, 'offset minutes above 59 refused');
+  t.equal(hl7ToFhirDateTime('20250701100000+1400', 'UTC'), '2025-07-01T10:00:00+14:00', 'the easternmost zone is fine');
   t.equal(hl7ToFhirDateTime('not a date', 'UTC'), undefined);
   t.equal(hl7ToFhirInstant('20250701', 'UTC'), undefined, 'an instant needs a time');
 });

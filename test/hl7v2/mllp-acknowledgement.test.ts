@@ -137,6 +137,19 @@ t.test('MLLP acknowledgements', async (t) => {
     t.match(raw.frames[5], /exceeds/);
   });
 
+  t.test('an ACK sent to the listener (acknowledging our application ACK) is taken silently, never answered', async (t) => {
+    const raw = await RawMllp.open(s.port);
+    t.teardown(() => raw.close());
+    const lettersBefore = (await s.source.store.deadLetters({ limit: 1000 })).length;
+    raw.write(Buffer.concat([
+      RawMllp.frame(message([msh({ type: 'ACK^A01^ACK', control: 'THEIR-ACK-1' }), 'MSA|AA|ENH-1'])),
+      RawMllp.frame(adt('AFTER-ACK', '1003')),
+    ]));
+    await raw.waitFor(1);
+    t.same(raw.frames.map(msaOf), [{ code: 'AA', controlId: 'AFTER-ACK' }], 'only the message after it is acknowledged');
+    t.equal((await s.source.store.deadLetters({ limit: 1000 })).length, lettersBefore, 'not a dead letter either');
+  });
+
   t.test('a slow sender dribbling one byte at a time and CR/LF/CRLF separators are all fine', async (t) => {
     const raw = await RawMllp.open(s.port);
     t.teardown(() => raw.close());

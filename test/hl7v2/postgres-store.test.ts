@@ -131,3 +131,19 @@ t.test('when the store cannot commit, the sender gets AE 207 (resend), never AA'
   t.match(ack.err, /\|207\^message could not be stored, resend it\^HL70357\|/);
   t.equal((await broken.source.health(new AbortController().signal)).status, 'down');
 });
+
+t.test('PostgreSQL dropping idle connections (a restart, a failover) costs nothing: the next message gets AA', async (t) => {
+  const s = await openSource({ store: { kind: 'postgres', connectionString: URL, schema: 'hl7v2_pgdrop' } }, 'hl7-pgd');
+  t.teardown(() => s.close());
+  const hl7 = client(s.port);
+  t.teardown(() => hl7.close());
+  t.equal((await sendWithClient(hl7, message([msh({ type: 'ADT^A08^ADT_A01', control: 'DROP-1' }), pid('1')]))).code, 'AA');
+  await s.source.drain();
+  const admin = new pg.Client({ connectionString: URL });
+  await admin.connect();
+  const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [DATABASE]);
+  await admin.end();
+  t.ok((rowCount ?? 0) > 0, 'the idle connections were cut');
+  t.equal((await sendWithClient(hl7, message([msh({ type: 'ADT^A08^ADT_A01', control: 'DROP-2' }), pid('2')]))).code, 'AA');
+  t.equal((await s.source.health(new AbortController().signal)).status, 'up');
+});

@@ -19,7 +19,17 @@ export interface PostgresStoreOptions {
 
 export async function openPostgresHl7Store(options: PostgresStoreOptions): Promise<PostgresHl7Store> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new Error(`invalid schema name: ${options.schema}`);
-  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 4 });
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 4,
+    // A database that hangs must fail calls (AE 207 to senders, health down), not stall them forever.
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 60_000,
+    keepAlive: true,
+  });
+  // An idle connection the server dropped (restart, failover) is replaced at the next checkout;
+  // unhandled, its error would end the process (or the store's thread).
+  pool.on('error', () => undefined);
   const s = options.schema;
   // Concurrent first starts of two nodes on one database: serialise DDL with an advisory lock.
   const client = await pool.connect();
