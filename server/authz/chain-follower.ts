@@ -7,17 +7,18 @@
  */
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { JsonRpcProvider, Log } from 'ethers';
+import type { JsonRpcProvider } from 'ethers';
 import type { ChainEvent } from './chain-events.ts';
 import type { AuthzKeys } from './authz-keys.ts';
 import { applyWindow, publishHeartbeat, readCursor } from './redis-indexes.ts';
+import { fetchLogs, type ChainLog } from './raw-logs.ts';
 
 /** Turns the contracts' logs into chain events; implemented over the contracts' ABIs. */
 export interface ChainEventSource {
   /** Contract addresses whose logs matter. */
   readonly addresses: readonly string[];
   /** The decoded event, or undefined for logs the authorization layer does not use. */
-  decode(log: Log): ChainEvent | undefined;
+  decode(log: ChainLog): ChainEvent | undefined;
   /** First block worth reading (the deployment block). */
   readonly fromBlock: number;
 }
@@ -57,6 +58,8 @@ export async function syncOnce(o: SyncOptions): Promise<SyncRun> {
   const windowSize = Math.min(o.windowSize ?? MAX_WINDOW, MAX_WINDOW);
   const timeout = o.rpcTimeoutMs ?? 3_000;
   const chainHead = await withTimeout(o.provider.getBlockNumber(), timeout, 'eth_blockNumber');
+  // Windows are read without ethers (see raw-logs.ts), from the provider's own URL.
+  const rpcUrl = o.provider._getConnection().url;
   const head = chainHead - (o.confirmations ?? 0);
   let cursor = await readCursor(o.redis, o.keys);
   let windows = 0;
@@ -68,11 +71,7 @@ export async function syncOnce(o: SyncOptions): Promise<SyncRun> {
   while ((cursor ?? o.source.fromBlock - 1) < head && windows < (o.maxWindows ?? 20)) {
     const from = (cursor ?? o.source.fromBlock - 1) + 1;
     const to = Math.min(head, from + windowSize - 1);
-    const logs = await withTimeout(
-      o.provider.getLogs({ address: [...o.source.addresses], fromBlock: from, toBlock: to }),
-      timeout * 3,
-      'eth_getLogs',
-    );
+    const logs = await fetchLogs(rpcUrl, { address: o.source.addresses, fromBlock: from, toBlock: to }, timeout * 3);
     const decoded: ChainEvent[] = [];
     for (const log of [...logs].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index)) {
       if (log.removed) continue;

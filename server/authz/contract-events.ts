@@ -5,10 +5,11 @@
  * Encodings (Consent.sol): actions bit 1 = read, 2 = search; empty providers = any provider;
  * empty resourceTypes = all types; time 0 = unbounded; purpose codes 0-5.
  */
-import { Interface, getAddress, type EventFragment, type Log } from 'ethers';
+import { Interface, getAddress, type EventFragment } from 'ethers';
 import type { ConsentAction, Purpose } from '../access/permission-snapshot.ts';
 import type { ChainEvent } from './chain-events.ts';
 import type { ChainEventSource } from './chain-follower.ts';
+import type { ChainLog } from './raw-logs.ts';
 import { EventDecoder } from './abi-decode.ts';
 
 export const AUTHZ_EVENTS = [
@@ -100,7 +101,7 @@ export class MedrecEventSource implements ChainEventSource {
     ]);
   }
 
-  decode(log: Log): ChainEvent | undefined {
+  decode(log: ChainLog): ChainEvent | undefined {
     const fragment = log.topics[0] ? this.#byTopic.get(log.topics[0]) : undefined;
     if (!fragment || this.#emitter.get(fragment.name) !== log.address.toLowerCase()) return undefined;
     const parsed = { name: fragment.name, args: this.#decoder.decode(fragment, log.data, log.topics) };
