@@ -96,7 +96,7 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
           return { subject: claims.sub, clientId: claims.client_id, scope: claims.scope };
         },
         patients: new ChainPatientDesk({ chain, names }),
-        accessLog: new AuditAccessLog(wiring.auditSearch ?? auditSearchThroughFhir(app), names),
+        accessLog: new AuditAccessLog(wiring.auditSearch ?? auditSearchThroughFhir(app), names, (id) => wiring.sources().find((s) => s.sourceId === id)?.name),
         notifications,
         providers: new ChainProviderDesk({
           chain, names, signers, links: wiring.links, saltFor,

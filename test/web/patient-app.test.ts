@@ -119,7 +119,7 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
     const allowed = page.getByRole('row').filter({ hasText: 'Corner Pharmacy' }).filter({ hasText: 'allowed' });
     return (await allowed.count()) > 0 ? allowed.first() : undefined;
   });
-  t.match(await row.innerText(), /MedicationRequest/, 'the log says what was read');
+  t.match(await row.innerText(), /searched prescriptions/, 'the log says what was read, in words');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-access-log'), '', 'access log: no accessibility violations');
   await page.setViewportSize({ width: 390, height: 844 });
   t.equal(await sidewaysScrolling(page), '', 'on a phone the log needs no sideways scrolling');
@@ -159,17 +159,44 @@ t.test('carol grants the pharmacy, sees its read in her log, revokes it, and joi
   await tab(page, 'Notifications');
   await page.getByText('Live: new notifications appear here as they happen.').waitFor();
   await stack.chain.client.announceRecordsChanged(hospital, carol, ['Observation']);
-  await page.getByText('New or updated Observation at Mercy General Hospital.').waitFor();
+  await page.getByText('New or updated results and measurements at Mercy General Hospital.').waitFor();
   t.pass('a record change at a provider is notified without reloading');
   await page.getByText(/invited to the study/).first().waitFor();
   await page.getByText(/can no longer see your records/).first().waitFor();
   t.equal(await checkScreen(page, stack.artifacts, 'patient-notifications'), '', 'notifications: no accessibility violations');
+  t.equal(await page.getByRole('button', { name: /Go to requests/ }).count(), 0, 'no request is waiting, so no button sends her to requests');
+  // After a reload the stream replays what she has seen; only what is new counts on the badge.
+  await tab(page, 'My network');
+  await page.reload();
+  await page.getByRole('heading', { name: 'Who can see my records' }).waitFor();
+  await stack.chain.client.announceRecordsChanged(hospital, carol, ['Condition']);
+  const badge = page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /Notifications/ }).locator('.badge');
+  await badge.waitFor();
+  t.equal(await badge.innerText(), '1', 'history replayed after a reload is not counted as new again');
 
   await tab(page, 'My records');
   await page.getByRole('heading', { name: 'Mercy General Hospital', level: 3 }).waitFor();
   await page.getByRole('region', { name: "St. Luke's Medical Center (HL7v2 feed)" }).getByText('Amlodipine 5 MG Oral Tablet').waitFor();
   t.pass('a prescription naming its drug by reference shows the drug');
   t.equal(await checkScreen(page, stack.artifacts, 'patient-records'), '', 'records: no accessibility violations');
+
+  // Her own reads (My records just now) are in the log, but only when she asks for them.
+  await stack.authz.audit.flush();
+  await tab(page, 'Who read what');
+  await page.getByLabel('Who', { exact: true }).selectOption({ label: 'Anyone' });
+  await page.getByLabel('Outcome', { exact: true }).selectOption({ label: 'Allowed or refused' });
+  const hidden = page.getByText(/of your own reads are not shown/);
+  await until('her reads reach the log', async () => {
+    await page.getByRole('button', { name: 'Refresh the access log' }).click();
+    return (await hidden.count()) > 0 ? true : undefined;
+  });
+  const mine = page.locator('td[data-label="Who"]', { hasText: /^You\b/ });
+  t.equal(await mine.count(), 0, 'her own reads are hidden by default');
+  t.ok(await page.getByRole('row').filter({ hasText: 'Corner Pharmacy' }).count() > 0, 'the others’ reads are not');
+  await page.getByLabel('Include my own reads').check();
+  await mine.first().waitFor();
+  t.pass('and shown when she ticks the box');
+  t.match(await page.getByRole('row').filter({ hasText: 'Corner Pharmacy' }).filter({ hasText: 'allowed' }).first().innerText(), /Mercy General Hospital/, 'sources are named by their provider, not their adapter id');
   await context.close();
 });
 

@@ -34,10 +34,13 @@ const PURPOSES: Record<string, string> = { TREAT: 'treatment', HPAYMT: 'payment'
 export class AuditAccessLog implements AccessLogSource {
   readonly #search: AuditSearchFn;
   readonly #names: ParticipantNames;
+  readonly #sourceName: (sourceId: string) => string | undefined;
 
-  constructor(search: AuditSearchFn, names: ParticipantNames) {
+  /** `sourceName`: the public name of a source id (its provider's), so the log says where, not which adapter. */
+  constructor(search: AuditSearchFn, names: ParticipantNames, sourceName: (sourceId: string) => string | undefined = () => undefined) {
     this.#search = search;
     this.#names = names;
+    this.#sourceName = sourceName;
   }
 
   async accessLog(patient: string, filter: AccessLogFilter, bearer: string): Promise<AccessLogEntry[]> {
@@ -55,7 +58,7 @@ export class AuditAccessLog implements AccessLogSource {
       const who = (agent?.who?.display ?? '').toLowerCase();
       const query = e.entity?.find((x) => x.role?.code === '24');
       const resourceType = query?.detail?.find((d) => d.type === 'resourceType')?.valueString ?? query?.name ?? 'unknown';
-      const sources = (query?.detail ?? []).filter((d) => d.type === 'source').map((d) => d.valueString ?? '');
+      const sources = (query?.detail ?? []).filter((d) => d.type === 'source').map((d) => d.valueString ?? '').map((id) => this.#sourceName(id) ?? id);
       const outcome = e.outcome === '0' ? 'allowed' : 'refused';
       if (filter.who && filter.who !== who) continue;
       if (filter.type && filter.type !== resourceType) continue;

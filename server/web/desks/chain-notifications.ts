@@ -5,6 +5,7 @@
  * cursor; the last few per patient are replayed to a new connection.
  */
 import type { NotificationView } from '../shared/src/api-types.ts';
+import { recordTypeLabel } from '../shared/src/fhir-display.ts';
 import type { NotificationHub } from '../api/desks.ts';
 import type { MedRecChain } from './medrec-chain.ts';
 import type { ParticipantNames } from './participant-names.ts';
@@ -115,7 +116,7 @@ export class ChainNotifications implements NotificationHub {
     const rel = chain.relationships.decodeLog(log);
     if (rel?.name === 'RecordsChanged') {
       const provider = await names.describe(rel.args.provider);
-      const types = rel.args.resourceTypes.length ? rel.args.resourceTypes.join(', ') : 'records';
+      const types = rel.args.resourceTypes.length ? rel.args.resourceTypes.map((t) => recordTypeLabel(t).toLowerCase()).join(', ') : 'records';
       this.#push(rel.args.patient, { id, kind: 'record-change', at, text: `New or updated ${types} at ${provider.name}.` });
       return;
     }

@@ -46,7 +46,7 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
   const route = useHashRoute('network');
   const [leaving, setLeaving] = useState(false);
   const network = useLoad(() => api<PatientNetwork>('/web/api/patient/network'), []);
-  const notifications = useNotifications(session.accessToken, () => void network.reload());
+  const notifications = useNotifications(session.accessToken, session.subject, () => void network.reload());
   const isDemo = !!config.demo?.identities.some((i) => i.address === session.subject);
   const signer: Signer | undefined = useMemo(() => {
     const viaDemo = sessionStorage.getItem(SIGNER_KEY) !== 'wallet';
@@ -91,7 +91,7 @@ function Home({ config, session, onSignOut }: { config: WebConfig; session: Smar
             {route === 'share' && <Share network={network.data} signer={signer} me={session.subject} reload={network.reload} />}
             {route === 'requests' && <Requests network={network.data} signer={signer} me={session.subject} reload={network.reload} />}
             {route === 'log' && <AccessLog network={network.data} />}
-            {route === 'notifications' && <Notifications feed={notifications} />}
+            {route === 'notifications' && <Notifications feed={notifications} pendingRequests={pending} />}
             {route === 'records' && <Records network={network.data} fhirBase={config.fhirBase} patient={session.subject} />}
           </>
         )}

@@ -13,9 +13,19 @@ export interface NotificationFeed {
   markSeen(): void;
 }
 
-export function useNotifications(token: string, onChange: () => void): NotificationFeed {
+/** Ids already seen by this person in this browser (the stream replays recent history on every connection). */
+function seenStore(address: string) {
+  const key = `medrec.patient.seen.${address}`;
+  return {
+    read: (): Set<string> => new Set(JSON.parse(localStorage.getItem(key) ?? '[]') as string[]),
+    write: (ids: Iterable<string>) => localStorage.setItem(key, JSON.stringify([...ids].slice(-500))),
+  };
+}
+
+export function useNotifications(token: string, address: string, onChange: () => void): NotificationFeed {
   const [items, setItems] = useState<NotificationView[]>([]);
-  const [seen, setSeen] = useState(0);
+  const store = seenStore(address);
+  const [seen, setSeen] = useState<Set<string>>(() => store.read());
   const [connected, setConnected] = useState(false);
   const changed = useRef(onChange);
   changed.current = onChange;
@@ -57,7 +67,17 @@ export function useNotifications(token: string, onChange: () => void): Notificat
     void connect();
     return () => abort.abort();
   }, [token]);
-  return { items, unseen: Math.max(0, items.length - seen), connected, markSeen: () => setSeen(items.length) };
+  return {
+    items,
+    unseen: items.filter((n) => !seen.has(n.id)).length,
+    connected,
+    markSeen: () => {
+      if (items.every((n) => seen.has(n.id))) return;
+      const next = new Set([...seen, ...items.map((n) => n.id)]);
+      store.write(next);
+      setSeen(next);
+    },
+  };
 }
 
 const LABELS: Record<NotificationView['kind'], string> = {
@@ -69,7 +89,7 @@ const LABELS: Record<NotificationView['kind'], string> = {
   access: 'Someone read your records',
 };
 
-export function Notifications({ feed }: { feed: NotificationFeed }) {
+export function Notifications({ feed, pendingRequests }: { feed: NotificationFeed; pendingRequests: number }) {
   useEffect(() => { feed.markSeen(); }, [feed.items.length]);
   return (
     <Section title="Notifications" intro="New records at your providers, invitations, requests and access that is about to end. This list updates by itself.">
@@ -84,7 +104,7 @@ export function Notifications({ feed }: { feed: NotificationFeed }) {
           ))}
         </ul>
       )}
-      {feed.items.length > 0 && <Button onClick={() => location.assign('#requests')}>Go to requests</Button>}
+      {pendingRequests > 0 && <Button onClick={() => location.assign('#requests')}>{`Go to requests (${pendingRequests} waiting)`}</Button>}
     </Section>
   );
 }
