@@ -5,14 +5,15 @@
  *
  * The system under test is the `hl7v2` source as the server runs it: MLLP listener, durable
  * acceptance into the SQLite inbox (WAL, synchronous=FULL: every AA follows an fsync, group
- * committed), conversion worker in the same process, search through the EhrAdapter.
+ * committed), the store and its conversion worker in their own thread, search through the
+ * EhrAdapter.
  * Feed: a mix of ADT^A01/A08, ORU^R01 (3 OBX) and RDE^O11 over 2,000 patients.
  * Two sender shapes: `pipelined` (a batch feed: 4 connections, 64 messages in flight each) and
  * `one-at-a-time` (16 interface-engine connections, each waiting for its ACK before the next),
  * on the SQLite store; then the pipelined feed on the PostgreSQL store (127.0.0.1:5432).
  *
  * Run: `node bench/hl7v2-throughput.ts` (`--quick` for a short smoke run; `HL7_STORE_THREAD=0` to
- * measure the SQLite store on the event-loop thread instead of its own worker thread).
+ * measure the store and conversion on the event-loop thread instead of their own worker thread).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
