@@ -3,9 +3,9 @@
  *
  * Every complete frame gets exactly one ACK (plus an application ACK later in enhanced mode),
  * in frame order per connection, including frames that are not HL7 at all (AR); only ACK
- * messages themselves are taken without an answer, as HL7 acknowledgements never are answered. Bytes outside a
- * frame are ignored; a start block inside a frame ends the interrupted frame with an AR; frames
- * larger than `maxFrameBytes` are refused without buffering them. Slow senders are fine (frames
+ * messages themselves are taken without an answer, as HL7 acknowledgements never are answered.
+ * Bytes outside a frame are ignored; a start block inside a frame ends the interrupted frame
+ * with an AR; frames larger than `maxFrameBytes` are refused without buffering them. Slow senders are fine (frames
  * are reassembled across reads); idle connections are closed after `idleTimeoutMs`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
