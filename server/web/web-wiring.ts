@@ -60,9 +60,9 @@ export interface WebAppsHandle {
   close(): void;
 }
 
-export function wireWebApps(wiring: WebWiring): WebAppsHandle {
-  const c = wiring.chain;
-  const chain: MedRecChain = {
+/** The desks' view of a chain client. */
+export function medrecChainOf(c: WebChainClient): MedRecChain {
+  return {
     provider: c.provider,
     chainId: c.deployment.chainId,
     registry: c.registry,
@@ -71,6 +71,11 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
     consent: c.consent,
     relay: (action) => c.relay(action),
   };
+}
+
+export function wireWebApps(wiring: WebWiring): WebAppsHandle {
+  const c = wiring.chain;
+  const chain = medrecChainOf(c);
   const demoProviders = DEMO_CAST.filter((i) => i.role === 'provider');
   const pseudonyms = new Map(wiring.demo ? DEMO_CAST.map((i) => [demoAddress(i.handle), i.displayName] as const) : []);
   const names = new ParticipantNames(chain, pseudonyms);

@@ -300,8 +300,21 @@ t.test('someone with a browser wallet on another network and no ether signs in, 
   t.ok(testWallet.calls.includes('wallet_switchEthereumChain'), 'the app asked the wallet to switch networks');
   t.equal(testWallet.chainId(), stack.chain.chainId, 'and it signed on the MedRec chain');
 
+  // While one revocation waits for the wallet, only its own button says it is working.
+  await page.getByRole('radio', { name: /A pharmacy/ }).check();
+  await page.getByRole('button', { name: 'Sign and share' }).click();
+  await page.getByRole('status').filter({ hasText: 'Corner Pharmacy can now see' }).waitFor();
+  await tab(page, 'My network');
+  const release = testWallet.holdSignatures();
+  await page.getByRole('button', { name: 'Revoke: Corner Pharmacy' }).click();
+  await page.getByRole('status').filter({ hasText: 'Please confirm in your wallet' }).waitFor();
+  t.equal(await page.getByRole('button', { name: 'Revoke: Corner Pharmacy' }).innerText(), 'Working…', 'the revocation in progress says so');
+  t.equal(await page.getByRole('button', { name: 'Revoke: Dr. Demo Clinician' }).innerText(), 'Revoke', 'the other grant’s button does not');
+  release();
+  await page.getByRole('status').filter({ hasText: 'Corner Pharmacy can no longer see' }).waitFor();
+
   await tab(page, 'Notifications');
-  await page.getByText(/access ends in \d days/).waitFor();
+  await page.getByText(/Dr\. Demo Clinician's access ends in \d days/).waitFor();
   t.pass('the grant about to expire is announced live');
 
   // The same sign-in in a browser without the wallet: it may look, and is told why it cannot change anything.

@@ -89,7 +89,12 @@ t.test('providers propose, vote in and rescind through the console', async (t) =
   t.notOk(await stack.chain.client.registry.read('isProvider', second), 'a rescinded proposal admits nobody');
 
   await page.getByRole('button', { name: 'Propose removal of Hillside OpenMRS Clinic' }).click();
-  await page.getByRole('status').filter({ hasText: 'Removal proposed' }).waitFor();
+  await page.getByRole('group', { name: 'Confirm the removal of Hillside OpenMRS Clinic' }).getByRole('button', { name: 'Cancel' }).click();
+  t.equal(await page.getByRole('region', { name: 'Open proposals' }).getByText('Remove Hillside OpenMRS Clinic').count(), 0, 'cancelling the confirmation proposes nothing');
+  await page.getByRole('button', { name: 'Propose removal of Hillside OpenMRS Clinic' }).click();
+  await page.getByRole('button', { name: 'Yes, propose removal of Hillside OpenMRS Clinic' }).click();
+  await page.getByRole('region', { name: 'Providers in the network' }).getByRole('status').filter({ hasText: 'Removal proposed' }).waitFor();
+  t.pass('the outcome shows under the provider list where it was asked');
   await page.getByRole('region', { name: 'Open proposals' }).getByText('Remove Hillside OpenMRS Clinic').waitFor();
   t.pass('a removal motion is open for the others to vote on');
   await hospital.context.close();

@@ -1,7 +1,8 @@
 /**
  * Notifications for patients, built from the chain's own events (nobody else keeps a feed): new
  * records at a provider (`RecordsChanged`), study invitations, access requests, grants given or
- * taken away, and grants that end within a week. Logs are read only while someone listens, from a
+ * taken away, and grants that end within a week (checked when someone connects, when a grant is
+ * made, and every minute while they listen). Logs are read only while someone listens, from a
  * cursor; the last few per patient are replayed to a new connection.
  */
 import type { NotificationView } from '../shared/src/api-types.ts';
@@ -21,6 +22,10 @@ export interface ChainNotificationsOptions {
   /** First block to read (the deployment block). */
   readonly fromBlock: number;
   readonly pollMs?: number;
+  /** How often the grants of people listening are checked for one entering its last week (default 1 min). */
+  readonly expiryCheckMs?: number;
+  /** Clock in unix seconds (default: wall clock). */
+  readonly now?: () => number;
   readonly onError?: (error: Error) => void;
 }
 
@@ -33,6 +38,7 @@ export class ChainNotifications implements NotificationHub {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
+  #lastExpiryCheck = 0;
 
   constructor(options: ChainNotificationsOptions) {
     this.#o = options;
@@ -72,7 +78,7 @@ export class ChainNotifications implements NotificationHub {
     if (this.#closed || this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.poll().catch((e: unknown) => this.#o.onError?.(e as Error)).finally(() => {
+      this.poll().then(() => this.#expiringDue()).catch((e: unknown) => this.#o.onError?.(e as Error)).finally(() => {
         if (this.#listeners.size > 0) this.#schedule(this.#o.pollMs ?? 1000);
       });
     }, ms);
@@ -165,11 +171,23 @@ export class ChainNotifications implements NotificationHub {
     }
   }
 
+  /** A grant enters its last week while its patient has the app open: checked every `expiryCheckMs`. */
+  async #expiringDue(): Promise<void> {
+    const now = this.#now();
+    if ((now - this.#lastExpiryCheck) * 1000 < (this.#o.expiryCheckMs ?? 60_000)) return;
+    this.#lastExpiryCheck = now;
+    for (const address of [...this.#listeners.keys()]) await this.#checkExpiring(address);
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? Math.floor(Date.now() / 1000);
+  }
+
   /** Warns once per grant that ends within a week. */
   async #checkExpiring(patient: string): Promise<void> {
     try {
       const { consent } = this.#o.chain;
-      const now = Math.floor(Date.now() / 1000);
+      const now = this.#now();
       for (const id of await consent.read('grantIdsByPatient', patient)) {
         const key = `${patient}:${id}`;
         if (this.#warned.has(key)) continue;

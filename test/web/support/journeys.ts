@@ -109,6 +109,8 @@ export interface TestWallet {
   /** Networks the page asked the wallet to add (wallet_addEthereumChain parameters). */
   readonly added: ReadonlyArray<{ chainId: string; chainName: string; rpcUrls: string[] }>;
   chainId(): number;
+  /** Typed-data signatures wait (the person has not confirmed yet) until the returned function runs. */
+  holdSignatures(): () => void;
 }
 
 /**
@@ -123,6 +125,7 @@ export async function injectWallet(context: BrowserContext, wallet: BaseWallet, 
   const calls: string[] = [];
   const added: Array<{ chainId: string; chainName: string; rpcUrls: string[] }> = [];
   const fail = (code: number, message: string) => Object.assign(new Error(message), { code });
+  let held: Promise<void> | undefined;
   const answer = async (method: string, params: unknown[]): Promise<unknown> => {
     switch (method) {
       case 'eth_requestAccounts':
@@ -154,6 +157,7 @@ export async function injectWallet(context: BrowserContext, wallet: BaseWallet, 
           throw fail(-32602, `Provided chainId "${String(data.domain.chainId)}" must match the active chainId "${active}"`);
         }
         const { EIP712Domain: _domain, ...types } = data.types;
+        await held;
         return wallet.signTypedData(data.domain, types, data.message);
       }
       default: throw fail(4200, `wallet: unsupported method ${method}`);
@@ -178,5 +182,14 @@ export async function injectWallet(context: BrowserContext, wallet: BaseWallet, 
       },
     };
   });
-  return { calls, added, chainId: () => active };
+  return {
+    calls,
+    added,
+    chainId: () => active,
+    holdSignatures: () => {
+      let release = () => {};
+      held = new Promise<void>((resolve) => { release = resolve; });
+      return () => { held = undefined; release(); };
+    },
+  };
 }

@@ -1,4 +1,5 @@
 /** My network: the providers holding my records and everyone who can see them, as a picture and a list. */
+import { useState } from 'preact/hooks';
 import type { GrantView, PatientNetwork, ProviderView } from '../../shared/src/api-types.ts';
 import { ActionStatus, Button, Section, describeTypes, endText, shortAddress, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 import { NetworkPicture } from './network-picture.tsx';
@@ -27,10 +28,12 @@ export function grantSummary(grant: GrantView, providers: readonly ProviderView[
   return `${describeTypes(grant.resourceTypes)} ${whereText(grant.providers, providers)}, for ${grant.purpose}, ${endText(grant.expiresAt)}`;
 }
 
-function GrantRow({ grant, props, action }: { grant: GrantView; props: PatientScreenProps; action: ActionControl }) {
+/** `working`: the grant an action is running for (one at a time; only its button says so). */
+function GrantRow({ grant, props, action, working, setWorking }: { grant: GrantView; props: PatientScreenProps; action: ActionControl; working: string | undefined; setWorking: (id: string) => void }) {
   const revoke = () => {
     if (!props.signer) return;
     const signer = props.signer;
+    setWorking(grant.id);
     void action.run('Preparing…', async (progress) => {
       const params = grant.kind === 'delegation'
         ? { action: 'undelegate' as const, id: grant.id }
@@ -51,7 +54,7 @@ function GrantRow({ grant, props, action }: { grant: GrantView; props: PatientSc
       </div>
       {grant.active && (
         <Button kind="danger" onClick={revoke} disabled={!props.signer || action.state.phase === 'working'} describedBy={props.signer ? undefined : NO_SIGNER_NOTE} label={`${verb}: ${grant.grantee.name}`}>
-          {action.state.phase === 'working' ? 'Working…' : verb}
+          {action.state.phase === 'working' && working === grant.id ? 'Working…' : verb}
         </Button>
       )}
     </li>
@@ -62,6 +65,7 @@ export function NetworkScreen(props: PatientScreenProps) {
   const { network } = props;
   const active = network.grants.filter((g) => g.active);
   const action = useAction();
+  const [working, setWorking] = useState<string>();
   return (
     <>
       <Section title="My network" intro="Everyone who holds or can read your records. You can change any of it at any time.">
@@ -78,7 +82,7 @@ export function NetworkScreen(props: PatientScreenProps) {
       </Section>
       <Section title="Who can see my records" id="grants">
         {active.length === 0 ? <p class="muted">Nobody else can see your records. Use “Share” to let someone in.</p> : (
-          <ul class="list">{active.map((g) => <GrantRow key={g.id} grant={g} props={props} action={action} />)}</ul>
+          <ul class="list">{active.map((g) => <GrantRow key={g.id} grant={g} props={props} action={action} working={working} setWorking={setWorking} />)}</ul>
         )}
         <ActionStatus state={action.state} />
       </Section>

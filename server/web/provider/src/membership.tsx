@@ -47,10 +47,14 @@ export function Membership({ network, reload }: { network: ProviderNetwork; relo
     setName(''); setAddress(''); setFhirBase('');
     return `${outcome.summary} Other providers can vote on it now (block ${outcome.blockNumber}).`;
   });
-  const removal = (address: string) => void action.run('Proposing removal…', async () => {
-    const outcome = await api<RelayOutcome>('/web/api/provider/proposals', { body: { remove: address } });
+  // Removing a provider is weighty: asked once more, with its outcome under the list it changes.
+  const [confirming, setConfirming] = useState<string>();
+  const removalAction = useAction();
+  const removal = (provider: { address: string; name: string }) => void removalAction.run(`Proposing the removal of ${provider.name}…`, async () => {
+    setConfirming(undefined);
+    const outcome = await api<RelayOutcome>('/web/api/provider/proposals', { body: { remove: provider.address } });
     await reload();
-    return outcome.summary;
+    return `${outcome.summary} The other providers can vote on removing ${provider.name} under “Open proposals” (block ${outcome.blockNumber}).`;
   });
   return (
     <>
@@ -59,10 +63,22 @@ export function Membership({ network, reload }: { network: ProviderNetwork; relo
           {network.providers.map((p) => (
             <li key={p.address}>
               <span><strong>{p.name}</strong> {p.address === network.me.address && <span class="pill ok">you</span>} <span class="muted">{shortAddress(p.address)} {p.fhirBase}</span></span>
-              {p.address !== network.me.address && <Button onClick={() => removal(p.address)} label={`Propose removal of ${p.name}`}>Propose removal</Button>}
+              {p.address !== network.me.address && confirming !== p.address && (
+                <Button onClick={() => { removalAction.reset(); setConfirming(p.address); }} disabled={removalAction.state.phase === 'working'} label={`Propose removal of ${p.name}`}>Propose removal</Button>
+              )}
+              {confirming === p.address && (
+                <div class="confirm" role="group" aria-label={`Confirm the removal of ${p.name}`}>
+                  <p>Propose removing <strong>{p.name}</strong> from the network? It leaves if more than half of the providers vote yes; its patients' records stop being served.</p>
+                  <div class="row">
+                    <Button kind="danger" onClick={() => removal(p)} label={`Yes, propose removal of ${p.name}`}>Yes, propose removal</Button>
+                    <Button onClick={() => setConfirming(undefined)}>Cancel</Button>
+                  </div>
+                </div>
+              )}
             </li>
           ))}
         </ul>
+        <ActionStatus state={removalAction.state} />
       </Section>
       <Section title="Open proposals" id="proposals">
         {open.length === 0 ? <p class="muted">No open proposals.</p> : (
