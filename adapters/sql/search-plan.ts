@@ -3,8 +3,9 @@
  * filters (the rest, evaluated afterwards with @medplum/core's `matchesSearchRequest`), plus
  * the sort order and the keyset position of the page.
  */
-import { badRequest, OperationOutcomeError, Operator, splitSearchOnComma, type Filter, type SortRule } from '@medplum/core';
+import { badRequest, getSearchParameter, OperationOutcomeError, Operator, splitSearchOnComma, type Filter, type SortRule } from '@medplum/core';
 import { sql } from 'kysely';
+import { loadFhirDefinitions } from '../fhir-definitions.ts';
 import { dateBounds, parseSearchPeriod } from './fhir-date.ts';
 import type { Expr, Pushdown, ResourceMapping } from './mapping.ts';
 import { compileExpr, type CompileContext, type Fragment } from './sql-expr.ts';
@@ -63,14 +64,14 @@ export async function planSearch(
       throw new OperationOutcomeError(badRequest(`Search value for ${filter.code} contains control characters`, filter.code));
     }
     const pushdown = pushdownFor(mapping, filter.code);
-    if (pushdown) {
+    if (pushdown && !PRESENCE_OPERATORS.has(filter.operator)) {
       const fragment = await compileFilter(filter, pushdown, ctx, resolveCoding);
-      if (fragment) {
-        where.push(fragment);
-        continue;
-      }
+      if (!fragment) throw unsupportedOperator(filter);
+      where.push(fragment);
+      continue;
     }
     if (inMemory.has(filter.code) || pushdown) {
+      if (!evaluatedInMemory(resourceType, filter)) throw unsupportedOperator(filter);
       memoryFilters.push(filter);
       continue;
     }
@@ -91,6 +92,32 @@ export async function planSearch(
   }
   order.push({ expr: compileExpr(mapping.key, ctx), descending: false });
   return { where, memoryFilters, order, orderSignature: signature.join(',') };
+}
+
+/** `:missing` (and `:present`) are evaluated in memory on the mapped resources. */
+const PRESENCE_OPERATORS: ReadonlySet<string> = new Set([Operator.MISSING, Operator.PRESENT]);
+
+/**
+ * Whether @medplum/core's in-memory evaluation gives this operator its FHIR meaning for the
+ * parameter's type (it has no `:text`, `:in`, `:above`, …, and would answer them wrongly).
+ */
+function evaluatedInMemory(resourceType: string, filter: Filter): boolean {
+  if (PRESENCE_OPERATORS.has(filter.operator)) return true;
+  loadFhirDefinitions();
+  switch (getSearchParameter(resourceType, filter.code)?.type) {
+    case 'string':
+      return filter.operator === Operator.EQUALS || filter.operator === Operator.CONTAINS || filter.operator === Operator.EXACT;
+    case 'token':
+      return filter.operator === Operator.EQUALS || filter.operator === Operator.NOT;
+    case 'date':
+      return DATE_OPERATORS.has(filter.operator);
+    default:
+      return filter.operator === Operator.EQUALS;
+  }
+}
+
+function unsupportedOperator(filter: Filter): OperationOutcomeError {
+  return new OperationOutcomeError(badRequest(`Unsupported modifier or prefix "${String(filter.operator)}" for ${filter.code}`, filter.code));
 }
 
 function pushdownFor(mapping: ResourceMapping, code: string): Pushdown | undefined {

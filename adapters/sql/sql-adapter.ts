@@ -9,7 +9,6 @@ import type { Resource } from '@medplum/fhirtypes';
 import { sql } from 'kysely';
 import type { EhrAdapter, SourceCapabilities, SourceHealth, SourcePage, SourceQuery } from '../ehr-adapter.ts';
 import { SourceUnavailableError } from '../ehr-adapter.ts';
-import { loadFhirDefinitions } from '../fhir-definitions.ts';
 import { nowColumnValue } from './fhir-date.ts';
 import type { ChildMapping, LookupMapping, ResourceMapping, SqlMapping, Template } from './mapping.ts';
 import { CONTROL_CHARS, decodePageToken, encodePageToken, keysetAfter, MAX_VALUE_LENGTH, planSearch, type SearchPlan } from './search-plan.ts';
@@ -105,7 +104,6 @@ export class SqlAdapter implements EhrAdapter {
         this.#resolveCoding(lookup, token, ctx),
       ),
     );
-    if (plan.memoryFilters.length > 0) loadFhirDefinitions();
     let after = query.page === undefined ? undefined : decodePageToken(query.page, plan.orderSignature, plan.order.length);
 
     const total =

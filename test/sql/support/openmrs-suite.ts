@@ -430,6 +430,13 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [], sort: [{ code: 'value-quantity' }], count: 1 }, signal()), 'unsupported sort → 400');
     await rejectsBadRequest(t, adapter.search({ resourceType: 'Observation', filters: [{ code: 'code', operator: 'eq' as never, value: Array.from({ length: 200 }, (_, i) => `c${i}`).join(',') }], count: 1 }, signal()), '200 alternatives → 400');
     await rejectsBadRequest(t, adapter.search({ resourceType: 'Practitioner', filters: [], count: 1 }, signal()), 'unmapped type → 400');
+    for (const query of ['Observation?code:text=weight', 'Observation?code:in=http://example.org/vs', 'Observation?code:below=http://loinc.org|29463-7', 'Patient?identifier:text=HSC', 'Patient?name:text=alice', 'Encounter?date:contains=2025']) {
+      const request = parseSearchRequest(query);
+      await rejectsBadRequest(t, adapter.search({ resourceType: request.resourceType, filters: request.filters ?? [], count: 1 }, signal()), `${query}: a modifier the parameter does not implement → 400`);
+    }
+    await rejectsBadRequest(t, adapter.search({ resourceType: 'Patient', filters: [{ code: '_id', operator: 'zz' as never, value: ALICE }], count: 1 }, signal()), 'an unknown modifier → 400');
+    const missing = await adapter.search({ resourceType: 'Encounter', filters: parseSearchRequest('Encounter?date:missing=false').filters ?? [], count: 1000 }, signal());
+    t.equal(missing.resources.length, all('Encounter').length, ':missing is evaluated on the mapped resources');
     t.equal(await countRows(), before, 'no row changed');
     t.same((await adapter.search({ resourceType: 'Patient', filters: [], count: 1000 }, signal())).resources.length, all('Patient').length, 'answers unchanged');
   });
