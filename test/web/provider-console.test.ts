@@ -17,7 +17,7 @@ import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.t
 import { HL7_DEMO_SOURCE_ID } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { demoPharmacyToken } from '../../server/embedded/demo-pharmacy-token.ts';
 import { launchBrowser } from './support/browser.ts';
-import { checkScreen, demoSignIn } from './support/journeys.ts';
+import { checkScreen, demoSignIn, sidewaysScrolling } from './support/journeys.ts';
 import { startWebStack, type WebStack } from './support/web-stack.ts';
 
 const DEMO_DATA = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'server', 'embedded', 'demo-data');
@@ -46,6 +46,42 @@ async function signedInAs(name: string): Promise<{ context: BrowserContext; page
 async function tab(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name }).click();
 }
+
+t.test('the sign-in screen and the SMART sign-in page are readable and accessible', async (t) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${stack.origin}/provider/`);
+  await page.getByRole('heading', { name: 'Provider console', exact: true }).waitFor();
+  t.match(await page.locator('.demo-note').innerText(), /published development mnemonic/, 'demo keys are labelled as such');
+  t.equal(await checkScreen(page, stack.artifacts, 'provider-sign-in'), '', 'provider sign-in: no accessibility violations');
+  await page.getByRole('button', { name: 'Sign in with your wallet' }).click();
+  await page.waitForURL((url) => url.pathname.startsWith('/auth/'));
+  await page.getByRole('button', { name: 'Sign in with your wallet' }).waitFor();
+  t.equal(await checkScreen(page, stack.artifacts, 'smart-login'), '', 'Sign-In with Ethereum page: no accessibility violations');
+  await page.getByRole('button', { name: 'Sign in with your wallet' }).click();
+  t.match(await page.getByRole('status').innerText(), /No Ethereum wallet found.*Install a wallet extension/s, 'without a wallet the page says what to do');
+  await context.close();
+});
+
+t.test('on a phone every console screen fits without sideways scrolling', async (t) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await demoSignIn(page, `${stack.origin}/provider/`, 'Riverside Family Clinic', 'Sign in as Riverside Family Clinic (demo key)');
+  // Each screen once its data is in: the longest thing it shows.
+  const screens: Array<[tab: string, loaded: string, name: string]> = [
+    ['Network', 'Hillside OpenMRS Clinic', 'provider-network-phone'],
+    ['Patients', 'Demo patient Alice', 'provider-patients-phone'],
+    ['Sources', 'healthy', 'provider-sources-phone'],
+    ['SMART apps', 'Corner Pharmacy system (SMART Backend Services)', 'provider-smart-phone'],
+  ];
+  for (const [name, loaded, shot] of screens) {
+    await tab(page, name);
+    await page.getByText(loaded).first().waitFor();
+    t.equal(await sidewaysScrolling(page), '', `${name} fits a phone`);
+    t.equal(await checkScreen(page, stack.artifacts, shot), '', `${name} on a phone: no accessibility violations`);
+  }
+  await context.close();
+});
 
 t.test('providers propose, vote in and rescind through the console', async (t) => {
   const candidate = Wallet.createRandom().address;
