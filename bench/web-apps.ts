@@ -1,7 +1,7 @@
 /**
  * Web apps: build cost and first paint, as ratios measured in the same run.
  * - build: an up-to-date check (what `npm test` and `npm start` pay when nothing changed) against
- *   a forced full Vite build of both apps;
+ *   a forced full Vite build of every app;
  * - bundle: JavaScript and CSS bytes per app, raw and gzipped;
  * - first screen: headless Chromium loading the patient app until its sign-in heading shows,
  *   against the same server's bare HTML page with the same heading (median of N loads each).
