@@ -19,6 +19,8 @@ export type Expr =
   /** The query's "now" on the database's wall clock (`YYYY-MM-DD HH:MM:SS`), bound as a parameter. */
   | { readonly now: true }
   | { readonly coalesce: readonly Expr[] }
+  /** The greatest of the values that are not NULL (NULL when all are). */
+  | { readonly greatest: readonly Expr[] }
   /** `CASE WHEN … THEN 'a' … ELSE … END`: the first case whose conditions all hold. */
   | { readonly case: readonly CaseBranch[]; readonly else?: string | null };
 

@@ -26,6 +26,12 @@ export function compileExpr(expr: Expr, ctx: CompileContext): Fragment {
   if ('lit' in expr) return param(expr.lit, ctx);
   if ('now' in expr) return sql`${ctx.now}`;
   if ('coalesce' in expr) return sql`coalesce(${sql.join(expr.coalesce.map((e) => compileExpr(e, ctx)))})`;
+  if ('greatest' in expr) {
+    // Written with CASE: GREATEST differs across dialects on NULLs, and SQLite has none.
+    return expr.greatest
+      .map((e) => compileExpr(e, ctx))
+      .reduce((a, b) => sql`(case when ${b} is null or ${a} >= ${b} then ${a} else ${b} end)`);
+  }
   const branches = expr.case.map((b) => sql`when ${compileAnd(b.when, ctx)} then ${b.then}`);
   const otherwise = expr.else ?? null;
   return otherwise === null

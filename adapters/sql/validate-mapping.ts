@@ -168,11 +168,13 @@ class Checker {
       if (n.now !== true) this.#fail(where, 'now must be true');
       return;
     }
-    if ('coalesce' in n) {
-      this.node(n, where, ['coalesce']);
-      const items = this.list(n.coalesce, `${where}.coalesce`);
-      if (items.length === 0) this.#fail(where, 'coalesce needs at least one expression');
-      return items.forEach((x, i) => this.expr(x, aliases, `${where}.coalesce[${i}]`));
+    for (const key of ['coalesce', 'greatest'] as const) {
+      if (key in n) {
+        this.node(n, where, [key]);
+        const items = this.list(n[key], `${where}.${key}`);
+        if (items.length === 0) this.#fail(where, `${key} needs at least one expression`);
+        return items.forEach((x, i) => this.expr(x, aliases, `${where}.${key}[${i}]`));
+      }
     }
     if ('case' in n) {
       this.node(n, where, ['case', 'else']);

@@ -72,6 +72,17 @@ const INTERPRETATION: Readonly<Record<string, JsonValue>> = {
 };
 
 const OBS_CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/observation-category';
+/**
+ * Units (concept_numeric.units) that are UCUM codes as written: FHIR2 gives those quantities the
+ * UCUM system and code; other units (`mmHg`, `DEG C`, `beats/min`) stay text only.
+ */
+const UCUM_UNITS = [
+  '%', 'a', 'cm', 'cm[H2O]', 'd', 'dL', 'fL', 'g', 'g/dL', 'g/L', 'h', 'kg', 'kg/m2', 'L', 'm', 'meq/L', 'mg', 'mg/dL', 'mg/L', 'min', 'mL',
+  'mL/min', 'mm', 'mm[Hg]', 'mmol/L', 'mo', 'mol/L', 'ng/mL', 'pg', 'pg/mL', 's', 'U/L', 'ug', 'ug/dL', 'umol/L', 'wk', '/min', '/h', 'Cel',
+  '[degF]', '10*3/uL', '10*6/uL', '10*9/L', '10*12/L', '[in_i]', '[lb_av]',
+];
+const UCUM_SYSTEM: Readonly<Record<string, JsonValue>> = Object.fromEntries(UCUM_UNITS.map((u) => [u, 'http://unitsofmeasure.org']));
+const UCUM_CODE: Readonly<Record<string, JsonValue>> = Object.fromEntries(UCUM_UNITS.map((u) => [u, u]));
 const ENCOUNTER_TYPE_SYSTEM = 'http://fhir.openmrs.org/code-system/encounter-type';
 
 /** `{ M: 'male' }` from `{ male: ['M'] }`, so output and pushdown share one table. */
@@ -420,7 +431,15 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
           valueBoolean: { map: 'value_boolean', values: { true: true, false: false } },
           valueCodeableConcept: concept('value_coded'),
           valueDateTime: { field: 'value_datetime', as: 'dateTime' },
-          valueQuantity: { object: { value: { field: 'value_numeric', as: 'decimal' }, unit: { field: 'units' } }, requires: ['value'] },
+          valueQuantity: {
+            object: {
+              value: { field: 'value_numeric', as: 'decimal' },
+              unit: { field: 'units' },
+              system: { map: 'units', values: UCUM_SYSTEM },
+              code: { map: 'units', values: UCUM_CODE },
+            },
+            requires: ['value'],
+          },
           valueString: { field: 'value_text' },
         },
       ],
@@ -475,18 +494,20 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
     where: [notVoided('o'), notVoided('p'), { cmp: ['o.order_action', '<>', { lit: 'DISCONTINUE' }] }, ...atLocations('l')],
     key: 'o.order_id',
     id: 'o.uuid',
-    // Orders are immutable in OpenMRS (a revision is a new order): no date_changed.
-    lastUpdated: 'o.date_created',
+    // Orders are immutable in OpenMRS (a revision is a new order) except for being stopped.
+    lastUpdated: { greatest: ['o.date_created', 'o.date_stopped'] },
     patient: 'p.uuid',
     select: {
       status: orderStatus, urgency: 'o.urgency', order_number: 'o.order_number', concept_id: 'o.concept_id', drug_name: 'dr.name',
       drug_strength: 'dr.strength', drug_non_coded: 'd.drug_non_coded', patient_uuid: 'p.uuid', encounter_uuid: 'e.uuid',
-      orderer: 'o.orderer', date_activated: 'o.date_activated', auto_expire_date: 'o.auto_expire_date',
+      orderer: 'o.orderer', date_created: 'o.date_created', date_activated: 'o.date_activated', auto_expire_date: 'o.auto_expire_date',
       instructions: 'o.instructions', comment_to_fulfiller: 'o.comment_to_fulfiller', order_reason: 'o.order_reason',
       order_reason_non_coded: 'o.order_reason_non_coded', dose: 'd.dose', dose_units: 'd.dose_units', route: 'd.route',
       frequency_concept: 'f.concept_id', as_needed: 'd.as_needed', as_needed_condition: 'd.as_needed_condition',
       dosing_instructions: 'd.dosing_instructions', quantity: 'd.quantity', quantity_units: 'd.quantity_units', num_refills: 'd.num_refills',
       duration: 'd.duration', duration_units_uuid: 'du.uuid', fulfiller_status: 'o.fulfiller_status', prev_uuid: 'prev.uuid',
+      revises: { case: [{ when: [{ in: 'o.order_action', values: ['REVISE', 'DISCONTINUE'] }], then: '1' }] },
+      renews: { case: [{ when: [{ cmp: ['o.order_action', '=', { lit: 'RENEW' }] }], then: '1' }] },
       dispense_as_written: 'd.dispense_as_written',
     },
     resource: {
@@ -511,7 +532,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
         },
         subject: { ref: 'Patient', field: 'patient_uuid' },
         encounter: { ref: 'Encounter', field: 'encounter_uuid' },
-        authoredOn: { field: 'date_activated', as: 'dateTime' },
+        authoredOn: { field: 'date_created', as: 'dateTime' },
         requester: practitioner('orderer'),
         reasonCode: {
           array: [{ firstOf: [concept('order_reason'), { object: { text: { field: 'order_reason_non_coded' } } }] }],
@@ -563,22 +584,25 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
           },
         },
         substitution: { object: { allowedBoolean: { if: 'dispense_as_written', then: { const: false }, else: { const: true } } } },
-        priorPrescription: { ref: 'MedicationRequest', field: 'prev_uuid' },
+        // FHIR2: the order a revision replaces is its prior prescription; the one a renewal renews, its basis.
+        priorPrescription: { if: 'revises', then: { ref: 'MedicationRequest', field: 'prev_uuid' } },
+        basedOn: { if: 'renews', then: { array: [{ ref: 'MedicationRequest', field: 'prev_uuid' }] } },
       },
     },
     search: {
       status: { kind: 'token', expr: orderStatus },
       code: { kind: 'coding', expr: 'o.concept_id', lookup: 'concept' },
-      authoredon: { kind: 'date', expr: 'o.date_activated', precision: 'second' },
+      authoredon: { kind: 'date', expr: 'o.date_created', precision: 'second' },
       priority: { kind: 'token', expr: 'o.urgency', codes: PRIORITY },
       encounter: { kind: 'reference', expr: 'e.uuid', target: 'Encounter' },
     },
     searchInMemory: ['intent'],
-    sort: { authoredon: { expr: 'o.date_activated', nullable: true, kind: 'date' } },
+    sort: { authoredon: { expr: 'o.date_created', kind: 'date' } },
   };
 
   const severityCodes: Record<string, JsonValue> = { [severity.mild]: 'mild', [severity.moderate]: 'moderate', [severity.severe]: 'severe' };
-  const criticality: Record<string, readonly string[]> = { low: [severity.mild, severity.moderate], high: [severity.severe] };
+  // FHIR2 AllergyIntoleranceCriticalityTranslator: mild → low, moderate → unable-to-assess, severe → high.
+  const criticality: Record<string, readonly string[]> = { low: [severity.mild], 'unable-to-assess': [severity.moderate], high: [severity.severe] };
   const allergy: ResourceMapping = {
     from: { table: 'allergy', as: 'a' },
     joins: [
@@ -610,7 +634,7 @@ export function openmrsMapping(options: OpenmrsProfileOptions = {}): SqlMapping 
         },
         type: { const: 'allergy' },
         category: { array: [{ map: 'allergen_type', values: invert(ALLERGEN_CATEGORY) }] },
-        criticality: { map: 'severity_uuid', values: invert(criticality), otherwise: 'unable-to-assess' },
+        criticality: { map: 'severity_uuid', values: invert(criticality) },
         code: {
           object: {
             coding: { lookup: 'concept', key: 'coded_allergen', item: conceptCodings },

@@ -402,6 +402,8 @@ interface OrderSpec {
   readonly nonCoded?: string;
   readonly comment?: string;
   readonly orderer?: number;
+  /** When it was entered (`date_created`), if before its activation. */
+  readonly created?: string;
   readonly uuid?: string;
 }
 
@@ -410,7 +412,7 @@ async function drugOrder(w: BulkWriter, ids: Ids, personId: number, o: OrderSpec
   await w.add('orders', {
     order_id: id, order_type_id: 2, concept_id: conceptId(o.concept), orderer: o.orderer ?? 1, instructions: o.instructions ?? null, date_activated: o.activated,
     auto_expire_date: o.autoExpire ?? null, date_stopped: o.stopped ?? null, order_reason: o.reason ? conceptId(o.reason) : null,
-    order_reason_non_coded: o.reasonText ?? null, ...audit(o.activated), voided: o.voided ?? false, patient_id: personId,
+    order_reason_non_coded: o.reasonText ?? null, ...audit(o.created ?? o.activated), voided: o.voided ?? false, patient_id: personId,
     urgency: o.urgency ?? 'ROUTINE', order_number: `ORD-${id}`, previous_order_id: o.previous ?? null, order_action: o.action ?? 'NEW',
     comment_to_fulfiller: o.comment ?? null, care_setting: 1, fulfiller_status: o.fulfiller ?? null, encounter_id: o.encounterId,
     uuid: o.uuid ?? seedUuid('order', id),
@@ -469,6 +471,7 @@ export const DEMO_ROWS = {
   bobEncounter: 'b0b00000-0000-4000-8000-00000000e101',
   clinicianPerson: 'c1c1c1c1-0000-4000-8000-0000000000c1',
   bobLisinopril: 'b0b00000-0000-4000-8000-000000000d01',
+  bobLisinoprilRenewal: 'b0b00000-0000-4000-8000-000000000d02',
 } as const;
 
 async function demoPatients(w: BulkWriter, ids: Ids): Promise<void> {
@@ -513,7 +516,7 @@ async function demoPatients(w: BulkWriter, ids: Ids): Promise<void> {
   const old = await drugOrder(w, ids, alice, { drug: 1, concept: 'metformin', activated: '2023-02-01 10:00:00', stopped: '2024-01-15 10:00:00', encounterId: enc, dose: 500, doseUnits: 'tablet', route: 'oral', frequency: 1, uuid: R.aliceOldMetformin });
   await drugOrder(w, ids, alice, { drug: 1, concept: 'metformin', activated: '2024-01-15 10:00:00', action: 'DISCONTINUE', previous: old, encounterId: enc, uuid: R.aliceDiscontinue });
   await drugOrder(w, ids, alice, {
-    drug: 1, concept: 'metformin', activated: '2025-01-10 09:30:00', previous: old, action: 'REVISE', reason: 'diabetes', encounterId: enc, dose: 500, doseUnits: 'tablet',
+    drug: 1, concept: 'metformin', created: '2025-01-10 09:25:00', activated: '2025-01-10 09:30:00', previous: old, action: 'REVISE', reason: 'diabetes', encounterId: enc, dose: 500, doseUnits: 'tablet',
     route: 'oral', frequency: 2, dosingInstructions: 'Take with meals', instructions: 'Monitor glucose', quantity: 60, quantityUnits: 'tablet', refills: 2, duration: 30,
     comment: 'Generic is fine', uuid: R.aliceMetformin,
   });
@@ -544,7 +547,11 @@ async function demoPatients(w: BulkWriter, ids: Ids): Promise<void> {
   await obs(w, ids, bob, { concept: 'weight', at: '2025-03-03 11:05:00', encounterId: bobEnc, numeric: 82 });
   await obs(w, ids, bob, { concept: 'systolic', at: '2025-03-03 11:05:00', encounterId: bobEnc, numeric: 128 });
   await obs(w, ids, bob, { concept: 'smoker', at: '2025-03-03 11:05:00', encounterId: bobEnc, coded: 'yes' });
-  await drugOrder(w, ids, bob, { drug: 2, concept: 'lisinopril', activated: '2025-03-03 11:20:00', reason: 'hypertension', encounterId: bobEnc, orderer: 3, dose: 5, doseUnits: 'tablet', route: 'oral', frequency: 1, quantity: 30, quantityUnits: 'tablet', uuid: R.bobLisinopril });
+  const bobLisinopril = await drugOrder(w, ids, bob, { drug: 2, concept: 'lisinopril', activated: '2025-03-03 11:20:00', reason: 'hypertension', encounterId: bobEnc, orderer: 3, dose: 5, doseUnits: 'tablet', route: 'oral', frequency: 1, quantity: 30, quantityUnits: 'tablet', uuid: R.bobLisinopril });
+  await drugOrder(w, ids, bob, {
+    drug: 2, concept: 'lisinopril', activated: '2025-04-02 09:00:00', action: 'RENEW', previous: bobLisinopril, encounterId: bobEnc, orderer: 3, dose: 5,
+    doseUnits: 'tablet', route: 'oral', frequency: 1, quantity: 30, quantityUnits: 'tablet', uuid: R.bobLisinoprilRenewal,
+  });
   await allergy(w, ids, bob, { allergen: 'peanut', type: 'FOOD', severity: 'severe', reactions: ['hives'], created: '2020-02-10 11:10:00', uuid: R.bobPeanut });
 
   // Carol: deceased.

@@ -150,6 +150,9 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     t.same(visit?.identifier, [{ system: 'urn:openmrs:visit', value: DEMO_ROWS.aliceVisit }]);
     t.same(visit?.period, { start: '2025-01-10T08:30:00Z', end: '2025-01-10T12:00:00Z' });
     t.equal(visit?.status, 'finished');
+    t.same(visit?.type, [{ text: 'Outpatient' }], 'visit type');
+    t.same(visit?.subject, { reference: `Patient/${ALICE}` });
+    t.same(e.class, { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' });
     t.equal(visit?.meta?.tag?.[0]?.code, 'visit');
     const aliceEncounters = all<Encounter>('Encounter').filter((x) => x.subject?.reference === `Patient/${ALICE}`);
     t.equal(aliceEncounters.length, 3, 'the voided encounter is absent');
@@ -165,7 +168,8 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
       { system: 'http://snomed.info/sct', code: '27113001' },
     ], 'concept uuid first, then CIEL, LOINC, SNOMED CT SAME-AS maps');
     t.equal(weight.code.text, 'Weight (kg)', 'preferred English fully-specified name, not the short or French one');
-    t.same(weight.valueQuantity, { value: 68.5, unit: 'kg' });
+    t.same(weight.valueQuantity, { value: 68.5, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' }, 'a UCUM unit: system and code');
+    t.same(byId<Observation>('Observation', DEMO_ROWS.aliceSystolic).valueQuantity, { value: 142, unit: 'mmHg' }, 'a unit that is not UCUM: text only');
     t.same(weight.referenceRange, [{ low: { value: 0, unit: 'kg' }, high: { value: 250, unit: 'kg' }, type: { text: 'absolute' } }]);
     t.equal(weight.status, 'final');
     t.same(weight.category?.[0]?.coding?.[0], { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'exam' });
@@ -193,6 +197,8 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     ]);
     t.equal(hiv.valueCodeableConcept?.text, 'Negative');
     t.equal(byId<Observation>('Observation', DEMO_ROWS.aliceSmoker).valueBoolean, false, 'Boolean concept answered No → false');
+    const bobSmoker = all<Observation>('Observation').find((o) => o.subject?.reference === `Patient/${BOB}` && o.code.text === 'Current smoker');
+    t.equal(bobSmoker?.valueBoolean, true, 'Boolean concept answered Yes → true');
     const note = byId<Observation>('Observation', DEMO_ROWS.aliceNote);
     t.equal(note.valueString, 'Feels well; review glucose in 3 months.');
     t.same(note.note, [{ text: 'entered by nurse' }]);
@@ -214,12 +220,19 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     t.equal(m.priority, 'routine');
     t.same(m.medicationCodeableConcept?.coding?.[1], { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '6809', display: 'metformin' });
     t.equal(m.medicationCodeableConcept?.text, 'Metformin 500mg tablet', 'drug name as text');
-    t.equal(m.authoredOn, '2025-01-10T09:30:00Z');
+    t.equal(m.authoredOn, '2025-01-10T09:25:00Z', 'authoredOn is date_created (FHIR2), not the activation');
+    t.equal(m.identifier?.[0]?.system, 'urn:openmrs:order-number');
+    t.match(m.identifier?.[0], { use: 'usual', value: /^ORD-\d+$/ }, 'the order number');
     t.same(m.requester, { display: 'Dr. Hillside Clinician', identifier: { value: 'PRV-001' } });
     t.same(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.bobLisinopril).requester, { display: 'Dr. Jane Mwangi MD', identifier: { value: 'PRV-003' } }, 'orderer named by its person');
     t.equal(m.reasonCode?.[0]?.coding?.[1]?.code, '44054006');
     t.same(m.note, [{ text: 'Generic is fine' }]);
-    t.same(m.priorPrescription, { reference: `MedicationRequest/${DEMO_ROWS.aliceOldMetformin}` });
+    t.same(m.priorPrescription, { reference: `MedicationRequest/${DEMO_ROWS.aliceOldMetformin}` }, 'a REVISE order: its prior prescription');
+    t.notOk(m.basedOn);
+    const renewal = byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.bobLisinoprilRenewal);
+    t.same([renewal.basedOn, renewal.priorPrescription], [[{ reference: `MedicationRequest/${DEMO_ROWS.bobLisinopril}` }], undefined], 'a RENEW order: based on the renewed one');
+    t.notOk(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.bobLisinopril).priorPrescription, 'a NEW order: none');
+    t.equal(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceOldMetformin).meta?.lastUpdated, '2024-01-15T10:00:00Z', 'a stopped order was last updated when stopped');
     const dosage = m.dosageInstruction?.[0];
     t.equal(dosage?.text, 'Take with meals');
     t.same(dosage?.additionalInstruction, [{ text: 'Monitor glucose' }]);
@@ -229,6 +242,7 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     t.same(dosage?.doseAndRate, [{ doseQuantity: { value: 500, unit: 'Tablet' } }]);
     t.equal(dosage?.asNeededBoolean, false);
     t.same(m.dispenseRequest, { validityPeriod: { start: '2025-01-10T09:30:00Z' }, numberOfRepeatsAllowed: 2, quantity: { value: 60, unit: 'Tablet' } });
+    t.same(byId<MedicationRequest>('MedicationRequest', DEMO_ROWS.aliceAmoxicillin).dispenseRequest?.validityPeriod, { start: '2024-11-20T16:00:00Z', end: '2024-11-27T16:00:00Z' }, 'validity ends at auto-expiry');
     t.same(m.substitution, { allowedBoolean: true });
 
     const status = (id: string): string | undefined => byId<MedicationRequest>('MedicationRequest', id).status;
@@ -248,7 +262,10 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
   await t.test('AllergyIntolerance: category, criticality, coded allergen, reactions', async (t) => {
     const a = byId<AllergyIntolerance>('AllergyIntolerance', DEMO_ROWS.alicePenicillin);
     t.same(a.category, ['medication']);
-    t.equal(a.criticality, 'low');
+    t.equal(a.criticality, 'unable-to-assess', 'moderate severity → unable-to-assess (FHIR2)');
+    t.same(a.note, [{ text: 'Since childhood' }]);
+    t.equal(a.type, 'allergy');
+    t.same(a.verificationStatus?.coding?.[0], { system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'confirmed', display: 'Confirmed' });
     t.equal(a.code?.text, 'Penicillins');
     t.equal(a.code?.coding?.[1]?.system, 'http://www.nlm.nih.gov/research/umls/rxnorm');
     t.same(a.patient, { reference: `Patient/${ALICE}` });
@@ -286,7 +303,8 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     ['MedicationRequest?code=http://www.nlm.nih.gov/research/umls/rxnorm|6809'], ['MedicationRequest?authoredon=ge2025-01-10'], ['MedicationRequest?authoredon=2024'],
     ['MedicationRequest?priority=stat'], ['MedicationRequest?intent=order&status=active'], [`MedicationRequest?encounter=Encounter/${DEMO_ROWS.aliceEncounter}`],
     ['MedicationRequest?status=active', [ALICE]], [`MedicationRequest?patient=Patient/${ALICE}`], [`Observation?subject=Patient/${BOB}&_sort=date`],
-    ['AllergyIntolerance?code=http://snomed.info/sct|762952008'], ['AllergyIntolerance?category=food'], ['AllergyIntolerance?criticality=high'],
+    ['AllergyIntolerance?code=http://snomed.info/sct|762952008'], ['AllergyIntolerance?category=food'], ['AllergyIntolerance?criticality=high'], ['AllergyIntolerance?criticality=unable-to-assess'],
+    ['MedicationRequest?_lastUpdated=2024-01-15'], ['MedicationRequest?_lastUpdated=ge2024-06'],
     ['AllergyIntolerance?date=2020'], ['AllergyIntolerance?clinical-status=active&criticality=low'],
     [`AllergyIntolerance?_id=${DEMO_ROWS.bobPeanut}`], ['AllergyIntolerance?_lastUpdated=ge2024'], [`Encounter?_id=${DEMO_ROWS.aliceLabEncounter}`],
     [`Observation?_id=${DEMO_ROWS.aliceWeight},${DEMO_ROWS.aliceHiv}`], [`MedicationRequest?_id:not=${DEMO_ROWS.aliceMetformin}`],
@@ -360,7 +378,7 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
   });
 
   await t.test('paging is keyset-stable: sorted pages cover everything once, tokens are bound to their order', async (t) => {
-    for (const query of ['Observation?_sort=-date', 'Observation?_sort=date,_lastUpdated', 'Patient?_sort=birthdate', 'MedicationRequest?_sort=-authoredon', 'Encounter?_sort=-_lastUpdated']) {
+    for (const query of ['Observation?_sort=-date', 'Observation?_sort=date,_lastUpdated', 'MedicationRequest?_sort=_lastUpdated', 'Patient?_sort=birthdate', 'MedicationRequest?_sort=-authoredon', 'Encounter?_sort=-_lastUpdated']) {
       const request = parseSearchRequest(query);
       const paged = await searchAll(query, undefined, 3);
       t.same(paged.map((r) => r.id).sort(), all(request.resourceType).map((r) => r.id).sort(), `${query}: every resource once`);
@@ -497,7 +515,7 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     const queries = [
       'Observation?date=2025-01-10T14:05:00Z', 'Observation?date=2025-01-10', 'Observation?date=ge2025-01-10T14:00:00Z&date=lt2025-01-10T16:00:00Z',
       'Observation?date=le2025-01-10T14:04:59Z', 'Encounter?date=2024-11-20T20:45:00Z', 'Encounter?date=lt2024-11-20T20:45:00Z', 'Encounter?date=sa2024-11-20T20:44:00Z',
-      'Observation?_lastUpdated=ge2025-01-10T15:00:00Z', 'MedicationRequest?authoredon=2025-01-10T14:30:00Z', 'Patient?death-date=2024-09-01T10:30:00Z',
+      'Observation?_lastUpdated=ge2025-01-10T15:00:00Z', 'MedicationRequest?authoredon=2025-01-10T14:25:00Z', 'Patient?death-date=2024-09-01T10:30:00Z',
       'Patient?_lastUpdated=2025-02-03T15:15:00Z', 'Observation?date=2024-06',
     ];
     for (const query of queries) {
