@@ -22,6 +22,9 @@ const TYPES = ['Patient', 'Encounter', 'Observation', 'MedicationRequest', 'Alle
 const signal = (): AbortSignal => AbortSignal.timeout(30_000);
 /** A drug order the time-zone test adds, expiring around now. */
 const EXPIRING_ORDER = 'a11ce000-0000-4000-8000-000000000d99';
+/** Observations the paging test adds while a search is between pages. */
+const BEFORE_PAGE_OBS = 'a11ce000-0000-4000-8000-000000000b98';
+const AFTER_PAGE_OBS = 'a11ce000-0000-4000-8000-000000000b99';
 
 export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise<void> {
   const unavailable = await serverAvailable(dialect);
@@ -544,6 +547,32 @@ export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise
     const active = async (a: SqlAdapter): Promise<boolean> =>
       (await a.search({ resourceType: 'MedicationRequest', filters: parseSearchRequest('MedicationRequest?status=active').filters ?? [], count: 100 }, signal())).resources.some((r) => r.id === EXPIRING_ORDER);
     t.same([await active(adapter), await active(local)], [false, true], 'status=active pushes down the same "now"');
+  });
+
+  await t.test('a row inserted between pages: the next page continues after the last row seen, nothing repeated or skipped', async (t) => {
+    const sort = [{ code: 'date' }];
+    const first = await adapter.search({ resourceType: 'Observation', filters: [], patients: [ALICE], sort, count: 4 }, signal());
+    t.ok(first.next, 'more than one page');
+    const w = openSqlConnection(database.writable);
+    try {
+      const { rows } = await sql<{ id: unknown; n: unknown }>`select (select person_id from person where uuid = ${ALICE}) as id, (select max(obs_id) from obs) as n`.execute(w.db);
+      const [personId, maxId] = [Number(rows[0]?.id), Number(rows[0]?.n)];
+      for (const [offset, at, uuid] of [[1, '2000-01-01 00:00:00', BEFORE_PAGE_OBS], [2, '2030-01-01 00:00:00', AFTER_PAGE_OBS]] as const) {
+        await sql`insert into obs (obs_id, person_id, concept_id, obs_datetime, value_numeric, creator, date_created, voided, status, uuid)
+          values (${maxId + offset}, ${personId}, 1, ${at}, 70, 1, ${at}, ${connection.bool(false)}, 'FINAL', ${uuid})`.execute(w.db);
+      }
+    } finally {
+      await w.close();
+    }
+    const ids = first.resources.map((r) => r.id as string);
+    for (let page = first.next; page; ) {
+      const next = await adapter.search({ resourceType: 'Observation', filters: [], patients: [ALICE], sort, count: 4, page }, signal());
+      ids.push(...next.resources.map((r) => r.id as string));
+      page = next.next;
+    }
+    const seeded = all<Observation>('Observation').filter((o) => o.subject?.reference === `Patient/${ALICE}`).map((o) => o.id as string);
+    t.equal(new Set(ids).size, ids.length, 'no resource twice');
+    t.same([...ids].sort(), [...seeded, AFTER_PAGE_OBS].sort(), 'every row that was there, and the new one after the position; the one before it is not revisited');
   });
 }
 
