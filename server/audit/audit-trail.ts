@@ -1,7 +1,8 @@
 /**
  * The audit trail: every access decision becomes an AuditEvent, off the hot path. Decisions are
- * buffered in memory for up to 200 ms and handed to a BullMQ queue as one job; a worker stores
- * them in Redis, indexed by each patient they concern, and they are read back as AuditEvents.
+ * buffered in memory for up to 200 ms and handed to a BullMQ queue as one job (decisions that
+ * differ only in time travel as one record with all their times); a worker stores them in Redis,
+ * indexed by each patient they concern, and they are read back as one AuditEvent per access.
  * Job payloads carry addresses, type names and source ids only.
  *
  * Bounded: stored events expire after the retention period (an event may be indexed under
@@ -43,6 +44,27 @@ export interface AuditTrailOptions {
 
 /** Records per queued job: a long outage's backlog goes out in several jobs. */
 const MAX_BATCH = 2_000;
+
+/** Decisions that differ only in their time, queued and stored once with every time. */
+interface DecisionGroup {
+  readonly record: Omit<AccessDecisionRecord, 'at'>;
+  readonly at: number[];
+}
+
+/** Groups a batch: a client repeating the same request costs one record, not one per request. */
+function groupDecisions(records: readonly AccessDecisionRecord[]): DecisionGroup[] {
+  const groups = new Map<string, DecisionGroup>();
+  for (const r of records) {
+    const key = [r.subject, r.clientId, r.tokenId, r.resourceType, r.action, r.patients.join(','), r.sources.join(','), r.purpose, r.outcome, r.status, r.reason].join('|');
+    const group = groups.get(key);
+    if (group) group.at.push(r.at);
+    else {
+      const { at, ...record } = r;
+      groups.set(key, { record, at: [at] });
+    }
+  }
+  return [...groups.values()];
+}
 const DAY_MS = 86_400_000;
 
 export interface AuditSearch {
@@ -52,7 +74,7 @@ export interface AuditSearch {
 }
 
 export class AuditTrail {
-  readonly queue: Queue<{ records: AccessDecisionRecord[] }>;
+  readonly queue: Queue<{ groups: DecisionGroup[] }>;
   readonly #worker: Worker | undefined;
   readonly #o: AuditTrailOptions;
   readonly #keys: { event: (id: string) => string; patient: (a: string) => string; seq: string };
@@ -75,7 +97,7 @@ export class AuditTrail {
     });
     this.queue.on('error', (err) => options.onError?.(err));
     if (options.work) {
-      this.#worker = new Worker<{ records: AccessDecisionRecord[] }>(AUDIT_QUEUE, async (job) => this.#store(job.data.records), {
+      this.#worker = new Worker<{ groups: DecisionGroup[] }>(AUDIT_QUEUE, async (job) => this.#store(job.data.groups), {
         connection: options.connection,
         prefix: options.prefix,
         concurrency: 2,
@@ -116,10 +138,12 @@ export class AuditTrail {
     const records = this.#buffer.splice(0, MAX_BATCH);
     if (records.length === 0) return Promise.resolve();
     const p = this.queue
-      .add('decisions', { records })
+      .add('decisions', { groups: groupDecisions(records) })
       .then(
         () => {
-          if (this.#buffer.length > 0) void this.#flush(); // a backlog after an outage
+          // A backlog after an outage goes out at once; new decisions wait for the next flush.
+          if (this.#buffer.length >= MAX_BATCH) void this.#flush();
+          else if (this.#buffer.length > 0) this.#schedule(this.#o.flushMs ?? 200);
         },
         (err: Error) => {
           // Kept, oldest first, ahead of what arrived meanwhile; retried after a pause.
@@ -134,22 +158,28 @@ export class AuditTrail {
     return p;
   }
 
-  async #store(records: readonly AccessDecisionRecord[]): Promise<number> {
+  async #store(groups: readonly DecisionGroup[]): Promise<number> {
     const { redis } = this.#o;
-    const first = await redis.incrby(this.#keys.seq, records.length);
+    const batch = await redis.incr(this.#keys.seq);
     const keep = this.#o.keepPerPatient ?? 10_000;
     const retention = this.#o.retentionMs ?? 90 * DAY_MS;
     const now = Date.now();
-    // One SET per record and one variadic ZADD per patient: few commands per many records.
+    // The batch is stored as one value (records are written many per second and read rarely;
+    // a command and a key per record cost more than the rest of the audit path), and one
+    // variadic ZADD per patient indexes each group `audit-<batch>-<group>` at its newest access.
     const tx = redis.multi();
+    // Kept while its newest access is within the retention period (older ones are not indexed).
+    const newest = groups.reduce((latest, g) => Math.max(latest, ...g.at), 0);
+    tx.set(this.#keys.event(String(batch)), JSON.stringify(groups), 'PX', Math.max(1, newest + retention - now));
     const byPatient = new Map<string, (string | number)[]>();
-    records.forEach((r, i) => {
-      const id = `audit-${first - records.length + i + 1}`;
-      // The compact record is stored; the AuditEvent is rendered when read (reads are rare).
-      tx.set(this.#keys.event(id), JSON.stringify(r), 'PX', Math.max(1, r.at + retention - now));
-      for (const patient of r.patients) {
+    let count = 0;
+    groups.forEach((g, gi) => {
+      count += g.at.length;
+      const at = Math.max(...g.at);
+      if (at <= now - retention) return; // already past the retention period
+      for (const patient of g.record.patients) {
         const members = byPatient.get(patient) ?? [];
-        members.push(r.at, id);
+        members.push(at, `audit-${batch}-${gi}`);
         byPatient.set(patient, members);
       }
     });
@@ -161,34 +191,44 @@ export class AuditTrail {
       tx.pexpire(key, retention); // a patient nobody reads about any more leaves no index behind
     }
     await tx.exec();
-    return records.length;
+    return count;
   }
 
-  /** The AuditEvents concerning one patient, newest first. */
+  /** The AuditEvents concerning one patient, newest first: one per access. */
   async search(patient: string, options: AuditSearch = {}): Promise<AuditEvent[]> {
     const { redis } = this.#o;
-    const ids = await redis.zrevrangebyscore(
-      this.#keys.patient(patient.toLowerCase()),
-      '+inf',
-      options.since ?? '-inf',
-      'LIMIT',
-      0,
-      Math.min(options.count ?? 50, 1000),
-    );
+    const count = Math.min(options.count ?? 50, 1000);
+    const since = options.since ?? -Infinity;
+    // Each group holds at least one access: `count` groups always hold enough.
+    const ids = await redis.zrevrangebyscore(this.#keys.patient(patient.toLowerCase()), '+inf', options.since ?? '-inf', 'LIMIT', 0, count);
     if (ids.length === 0) return [];
-    const raw = await redis.mget(ids.map((id) => this.#keys.event(id)));
-    return ids.flatMap((id, i) => {
-      const r = raw[i];
-      return r ? [toAuditEvent(id, JSON.parse(r) as AccessDecisionRecord)] : [];
+    const positions = ids.map((id) => /^audit-(\d+)-(\d+)$/.exec(id)).map((m) => (m ? { batch: m[1] as string, group: Number(m[2]) } : undefined));
+    const batches = [...new Set(positions.flatMap((p) => (p ? [p.batch] : [])))];
+    const raw = batches.length > 0 ? await redis.mget(batches.map((b) => this.#keys.event(b))) : [];
+    const stored = new Map(batches.map((b, i) => [b, raw[i] ? (JSON.parse(raw[i] as string) as DecisionGroup[]) : undefined]));
+    const events = ids.flatMap((id, i) => {
+      const p = positions[i];
+      const group = p ? stored.get(p.batch)?.[p.group] : undefined;
+      if (!group) return [];
+      return group.at.flatMap((at, k) => (at >= since ? [toAuditEvent(`${id}-${k}`, { ...group.record, at })] : []));
     });
+    return events.sort((a, b) => (b.recorded ?? '').localeCompare(a.recorded ?? '')).slice(0, count);
   }
 
   /** Hands everything buffered to the queue, as far as Redis takes it (tests and shutdown). */
   async flush(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#flush();
-    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+    const settled = async () => {
+      while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+    };
+    await settled();
+    while (this.#buffer.length > 0) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      const held = this.#buffer.length;
+      await this.#flush();
+      await settled();
+      if (this.#buffer.length >= held) break; // not taken (Redis away): held for the retry
+    }
   }
 
   async close(): Promise<void> {

@@ -147,6 +147,8 @@ interface LiveEntries {
   readonly key: string;
   readonly all: readonly PermissionEntry[];
   readonly byPatient: ReadonlyMap<string, readonly PermissionEntry[]>;
+  /** Patients an unnamed search may return, by type, action and compartment fence. */
+  readonly patientsFor: Map<string, readonly string[]>;
 }
 
 /** Snapshots are immutable values: their live entries are computed once per second and purpose. */
@@ -165,10 +167,13 @@ function liveEntries(snapshot: PermissionSnapshot, nowSeconds: number, purpose: 
     if (list) list.push(e);
     else byPatient.set(e.patient, [e]);
   }
-  const live = { key, all, byPatient };
+  const live = { key, all, byPatient, patientsFor: new Map<string, readonly string[]>() };
   liveCache.set(snapshot, live);
   return live;
 }
+
+/** Fences depend on the access context alone, which the SMART layer keeps per token. */
+const fenceCache = new WeakMap<AccessContext, Map<string, string | null>>();
 
 /** The intersection, evaluated at one instant. */
 class EffectiveAccess {
@@ -178,6 +183,9 @@ class EffectiveAccess {
   constructor(context: AccessContext, snapshot: PermissionSnapshot, nowSeconds: number) {
     this.#context = context;
     this.#live = liveEntries(snapshot, nowSeconds, context.purpose);
+    let fences = fenceCache.get(context);
+    if (!fences) fenceCache.set(context, (fences = new Map()));
+    this.#fences = fences;
   }
 
   #of(patient: string): readonly PermissionEntry[] {
@@ -190,6 +198,11 @@ class EffectiveAccess {
    * system scope that allows the type is bounded by the snapshot alone.
    */
   compartmentAllows(patient: string, resourceType: string, action: AccessAction): boolean {
+    const fence = this.#fence(resourceType, action);
+    return fence === null || fence === patient.toLowerCase();
+  }
+
+  #fence(resourceType: string, action: AccessAction): string | null {
     const key = `${resourceType}|${action}`;
     let fence = this.#fences.get(key);
     if (fence === undefined) {
@@ -197,11 +210,11 @@ class EffectiveAccess {
       fence = matching.length === 0 || matching.some((s) => s.level !== 'patient') ? null : (this.#context.patient ?? this.#context.subject).toLowerCase();
       this.#fences.set(key, fence);
     }
-    return fence === null || fence === patient.toLowerCase();
+    return fence;
   }
 
   /** Per type and action: the launch patient the request is fenced to, or null for none. */
-  readonly #fences = new Map<string, string | null>();
+  readonly #fences: Map<string, string | null>;
 
   hasAnyFor(patient: string): boolean {
     return this.#of(patient).length > 0;
@@ -227,12 +240,19 @@ class EffectiveAccess {
     return out;
   }
 
-  patientsFor(resourceType: string, action: AccessAction): string[] {
+  /** Computed once per snapshot, second, purpose and fence: a grantee may hold thousands. */
+  patientsFor(resourceType: string, action: AccessAction): readonly string[] {
+    const fence = this.#fence(resourceType, action);
+    const key = `${resourceType}|${action}|${fence ?? '*'}`;
+    const cached = this.#live.patientsFor.get(key);
+    if (cached) return cached;
     const out = new Set<string>();
     for (const e of this.#live.all) {
-      if (covers(e.resourceTypes, resourceType) && e.actions.includes(action) && this.compartmentAllows(e.patient, resourceType, action)) out.add(e.patient);
+      if (covers(e.resourceTypes, resourceType) && e.actions.includes(action) && (fence === null || fence === e.patient.toLowerCase())) out.add(e.patient);
     }
-    return [...out];
+    const patients = [...out];
+    this.#live.patientsFor.set(key, patients);
+    return patients;
   }
 
   allows(patient: string | undefined, provider: string, resourceType: string, action: AccessAction): boolean {

@@ -55,7 +55,7 @@ t.test('stored events expire after the retention period; each patient keeps its 
   t.equal(await redis.zcard('ar:patient:' + alice), 3);
   const keys = await redis.keys('ar:event:*');
   const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
-  t.ok(ttls.length >= 5 && ttls.every((ms) => ms > 0 && ms <= 60_000), 'every stored event expires within the retention period');
+  t.ok(ttls.length > 0 && ttls.every((ms) => ms > 0 && ms <= 60_000), 'every stored event expires within the retention period');
   t.ok((await redis.pttl('ar:patient:' + alice)) > 0, 'so does an index nobody writes to any more');
 });
 
@@ -103,4 +103,24 @@ t.test('while Redis is away decisions wait in a bounded buffer and are written w
   for (let i = 3; i < 8; i++) t.ok(text.includes(`Away${i}`), `Away${i} was kept and written`);
   t.notOk(text.includes('Away0'), 'the dropped ones are not');
   t.equal(trail.buffered, 0);
+});
+
+t.test('a request repeated by the same client is stored once and read back as one AuditEvent per access', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const redis = new Redis(server.url);
+  t.teardown(() => redis.disconnect());
+  const trail = new AuditTrail({ connection: bullConnection(server.url), prefix: 'audit-repeat', redis, keyPrefix: 'rp:', work: true, flushMs: 10 });
+  t.teardown(() => trail.close());
+  const now = Date.now();
+  for (let i = 0; i < 3; i++) trail.record(decision('MedicationRequest', [alice], now + i));
+  trail.record(decision('Observation', [alice], now + 3));
+  await trail.flush();
+  const events = await eventually('stored', async () => {
+    const found = await trail.search(alice);
+    return found.length === 4 ? found : undefined;
+  });
+  t.equal(new Set(events.map((e) => e.id)).size, 4, 'every access has its own id');
+  t.same(events.map((e) => e.recorded), [3, 2, 1, 0].map((i) => new Date(now + i).toISOString()), 'and its own time, newest first');
+  t.equal((await redis.keys('rp:event:*')).length, 1, 'one stored value for the batch');
 });
