@@ -8,19 +8,15 @@
  * same token is refused on the next request after the block.
  */
 import t from 'tap';
-import smart from 'fhirclient';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { demoPharmacyToken } from '../../server/embedded/demo-pharmacy-token.ts';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from '../../server/embedded/demo-links.ts';
 import { runCli } from '../../server/cli/medrec.ts';
-import { freePort } from '../../server/util/free-port.ts';
 import { authorizeAs, Browser } from '../smart/support/smart-server.ts';
+import { fhirclientApp } from '../smart/support/fhirclient-app.ts';
+import { startNpmStart } from '../support/npm-start.ts';
 
 type Entry = { resource: { resourceType: string; id: string; subject?: { reference?: string }; meta?: { source?: string } } };
 type SearchSet = { resourceType: string; type?: string; entry?: Entry[] };
@@ -29,26 +25,8 @@ const alice = demoAddress('alice');
 const bob = demoAddress('bob');
 const pharmacy = demoAddress('pharmacy');
 
-const port = await freePort();
-const dataDir = mkdtempSync(join(tmpdir(), 'medrec-e2e-'));
-const child = spawn(process.execPath, ['server/main.ts'], {
-  env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MEDREC_DATA_DIR: dataDir },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-let output = '';
-child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-t.teardown(async () => {
-  if (child.exitCode === null) child.kill('SIGTERM');
-  await exited;
-});
-// Wait for the banner (bounded by tap's timeout; no timed assertion).
-await new Promise<void>((resolve, reject) => {
-  const check = () => (output.includes('MedRec-FHIR is up') ? resolve() : child.exitCode !== null ? reject(new Error(output)) : setTimeout(check, 100));
-  check();
-});
-const base = `http://127.0.0.1:${port}`;
+const started = await startNpmStart(t, 'e2e');
+const { origin: base, dataDir } = started;
 
 async function get(path: string, token: string): Promise<{ status: number; body: SearchSet }> {
   const res = await fetch(`${base}/fhir/${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -65,8 +43,8 @@ async function syncedBlock(): Promise<number> {
 }
 
 t.test('npm start serves metadata and a merged, provenance-tagged MedicationRequest searchset', async (t) => {
-  t.match(output, new RegExp(`${port}/fhir/metadata`), 'the banner says where to look');
-  t.match(output, /npm run -s demo-token/, 'and how to get a demo token');
+  t.match(started.output(), `:${new URL(base).port}/fhir/metadata`, 'the banner says where to look');
+  t.match(started.output(), /npm run -s demo-token/, 'and how to get a demo token');
 
   const metadata = await fetch(`${base}/fhir/metadata`, { headers: { accept: 'application/fhir+json' } });
   t.equal(metadata.status, 200);
@@ -94,20 +72,16 @@ t.test('npm start serves metadata and a merged, provenance-tagged MedicationRequ
 
 t.test('done when: the pharmacy sees every granting patient’s MedicationRequests across providers and nothing else; a CLI revocation refuses it on the next request after the block', async (t) => {
   // What alice herself sees, through the demo patient app (standalone launch, SIWE as alice).
-  const store = new Map<string, unknown>();
-  const storage = { get: async (k: string) => store.get(k), set: async (k: string, v: unknown) => (store.set(k, v), v), unset: async (k: string) => store.delete(k) };
-  const fakeReq = (url: string) => ({ url, headers: { host: '127.0.0.1:8000' }, socket: {} }) as unknown as IncomingMessage;
-  const fakeRes = () => ({ writeHead() {}, end() {} }) as unknown as ServerResponse;
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), storage).authorize({
+  const app = fhirclientApp('127.0.0.1:8000');
+  const authUrl = await app.authorize('/launch', {
     iss: `${base}/fhir`,
     clientId: 'medrec-demo-patient-app',
     scope: 'launch/patient patient/*.rs',
     redirectUri: 'http://127.0.0.1:8000/callback',
-    noRedirect: true,
     pkceMode: 'required',
-  })) as string;
+  });
   const { redirect } = await authorizeAs(new Browser(base), authUrl, demoWallet('alice'));
-  const aliceApp = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), storage).ready();
+  const aliceApp = await app.ready(redirect);
   const alicesOwn = resources((await aliceApp.request(`MedicationRequest?patient=${alice}&_count=500`)) as SearchSet);
 
   const token = await demoPharmacyToken(base, 'system/MedicationRequest.rs system/Medication.rs system/Patient.r');
@@ -159,6 +133,5 @@ t.test('done when: the pharmacy sees every granting patient’s MedicationReques
 });
 
 t.test('SIGTERM shuts down cleanly', async (t) => {
-  child.kill('SIGTERM');
-  t.equal(await exited, 0);
+  t.equal(await started.stop(), 0);
 });

@@ -1,13 +1,12 @@
 /**
  * The official `fhirclient` library, unchanged, driven headlessly in Node the way its own tests
- * do (fake IncomingMessage/ServerResponse + a storage object), against the whole server.
+ * do (support/fhirclient-app.ts), against the whole server.
  */
 import t from 'tap';
-import smart from 'fhirclient';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { authorizeAs, Browser } from './support/smart-server.ts';
+import { fhirclientApp } from './support/fhirclient-app.ts';
 import { startFullStack } from './support/full-stack.ts';
 
 const APP = { clientId: 'fhirclient-app', name: 'fhirclient test app', type: 'public' as const, redirectUris: ['http://app.test/callback'], launchUrl: 'http://app.test/launch' };
@@ -20,33 +19,21 @@ t.teardown(() => stack.close());
 
 const aliceId = demoAddress('alice');
 
-function storage() {
-  const store = new Map<string, unknown>();
-  return {
-    get: async (k: string) => store.get(k),
-    set: async (k: string, v: unknown) => (store.set(k, v), v),
-    unset: async (k: string) => store.delete(k),
-  };
-}
-const fakeReq = (url: string) => ({ url, headers: { host: 'app.test' }, socket: {} }) as unknown as IncomingMessage;
-const fakeRes = () => ({ writeHead() {}, end() {} }) as unknown as ServerResponse;
-
 t.test('standalone launch with PKCE: reads the patient, searches MedicationRequest, refreshes with offline_access', async (t) => {
-  const store = storage();
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+  const app = fhirclientApp();
+  const authUrl = await app.authorize('/launch', {
     iss: stack.fhirBase,
     clientId: APP.clientId,
     scope: 'launch/patient openid fhirUser offline_access patient/*.rs',
     redirectUri: 'http://app.test/callback',
-    noRedirect: true,
     pkceMode: 'required',
-  })) as string;
+  });
   const asked = new URL(authUrl);
   t.equal(asked.searchParams.get('code_challenge_method'), 'S256', 'fhirclient found S256 in discovery and used PKCE');
   t.equal(asked.searchParams.get('aud'), stack.fhirBase);
 
   const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('alice'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.patient.id, aliceId);
   t.equal(client.user.fhirUser, `Patient/${aliceId}`);
   t.equal(client.user.resourceType, 'Patient');
@@ -75,17 +62,16 @@ t.test('EHR launch: the EHR user starts the app with a patient; fhirclient compl
   const launchUrl = new URL(launched.headers.get('location')!);
   t.equal(launchUrl.searchParams.get('iss'), stack.fhirBase);
 
-  const store = storage();
-  const authUrl = (await smart(fakeReq(launchUrl.pathname + launchUrl.search), fakeRes(), store).authorize({
+  const app = fhirclientApp();
+  const authUrl = await app.authorize(launchUrl.pathname + launchUrl.search, {
     clientId: APP.clientId,
     scope: 'launch openid fhirUser user/*.rs',
     redirectUri: 'http://app.test/callback',
-    noRedirect: true,
-  })) as string;
+  });
   t.ok(new URL(authUrl).searchParams.get('launch'), 'fhirclient passed the launch id on');
 
   const { redirect } = await authorizeAs(browser, authUrl, demoWallet('clinician'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.patient.id, aliceId);
   t.equal(((await client.patient.read()) as { id: string }).id, aliceId, 'the app reads the patient in context');
   t.equal(client.user.fhirUser, `Practitioner/directory.${demoAddress('clinician')}`);
@@ -100,16 +86,15 @@ t.test('EHR launch: the EHR user starts the app with a patient; fhirclient compl
 });
 
 t.test('a patient’s own fhirUser is readable with fhirUser granted, even when the resource scopes leave Patient out (Inferno O6)', async (t) => {
-  const store = storage();
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+  const app = fhirclientApp();
+  const authUrl = await app.authorize('/launch', {
     iss: stack.fhirBase,
     clientId: APP.clientId,
     scope: 'launch/patient openid fhirUser patient/MedicationRequest.rs',
     redirectUri: 'http://app.test/callback',
-    noRedirect: true,
-  })) as string;
+  });
   const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('alice'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.user.fhirUser, `Patient/${aliceId}`);
   t.equal(((await client.user.read()) as { id: string }).id, aliceId, 'her own Patient record');
   await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'that is no key to other patients');
@@ -118,16 +103,15 @@ t.test('a patient’s own fhirUser is readable with fhirUser granted, even when 
 });
 
 t.test('a healthcare proxy’s fhirUser is a Person from the participant directory, readable with the proxy’s token', async (t) => {
-  const store = storage();
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+  const app = fhirclientApp();
+  const authUrl = await app.authorize('/launch', {
     iss: stack.fhirBase,
     clientId: APP.clientId,
     scope: 'launch/patient openid fhirUser patient/MedicationRequest.rs',
     redirectUri: 'http://app.test/callback',
-    noRedirect: true,
-  })) as string;
+  });
   const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('proxy'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.user.fhirUser, `Person/directory.${demoAddress('proxy')}`);
   const person = (await client.user.read()) as { resourceType: string; id: string; name?: { text?: string }[]; link?: unknown };
   t.equal(person.resourceType, 'Person');
@@ -137,17 +121,16 @@ t.test('a healthcare proxy’s fhirUser is a Person from the participant directo
 });
 
 t.test('client-confidential-asymmetric: fhirclient signs an RS384 assertion, and refreshes without one', async (t) => {
-  const store = storage();
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+  const app = fhirclientApp();
+  const authUrl = await app.authorize('/launch', {
     iss: stack.fhirBase,
     clientId: ASYMMETRIC.clientId,
     clientPrivateJwk: privateJwk as never,
     scope: 'launch/patient offline_access patient/*.rs',
     redirectUri: 'http://app.test/callback',
-    noRedirect: true,
-  })) as string;
+  });
   const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('bob'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.patient.id, demoAddress('bob'));
   await client.refresh();
   t.equal(((await client.request(`Patient/${demoAddress('bob')}`)) as { id: string }).id, demoAddress('bob'));

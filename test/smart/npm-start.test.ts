@@ -5,59 +5,30 @@
  * alice's hospital records only, and as the healthcare proxy who picks the patient they act for.
  */
 import t from 'tap';
-import smart from 'fhirclient';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
-import { freePort } from '../../server/util/free-port.ts';
 import { DEMO_CLINICIAN_SECRET } from '../../smart-on-fhir/demo-clients.ts';
+import { startNpmStart } from '../support/npm-start.ts';
 import { authorizeAs, Browser } from './support/smart-server.ts';
+import { fhirclientApp } from './support/fhirclient-app.ts';
 
-const port = await freePort();
-const child = spawn(process.execPath, ['server/main.ts'], {
-  env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MEDREC_DATA_DIR: mkdtempSync(join(tmpdir(), 'medrec-smart-e2e-')) },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-let output = '';
-child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-t.teardown(async () => {
-  if (child.exitCode === null) child.kill('SIGTERM');
-  await exited;
-});
-await new Promise<void>((resolve, reject) => {
-  const check = () => (output.includes('MedRec-FHIR is up') ? resolve() : child.exitCode !== null ? reject(new Error(output)) : setTimeout(check, 100));
-  check();
-});
-const origin = `http://127.0.0.1:${port}`;
+const { origin } = await startNpmStart(t, 'smart-e2e');
 const fhirBase = `${origin}/fhir`;
 const alice = demoAddress('alice');
 
-function storage() {
-  const store = new Map<string, unknown>();
-  return { get: async (k: string) => store.get(k), set: async (k: string, v: unknown) => (store.set(k, v), v), unset: async (k: string) => store.delete(k) };
-}
-const fakeReq = (url: string) => ({ url, headers: { host: '127.0.0.1:8000' }, socket: {} }) as unknown as IncomingMessage;
-const fakeRes = () => ({ writeHead() {}, end() {} }) as unknown as ServerResponse;
 type SearchSet = { resourceType: string; entry?: { resource: { resourceType: string; meta?: { source?: string } } }[] };
 const sourcesOf = (b: SearchSet) => new Set((b.entry ?? []).filter((e) => e.resource.resourceType === 'MedicationRequest').map((e) => e.resource.meta?.source?.split('#')[1]));
 
 t.test('alice with the demo patient app: standalone launch, her records from every provider, refresh, revocation', async (t) => {
-  const store = storage();
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+  const app = fhirclientApp('127.0.0.1:8000');
+  const authUrl = await app.authorize('/launch', {
     iss: fhirBase,
     clientId: 'medrec-demo-patient-app',
     scope: 'launch/patient openid fhirUser offline_access patient/*.rs',
     redirectUri: 'http://127.0.0.1:8000/callback',
-    noRedirect: true,
     pkceMode: 'required',
-  })) as string;
+  });
   const { redirect } = await authorizeAs(new Browser(origin), authUrl, demoWallet('alice'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.patient.id, alice);
   t.equal(((await client.patient.read()) as { id: string }).id, alice);
   const meds = (await client.patient.request('MedicationRequest')) as SearchSet;
@@ -77,16 +48,15 @@ t.test('the clinician, EHR launch of the confidential clinician app: alice’s h
   const launched = await browser.request(`/auth/ehr-launch?client_id=medrec-demo-clinician-app&patient=${alice}`);
   t.equal(launched.status, 302);
   const launchUrl = new URL(launched.headers.get('location')!);
-  const store = storage();
-  const authUrl = (await smart(fakeReq(launchUrl.pathname + launchUrl.search), fakeRes(), store).authorize({
+  const app = fhirclientApp('127.0.0.1:8000');
+  const authUrl = await app.authorize(launchUrl.pathname + launchUrl.search, {
     clientId: 'medrec-demo-clinician-app',
     clientSecret: DEMO_CLINICIAN_SECRET,
     scope: 'launch openid fhirUser user/*.rs',
     redirectUri: 'http://localhost:8001/callback',
-    noRedirect: true,
-  })) as string;
+  });
   const { redirect } = await authorizeAs(browser, authUrl, demoWallet('clinician'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.patient.id, alice);
   t.equal(client.user.fhirUser, `Practitioner/directory.${demoAddress('clinician')}`, 'the chain says this is a clinician');
   t.equal(((await client.user.read()) as { resourceType: string }).resourceType, 'Practitioner', 'and the participant directory serves the record');
@@ -96,16 +66,15 @@ t.test('the clinician, EHR launch of the confidential clinician app: alice’s h
 });
 
 t.test('the healthcare proxy picks dave, who delegated to them on chain, and reads his records', async (t) => {
-  const store = storage();
-  const authUrl = (await smart(fakeReq('/launch'), fakeRes(), store).authorize({
+  const app = fhirclientApp('127.0.0.1:8000');
+  const authUrl = await app.authorize('/launch', {
     iss: fhirBase,
     clientId: 'medrec-demo-patient-app',
     scope: 'launch/patient patient/*.rs',
     redirectUri: 'http://127.0.0.1:8000/callback',
-    noRedirect: true,
-  })) as string;
+  });
   const { redirect } = await authorizeAs(new Browser(origin), authUrl, demoWallet('proxy'));
-  const client = await smart(fakeReq(redirect.pathname + redirect.search), fakeRes(), store).ready();
+  const client = await app.ready(redirect);
   t.equal(client.patient.id, demoAddress('dave'));
   t.equal(((await client.patient.read()) as { id: string }).id, demoAddress('dave'));
 });

@@ -5,46 +5,25 @@
  * app the server serves, which opens with the launched patient and their records.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
-import { freePort } from '../../server/util/free-port.ts';
+import { startNpmStart } from '../support/npm-start.ts';
 import { launchBrowser } from './support/browser.ts';
 import { checkScreen, demoSignIn } from './support/journeys.ts';
 
-const port = await freePort();
-const child = spawn(process.execPath, ['server/main.ts'], {
-  env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', MEDREC_DATA_DIR: mkdtempSync(join(tmpdir(), 'medrec-web-e2e-')) },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-let output = '';
-child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-let browser: Browser | undefined;
-t.teardown(async () => {
-  await browser?.close();
-  if (child.exitCode === null) child.kill('SIGTERM');
-  await exited;
-});
-// The banner is the signal (bounded by tap's timeout; no timed assertion).
-await new Promise<void>((resolve, reject) => {
-  const check = () => (output.includes('MedRec-FHIR is up') ? resolve() : child.exitCode !== null ? reject(new Error(output)) : setTimeout(check, 100));
-  check();
-});
-const origin = `http://127.0.0.1:${port}`;
+const started = await startNpmStart(t, 'web-e2e');
+const { origin } = started;
 const artifacts = join(process.cwd(), 'test-artifacts', 'web');
-browser = await launchBrowser();
+const browser: Browser = await launchBrowser();
+t.teardown(() => browser.close());
 
 t.test('the banner names the two apps and the demo SMART app', async (t) => {
-  for (const path of ['/patient/', '/provider/', '/demo-app/']) t.match(output, `${origin}${path}`, `the banner prints ${path}`);
+  for (const path of ['/patient/', '/provider/', '/demo-app/']) t.match(started.output(), `${origin}${path}`, `the banner prints ${path}`);
 });
 
 t.test('a newcomer signs in to the patient app with a demo key in one click', async (t) => {
-  const context = await browser!.newContext();
+  const context = await browser.newContext();
   const page = await context.newPage();
   await demoSignIn(page, `${origin}/patient/`, 'Demo patient Alice', 'Sign in as Demo patient Alice (demo key)');
   await page.getByRole('heading', { name: 'Who can see my records' }).waitFor();
@@ -54,7 +33,7 @@ t.test('a newcomer signs in to the patient app with a demo key in one click', as
 });
 
 t.test('the provider console launches the default SMART app for a patient, which opens with her records', async (t) => {
-  const context = await browser!.newContext();
+  const context = await browser.newContext();
   const page = await context.newPage();
   await demoSignIn(page, `${origin}/provider/`, 'Mercy General Hospital', 'Sign in as Mercy General Hospital (demo key)');
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'SMART apps' }).click();
