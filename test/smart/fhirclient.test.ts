@@ -85,7 +85,8 @@ t.test('EHR launch: the EHR user starts the app with a patient; fhirclient compl
   await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'but not a patient without a grant');
 });
 
-t.test('a patient’s own fhirUser is readable with fhirUser granted, even when the resource scopes leave Patient out (Inferno O6)', async (t) => {
+/** A standalone launch asking fhirUser and MedicationRequest only, signed in as `who`. */
+async function narrowStandaloneLaunch(who: Parameters<typeof demoWallet>[0]) {
   const app = fhirclientApp();
   const authUrl = await app.authorize('/launch', {
     iss: stack.fhirBase,
@@ -93,8 +94,12 @@ t.test('a patient’s own fhirUser is readable with fhirUser granted, even when 
     scope: 'launch/patient openid fhirUser patient/MedicationRequest.rs',
     redirectUri: 'http://app.test/callback',
   });
-  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('alice'));
-  const client = await app.ready(redirect);
+  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet(who));
+  return app.ready(redirect);
+}
+
+t.test('a patient’s own fhirUser is readable with fhirUser granted, even when the resource scopes leave Patient out (Inferno O6)', async (t) => {
+  const client = await narrowStandaloneLaunch('alice');
   t.equal(client.user.fhirUser, `Patient/${aliceId}`);
   t.equal(((await client.user.read()) as { id: string }).id, aliceId, 'her own Patient record');
   await t.rejects(client.request(`Patient/${demoAddress('bob')}`), 'that is no key to other patients');
@@ -103,15 +108,7 @@ t.test('a patient’s own fhirUser is readable with fhirUser granted, even when 
 });
 
 t.test('a healthcare proxy’s fhirUser is a Person from the participant directory, readable with the proxy’s token', async (t) => {
-  const app = fhirclientApp();
-  const authUrl = await app.authorize('/launch', {
-    iss: stack.fhirBase,
-    clientId: APP.clientId,
-    scope: 'launch/patient openid fhirUser patient/MedicationRequest.rs',
-    redirectUri: 'http://app.test/callback',
-  });
-  const { redirect } = await authorizeAs(new Browser(stack.origin), authUrl, demoWallet('proxy'));
-  const client = await app.ready(redirect);
+  const client = await narrowStandaloneLaunch('proxy');
   t.equal(client.user.fhirUser, `Person/directory.${demoAddress('proxy')}`);
   const person = (await client.user.read()) as { resourceType: string; id: string; name?: { text?: string }[]; link?: unknown };
   t.equal(person.resourceType, 'Person');
