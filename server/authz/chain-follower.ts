@@ -140,7 +140,11 @@ export class ChainFollower {
         o.onRun?.(run);
         return run;
       },
-      { connection: o.connection, prefix, concurrency: 1, autorun: false },
+      // A sync caught active by a Redis restart stays "active", and with global concurrency 1
+      // it holds every later sync back until its lock lapses: keep the lock short (the worker
+      // renews it while a long window runs) so the follower resumes within seconds, not 30 s.
+      // A sync run twice is harmless: the WATCHed cursor applies a window once.
+      { connection: o.connection, prefix, concurrency: 1, autorun: false, lockDuration: 4_000, stalledInterval: 1_000 },
     );
     worker.on('failed', (_job, err) => o.onError?.(err));
     worker.on('error', (err) => o.onError?.(err));
