@@ -107,11 +107,11 @@ t.test('ADT', async (t) => {
     await feed(s, message([
       msh({ type: 'ADT^A13^ADT_A01', control: 'A13-1' }),
       pid('1001'),
-      seg('PV1', { 1: '1', 2: 'I', 3: 'WARD^3^1^TESTHOSP', 19: 'V100', 44: '20250301101000' }),
+      seg('PV1', { 1: '1', 2: 'I', 3: 'WARD^3^1^TESTHOSP', 19: 'V100' }),
     ]));
     encounter = await one<Encounter>(s, 'Encounter');
     t.equal(encounter.status, 'in-progress');
-    t.equal(encounter.period?.end, undefined, 'cancelled discharge reopens the period');
+    t.same(encounter.period, { start: '2025-03-01T10:10:00-05:00' }, 'cancelled discharge reopens the period; the admit time stays although PV1-44 was empty');
 
     await feed(s, message([msh({ type: 'ADT^A01^ADT_A01', control: 'A01-2' }), pid('1001'), seg('PV1', { 1: '1', 2: 'E', 19: 'V200' })]));
     await feed(s, message([msh({ type: 'ADT^A11^ADT_A09', control: 'A11-1' }), pid('1001'), seg('PV1', { 1: '1', 2: 'E', 19: 'V200' })]));

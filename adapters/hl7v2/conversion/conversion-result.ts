@@ -17,7 +17,7 @@ export interface UpsertChange {
   readonly replace?: boolean;
   /** Elements the message may state in part (a period's end alone): merged into the stored element. */
   readonly partial?: readonly string[];
-  /** Top-level elements the message explicitly nulled. */
+  /** Elements the message explicitly nulled: top-level (`telecom`) or one child of one (`period.end`). */
   readonly remove?: readonly string[];
   /** Elements to set only when the stored resource lacks them (required elements). */
   readonly defaults?: Readonly<Record<string, unknown>>;

@@ -90,17 +90,19 @@ export function encounterFromPv1(
   const start = hl7ToFhirDateTime(pv1.get(44), options.timezone) ?? (['A01', 'A04'].includes(event) ? hl7ToFhirDateTime(eventTime ?? '', options.timezone) : undefined);
   let end = hl7ToFhirDateTime(pv1.get(45), options.timezone);
   if (!end && event === 'A03') end = hl7ToFhirDateTime(eventTime ?? '', options.timezone);
-  if (event === 'A13') end = undefined; // cancel discharge: the visit is open again
+  if (event === 'A13') {
+    end = undefined;
+    remove.push('period.end'); // cancel discharge: the visit is open again, its admit time stays
+  }
   if (start || end) encounter.period = { ...(start ? { start } : {}), ...(end ? { end } : {}) };
-  if (event === 'A13' && !start) remove.push('period');
 
   return {
     kind: 'upsert',
     resource: encounter,
     patient,
     remove,
-    // An A03 without PV1-44 states the end only: the admit time stays. A13 restates the period.
-    ...(event === 'A13' ? {} : { partial: ['period'] }),
+    // A message without PV1-44 (an A03, an A13) states part of the period: the admit time stays.
+    partial: ['period'],
     defaults: { status: 'unknown', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK' } },
   };
 }

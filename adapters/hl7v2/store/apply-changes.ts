@@ -37,10 +37,7 @@ async function applyUpsert(tx: ResourceAccess, change: UpsertChange, now: string
     const stored = next[key];
     next[key] = change.partial?.includes(key) && isObject(stored) && isObject(value) ? { ...stored, ...value } : value;
   }
-  for (const key of change.remove ?? []) {
-    delete next[key];
-    delete next[`_${key}`];
-  }
+  for (const path of change.remove ?? []) removeElement(next, path);
   for (const [key, value] of Object.entries(change.defaults ?? {})) {
     if (next[key] === undefined) next[key] = value;
   }
@@ -92,6 +89,21 @@ async function mergePatients(tx: ResourceAccess, change: MergePatientsChange, no
     await write(tx, survivor, { ...patient, link: withLink(patient.link, oldRef, 'replaces') }, into, now);
   }
   return [from, into];
+}
+
+/** Removes an element (`telecom`) or one child of a complex element (`period.end`), with its `_` sibling. */
+function removeElement(resource: Record<string, unknown>, path: string): void {
+  const [key, child] = path.split('.') as [string, string | undefined];
+  if (child === undefined) {
+    delete resource[key];
+    delete resource[`_${key}`];
+    return;
+  }
+  const parent = resource[key];
+  if (!isObject(parent)) return;
+  const { [child]: _value, [`_${child}`]: _extensions, ...kept } = parent;
+  if (Object.keys(kept).length) resource[key] = kept;
+  else delete resource[key]; // an empty element is not valid FHIR
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
