@@ -36,6 +36,7 @@ import {
 } from './bindings/ParticipantDirectory.ts';
 import {
   connectProviderRegistry,
+  MotionStatus,
   providerRegistryAbi,
   type Motion,
   type Provider as ProviderRecord,
@@ -208,6 +209,11 @@ export class MedRecClient {
     return this.#tx(signer, () => this.registry.connect(signer).write('execute', [motionId]));
   }
 
+  /** Records that a motion lapsed (anyone may, once it is past its lifetime). */
+  expireMotion(signer: Signer, motionId: bigint): Promise<TxOutcome> {
+    return this.#tx(signer, () => this.registry.connect(signer).write('expireMotion', [motionId]));
+  }
+
   /** Updates the caller's own provider record. */
   updateProvider(signer: Signer, record: { name: string; fhirBaseUrl: string; node: string }): Promise<TxOutcome> {
     return this.#tx(signer, () => this.registry.connect(signer).write('updateProvider', [record.name, record.fhirBaseUrl, record.node]));
@@ -227,7 +233,7 @@ export class MedRecClient {
     const motions: MotionView[] = [];
     for (let id = count; id >= 1n; id--) {
       const { motion, yes, required } = await this.registry.read('getMotion', id);
-      if (options.all || motion.status === 1) motions.push({ ...motion, id, yes, required });
+      if (options.all || motion.status === MotionStatus.Open) motions.push({ ...motion, id, yes, required });
     }
     return motions;
   }

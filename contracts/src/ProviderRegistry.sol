@@ -11,7 +11,8 @@ import {Vocabulary} from "./Vocabulary.sol";
 ///         removal (its silence is a no), so a removal needs more than n/2 yes votes from the others:
 ///         with two providers no removal can pass by vote (admit a third provider first). The
 ///         last provider cannot be removed. A motion lapses 30 days after it opens (a motion
-///         nobody carried is not kept alive for a later, different electorate). Each
+///         nobody carried is not kept alive for a later, different electorate); `expireMotion`
+///         or the next motion about the same subject records the lapse. Each
 ///         provider names a node address; `getValidators()` lists them so that a Besu QBFT chain
 ///         can take its validator set from this contract (`validatorcontractaddress`).
 contract ProviderRegistry {
@@ -27,7 +28,9 @@ contract ProviderRegistry {
         Open,
         Passed,
         Rescinded,
-        /// @dev Read only: an Open motion past its `expiresAt` (getMotion reports it so).
+        /// @dev Not carried within its lifetime. Stored (with `ProviderMotionLapsed`) by
+        ///      `expireMotion` or when a new motion about the same subject opens; `getMotion`
+        ///      reports an Open motion past its `expiresAt` as Lapsed before that.
         Lapsed
     }
 
@@ -76,6 +79,8 @@ contract ProviderRegistry {
     error NotProposer(uint256 motionId);
     /// @notice The motion lapsed: it was not carried within its lifetime.
     error MotionLapsed(uint256 motionId);
+    /// @notice The motion is still within its lifetime (it lapses at `expiresAt`).
+    error MotionNotLapsed(uint256 motionId, uint64 expiresAt);
     /// @notice The motion does not have the votes it needs.
     error MotionNotPassed(uint256 motionId, uint256 yes, uint256 required);
 
@@ -93,6 +98,8 @@ contract ProviderRegistry {
     event ProviderVoted(uint256 indexed motionId, address indexed voter, uint256 yes, uint256 required);
     /// @notice The proposer withdrew a motion.
     event ProviderRescinded(uint256 indexed motionId, address indexed by);
+    /// @notice A motion was closed as lapsed (not carried within its lifetime).
+    event ProviderMotionLapsed(uint256 indexed motionId, address indexed subject);
     /// @notice A provider joined (motionId 0 for the providers of the deployment).
     event ProviderAdmitted(
         address indexed provider, string name, string fhirBaseUrl, address node, uint256 indexed motionId
@@ -196,6 +203,15 @@ contract ProviderRegistry {
         emit ProviderRescinded(motionId, msg.sender);
     }
 
+    /// @notice Closes a motion that lapsed without being carried, so that its stored status and
+    ///         the events say so (a log follower then sees it closed). Anyone may call it.
+    /// @param motionId The motion (open, and past its `expiresAt`).
+    function expireMotion(uint256 motionId) external {
+        Motion storage m = _motionAt(motionId);
+        if (!_lapsed(m)) revert MotionNotLapsed(motionId, m.expiresAt);
+        _lapse(motionId, m);
+    }
+
     /// @notice Updates the caller's own public record (name, FHIR base URL, node address).
     /// @dev A new node address rotates the key of the caller's own validator seat, without a vote:
     ///      the vote decides who holds a seat, not which key it signs with (a provider must be
@@ -294,8 +310,12 @@ contract ProviderRegistry {
         returns (uint256 motionId)
     {
         uint256 pending = _openMotion[subject];
-        // A lapsed motion no longer holds its subject: the new one replaces it.
-        if (pending != 0 && !_lapsed(_motions[pending - 1])) revert MotionPending(subject, pending - 1);
+        if (pending != 0) {
+            Motion storage previous = _motions[pending - 1];
+            if (!_lapsed(previous)) revert MotionPending(subject, pending - 1);
+            // A lapsed motion no longer holds its subject: it is closed before the new one opens.
+            _lapse(pending - 1, previous);
+        }
         motionId = _motions.length;
         Motion storage m = _motions.push();
         m.kind = kind;
@@ -313,15 +333,27 @@ contract ProviderRegistry {
         _tally(motionId, m);
     }
 
-    function _openMotionAt(uint256 motionId) private view returns (Motion storage m) {
+    /// @dev A motion whose stored status is Open (it may have lapsed).
+    function _motionAt(uint256 motionId) private view returns (Motion storage m) {
         if (motionId == 0 || motionId >= _motions.length) revert MotionNotOpen(motionId);
         m = _motions[motionId];
         if (m.status != MotionStatus.Open) revert MotionNotOpen(motionId);
+    }
+
+    /// @dev A motion that is Open and within its lifetime.
+    function _openMotionAt(uint256 motionId) private view returns (Motion storage m) {
+        m = _motionAt(motionId);
         if (_lapsed(m)) revert MotionLapsed(motionId);
     }
 
     function _lapsed(Motion storage m) private view returns (bool) {
         return block.timestamp >= m.expiresAt;
+    }
+
+    function _lapse(uint256 motionId, Motion storage m) private {
+        m.status = MotionStatus.Lapsed;
+        delete _openMotion[m.subject];
+        emit ProviderMotionLapsed(motionId, m.subject);
     }
 
     /// @dev Yes votes of voters who are still providers (never the subject of a removal), and

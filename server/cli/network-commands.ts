@@ -7,6 +7,7 @@ import { formatEther, parseEther } from 'ethers';
 import { deployMedRec, saveDeployment, type FoundingProvider } from '../../contracts/deployment.ts';
 import type { SignedAction } from '../../contracts/eip712.ts';
 import type { MedRecLog } from '../../contracts/client.ts';
+import { MotionStatus } from '../../contracts/bindings/ProviderRegistry.ts';
 import { linkCommitment, newLinkSalt, verifyLink, type LocalLink } from '../../contracts/link-commitment.ts';
 import { CliError, type CliGroup } from './cli-context.ts';
 import { formatTime, parseAddress, parseId, parseRole, roleName } from './terms.ts';
@@ -90,7 +91,7 @@ export const networkCommands: CliGroup = {
     provider
       .command('motions')
       .description('open motions (with --all, every motion)')
-      .option('--all', 'include passed and rescinded motions')
+      .option('--all', 'include passed, rescinded and lapsed motions')
       .action(async (flags: { all?: boolean }) => {
         const motions = await (await ctx.client()).listMotions({ all: flags.all });
         ctx.print(motions, () =>
@@ -98,7 +99,8 @@ export const networkCommands: CliGroup = {
             ? 'no open motions'
             : motions.map(
                 (m) =>
-                  `#${m.id} ${MOTION_KIND[m.kind]} ${m.subject}${m.name ? ` (${m.name})` : ''}: ${MOTION_STATUS[m.status]}, ${m.yes}/${m.required} votes, proposed by ${m.proposer}`,
+                  `#${m.id} ${MOTION_KIND[m.kind]} ${m.subject}${m.name ? ` (${m.name})` : ''}: ${MOTION_STATUS[m.status]}, ${m.yes}/${m.required} votes, proposed by ${m.proposer}` +
+                  (m.status === MotionStatus.Open ? `, lapses ${formatTime(m.expiresAt)}` : ''),
               ),
         );
       });
@@ -145,6 +147,13 @@ export const networkCommands: CliGroup = {
       .action(async (motionId: string) => {
         const result = await (await ctx.client()).executeMotion(await ctx.signer(), parseId(motionId, 'motion id'));
         ctx.print(result, () => `motion #${motionId} carried`);
+      });
+    provider
+      .command('expire <motionId>')
+      .description('record that a motion lapsed without being carried (anyone may, once its 30 days are over)')
+      .action(async (motionId: string) => {
+        const result = await (await ctx.client()).expireMotion(await ctx.signer(), parseId(motionId, 'motion id'));
+        ctx.print(result, () => `motion #${motionId} recorded as lapsed`);
       });
 
     const participant = program.command('participant').description('the participant directory');

@@ -200,3 +200,19 @@ t.test('access requests, studies, ending a relationship and revoking a delegatio
   t.match((await medrec(patient.privateKey, 'delegate', 'list', patient.address)).out, 'no proxies');
   t.equal(await chain.provider.getBalance(patient.address), 0n, 'the patient never needed ether');
 });
+
+t.test('a motion nobody carried lapses after 30 days; anyone records it with provider expire', async (t) => {
+  const candidate = await chain.wallet();
+  const proposed = await medrec(hospital.privateKey, '--json', 'provider', 'propose', candidate.address, '--name', 'Late clinic', '--node', nodeOf(candidate.address));
+  const { motionId } = json<{ motionId: string }>(proposed);
+  t.match((await medrec(hospital.privateKey, 'provider', 'motions')).out, new RegExp(`#${motionId} admit .*: open, 1/2 votes, .*, lapses \\d{4}-`));
+  const early = await medrec(pharmacy.privateKey, 'provider', 'expire', motionId);
+  t.equal(early.code, 1);
+  t.match(early.err, new RegExp(`^medrec: MotionNotLapsed\\(motionId=${motionId}, expiresAt=\\d+\\)\\n$`));
+  await chain.increaseTime(30 * 86_400);
+  t.notMatch((await medrec(hospital.privateKey, 'provider', 'motions')).out, `#${motionId} `, 'no longer listed as open');
+  const expired = await medrec(pharmacy.privateKey, 'provider', 'expire', motionId);
+  t.equal(expired.code, 0, expired.err);
+  t.equal(expired.out, `motion #${motionId} recorded as lapsed\n`);
+  t.match((await medrec(hospital.privateKey, 'provider', 'motions', '--all')).out, `#${motionId} admit ${candidate.address} (Late clinic): lapsed`);
+});

@@ -13,6 +13,7 @@ import { relationshipsAbi } from '../../contracts/bindings/Relationships.ts';
 const FROZEN: Record<string, readonly string[]> = {
   providerRegistryAbi: [
     'event ProviderAdmitted(address indexed provider, string name, string fhirBaseUrl, address node, uint256 indexed motionId)',
+    'event ProviderMotionLapsed(uint256 indexed motionId, address indexed subject)',
     'event ProviderProposed(uint256 indexed motionId, uint8 kind, address indexed subject, address indexed proposer, string name, string fhirBaseUrl, address node)',
     'event ProviderRemoved(address indexed provider, uint256 indexed motionId)',
     'event ProviderRescinded(uint256 indexed motionId, address indexed by)',

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { Purpose } from '../../contracts/bindings/Consent.ts';
 import { Role } from '../../contracts/bindings/ParticipantDirectory.ts';
+import { MotionStatus } from '../../contracts/bindings/ProviderRegistry.ts';
 import type { MedRecLog } from '../../contracts/client.ts';
 import { linkCommitment, newLinkSalt } from '../../contracts/link-commitment.ts';
 import { ALL, nodeOf, testChain } from './helpers.ts';
@@ -24,9 +25,17 @@ await client.vote(c, m.motionId);
 await client.updateProvider(c, { name: 'Clinic renamed', fhirBaseUrl: 'https://c2.example', node: nodeOf(c.address) });
 const removal = await client.proposeRemoval(h, p3.address);
 await client.rescind(h, removal.motionId);
+// Two motions lapse: one is closed by a new motion about its subject, the other by anyone.
+const newcomer = await chain.wallet();
+const newcomerRecord = { account: newcomer.address, name: 'Newcomer', fhirBaseUrl: 'https://n.example', node: nodeOf(newcomer.address) };
+await client.proposeAdmission(h, newcomerRecord);
+const stale = await client.proposeRemoval(h, p3.address);
+await chain.increaseTime(30 * 86_400);
+await client.proposeAdmission(c, newcomerRecord);
 for (const who of patients) await client.register(who, { role: Role.Patient });
 await client.register(pharmacy, { role: Role.Pharmacy, displayName: 'Pharmacy', jwksUrl: 'https://ph.example/jwks' });
 await client.register(researcher, { role: Role.Researcher, displayName: 'Lab' });
+await client.expireMotion(pharmacy, stale.motionId);
 for (const who of patients) {
   const commitment = linkCommitment({ provider: h.address, patient: who.address, salt: newLinkSalt(), links: [{ sourceId: 'h', localId: who.address.slice(2, 8) }] });
   await client.addRelationship(h, who.address, commitment);
@@ -71,16 +80,33 @@ const delegations = new Map<string, number>();
 const requests = new Map<bigint, { status: number; grantId: bigint; resourceTypes: string[] }>();
 const studies = new Map<bigint, { researcher: string; title: string; open: boolean; resourceTypes: string[] }>();
 const participation = new Map<string, { status: number; grantId: bigint }>();
+const motions = new Map<bigint, { subject: string; status: MotionStatus }>();
+const settle = (motionId: bigint, status: MotionStatus): void => {
+  motions.set(motionId, { ...motions.get(motionId)!, status });
+};
 let recordsChanged = 0;
 
 for (const e of logs) {
   switch (e.name) {
     case 'ProviderAdmitted':
+      if (e.args.motionId !== 0n) settle(e.args.motionId, MotionStatus.Passed);
+      providers.set(e.args.provider, { name: e.args.name, fhirBaseUrl: e.args.fhirBaseUrl, node: e.args.node });
+      break;
     case 'ProviderUpdated':
       providers.set(e.args.provider, { name: e.args.name, fhirBaseUrl: e.args.fhirBaseUrl, node: e.args.node });
       break;
     case 'ProviderRemoved':
+      settle(e.args.motionId, MotionStatus.Passed);
       providers.delete(e.args.provider);
+      break;
+    case 'ProviderProposed':
+      motions.set(e.args.motionId, { subject: e.args.subject, status: MotionStatus.Open });
+      break;
+    case 'ProviderRescinded':
+      settle(e.args.motionId, MotionStatus.Rescinded);
+      break;
+    case 'ProviderMotionLapsed':
+      settle(e.args.motionId, MotionStatus.Lapsed);
       break;
     case 'ParticipantRegistered':
     case 'ParticipantUpdated':
@@ -142,9 +168,7 @@ for (const e of logs) {
     case 'StudyWithdrawn':
       participation.set(`${e.args.studyId}/${e.args.patient}`, { status: 3, grantId: e.args.grantId });
       break;
-    case 'ProviderProposed':
     case 'ProviderVoted':
-    case 'ProviderRescinded':
       break;
   }
 }
@@ -155,6 +179,17 @@ t.test('providers rebuilt from events equal the registry views', async (t) => {
     [...providers.entries()].map(([account, r]) => ({ account, ...r })).sort((a, b) => a.account.localeCompare(b.account)),
     records.map((r) => ({ ...r })).sort((a, b) => a.account.localeCompare(b.account)),
   );
+});
+
+t.test('motions rebuilt from events equal getMotion, a lapsed one included; one open motion per subject', async (t) => {
+  t.equal(BigInt(motions.size), await client.registry.read('motionCount'));
+  for (const [id, m] of motions) {
+    const { motion } = await client.registry.read('getMotion', id);
+    t.same({ subject: motion.subject, status: motion.status }, m, `motion ${id}`);
+  }
+  t.same([...motions.values()].map((m) => m.status), [MotionStatus.Passed, MotionStatus.Rescinded, MotionStatus.Lapsed, MotionStatus.Lapsed, MotionStatus.Open]);
+  const open = [...motions.values()].filter((m) => m.status === MotionStatus.Open).map((m) => m.subject);
+  t.same(open, [...new Set(open)]);
 });
 
 t.test('participants and relationships rebuilt from events equal the views', async (t) => {

@@ -204,8 +204,40 @@ t.test('a motion lapses 30 days after it opens; a new one about the same subject
   t.equal(await client.registry.read('openMotionOf', outsider.address), 0n);
   t.same(await client.listMotions(), [], 'and is not listed as open');
   const again = await client.proposeAdmission(b, candidateRecord(outsider));
+  t.same(again.events.map((e) => e.name), ['ProviderMotionLapsed', 'ProviderProposed', 'ProviderVoted'], 'the new motion records the lapse of the old one first');
+  t.match(again.events[0]?.args, { motionId, subject: outsider.address });
   await client.vote(c, again.motionId);
   t.ok(await client.registry.read('isProvider', outsider.address), 'the new motion carries');
+  t.equal((await client.registry.read('getMotion', motionId)).motion.status, 4, 'the old one stays lapsed');
+});
+
+t.test('anyone may record a lapsed motion with expireMotion, and only once it lapsed', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b, c]);
+  const { motionId } = await client.proposeAdmission(a, candidateRecord(outsider));
+  await rejectsWith(t, client.expireMotion(outsider, motionId), 'MotionNotLapsed', 'not within its 30 days');
+  await chain.increaseTime(30 * 86_400);
+  const expired = await client.expireMotion(outsider, motionId);
+  t.same(expired.events.map((e) => e.name), ['ProviderMotionLapsed'], 'a non-provider records the lapse');
+  t.match(expired.events[0]?.args, { motionId, subject: outsider.address });
+  t.equal((await client.registry.read('getMotion', motionId)).motion.status, 4);
+  await rejectsWith(t, client.expireMotion(outsider, motionId), 'MotionNotOpen', 'a lapse is recorded once');
+  await rejectsWith(t, client.vote(b, motionId), 'MotionNotOpen');
+  await rejectsWith(t, client.expireMotion(outsider, 99n), 'MotionNotOpen', 'an unknown motion');
+  const again = await client.proposeAdmission(b, candidateRecord(outsider));
+  t.same(again.events.map((e) => e.name), ['ProviderProposed', 'ProviderVoted'], 'a new motion about the subject has nothing left to close');
+});
+
+t.test('a passed or rescinded motion cannot be expired', async (t) => {
+  const [a, b, c] = pool as [HDNodeWallet, HDNodeWallet, HDNodeWallet];
+  const { client } = await chain.deploy([a, b]);
+  const passed = await client.proposeAdmission(a, candidateRecord(c));
+  await client.vote(b, passed.motionId);
+  const rescinded = await client.proposeAdmission(a, candidateRecord(outsider));
+  await client.rescind(a, rescinded.motionId);
+  await chain.increaseTime(30 * 86_400);
+  await rejectsWith(t, client.expireMotion(outsider, passed.motionId), 'MotionNotOpen');
+  await rejectsWith(t, client.expireMotion(outsider, rescinded.motionId), 'MotionNotOpen');
 });
 
 t.test('once its proposer was removed, any provider may rescind a motion', async (t) => {
