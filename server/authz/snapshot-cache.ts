@@ -55,10 +55,7 @@ export class SnapshotCache {
       if (channel === keys.channel) cache.#onMessage(raw);
     });
     // Messages sent while the subscription was down are lost: forget everything on reconnect.
-    subscriber.on('ready', () => {
-      cache.clear();
-      for (const listener of cache.#listeners) listener('*');
-    });
+    subscriber.on('ready', () => cache.#dropAll());
     await subscriber.subscribe(keys.channel);
     await cache.#pollStatus();
     cache.#timer = setInterval(() => void cache.#pollStatus(), options.statusPollMs ?? 500);
@@ -67,8 +64,10 @@ export class SnapshotCache {
   }
 
   /**
-   * Hears every follower message as the cache does: the subjects it invalidated (`*`: all, as
-   * after a lost subscription; an empty list for a heartbeat).
+   * Hears every follower message as the cache does: the subjects it invalidated (an empty list for
+   * a heartbeat), or `*` whenever the cache dropped everything: a message said so, the
+   * subscription came back (messages may have been lost), or the status read showed a message
+   * missing.
    */
   onSync(listener: (subjects: readonly string[] | '*') => void): void {
     this.#listeners.push(listener);
@@ -118,6 +117,15 @@ export class SnapshotCache {
     this.#entries.set(subject, cached);
   }
 
+  /**
+   * Forgets everything and tells the listeners so (`*`): a message was lost or invalidated all,
+   * and what any of them derived from earlier messages may be stale.
+   */
+  #dropAll(): void {
+    this.clear();
+    for (const listener of this.#listeners) listener('*');
+  }
+
   #onMessage(raw: string): void {
     let message: SyncMessage;
     try {
@@ -125,16 +133,17 @@ export class SnapshotCache {
     } catch {
       return;
     }
-    if (message.subjects === '*') {
-      this.clear();
-    } else if (message.subjects.length > 0) {
+    const { subjects } = message;
+    if (subjects === '*') {
+      this.#dropAll();
+    } else if (subjects.length > 0) {
       this.#generation++;
-      for (const s of message.subjects) this.#entries.delete(s);
-      this.#o.onInvalidated?.(message.subjects);
+      for (const s of subjects) this.#entries.delete(s);
+      this.#o.onInvalidated?.(subjects);
     }
     this.#invalidatedTo = Math.max(this.#invalidatedTo, message.cursor);
     this.#o.freshness.observe(message);
-    for (const listener of this.#listeners) listener(message.subjects);
+    if (subjects !== '*') for (const listener of this.#listeners) listener(subjects);
   }
 
   async #pollStatus(): Promise<void> {
@@ -145,7 +154,7 @@ export class SnapshotCache {
       // The indexes moved past what the messages told us (one is late or was lost): the cache
       // may hold what those blocks revoked, and the freshness about to count them as applied.
       if (status.cursor > this.#invalidatedTo) {
-        this.clear();
+        this.#dropAll();
         this.#invalidatedTo = status.cursor;
       }
       this.#o.freshness.observe(status);

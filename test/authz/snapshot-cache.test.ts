@@ -44,6 +44,8 @@ t.test('a revocation whose message has not arrived is not served from the cache 
   const lookups: SnapshotLookup[] = [];
   const cache = await SnapshotCache.start({ redis, subscriber, keys, freshness, statusPollMs: 20, onLookup: (l) => lookups.push(l) });
   t.teardown(() => cache.close());
+  const heard: Array<readonly string[] | '*'> = [];
+  cache.onSync((subjects) => heard.push(subjects));
   const grants = async () => (await cache.get(pharmacy)).entries.filter((e) => e.basis === 'grant').map((e) => e.patient);
   t.same(await grants(), [alice]);
   t.same(await grants(), [alice]);
@@ -55,4 +57,23 @@ t.test('a revocation whose message has not arrived is not served from the cache 
   await eventually('the status read saw block 11', () => (freshness.state().cursor >= 11 ? true : undefined));
   t.same(await grants(), [], 'refused as soon as the freshness counts the revoking block');
   t.not(lookups.at(-1), 'memory', 'not from the cache');
+  t.same(heard, ['*'], 'its listeners (the vouched links) hear that everything was dropped');
+});
+
+t.test('when the subscription comes back, the cache and its listeners drop everything (messages may have been lost)', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const redis = new Redis(server.url);
+  const subscriber = new Redis(server.url);
+  t.teardown(() => [redis, subscriber].forEach((c) => c.disconnect()));
+  const keys = authzKeys('cache-reconnect-test:');
+  const cache = await SnapshotCache.start({ redis, subscriber, keys, freshness: new SyncFreshness(), statusPollMs: 60_000 });
+  t.teardown(() => cache.close());
+  const heard: Array<readonly string[] | '*'> = [];
+  cache.onSync((subjects) => heard.push(subjects));
+  await cache.get(pharmacy);
+  t.equal(cache.size, 1);
+  subscriber.disconnect(true);
+  await eventually('the listener heard the reconnection', () => (heard.includes('*') ? true : undefined));
+  t.equal(cache.size, 0, 'nothing cached before the gap is served after it');
 });
