@@ -39,11 +39,15 @@ export class SyncFreshness {
   #caughtUpAt = 0;
 
   constructor(bounds: Partial<FreshnessBounds> = {}) {
-    const b = { ...DEFAULT_FRESHNESS, ...bounds };
-    // A bound that is not a number (NaN from a bad setting) would make every comparison false,
-    // i.e. always fresh: it counts as 0, the strictest bound, instead.
-    const strict = (n: number) => (Number.isFinite(n) && n > 0 ? n : 0);
-    this.bounds = { maxLagBlocks: strict(b.maxLagBlocks), maxHeadAgeMs: strict(b.maxHeadAgeMs), maxRedisSilenceMs: strict(b.maxRedisSilenceMs) };
+    // An absent bound (left out or undefined) is the default. A bound that is not a number (NaN
+    // from a bad setting) would make every comparison false, i.e. always fresh: it counts as 0,
+    // the strictest bound, instead.
+    const bound = (name: keyof FreshnessBounds) => {
+      const n = bounds[name];
+      if (n === undefined) return DEFAULT_FRESHNESS[name];
+      return Number.isFinite(n) && n > 0 ? n : 0;
+    };
+    this.bounds = { maxLagBlocks: bound('maxLagBlocks'), maxHeadAgeMs: bound('maxHeadAgeMs'), maxRedisSilenceMs: bound('maxRedisSilenceMs') };
   }
 
   /** A follower message or a status read: newer information only ever moves forward. */

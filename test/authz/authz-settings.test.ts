@@ -5,7 +5,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { ConfigError, loadConfig } from '../../server/config/config.ts';
-import { SyncFreshness } from '../../server/authz/sync-freshness.ts';
+import { DEFAULT_FRESHNESS, SyncFreshness } from '../../server/authz/sync-freshness.ts';
 
 t.test('defaults: lag 2 blocks, head age 5 s, no confirmations', async (t) => {
   t.same(loadConfig({}).authz, { maxLagBlocks: 2, maxHeadAgeMs: 5000, confirmations: 0 });
@@ -52,4 +52,12 @@ t.test('a bound that is not a number counts as 0, never as "always fresh"', asyn
   freshness.observe({ cursor: 11, head: 11, headSeenAt: now }, now);
   t.match(freshness.verdict(now), { fresh: true });
   t.match(freshness.verdict(now + 1), { fresh: false, reason: 'chain-unreachable' });
+});
+
+t.test('a bound given as undefined is the default, not 0', async (t) => {
+  const freshness = new SyncFreshness({ maxLagBlocks: undefined, maxHeadAgeMs: undefined, maxRedisSilenceMs: 5_000 });
+  t.same(freshness.bounds, { ...DEFAULT_FRESHNESS, maxRedisSilenceMs: 5_000 });
+  const now = 1_000_000;
+  freshness.observe({ cursor: 10, head: 11, headSeenAt: now }, now);
+  t.match(freshness.verdict(now + 1), { fresh: true }, 'one block behind, a millisecond later: within the default bounds');
 });
