@@ -188,26 +188,33 @@ contract Consent is SignedActions {
         "Terms(address[] providers,string[] resourceTypes,uint8 actions,uint8 purpose,uint64 notBefore,uint64 expiresAt)"
     );
     /// @notice EIP-712 type hash of the signed `CreateGrant` message.
+    /// @return The keccak256 of the `CreateGrant` type (with `Terms`).
     bytes32 public constant CREATE_GRANT_TYPEHASH = keccak256(
         "CreateGrant(address actor,address patient,address grantee,Terms terms,uint256 nonce,uint256 deadline)"
         "Terms(address[] providers,string[] resourceTypes,uint8 actions,uint8 purpose,uint64 notBefore,uint64 expiresAt)"
     );
     /// @notice EIP-712 type hash of the signed `RevokeGrant` message.
+    /// @return The keccak256 of the `RevokeGrant` type.
     bytes32 public constant REVOKE_GRANT_TYPEHASH =
         keccak256("RevokeGrant(address actor,uint256 grantId,uint256 nonce,uint256 deadline)");
     /// @notice EIP-712 type hash of the signed `SetDelegation` message.
+    /// @return The keccak256 of the `SetDelegation` type.
     bytes32 public constant SET_DELEGATION_TYPEHASH =
         keccak256("SetDelegation(address actor,address proxy,uint64 expiresAt,uint256 nonce,uint256 deadline)");
     /// @notice EIP-712 type hash of the signed `RevokeDelegation` message.
+    /// @return The keccak256 of the `RevokeDelegation` type.
     bytes32 public constant REVOKE_DELEGATION_TYPEHASH =
         keccak256("RevokeDelegation(address actor,address patient,address proxy,uint256 nonce,uint256 deadline)");
     /// @notice EIP-712 type hash of the signed `AnswerRequest` message.
+    /// @return The keccak256 of the `AnswerRequest` type.
     bytes32 public constant ANSWER_REQUEST_TYPEHASH =
         keccak256("AnswerRequest(address actor,uint256 requestId,bool approve,uint256 nonce,uint256 deadline)");
     /// @notice EIP-712 type hash of the signed `Enroll` message.
+    /// @return The keccak256 of the `Enroll` type.
     bytes32 public constant ENROLL_TYPEHASH =
         keccak256("Enroll(address actor,uint256 studyId,address patient,uint256 nonce,uint256 deadline)");
     /// @notice EIP-712 type hash of the signed `Withdraw` message.
+    /// @return The keccak256 of the `Withdraw` type.
     bytes32 public constant WITHDRAW_TYPEHASH =
         keccak256("Withdraw(address actor,uint256 studyId,address patient,uint256 nonce,uint256 deadline)");
 
@@ -519,12 +526,16 @@ contract Consent is SignedActions {
     // -------------------------------------------------------------------- views
 
     /// @notice A grant by id (reverts for unknown ids).
+    /// @param grantId The grant.
+    /// @return The grant: patient, grantee, issuer, terms, revoked.
     function getGrant(uint256 grantId) external view returns (Grant memory) {
         if (grantId == 0 || grantId >= _grants.length) revert UnknownGrant(grantId);
         return _grants[grantId];
     }
 
     /// @notice Whether a grant is in force now (not revoked, within its validity window).
+    /// @param grantId The grant (an unknown id is not active).
+    /// @return True when the grant is in force at this block's time.
     function isGrantActive(uint256 grantId) external view returns (bool) {
         if (grantId == 0 || grantId >= _grants.length) return false;
         Grant storage g = _grants[grantId];
@@ -533,43 +544,59 @@ contract Consent is SignedActions {
     }
 
     /// @notice How many grants exist (ids run from 1 to this number).
+    /// @return The number of grants.
     function grantCount() external view returns (uint256) {
         return _grants.length - 1;
     }
 
     /// @notice Ids of every grant ever made for `patient` (revoked ones included).
+    /// @param patient The patient.
+    /// @return The grant ids, oldest first.
     function grantIdsByPatient(address patient) external view returns (uint256[] memory) {
         return _grantsByPatient[patient];
     }
 
     /// @notice Ids of every grant ever made to `grantee` (revoked ones included).
+    /// @param grantee The grantee.
+    /// @return The grant ids, oldest first.
     function grantIdsByGrantee(address grantee) external view returns (uint256[] memory) {
         return _grantsByGrantee[grantee];
     }
 
     /// @notice The delegation of `patient` to `proxy` as stored (check `expiresAt` yourself, or
     ///         use `isProxy`).
+    /// @param patient The patient.
+    /// @param proxy The proxy.
+    /// @return The delegation (`active` false when there is none).
     function getDelegation(address patient, address proxy) external view returns (Delegation memory) {
         return _delegations[patient][proxy];
     }
 
     /// @notice Whether `proxy` may act for `patient` now.
+    /// @param patient The patient.
+    /// @param proxy The proxy.
+    /// @return True when the delegation is active and unexpired.
     function isProxy(address patient, address proxy) public view returns (bool) {
         Delegation storage d = _delegations[patient][proxy];
         return d.active && (d.expiresAt == 0 || block.timestamp < d.expiresAt);
     }
 
     /// @notice Proxies with a (possibly expired) unrevoked delegation from `patient`.
+    /// @param patient The patient.
+    /// @return The proxies' addresses.
     function proxiesOf(address patient) external view returns (address[] memory) {
         return _proxiesOf[patient].values();
     }
 
     /// @notice Patients who delegated to `proxy` (possibly expired, unrevoked).
+    /// @param proxy The proxy.
+    /// @return The patients' addresses.
     function principalsOf(address proxy) external view returns (address[] memory) {
         return _principalsOf[proxy].values();
     }
 
     /// @notice How many accounts hold at least one unrevoked (possibly expired) delegation.
+    /// @return The number of such accounts (the length `delegatesPage` pages through).
     function delegateCount() external view returns (uint256) {
         return _delegates.length();
     }
@@ -578,6 +605,7 @@ contract Consent is SignedActions {
     ///         `offset` (the order changes when a proxy's last delegation is revoked).
     /// @param offset First position (0-based); past the end gives an empty page.
     /// @param limit Most accounts returned.
+    /// @return page The accounts at positions `offset` to `offset + limit - 1`, fewer at the end.
     function delegatesPage(uint256 offset, uint256 limit) external view returns (address[] memory page) {
         uint256 total = _delegates.length();
         uint256 end = offset >= total ? offset : (limit > total - offset ? total : offset + limit);
@@ -586,48 +614,65 @@ contract Consent is SignedActions {
     }
 
     /// @notice An access request by id.
+    /// @param requestId The request.
+    /// @return The request: patient, requester, terms, status, grant id once approved.
     function getRequest(uint256 requestId) external view returns (AccessRequest memory) {
         if (requestId == 0 || requestId >= _requests.length) revert UnknownRequest(requestId);
         return _requests[requestId];
     }
 
     /// @notice How many access requests exist (ids run from 1 to this number).
+    /// @return The number of access requests.
     function requestCount() external view returns (uint256) {
         return _requests.length - 1;
     }
 
     /// @notice Ids of the access requests made to `patient`.
+    /// @param patient The patient.
+    /// @return The request ids, oldest first.
     function requestIdsByPatient(address patient) external view returns (uint256[] memory) {
         return _requestsByPatient[patient];
     }
 
     /// @notice Ids of the access requests made by `requester`.
+    /// @param requester The requester.
+    /// @return The request ids, oldest first.
     function requestIdsByRequester(address requester) external view returns (uint256[] memory) {
         return _requestsByRequester[requester];
     }
 
     /// @notice A study by id.
+    /// @param studyId The study.
+    /// @return The study: researcher, title, terms, open.
     function getStudy(uint256 studyId) external view returns (Study memory) {
         if (studyId == 0 || studyId >= _studies.length) revert UnknownStudy(studyId);
         return _studies[studyId];
     }
 
     /// @notice How many studies exist (ids run from 1 to this number).
+    /// @return The number of studies.
     function studyCount() external view returns (uint256) {
         return _studies.length - 1;
     }
 
     /// @notice A patient's standing in a study.
+    /// @param studyId The study.
+    /// @param patient The patient.
+    /// @return The participation: status (None when never invited) and the research grant's id.
     function getParticipation(uint256 studyId, address patient) external view returns (Participation memory) {
         return _participation[studyId][patient];
     }
 
     /// @notice Patients ever invited to a study.
+    /// @param studyId The study.
+    /// @return The invited patients, in invitation order.
     function studyPatients(uint256 studyId) external view returns (address[] memory) {
         return _studyPatients[studyId];
     }
 
     /// @notice Studies `patient` was ever invited to.
+    /// @param patient The patient.
+    /// @return The study ids, in invitation order.
     function studyIdsByPatient(address patient) external view returns (uint256[] memory) {
         return _studiesByPatient[patient];
     }

@@ -49,15 +49,18 @@ contract ParticipantDirectory is SignedActions {
     event ParticipantRemoved(address indexed account);
 
     /// @notice EIP-712 type hash of the signed `Register` message.
+    /// @return The keccak256 of the `Register` type.
     bytes32 public constant REGISTER_TYPEHASH = keccak256(
         "Register(address actor,uint8 role,string displayName,string jwksUrl,uint256 nonce,uint256 deadline)"
     );
 
     /// @notice EIP-712 type hash of the signed `Update` message.
+    /// @return The keccak256 of the `Update` type.
     bytes32 public constant UPDATE_TYPEHASH = keccak256(
         "Update(address actor,uint8 role,string displayName,string jwksUrl,uint256 nonce,uint256 deadline)"
     );
     /// @notice EIP-712 type hash of the signed `Unregister` message.
+    /// @return The keccak256 of the `Unregister` type.
     bytes32 public constant UNREGISTER_TYPEHASH = keccak256("Unregister(address actor,uint256 nonce,uint256 deadline)");
 
     uint256 internal constant MAX_NAME = 128;
@@ -161,21 +164,27 @@ contract ParticipantDirectory is SignedActions {
     }
 
     /// @notice The entry of `account` (role None when not registered).
+    /// @param account The address.
+    /// @return The entry: role, display name, JWKS URL, registration time.
     function getParticipant(address account) external view returns (Participant memory) {
         return _participants[account];
     }
 
     /// @notice The role of `account` (None when not registered).
+    /// @param account The address.
+    /// @return The role.
     function roleOf(address account) external view returns (Role) {
         return _participants[account].role;
     }
 
     /// @notice All registered addresses.
+    /// @return The addresses (the order changes when one unregisters).
     function getParticipants() external view returns (address[] memory) {
         return _accounts;
     }
 
     /// @notice How many participants are registered.
+    /// @return The number of registered addresses.
     function participantCount() external view returns (uint256) {
         return _accounts.length;
     }

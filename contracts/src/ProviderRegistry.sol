@@ -110,6 +110,7 @@ contract ProviderRegistry {
     event ProviderUpdated(address indexed provider, string name, string fhirBaseUrl, address node);
 
     /// @notice How long a motion stays open for votes.
+    /// @return 30 days, in seconds.
     uint64 public constant MOTION_LIFETIME = 30 days;
 
     uint256 internal constant MAX_NAME = 128;
@@ -237,38 +238,47 @@ contract ProviderRegistry {
     // ---------------------------------------------------------------- views
 
     /// @notice The node addresses of the current providers: the QBFT validator set.
+    /// @return validators The node addresses, in the order of `getProviders()`.
     function getValidators() external view returns (address[] memory validators) {
         validators = new address[](_accounts.length);
         for (uint256 i = 0; i < _accounts.length; i++) validators[i] = _providers[_accounts[i]].node;
     }
 
     /// @notice The account addresses of the current providers.
+    /// @return The accounts (the order changes when one is removed).
     function getProviders() external view returns (address[] memory) {
         return _accounts;
     }
 
     /// @notice The public records of all current providers.
+    /// @return records The records, in the order of `getProviders()`.
     function getProviderRecords() external view returns (Provider[] memory records) {
         records = new Provider[](_accounts.length);
         for (uint256 i = 0; i < _accounts.length; i++) records[i] = _providers[_accounts[i]];
     }
 
     /// @notice The public record of one provider (zero record when not a provider).
+    /// @param account The account.
+    /// @return The record: account, name, FHIR base URL, node address.
     function getProvider(address account) external view returns (Provider memory) {
         return _providers[account];
     }
 
     /// @notice Whether `account` is a current provider.
+    /// @param account The account.
+    /// @return True for a current provider.
     function isProvider(address account) external view returns (bool) {
         return _index[account] != 0;
     }
 
     /// @notice How many providers there are now.
+    /// @return The number of current providers.
     function providerCount() external view returns (uint256) {
         return _accounts.length;
     }
 
     /// @notice How many motions were ever opened (ids run from 1 to this number).
+    /// @return The number of motions.
     function motionCount() external view returns (uint256) {
         return _motions.length - 1;
     }
@@ -276,6 +286,10 @@ contract ProviderRegistry {
     /// @notice A motion with its live tally: `yes` counts the votes of eligible current providers,
     ///         `required` is the strict majority it needs now. An open motion past its lifetime
     ///         reads as `Lapsed`.
+    /// @param motionId The motion.
+    /// @return motion The motion as stored, its status Lapsed once past `expiresAt`.
+    /// @return yes The yes votes that count now.
+    /// @return required The yes votes it needs now.
     function getMotion(uint256 motionId) external view returns (Motion memory motion, uint256 yes, uint256 required) {
         if (motionId == 0 || motionId >= _motions.length) revert MotionNotOpen(motionId);
         motion = _motions[motionId];
@@ -284,12 +298,17 @@ contract ProviderRegistry {
     }
 
     /// @notice The open (not lapsed) motion about `subject`, or 0.
+    /// @param subject The candidate or provider the motion is about.
+    /// @return The motion id, 0 when none is open.
     function openMotionOf(address subject) external view returns (uint256) {
         uint256 id = _openMotion[subject];
         return id == 0 || _lapsed(_motions[id - 1]) ? 0 : id - 1;
     }
 
     /// @notice Whether `voter` voted on `motionId`.
+    /// @param motionId The motion.
+    /// @param voter The provider.
+    /// @return True once `voter` voted (the proposer included).
     function hasVoted(uint256 motionId, address voter) external view returns (bool) {
         return _voted[motionId][voter];
     }

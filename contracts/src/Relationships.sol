@@ -43,10 +43,12 @@ contract Relationships is SignedActions {
     event RecordsChanged(address indexed provider, address indexed patient, string[] resourceTypes);
 
     /// @notice EIP-712 type hash of the signed `EndRelationship` message.
+    /// @return The keccak256 of the `EndRelationship` type.
     bytes32 public constant END_RELATIONSHIP_TYPEHASH =
         keccak256("EndRelationship(address actor,address provider,uint256 nonce,uint256 deadline)");
 
     /// @notice The provider registry whose members may record relationships.
+    /// @return The registry's address.
     ProviderRegistry public immutable registry;
 
     mapping(address provider => mapping(address patient => Relationship)) private _relationships;
@@ -119,16 +121,23 @@ contract Relationships is SignedActions {
     }
 
     /// @notice The relationship of (`provider`, `patient`), active or not.
+    /// @param provider The provider.
+    /// @param patient The patient.
+    /// @return The relationship: active, link commitment, since (0 when there never was one).
     function getRelationship(address provider, address patient) external view returns (Relationship memory) {
         return _relationships[provider][patient];
     }
 
     /// @notice Providers with an active relationship to `patient`.
+    /// @param patient The patient.
+    /// @return The providers' addresses.
     function providersOf(address patient) external view returns (address[] memory) {
         return _providersOf[patient].values();
     }
 
     /// @notice Patients with an active relationship to `provider`.
+    /// @param provider The provider.
+    /// @return The patients' addresses.
     function patientsOf(address provider) external view returns (address[] memory) {
         return _patientsOf[provider].values();
     }

@@ -20,11 +20,20 @@ abstract contract SignedActions is EIP712, Nonces {
     constructor(string memory name) EIP712(name, "1") {}
 
     /// @notice The nonce the next signed message of `owner` must carry.
+    /// @param owner The actor.
+    /// @return The nonce (0 before its first signed action).
     function nonces(address owner) public view virtual override returns (uint256) {
         return super.nonces(owner);
     }
 
     /// @notice The EIP-712 domain (ERC-5267): name, version "1", chain id, this contract.
+    /// @return fields The ERC-5267 bit set of the fields used (name, version, chain id, contract).
+    /// @return name The domain name, e.g. "MedRec Consent".
+    /// @return version "1".
+    /// @return chainId This chain's id.
+    /// @return verifyingContract This contract.
+    /// @return salt Unused (zero).
+    /// @return extensions Unused (empty).
     function eip712Domain()
         public
         view
@@ -44,6 +53,7 @@ abstract contract SignedActions is EIP712, Nonces {
     }
 
     /// @notice The EIP-712 domain separator of this contract on this chain.
+    /// @return The EIP-712 domain separator.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
     }
