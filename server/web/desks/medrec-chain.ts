@@ -44,7 +44,7 @@ export interface RevertDecoder {
 export async function mined(
   send: () => Promise<{ hash: string; wait(): Promise<{ blockNumber: number } | null> }>,
   explain: (name: string) => string,
-  contract?: RevertDecoder,
+  contract: RevertDecoder,
 ): Promise<{ txHash: string; blockNumber: number }> {
   let tx: { hash: string; wait(): Promise<{ blockNumber: number } | null> };
   try {
@@ -57,8 +57,8 @@ export async function mined(
   return { txHash: tx.hash, blockNumber: receipt.blockNumber };
 }
 
-function decodedName(data: unknown, contract: RevertDecoder | undefined): string | undefined {
-  if (!contract || typeof data !== 'string' || data.length < 10) return undefined;
+function decodedName(data: unknown, contract: RevertDecoder): string | undefined {
+  if (typeof data !== 'string' || data.length < 10) return undefined;
   try {
     return contract.parseError(data)?.name;
   } catch {
@@ -66,7 +66,7 @@ function decodedName(data: unknown, contract: RevertDecoder | undefined): string
   }
 }
 
-function revertError(error: unknown, explain: (name: string) => string, contract?: RevertDecoder): DeskError {
+function revertError(error: unknown, explain: (name: string) => string, contract: RevertDecoder): DeskError {
   const e = error as { revert?: { name?: string }; errorName?: string; data?: unknown; shortMessage?: string; code?: string; message?: string };
   const name = e.revert?.name ?? e.errorName ?? decodedName(e.data, contract);
   if (name) return new DeskError(409, explain(name), 'Reload to see the current state, then try again.');

@@ -44,6 +44,7 @@ function explainRevert(name: string): string {
     case 'MotionPending': return 'There is already an open proposal about that organisation.';
     case 'NotProposer': return 'Only the provider who proposed it can rescind it.';
     case 'MotionNotOpen': return 'That proposal is no longer open.';
+    case 'MotionLapsed': return 'That proposal lapsed: it was not carried within 30 days (a new proposal may be made).';
     case 'SelfVote': return 'A provider cannot vote on its own membership.';
     case 'LastProvider': return 'The last provider cannot be removed.';
     case 'InvalidNode': return 'That node key already belongs to another provider.';
