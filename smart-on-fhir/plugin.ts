@@ -8,7 +8,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { CapabilityContributor } from '../conformance/capability-statement.ts';
-import { constraintSearch } from '../server/access/access-context.ts';
 import type { PermissionSnapshot } from '../server/access/permission-snapshot.ts';
 import { registerAuthorizeRoutes } from './authorize.ts';
 import { bearerVerifier } from './bearer-verifier.ts';
@@ -21,7 +20,6 @@ import { fhirUserReference } from './participant-source.ts';
 import { SigningKeys } from './signing-keys.ts';
 import { SiweLogin } from './siwe-login.ts';
 import type { ParticipantInfo, SmartAuthOptions, SmartAuthServices, SmartContext } from './smart-context.ts';
-import { applyConstraints, constraintPlan } from './scope-constraints.ts';
 import { registerTokenRoutes } from './token-endpoint.ts';
 import { TokenService } from './tokens.ts';
 
@@ -185,34 +183,6 @@ const plugin: FastifyPluginAsync<SmartAuthOptions> = async (app, options) => {
       ...(options.anonymous ? { anonymous: options.anonymous } : {}),
     });
     app.addHook('onRequest', verifier);
-    // v2 scope constraints (`?category=`): the planner narrows searches of a constrained type;
-    // this filters what else leaves (reads, included resources). A no-op unless the token has some.
-    // Like the bearer check, it goes by the matched route: `/%66hir/...` is a FHIR route too.
-    const constrained = (request: FastifyRequest) => {
-      const route = request.routeOptions.url;
-      const context = request.accessContext;
-      return context && route?.startsWith(`${fhirBasePath}/`) ? constraintPlan(context) : null;
-    };
-    // A conditional read must not answer 304 for a resource the constraints hide: the body goes
-    // through the filter instead.
-    app.addHook('preHandler', async (request) => {
-      if (constrained(request)) delete request.headers['if-none-match'];
-    });
-    app.addHook('onSend', async (request, reply, payload) => {
-      if (typeof payload !== 'string' || reply.statusCode !== 200) return payload;
-      const plan = constrained(request);
-      if (!plan) return payload;
-      // Searches name their type in the route (`/:type`, `/:type/_search`, `/Patient/:id/:type`).
-      const type = (request.params as { type?: unknown } | undefined)?.type;
-      const searched = typeof type === 'string' ? { resourceType: type, narrowed: constraintSearch(request.accessContext, type) !== undefined } : undefined;
-      const result = applyConstraints(plan, payload, searched);
-      if ('forbidden' in result) {
-        reply.code(403).removeHeader('etag').removeHeader('last-modified');
-        return JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'The resource is outside the granted scope constraints.' }] });
-      }
-      if (result.changed) reply.removeHeader('etag');
-      return result.body;
-    });
   }
 };
 

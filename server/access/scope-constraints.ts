@@ -1,23 +1,61 @@
 /**
- * SMART v2 scope constraints (`patient/Observation.rs?category=...|laboratory`) on what the FHIR
- * layer answers. Searches of a constrained type are narrowed by the planner itself
- * (`constraintSearch`), so their pages and totals are exact. This filter is the rest: a read of a
- * non-matching resource becomes 403, and search bundles lose non-matching entries (included ones,
- * and matches of searches whose alternatives one query cannot express). A resource matches with
- * FHIR search semantics, evaluated by @medplum/core's matcher over the R4 search parameters.
+ * SMART v2 scope constraints (`patient/Observation.rs?category=…|laboratory`). The planner ANDs
+ * them to a search (`constraintSearch`) so the sources narrow it and pages and totals stay exact;
+ * the FHIR layer still checks every resource it hands out (`withinScopeConstraints`), since a
+ * source may not apply them (merged Patients, an upstream that ignores a parameter) and some
+ * alternatives cannot be expressed as one query. A resource matches with FHIR search semantics,
+ * evaluated by @medplum/core's matcher over the R4 search parameters.
  */
 import { matchesSearchRequest, parseSearchRequest, type SearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { loadFhirDefinitions } from '../adapters/fhir-definitions.ts';
-import { scopeConstraints, type AccessContext } from '../server/access/access-context.ts';
+import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
+import type { AccessContext, ResourceScope } from './access-context.ts';
+
+/** One scope's v2 query constraints: search parameters a resource must all match. */
+export type ScopeConstraint = ReadonlyArray<readonly [code: string, value: string]>;
+
+/**
+ * What the read/search scopes for a type allow, as constraint alternatives (a resource is visible
+ * when it matches any one). Undefined when the type is unconstrained: some scope for it (or `*`)
+ * carries no constraint, or none applies at all (the policy refuses those).
+ */
+export function scopeConstraints(scopes: readonly ResourceScope[], resourceType: string): readonly ScopeConstraint[] | undefined {
+  const applicable = scopes.filter((s) => (s.resourceType === '*' || s.resourceType === resourceType) && (s.interactions.has('r') || s.interactions.has('s')));
+  if (applicable.length === 0 || applicable.some((s) => !s.constraints?.length)) return undefined;
+  return applicable.map((s) => s.constraints!);
+}
+
+/**
+ * The constraints as search parameters that one search ANDs to its own (`{ category: ['…|vital-signs'] }`).
+ * Alternatives become one parameter's comma-separated values (FHIR OR) when each is a single
+ * unmodified parameter, all the same; otherwise (or when unconstrained) undefined: such searches
+ * are only filtered after the fact.
+ */
+export function constraintSearch(context: AccessContext | undefined, resourceType: string): Record<string, string[]> | undefined {
+  const alternatives = context ? scopeConstraints(context.scopes, resourceType) : undefined;
+  if (!alternatives) return undefined;
+  if (alternatives.length === 1) {
+    const query: Record<string, string[]> = {};
+    for (const [code, value] of alternatives[0]!) (query[code] ??= []).push(value);
+    return query;
+  }
+  const code = alternatives[0]![0]?.[0];
+  if (!code || code.includes(':') || !alternatives.every((a) => a.length === 1 && a[0]![0] === code)) return undefined;
+  return { [code]: [alternatives.map((a) => a[0]![1]).join(',')] };
+}
+
+/** Whether the token's constraints on a type can all be sent to the sources as one search (or there are none). */
+export function constraintsExpressible(context: AccessContext | undefined, resourceType: string): boolean {
+  return !context || scopeConstraints(context.scopes, resourceType) === undefined || constraintSearch(context, resourceType) !== undefined;
+}
 
 /** Per resource type: undefined = unconstrained; otherwise the alternatives (any may match). */
-export type ConstraintPlan = (resourceType: string) => readonly SearchRequest[] | undefined;
+type ConstraintPlan = (resourceType: string) => readonly SearchRequest[] | undefined;
 
 const plans = new WeakMap<AccessContext, ConstraintPlan | null>();
 
 /** The plan for a context, or null when none of its scopes carries a constraint (the common case). */
-export function constraintPlan(context: AccessContext): ConstraintPlan | null {
+function constraintPlan(context: AccessContext): ConstraintPlan | null {
   let plan = plans.get(context);
   if (plan === undefined) {
     plan = context.scopes.some((s) => s.constraints?.length) ? buildPlan(context) : null;
@@ -39,47 +77,12 @@ function buildPlan(context: AccessContext): ConstraintPlan {
   };
 }
 
-export function visible(plan: ConstraintPlan, resource: Resource): boolean {
-  if (resource.resourceType === 'OperationOutcome' || resource.resourceType === 'Bundle') return true;
-  const alternatives = plan(resource.resourceType);
-  return alternatives === undefined || alternatives.some((request) => matchesSearchRequest(resource, request));
-}
-
-/** The search a bundle answers: its type, and whether the planner already narrowed it. */
-export interface SearchedType {
-  readonly resourceType: string;
-  readonly narrowed: boolean;
-}
-
 /**
- * Applies the plan to a serialized FHIR response. Returns the new body, or `forbidden` when a
- * single read resource is outside the scopes. Matches of a narrowed search are the sources'
- * answer to the constraint already (and `_elements` may have removed the constrained element), so
- * they stay. When matches were filtered here, a `total` cannot be trusted (other pages,
- * `_summary=count`): it is recounted from this page when it is the only one, dropped otherwise.
+ * Whether a resource, as the client would see it (ids and references rewritten, before
+ * `_elements`/`_summary`), lies within the token's constraints for its type.
  */
-export function applyConstraints(plan: ConstraintPlan, body: string, searched?: SearchedType): { body: string; changed: boolean } | { forbidden: true } {
-  let parsed: Resource;
-  try {
-    parsed = JSON.parse(body) as Resource;
-  } catch {
-    return { body, changed: false };
-  }
-  if (parsed.resourceType !== 'Bundle') return visible(plan, parsed) ? { body, changed: false } : { forbidden: true };
-  const entries = parsed.entry ?? [];
-  const trusted = (e: (typeof entries)[number]): boolean =>
-    searched?.narrowed === true && e.search?.mode === 'match' && e.resource?.resourceType === searched.resourceType;
-  const kept = entries.filter((e) => !e.resource || trusted(e) || visible(plan, e.resource));
-  const unnarrowed = searched !== undefined && !searched.narrowed && plan(searched.resourceType) !== undefined;
-  const recount = typeof parsed.total === 'number' && (unnarrowed || kept.length !== entries.length);
-  if (kept.length === entries.length && !recount) return { body, changed: false };
-  const next: Record<string, unknown> = { ...parsed, entry: kept };
-  if (recount) {
-    const onlyPage = !(parsed.link ?? []).some((l) => l.relation === 'next' || l.relation === 'previous');
-    const summaryOnly = entries.length === 0 && (parsed.total ?? 0) > 0;
-    if (onlyPage && !summaryOnly) next.total = kept.filter((e) => e.search?.mode !== 'include' && e.search?.mode !== 'outcome').length;
-    else delete next.total;
-  }
-  if (kept.length === 0) delete next.entry;
-  return { body: JSON.stringify(next), changed: true };
+export function withinScopeConstraints(context: AccessContext | undefined, resource: Resource): boolean {
+  const plan = context ? constraintPlan(context) : null;
+  const alternatives = plan?.(resource.resourceType);
+  return alternatives === undefined || alternatives.some((request) => matchesSearchRequest(resource, request));
 }

@@ -11,6 +11,7 @@ import { searchParamValues } from '../../adapters/embedded/element-paths.ts';
 import { compareBySortRules } from '../../adapters/embedded/sort-rules.ts';
 import type { AccessContext } from '../access/access-context.ts';
 import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
+import { constraintsExpressible, withinScopeConstraints } from '../access/scope-constraints.ts';
 import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { forEachBounded } from './bounded-concurrency.ts';
 import { buildSearchset } from './bundle.ts';
@@ -68,6 +69,10 @@ function mayHold(grant: AccessGrant, source: FederatedSource, resourceType: stri
   return grant.patients === '*' || grant.patients.some((patient) => grant.allows(patient, source, resourceType));
 }
 
+function outsideConstraints(): OperationOutcomeError {
+  return denied(403, 'The resource is outside the granted scope constraints');
+}
+
 /** Reads of `_include` targets one page may have in flight at once. */
 const INCLUDE_READS_IN_FLIGHT = 8;
 
@@ -112,7 +117,9 @@ export class FhirService {
     const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: keys, includeTypes: [], id });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     if (!this.#visible(decision.grant, source, resource, localPatients)) throw notFoundError(`${resourceType}/${id}`);
-    return this.presenter.present(source, resource);
+    const presented = this.presenter.present(source, resource);
+    if (!withinScopeConstraints(ctx.access, presented)) throw outsideConstraints();
+    return presented;
   }
 
   /** Whether a source resource may be shown under a grant (its compartment patients, or none). */
@@ -127,6 +134,13 @@ export class FhirService {
   }
 
   async readPatient(key: string, ctx: CallContext): Promise<Patient> {
+    const patient = await this.#readMergedPatient(key, ctx);
+    if (!withinScopeConstraints(ctx.access, patient)) throw outsideConstraints();
+    return patient;
+  }
+
+  /** The merged Patient of a key as the grants allow it (the token's scope constraints not applied). */
+  async #readMergedPatient(key: string, ctx: CallContext): Promise<Patient> {
     const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [], id: key });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
     const { patient, issues } = await this.#mergedPatient(key, decision.grant, ctx.signal);
@@ -199,7 +213,15 @@ export class FhirService {
       plan.sources.map((p) => ({ source: p.source, query: p.query, position: start[p.source.sourceId] ?? { skip: 0, done: false } })),
       { count: search.count, sourceCount: search.count === 0 ? 0 : sourceCount, sort: plan.sort, wantTotal: search.total, accurateTotal: search.accurateTotal, timeoutMs: this.#deps.sourceTimeoutMs, signal: ctx.signal },
     );
-    const total = search.total ? (state ? state.total : merged.total) : undefined;
+    // The sources were asked to apply the scope constraints; whatever they handed back anyway is dropped here.
+    const shown = merged.items
+      .map((item) => ({ item, resource: this.presenter.present(item.source, item.resource) }))
+      .filter((p) => withinScopeConstraints(ctx.access, p.resource));
+    let total = search.total ? (state ? state.total : merged.total) : undefined;
+    if (total !== undefined && (shown.length < merged.items.length || !constraintsExpressible(ctx.access, search.resourceType))) {
+      // The sources' total counts records the constraints hide: recounted when this is the only page, else unknown.
+      total = !state && !merged.more && search.count > 0 ? shown.length : undefined;
+    }
     const offset = state?.offset ?? 0;
     const next = merged.more && search.count > 0
       ? this.#deps.cursors.seal({
@@ -214,7 +236,7 @@ export class FhirService {
           back: state.back.slice(0, -1), offset: Math.max(0, offset - search.count), total, expires: Date.now() + CURSOR_TTL_MS,
         })
       : undefined;
-    const entries = await this.#entries(merged.items, search, plan, ctx);
+    const entries = await this.#entries(shown, search, plan, ctx);
     return buildSearchset({
       base: ctx.base,
       self: this.#url(ctx, path, selfParams, search.cursor),
@@ -226,13 +248,10 @@ export class FhirService {
     });
   }
 
-  /** Presents matches and adds `_include`/`_revinclude` entries. */
-  async #entries(items: readonly MergedItem[], search: FhirSearch, plan: SearchPlan, ctx: SearchContext): Promise<{ list: SearchsetEntry[]; issues: OperationOutcomeIssue[] }> {
-    const list: SearchsetEntry[] = items.map(({ source, resource }) => ({
-      resource: subset(this.presenter.present(source, resource), search.summary, search.elements),
-      mode: 'match',
-    }));
-    const issues = await this.#include(items, search, plan.grant, list, ctx.signal);
+  /** Subsets presented matches and adds `_include`/`_revinclude` entries. */
+  async #entries(matches: ReadonlyArray<{ item: MergedItem; resource: Resource }>, search: FhirSearch, plan: SearchPlan, ctx: SearchContext): Promise<{ list: SearchsetEntry[]; issues: OperationOutcomeIssue[] }> {
+    const list: SearchsetEntry[] = matches.map(({ resource }) => ({ resource: subset(resource, search.summary, search.elements), mode: 'match' }));
+    const issues = await this.#include(matches.map((m) => m.item), search, plan.grant, list, ctx);
     return { list, issues };
   }
 
@@ -241,13 +260,14 @@ export class FhirService {
    * records behind the page's matches (a merged Patient's are its sources' own Patients). Each
    * (source, type, id) is read once, a few at a time, so a page cannot flood a source.
    */
-  async #include(origins: readonly MergedItem[], search: FhirSearch, grant: AccessGrant, list: SearchsetEntry[], signal: AbortSignal | undefined): Promise<OperationOutcomeIssue[]> {
+  async #include(origins: readonly MergedItem[], search: FhirSearch, grant: AccessGrant, list: SearchsetEntry[], ctx: CallContext): Promise<OperationOutcomeIssue[]> {
     const issues: OperationOutcomeIssue[] = [];
     if (search.include.length === 0 && search.revInclude.length === 0) return issues;
+    const signal = ctx.signal;
     const seen = new Set(list.map((e) => `${e.resource.resourceType}/${e.resource.id}`));
     const add = (resource: Resource) => {
       const key = `${resource.resourceType}/${resource.id}`;
-      if (seen.has(key)) return;
+      if (seen.has(key) || !withinScopeConstraints(ctx.access, resource)) return;
       seen.add(key);
       list.push({ resource, mode: 'include' });
     };
@@ -331,14 +351,14 @@ export class FhirService {
     const request = { resourceType: 'Patient' as const, filters: [...candidates.rest] };
     const sort: readonly SortRule[] = search.sort.length > 0 ? search.sort : [{ code: '_id' }];
     const matches = persons
-      .filter((p) => request.filters.length === 0 || matchesSearchRequest(p.patient, request))
+      .filter((p) => withinScopeConstraints(ctx.access, p.patient) && (request.filters.length === 0 || matchesSearchRequest(p.patient, request)))
       .sort((a, b) => compareBySortRules(a.patient, b.patient, sort));
     const offset = state?.offset ?? 0;
     const page = matches.slice(offset, offset + search.count);
     const entries: SearchsetEntry[] = page.map((p) => ({ resource: subset(p.patient, search.summary, search.elements), mode: 'match' }));
     if (search.summary !== 'count') {
       const origins = page.flatMap((p) => p.parts.map((part) => ({ source: part.source, resource: part.patient })));
-      issues.push(...(await this.#include(origins, search, grant, entries, ctx.signal)));
+      issues.push(...(await this.#include(origins, search, grant, entries, ctx)));
     }
     const seal = (at: number) =>
       this.#deps.cursors.seal({ search: fingerprint, sourceCount: search.count, positions: {}, back: [], offset: at, expires: Date.now() + CURSOR_TTL_MS } satisfies CursorState);
@@ -357,9 +377,10 @@ export class FhirService {
 
   /** `Patient/[key]/$everything`: the merged Patient and every compartment resource of every allowed source. */
   async everything(key: string, ctx: SearchContext): Promise<Bundle> {
-    const patient = await this.readPatient(key, ctx);
+    const patient = await this.#readMergedPatient(key, ctx);
     const types = this.#deps.sources.resourceTypes().filter((t) => t !== 'Patient' && isPatientCompartmentType(t));
-    const entries: SearchsetEntry[] = [{ resource: patient, mode: 'match' }];
+    // A Patient outside the token's constraints is left out; the compartment's other records are not.
+    const entries: SearchsetEntry[] = withinScopeConstraints(ctx.access, patient) ? [{ resource: patient, mode: 'match' }] : [];
     const issues: OperationOutcomeIssue[] = [];
     const bundles = await Promise.all(
       types.map(async (type) => {

@@ -11,7 +11,8 @@ import type { Filter, SortRule } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { isPatientCompartmentType, patientCompartmentParams } from '../../adapters/embedded/patient-compartment.ts';
-import { constraintSearch, type AccessContext } from '../access/access-context.ts';
+import type { AccessContext } from '../access/access-context.ts';
+import { constraintSearch } from '../access/scope-constraints.ts';
 import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
 import { isPatientKey } from './ids.ts';
 import type { ResourceIdCodec, SourceLocalId } from './ids.ts';
@@ -196,7 +197,7 @@ export class Planner {
     const filters = rest.filter((f) => supported.has(f.code));
     // SMART v2 scope constraints (`patient/Observation.rs?category=…`) narrow the search itself, so
     // pages and totals hold only what the token may see; never dropped: a source that cannot
-    // evaluate them is left out like any other.
+    // evaluate them is left out like any other. (The service still checks what comes back.)
     const narrowing = constraintSearch(context, type);
     if (narrowing) filters.push(...(parseSearchRequest(type, narrowing).filters ?? []));
     const plans: SourcePlan[] = [];

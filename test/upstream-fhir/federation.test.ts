@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createFhirAdapter } from '../../adapters/fhir/fhir-adapter.ts';
+import type { AccessContext } from '../../server/access/access-context.ts';
 import { buildApp } from '../../server/app.ts';
 import { InMemoryPatientLinks } from '../../server/fhir/patient-links.ts';
+import { parseResourceScope } from '../../smart-on-fhir/scopes.ts';
 import { clinicalRecords, sourceConfig, testContext } from './support/fixtures.ts';
 import { startTestUpstream } from './support/test-upstream.ts';
 
@@ -29,9 +31,17 @@ const app = await buildApp(
   { sources, patientLinks: links },
 );
 t.teardown(() => app.close());
+// Requests marked `x-test-vitals` carry a token whose Observation scope is constrained to vital signs.
+const vitalsOnly: AccessContext = {
+  clientId: 'app', subject: person,
+  scopes: [parseResourceScope('user/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs')!],
+};
+app.addHook('onRequest', async (request) => {
+  if (request.headers['x-test-vitals']) request.accessContext = vitalsOnly;
+});
 
-const get = async (url: string) => {
-  const res = await app.inject({ method: 'GET', url });
+const get = async (url: string, headers: Record<string, string> = {}) => {
+  const res = await app.inject({ method: 'GET', url, headers });
   return { status: res.statusCode, bundle: JSON.parse(res.body) as { total?: number; entry?: { resource: any; search?: { mode?: string } }[]; link?: { relation: string; url: string }[] } };
 };
 const matches = (bundle: Awaited<ReturnType<typeof get>>['bundle']) => (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource);
@@ -133,4 +143,18 @@ t.test('a hanging upstream is cut off by the per-source deadline; the others sti
   t.equal(issues.length, 1);
   t.equal(issues[0].code, 'timeout');
   t.match(issues[0].diagnostics, /hosp-c/);
+});
+
+t.test('an upstream that silently ignores a scope constraint parameter still yields only records within the constraint', async (t) => {
+  upstreams[0]!.faults.ignoredParams = ['category'];
+  t.teardown(() => { upstreams[0]!.faults.ignoredParams = []; });
+  const { status, bundle } = await get(`/fhir/Observation?patient=${person}&_count=100`, { 'x-test-vitals': '1' });
+  t.equal(status, 200);
+  t.match(upstreams[0]!.seen.at(-1), /category=/, 'the constraint was sent to the upstream');
+  const found = matches(bundle);
+  const categories = found.map((r) => r.category[0].coding[0].code as string);
+  t.equal(found.length, 9, 'three vital signs from each upstream');
+  t.ok(categories.every((c) => c === 'vital-signs'), 'nothing of another category');
+  t.ok(found.some((r) => r.meta.source.endsWith('#hosp-a')), 'the ignoring upstream still contributes its vital signs');
+  t.equal(bundle.total, 9, 'one page: the total is what it shows, not what the upstream counted');
 });

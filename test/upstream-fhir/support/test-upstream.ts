@@ -31,6 +31,8 @@ export interface Faults {
   badIds: boolean;
   /** Searches ignore the patient restriction (a broken upstream that would leak other patients). */
   ignorePatientFilter: boolean;
+  /** Searches silently ignore these parameters (as many upstreams do with what they cannot evaluate). */
+  ignoredParams: string[];
   /** Searches return every match on one page, whatever `_count` says. */
   ignoreCount: boolean;
   /** Searches ignore `_sort` and answer in insertion order (as many upstreams do). */
@@ -86,7 +88,7 @@ export const DEFAULT_CAPABILITY: Readonly<Record<string, readonly string[]>> = {
 };
 
 function freshFaults(): Faults {
-  return { latencyMs: 0, hang: false, failNext: [], malformedJson: false, wrongTypes: false, badIds: false, ignorePatientFilter: false, ignoreCount: false, ignoreSort: false, observationNeedsCodeOrCategory: false };
+  return { latencyMs: 0, hang: false, failNext: [], malformedJson: false, wrongTypes: false, badIds: false, ignorePatientFilter: false, ignoredParams: [], ignoreCount: false, ignoreSort: false, observationNeedsCodeOrCategory: false };
 }
 
 export async function startTestUpstream(options: TestUpstreamOptions = {}): Promise<TestUpstream> {
@@ -201,6 +203,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
       delete query.patient;
       delete query.subject;
     }
+    for (const name of faults.ignoredParams) delete query[name];
     let search: SearchRequest;
     try {
       search = parseSearchRequest(type as ResourceType, query);
