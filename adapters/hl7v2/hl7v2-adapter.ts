@@ -20,6 +20,7 @@ import { InboxSignal } from './inbox-signal.ts';
 import { RecordChangeBatcher } from './record-change-batcher.ts';
 import type { ConversionOutcome, Hl7Store } from './store/hl7-store.ts';
 import { openHl7Store } from './store/open-store.ts';
+import { REBUILD_LOG_MESSAGE } from './store/record-key-scheme.ts';
 import { ThreadedStore } from './store/threaded-store.ts';
 
 /** Resource types the conversion produces. */
@@ -110,7 +111,7 @@ export class Hl7v2Source implements EhrAdapter {
       store = threaded;
       worker = options.convert ? threaded : undefined;
     } else {
-      store = await openHl7Store(options.store);
+      store = await openHl7Store(options.store, (rebuild) => log.warn(rebuild, REBUILD_LOG_MESSAGE));
       worker = options.convert
         ? new ConversionWorker(store, {
             conversion,

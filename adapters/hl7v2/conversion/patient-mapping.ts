@@ -8,7 +8,8 @@
  * letters and digits stay as they are, every other character becomes `.` + its UTF-8 bytes in
  * upper-case hex (`-` → `.2D`, `.` → `.2E`, `/` → `.2F`), so the one bare `-` is the separator.
  * An id that would exceed FHIR's 64 characters becomes `p..` + 40 hex digits of a SHA-256 (no
- * encoded id contains `..`). The same rule reads MRG-1 for A40.
+ * encoded id contains `..`). The same rule reads MRG-1 for A40. A change to it re-files stored
+ * records: raise RECORD_KEY_SCHEME (store/record-key-scheme.ts).
  */
 import { createHash } from 'node:crypto';
 import type { Extension, Patient } from '@medplum/fhirtypes';

@@ -211,7 +211,10 @@ export function contactPoint(xtn: Er7Field, defaultUse: ContactPoint['use']): Co
   return point;
 }
 
-/** A short FHIR id (`prefix-` + 20 hex chars) derived from a stable natural key. */
+/**
+ * A short FHIR id (`prefix-` + 20 hex chars) derived from a stable natural key. A change to any
+ * record's key re-files stored records: raise RECORD_KEY_SCHEME (store/record-key-scheme.ts).
+ */
 export function derivedId(prefix: string, ...keyParts: readonly string[]): string {
   const hash = createHash('sha256').update(keyParts.join('\u001f')).digest('hex').slice(0, 20);
   return `${prefix}-${hash}`;

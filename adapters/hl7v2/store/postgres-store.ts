@@ -8,6 +8,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type {
   AcceptResult, ConversionOutcome, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
 } from './hl7-store.ts';
+import { RECORD_KEY_SCHEME, storedKeyScheme, type KeySchemeRebuild } from './record-key-scheme.ts';
 import { sameContent, toDeadLetter, toOutcome, type DeadLetterRow } from './sqlite-store.ts';
 
 export interface PostgresStoreOptions {
@@ -31,6 +32,16 @@ export async function openPostgresHl7Store(options: PostgresStoreOptions): Promi
   // unhandled, its error would end the process (or the store's thread).
   pool.on('error', () => undefined);
   const s = options.schema;
+  try {
+    return new PostgresHl7Store(pool, s, await createSchema(pool, s));
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
+
+/** Creates or updates the source's tables and files it under the current record key scheme. */
+async function createSchema(pool: pg.Pool, s: string): Promise<KeySchemeRebuild | undefined> {
   // Concurrent first starts of two nodes on one database: serialise DDL with an advisory lock.
   const client = await pool.connect();
   try {
@@ -51,12 +62,41 @@ export async function openPostgresHl7Store(options: PostgresStoreOptions): Promi
         id BIGSERIAL PRIMARY KEY, created_at TEXT NOT NULL, stage TEXT NOT NULL, sender TEXT NOT NULL,
         control_id TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, inbox_seq BIGINT,
         replayed_at TEXT, replay_outcome TEXT);
+      CREATE TABLE IF NOT EXISTS ${s}.store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
+    return await adoptKeyScheme(client, s);
   } finally {
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [s]).catch(() => undefined);
     client.release();
   }
-  return new PostgresHl7Store(pool, s);
+}
+
+/** Rebuilds a store filed under an older record key scheme (see record-key-scheme.ts), in one transaction. */
+async function adoptKeyScheme(client: pg.PoolClient, s: string): Promise<KeySchemeRebuild | undefined> {
+  await client.query('BEGIN');
+  try {
+    // Not while another node's converter applies a batch.
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${s}.conversion`]);
+    const { rows } = await client.query<{ recorded: string | null; holds: boolean }>(
+      `SELECT (SELECT value FROM ${s}.store_meta WHERE name = 'record_key_scheme') AS recorded, EXISTS (SELECT 1 FROM ${s}.resources) AS holds`);
+    const recorded = rows[0]!.recorded ?? undefined;
+    const from = storedKeyScheme(recorded, rows[0]!.holds);
+    let messages = 0;
+    if (from < RECORD_KEY_SCHEME) {
+      await client.query(`DELETE FROM ${s}.resources`);
+      messages = (await client.query(`UPDATE ${s}.inbox SET status = 'pending' WHERE status = 'done'`)).rowCount ?? 0;
+    }
+    if (recorded !== String(RECORD_KEY_SCHEME)) {
+      await client.query(
+        `INSERT INTO ${s}.store_meta (name, value) VALUES ('record_key_scheme', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+        [String(RECORD_KEY_SCHEME)]);
+    }
+    await client.query('COMMIT');
+    return from < RECORD_KEY_SCHEME ? { from, to: RECORD_KEY_SCHEME, messages } : undefined;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -64,10 +104,13 @@ type Queryable = pg.Pool | pg.PoolClient;
 export class PostgresHl7Store implements Hl7Store {
   readonly #pool: pg.Pool;
   readonly #s: string;
+  /** Set when opening rebuilt records filed under an older key scheme (see record-key-scheme.ts). */
+  readonly keySchemeRebuild?: KeySchemeRebuild;
 
-  constructor(pool: pg.Pool, schema: string) {
+  constructor(pool: pg.Pool, schema: string, keySchemeRebuild?: KeySchemeRebuild) {
     this.#pool = pool;
     this.#s = schema;
+    if (keySchemeRebuild) this.keySchemeRebuild = keySchemeRebuild;
   }
 
   async accept(entries: readonly InboxEntry[], deadLetters: readonly DeadLetterEntry[] = []): Promise<AcceptResult[]> {

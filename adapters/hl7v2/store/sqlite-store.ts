@@ -14,6 +14,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type {
   AcceptResult, ConversionOutcome, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
 } from './hl7-store.ts';
+import { RECORD_KEY_SCHEME, storedKeyScheme, type KeySchemeRebuild } from './record-key-scheme.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS inbox (
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   replayed_at TEXT,
   replay_outcome TEXT
 );
+CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 interface DeadLetterRow {
@@ -63,13 +65,22 @@ export class SqliteHl7Store implements Hl7Store {
   readonly #convStmts: Record<string, StatementSync>;
   readonly #stmts: Record<string, StatementSync>;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Set when opening rebuilt records filed under an older key scheme (see record-key-scheme.ts). */
+  readonly keySchemeRebuild?: KeySchemeRebuild;
 
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.#db = new DatabaseSync(file);
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
-    this.#db.exec(SCHEMA);
-    addMissingColumns(this.#db);
+    try {
+      this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+      this.#db.exec(SCHEMA);
+      addMissingColumns(this.#db);
+      const rebuild = adoptKeyScheme(this.#db);
+      if (rebuild) this.keySchemeRebuild = rebuild;
+    } catch (error) {
+      this.#db.close();
+      throw error;
+    }
     this.#conv = new DatabaseSync(file);
     this.#conv.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     const c = (sql: string): StatementSync => this.#conv.prepare(sql);
@@ -285,6 +296,29 @@ const ADDED_INBOX_COLUMNS = ['content_hash', 'conversion_error'] as const;
 function addMissingColumns(db: DatabaseSync): void {
   const present = new Set((db.prepare('PRAGMA table_info(inbox)').all() as { name: string }[]).map((c) => c.name));
   for (const column of ADDED_INBOX_COLUMNS) if (!present.has(column)) db.exec(`ALTER TABLE inbox ADD COLUMN ${column} TEXT`);
+}
+
+/** Files the store under the current record key scheme, rebuilding it if it was filed under an older one. */
+function adoptKeyScheme(db: DatabaseSync): KeySchemeRebuild | undefined {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const recorded = (db.prepare("SELECT value FROM store_meta WHERE name = 'record_key_scheme'").get() as { value: string } | undefined)?.value;
+    const from = storedKeyScheme(recorded, db.prepare('SELECT 1 FROM resources LIMIT 1').get() !== undefined);
+    let messages = 0;
+    if (from < RECORD_KEY_SCHEME) {
+      db.exec('DELETE FROM resources');
+      messages = Number(db.prepare("UPDATE inbox SET status = 'pending' WHERE status = 'done'").run().changes);
+    }
+    if (recorded !== String(RECORD_KEY_SCHEME)) {
+      db.prepare("INSERT INTO store_meta (name, value) VALUES ('record_key_scheme', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        .run(String(RECORD_KEY_SCHEME));
+    }
+    db.exec('COMMIT');
+    return from < RECORD_KEY_SCHEME ? { from, to: RECORD_KEY_SCHEME, messages } : undefined;
+  } catch (error) {
+    db.exec('ROLLBACK');
+    throw error;
+  }
 }
 
 /** Whether a stored message has this content; rows from before content hashes count as the same. */

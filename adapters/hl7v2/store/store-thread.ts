@@ -8,6 +8,7 @@ import { ConversionWorker } from '../conversion-worker.ts';
 import type { ConversionOptions } from '../conversion/conversion-result.ts';
 import type { StoreOptions } from '../hl7v2-source-options.ts';
 import { openHl7Store } from './open-store.ts';
+import { REBUILD_LOG_MESSAGE } from './record-key-scheme.ts';
 import type { StoreCall, StoreThreadEvent } from './threaded-store.ts';
 
 export interface StoreThreadData {
@@ -21,13 +22,13 @@ const port = parentPort;
 if (!port) throw new Error('store-thread.ts runs as a worker thread');
 const data = workerData as StoreThreadData;
 const post = (event: StoreThreadEvent): void => port.postMessage(event);
-const store = await openHl7Store(data.store);
+const store = await openHl7Store(data.store, (rebuild) => post({ event: 'log', level: 'warn', details: rebuild, message: REBUILD_LOG_MESSAGE }));
 const worker = data.convert
   ? new ConversionWorker(store, {
       conversion: data.conversion,
       batchSize: data.batchSize,
       pollMs: 1000,
-      log: { error: (details, message) => post({ event: 'log', details, message }) },
+      log: { error: (details, message) => post({ event: 'log', level: 'error', details, message }) },
       onConverted: (outcomes) => post({ event: 'converted', outcomes }),
       onPatientsChanged: (ids) => post({ event: 'changed', ids: [...ids] }),
     })

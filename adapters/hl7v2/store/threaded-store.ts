@@ -37,12 +37,12 @@ export type StoreCall =
 export type StoreThreadEvent =
   | { event: 'converted'; outcomes: readonly ConversionOutcome[] }
   | { event: 'changed'; ids: readonly string[] }
-  | { event: 'log'; details: object; message: string };
+  | { event: 'log'; level: 'error' | 'warn'; details: object; message: string };
 
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string } };
 
 export interface StoreThreadHooks {
-  readonly log: ErrorLog;
+  readonly log: ErrorLog & { warn(details: object, message: string): void };
   readonly onConverted: (outcomes: readonly ConversionOutcome[]) => void;
   readonly onPatientsChanged: (ids: ReadonlySet<string>) => void;
 }
@@ -61,7 +61,7 @@ export class ThreadedStore implements Hl7Store, ConversionRunner {
       if ('event' in message) {
         if (message.event === 'converted') hooks.onConverted(message.outcomes);
         else if (message.event === 'changed') hooks.onPatientsChanged(new Set(message.ids));
-        else hooks.log.error(message.details, message.message);
+        else hooks.log[message.level](message.details, message.message);
         return;
       }
       const waiting = this.#pending.get(message.id);
