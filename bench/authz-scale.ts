@@ -4,15 +4,18 @@
  *  A. Follower on a real chain: N grants sent to anvil (impersonated patients, JSON-RPC batches
  *     of 500 transactions, one block each), then the follower syncs from the deployment block:
  *     getLogs in ≤5,000-block windows, decode, fold, MULTI/EXEC with the cursor. Events per
- *     second end to end. Sizes 1k, 10k and 100k (the 100k chain takes minutes to build).
+ *     second end to end, as a ratio of the same run's baseline: the bare reading of the same
+ *     windows (eth_getLogs + JSON.parse through fetchLogs, best of one pass before and one after
+ *     the follower), and of the 1k size. Sizes 1k, 10k and 100k (the 100k chain takes minutes).
  *  B. The fold and the snapshots at 1k, 10k and 100k: decoded grant events applied through the
  *     same applyWindow path (1,000 events per transaction), then one subject's snapshot rebuild
- *     (the pharmacy, granted by every patient, and a typical grantee) and Redis memory.
+ *     (the pharmacy, granted by every patient, and a typical grantee) and Redis memory; each
+ *     figure also as a ratio of the 1k size's (fold rate, rebuild time per entry, bytes per grant).
  *
  * Distribution: P = min(10,000, N/10) patients; each patient grants the pharmacy once and
  * 9 other grantees drawn from a pool of 1,000.
  *
- * Run: `node bench/authz-scale.ts` (`--quick`: 1k and 10k only).
+ * Run: `node bench/authz-scale.ts` (`--quick`: B at 1k and 10k, A at 1k only).
  */
 import { Interface, getAddress, toBeHex, type InterfaceAbi } from 'ethers';
 import { Redis } from 'ioredis';
@@ -23,6 +26,7 @@ import { applyWindow } from '../server/authz/redis-indexes.ts';
 import { buildSnapshot } from '../server/authz/snapshot-builder.ts';
 import { syncOnce } from '../server/authz/chain-follower.ts';
 import { MedrecEventSource } from '../server/authz/contract-events.ts';
+import { fetchLogs } from '../server/authz/raw-logs.ts';
 import type { ChainEvent } from '../server/authz/chain-events.ts';
 import { startTestChain } from '../test/authz/support/test-chain.ts';
 
@@ -53,6 +57,11 @@ async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
+/** `value` as a ratio of `base`, e.g. `1.85×`. */
+function ratio(value: number, base: number | undefined): string {
+  return base === undefined ? '1.00×' : `${(value / base).toFixed(2)}×`;
+}
+
 async function rebuildMs(redis: Redis, keys: ReturnType<typeof authzKeys>, subject: string): Promise<{ ms: number; entries: number }> {
   let entries = 0;
   await buildSnapshot(redis, keys, subject); // warm
@@ -66,7 +75,8 @@ async function rebuildMs(redis: Redis, keys: ReturnType<typeof authzKeys>, subje
 const redisServer = await startRedisServer();
 const redis = new Redis(redisServer.url);
 try {
-  console.log('B. fold into Redis indexes, snapshot rebuild, memory');
+  console.log('B. fold into Redis indexes, snapshot rebuild, memory (ratios: of the 1k figure)');
+  let base1k: { foldRate: number; msPerEntry: number; bytesPerGrant: number } | undefined;
   for (const n of SIZES_B) {
     await redis.flushall();
     const base = await usedMemory(redis);
@@ -102,16 +112,19 @@ try {
     const memory = (await usedMemory(redis)) - base;
     const pharmacy = await rebuildMs(redis, keys, PHARMACY);
     const typical = await rebuildMs(redis, keys, granteeOf(1));
+    const figures = { foldRate: n / foldS, msPerEntry: pharmacy.ms / pharmacy.entries, bytesPerGrant: memory / n };
     console.log(
-      `  ${String(n).padStart(7)} grants, ${Math.min(10_000, n / 10)} patients: fold ${(n / foldS).toFixed(0)} events/s (${foldS.toFixed(2)} s) | ` +
-        `rebuild pharmacy (${pharmacy.entries} entries) ${pharmacy.ms.toFixed(1)} ms, typical grantee (${typical.entries}) ${typical.ms.toFixed(2)} ms | ` +
-        `Redis ${mb(memory)} (${(memory / n).toFixed(0)} B/grant)`,
+      `  ${String(n).padStart(7)} grants, ${Math.min(10_000, n / 10)} patients: fold ${figures.foldRate.toFixed(0)} events/s (${foldS.toFixed(2)} s; ${ratio(figures.foldRate, base1k?.foldRate)}) | ` +
+        `rebuild pharmacy (${pharmacy.entries} entries) ${pharmacy.ms.toFixed(1)} ms (per entry ${ratio(figures.msPerEntry, base1k?.msPerEntry)}), typical grantee (${typical.entries}) ${typical.ms.toFixed(2)} ms | ` +
+        `Redis ${mb(memory)} (${figures.bytesPerGrant.toFixed(0)} B/grant; ${ratio(figures.bytesPerGrant, base1k?.bytesPerGrant)})`,
     );
+    base1k ??= figures;
   }
 
   // ------------------------------------------------------------------ A: end to end from a chain
-  console.log('A. follower from a real chain (anvil): getLogs windows + decode + fold');
+  console.log('A. follower from a real chain (anvil): getLogs windows + decode + fold (ratios: of the bare eth_getLogs + JSON.parse rate, and of the 1k follower rate)');
   const iface = new Interface(consentAbi as unknown as InterfaceAbi);
+  let follower1k: number | undefined;
   for (const n of SIZES_A) {
     const chain = await startTestChain({ extraArgs: ['--auto-impersonate', '--gas-limit', '2000000000'] });
     try {
@@ -151,6 +164,17 @@ try {
       const built = (performance.now() - t0) / 1000;
       const keys = authzKeys(`scale-chain-${n}:`);
       const source = new MedrecEventSource(chain.contracts, chain.deployBlock);
+      const head = await chain.provider.getBlockNumber();
+      /** Seconds to read every window the follower reads, and nothing else. */
+      const bareRead = async (): Promise<{ s: number; logs: number }> => {
+        const t = performance.now();
+        let logs = 0;
+        for (let from = source.fromBlock; from <= head; from += 5_000) {
+          logs += (await fetchLogs(chain.url, { address: source.addresses, fromBlock: from, toBlock: Math.min(head, from + 4_999) }, 60_000)).length;
+        }
+        return { s: (performance.now() - t) / 1000, logs };
+      };
+      const before = await bareRead();
       let decodeMs = 0;
       const decode = source.decode.bind(source);
       source.decode = (log) => {
@@ -171,11 +195,16 @@ try {
         if (run.cursor >= run.head) break;
       }
       const syncS = (performance.now() - t1) / 1000;
+      const after = await bareRead();
+      const bare = before.s < after.s ? before : after;
       const grants = Number(await redis.scard(keys.grantIds));
+      const rate = events / syncS;
       console.log(
-        `  ${String(n).padStart(7)} grants on chain (built in ${built.toFixed(1)} s): follower ${(events / syncS).toFixed(0)} events/s ` +
+        `  ${String(n).padStart(7)} grants on chain (built in ${built.toFixed(1)} s): follower ${rate.toFixed(0)} events/s = ${ratio(rate, bare.logs / bare.s)} the bare read ` +
+          `(${(bare.logs / bare.s).toFixed(0)} logs/s, ${bare.s.toFixed(2)} s), ${ratio(rate, follower1k)} the 1k rate ` +
           `(${events} events, ${windows} windows, ${syncS.toFixed(2)} s, of which decoding ${(decodeMs / 1000).toFixed(2)} s)${grants === n ? '' : ` MISMATCH: ${grants} grants indexed`}`,
       );
+      follower1k ??= rate;
     } finally {
       await chain.close();
     }

@@ -1,15 +1,22 @@
 /**
  * Reconciliation: compares the Redis indexes with the contracts' view functions and repairs
- * drift (a lost write, a hand-edited key, a bug). The views are read AT THE CURSOR BLOCK, so the
- * comparison is between the same chain state the indexes claim to reflect, and repairs are
- * written under WATCH of the cursor: if the follower moves meanwhile, the run is dropped and
- * the next one starts over.
+ * drift (a lost write, a hand-edited key, a bug). It runs beside the follower, which moves the
+ * cursor every block, so a run that outlasts a block must still write, and never write what a
+ * later block changed. It works in two steps:
+ * 1. Compare: every record of the run's batch is compared with the views read at the cursor
+ *    block of the run's start (no lock: this is the long part).
+ * 2. Repair: only the records found drifted are compared again, at the cursor block of that
+ *    moment, under WATCH of the cursor, and their repairs are written in the same MULTI/EXEC with
+ *    the invalidation. A record a later block changed is judged by its state after that block (a
+ *    grant revoked meanwhile is not put back); if the follower moves during this short step, the
+ *    step is tried again.
+ * The rolling offsets are written after that, outside the WATCH.
  *
  * A run is bounded whatever the network's size: per kind (participants, relationships, grants,
  * delegations, studies) it compares at most `batch` records from a rolling offset kept in Redis,
- * and the next run carries on from there. Chain reads go out in parallel, `concurrency` at a time.
- * Membership lists (providers, a provider's patients, participants) are one view call each; the
- * per-record reads are what the batch bounds.
+ * and the next run carries on from there; comparisons go out 16 at a time. Membership lists
+ * (providers, a provider's patients, participants) are one view call each and also find the
+ * entries Redis holds that the chain no longer has.
  */
 import { Contract, type JsonRpcProvider, type InterfaceAbi } from 'ethers';
 import type { Redis } from 'ioredis';
@@ -17,6 +24,7 @@ import { consentAbi } from '../../contracts/bindings/Consent.ts';
 import { participantDirectoryAbi } from '../../contracts/bindings/ParticipantDirectory.ts';
 import { providerRegistryAbi } from '../../contracts/bindings/ProviderRegistry.ts';
 import { relationshipsAbi } from '../../contracts/bindings/Relationships.ts';
+import { forEachBounded } from '../fhir/bounded-concurrency.ts';
 import type { AuthzKeys } from './authz-keys.ts';
 import { ROLES, decodeActions, decodePurpose, type MedrecContracts } from './contract-events.ts';
 import type { IndexWrite, StoredGrant, StoredStudy } from './fold-events.ts';
@@ -30,41 +38,68 @@ export interface Repair {
   readonly ref: string;
 }
 
+type Checked = Record<'providers' | 'participants' | 'relationships' | 'grants' | 'delegations' | 'studies', number>;
+
 export interface ReconcileReport {
+  /** The cursor block the batch was compared at (undefined: nothing synced yet). */
   readonly block: number | undefined;
-  readonly checked: Record<'providers' | 'participants' | 'relationships' | 'grants' | 'delegations' | 'studies', number>;
+  readonly checked: Checked;
+  /** Drift repaired (when `applied` is false: found, and left for the next run). */
   readonly repairs: readonly Repair[];
-  /** False when the follower moved the cursor during the run (nothing written). */
+  /** False when nothing could be written: no cursor yet, or the follower moved during every repair attempt. */
   readonly applied: boolean;
 }
 
 export interface ReconcileOptions {
   readonly provider: JsonRpcProvider;
   readonly contracts: MedrecContracts;
-  /** A connection of its own: the run WATCHes the cursor on it. */
+  /** A connection of its own: the repair step WATCHes the cursor on it. */
   readonly redis: Redis;
   readonly keys: AuthzKeys;
   /** Records compared per kind per run. */
   readonly batch?: number;
-  /** Chain reads in flight at once. */
-  readonly concurrency?: number;
+}
+
+/** Comparisons in flight at once (each is one or a few chain reads). */
+const CONCURRENCY = 16;
+/** Repair steps tried before the run gives up (the follower moved during each). */
+const REPAIR_ATTEMPTS = 5;
+
+type View = <T>(fn: string, ...args: unknown[]) => Promise<T>;
+
+/** The contracts' view functions, read at one block. */
+interface ChainViews {
+  readonly registry: View;
+  readonly relationships: View;
+  readonly consent: View;
+  readonly directory: View;
+}
+
+/** A record that differs from the chain: its repair, and the subjects whose snapshots it changes. */
+interface Drift {
+  readonly repair: Repair;
+  readonly writes: readonly IndexWrite[];
+  readonly subjects: readonly string[];
+}
+
+/** One record, compared with the chain as the views see it and with Redis as it is now. */
+interface Comparison {
+  readonly kind: RepairKind;
+  compare(chain: ChainViews): Promise<Drift | undefined>;
 }
 
 const lower = (a: unknown) => String(a).toLowerCase();
 
-/** Runs at most `n` of the given calls at once. */
-function limiter(n: number): <T>(call: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async (call) => {
-    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
-    try {
-      return await call();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
+function viewsAt(o: ReconcileOptions, blockTag: number): ChainViews {
+  const view = (address: string, abi: unknown): View => {
+    const contract = new Contract(address, abi as InterfaceAbi, o.provider);
+    return <T>(fn: string, ...args: unknown[]) => contract.getFunction(fn).staticCall(...args, { blockTag }) as Promise<T>;
+  };
+  return {
+    registry: view(o.contracts.providerRegistry, providerRegistryAbi),
+    relationships: view(o.contracts.relationships, relationshipsAbi),
+    consent: view(o.contracts.consent, consentAbi),
+    directory: view(o.contracts.participantDirectory, participantDirectoryAbi),
   };
 }
 
@@ -75,123 +110,52 @@ function rolling(offset: number, length: number, batch: number): { start: number
   return { start, end, next: end >= length ? 0 : end };
 }
 
-export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
+/** The comparisons of one kind of record, from the way to tell Redis and the chain apart. */
+function comparisons(o: ReconcileOptions) {
   const { redis, keys } = o;
-  const batch = o.batch ?? 500;
-  const limit = limiter(o.concurrency ?? 16);
-  const checked = { providers: 0, participants: 0, relationships: 0, grants: 0, delegations: 0, studies: 0 };
-  await redis.watch(keys.cursor);
-  try {
-    const block = await readCursor(redis, keys);
-    if (block === undefined) {
-      await redis.unwatch();
-      return { block, checked, repairs: [], applied: false };
-    }
-    const at = { blockTag: block };
-    const view = (address: string, abi: unknown) => {
-      const contract = new Contract(address, abi as InterfaceAbi, o.provider);
-      return <T>(fn: string, ...args: unknown[]): Promise<T> => limit(() => contract.getFunction(fn).staticCall(...args, at) as Promise<T>);
-    };
-    const registry = view(o.contracts.providerRegistry, providerRegistryAbi);
-    const relationships = view(o.contracts.relationships, relationshipsAbi);
-    const consent = view(o.contracts.consent, consentAbi);
-    const directory = view(o.contracts.participantDirectory, participantDirectoryAbi);
-    const offsets = await redis.hgetall(keys.reconcileOffsets);
-    const offset = (kind: string) => Number(offsets[kind] ?? 0);
-    const nextOffsets: Record<string, string> = {};
-
-    const writes: IndexWrite[] = [];
-    const subjects = new Set<string>();
-    const repairs: Repair[] = [];
-    const repaired = (kind: RepairKind, ref: string, ...affected: string[]) => {
-      repairs.push({ kind, ref });
-      for (const s of affected) subjects.add(s);
-    };
-
-    // Providers: one list on each side.
-    const [chainProviderList, redisProviderList, chainParticipants, storedRoles] = await Promise.all([
-      registry<string[]>('getProviders'),
-      redis.hkeys(keys.providers),
-      directory<string[]>('getParticipants'),
-      redis.hgetall(keys.participants),
-    ]);
-    const chainProviders = new Set(chainProviderList.map(lower));
-    const redisProviders = new Set(redisProviderList);
-    for (const p of chainProviders) {
-      checked.providers++;
-      if (!redisProviders.has(p)) (writes.push(['hset', keys.providers, p, '1']), repaired('provider', p, p));
-    }
-    for (const p of redisProviders) {
-      if (!chainProviders.has(p)) (writes.push(['hdel', keys.providers, p]), repaired('provider', p, p));
-    }
-
-    // Participants: stale entries from the lists alone, roles in batches.
-    const accounts = chainParticipants.map(lower);
-    const registered = new Set(accounts);
-    for (const account of Object.keys(storedRoles)) {
-      if (!registered.has(account)) (writes.push(['hdel', keys.participants, account]), repaired('participant', account));
-    }
-    const pw = rolling(offset('participants'), accounts.length, batch);
-    nextOffsets.participants = String(pw.next);
-    await Promise.all(
-      accounts.slice(pw.start, pw.end).map(async (account) => {
-        checked.participants++;
-        const role = ROLES[Number(await directory<bigint>('roleOf', account))] ?? 'none';
-        if (storedRoles[account] !== role) (writes.push(['hset', keys.participants, account, role]), repaired('participant', account));
-      }),
-    );
-
-    // Relationships: stale entries from each provider's list, commitments in batches.
-    const providerSet = [...new Set([...chainProviders, ...redisProviders])].sort();
-    const lists = await Promise.all(
-      providerSet.map(async (p) => ({
-        provider: p,
-        patients: (await relationships<string[]>('patientsOf', p)).map(lower),
-        stored: await redis.hgetall(keys.patientsOfProvider(p)),
-      })),
-    );
-    const pairs: Array<{ provider: string; patient: string; stored: string | undefined }> = [];
-    const relationshipPatients = new Set<string>();
-    for (const { provider, patients, stored } of lists) {
-      const active = new Set(patients);
-      for (const patient of Object.keys(stored)) {
-        if (!active.has(patient)) {
-          writes.push(['hdel', keys.patientsOfProvider(provider), patient], ['hdel', keys.providersOfPatient(patient), provider]);
-          repaired('relationship', provider, provider, patient);
-          relationshipPatients.add(patient);
-        }
-      }
-      for (const patient of patients) pairs.push({ provider, patient, stored: stored[patient] });
-    }
-    const rw = rolling(offset('relationships'), pairs.length, batch);
-    nextOffsets.relationships = String(rw.next);
-    await Promise.all(
-      pairs.slice(rw.start, rw.end).map(async ({ provider, patient, stored }) => {
-        checked.relationships++;
-        const r = await relationships<{ active: boolean; commitment: string }>('getRelationship', provider, patient);
-        const commitment = String(r.commitment);
-        if (r.active && stored !== commitment) {
-          writes.push(['hset', keys.patientsOfProvider(provider), patient, commitment], ['hset', keys.providersOfPatient(patient), provider, commitment]);
-          repaired('relationship', provider, provider, patient);
-          relationshipPatients.add(patient);
-        }
-      }),
-    );
-
-    // What a proxy sees follows its patient's providers.
-    const proxies = await Promise.all([...relationshipPatients].map((patient) => redis.hkeys(keys.delegatesOf(patient))));
-    for (const proxy of proxies.flat()) subjects.add(proxy);
-
-    // Grants: ids 1..grantCount in batches.
-    const grantCount = Number(await consent<bigint>('grantCount'));
-    const gw = rolling(offset('grants'), grantCount, batch);
-    nextOffsets.grants = String(gw.next);
-    await Promise.all(
-      Array.from({ length: gw.end - gw.start }, async (_, i) => {
-        const id = String(gw.start + i + 1);
-        checked.grants++;
+  const drift = (kind: RepairKind, ref: string, writes: IndexWrite[], subjects: string[] = []): Drift => ({ repair: { kind, ref }, writes, subjects });
+  return {
+    provider: (p: string): Comparison => ({
+      kind: 'provider',
+      async compare(chain) {
+        const [admitted, stored] = await Promise.all([chain.registry<boolean>('isProvider', p), redis.hexists(keys.providers, p)]);
+        if (admitted === (stored === 1)) return undefined;
+        return drift('provider', p, [admitted ? ['hset', keys.providers, p, '1'] : ['hdel', keys.providers, p]], [p]);
+      },
+    }),
+    participant: (account: string): Comparison => ({
+      kind: 'participant',
+      async compare(chain) {
+        const [role, stored] = await Promise.all([chain.directory<bigint>('roleOf', account), redis.hget(keys.participants, account)]);
+        const expected = ROLES[Number(role)] ?? 'none';
+        if ((expected === 'none' ? null : expected) === stored) return undefined;
+        return drift('participant', account, [expected === 'none' ? ['hdel', keys.participants, account] : ['hset', keys.participants, account, expected]]);
+      },
+    }),
+    relationship: (provider: string, patient: string): Comparison => ({
+      kind: 'relationship',
+      async compare(chain) {
+        const [r, byProvider, byPatient] = await Promise.all([
+          chain.relationships<{ active: boolean; commitment: string }>('getRelationship', provider, patient),
+          redis.hget(keys.patientsOfProvider(provider), patient),
+          redis.hget(keys.providersOfPatient(patient), provider),
+        ]);
+        const expected = r.active ? String(r.commitment) : null;
+        if (byProvider === expected && byPatient === expected) return undefined;
+        const writes: IndexWrite[] =
+          expected === null
+            ? [['hdel', keys.patientsOfProvider(provider), patient], ['hdel', keys.providersOfPatient(patient), provider]]
+            : [['hset', keys.patientsOfProvider(provider), patient, expected], ['hset', keys.providersOfPatient(patient), provider, expected]];
+        // What a proxy sees follows its patient's providers.
+        const proxies = await redis.hkeys(keys.delegatesOf(patient));
+        return drift('relationship', provider, writes, [provider, patient, ...proxies]);
+      },
+    }),
+    grant: (id: string): Comparison => ({
+      kind: 'grant',
+      async compare(chain) {
         const [g, raw] = await Promise.all([
-          consent<{
+          chain.consent<{
             patient: string;
             grantee: string;
             revoked: boolean;
@@ -216,92 +180,192 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
           ...(stored?.studyId !== undefined ? { studyId: stored.studyId } : {}),
         };
         const inGranteeIndex = (await redis.sismember(keys.grantsByGrantee(expected.grantee), id)) === 1;
-        if (JSON.stringify(stored) !== JSON.stringify(expected) || inGranteeIndex === expected.revoked) {
-          writes.push(['hset', keys.grant(id), 'record', JSON.stringify(expected)], ['sadd', keys.grantIds, id]);
-          const op = expected.revoked ? 'srem' : 'sadd';
-          writes.push([op, keys.grantsByGrantee(expected.grantee), id], [op, keys.grantsByPatient(expected.patient), id]);
-          repaired('grant', id, expected.grantee);
-        }
-      }),
-    );
-
-    // Delegations: a page of the contract's delegates and a page of the ones Redis knows (to
-    // find those the chain no longer has), each proxy's mandates compared whole.
-    const [chainDelegates, [scanCursor, redisDelegates]] = await Promise.all([
-      consent<string[]>('delegatesPage', offset('delegations'), batch),
-      redis.sscan(keys.delegates, offsets['delegations-scan'] ?? '0', 'COUNT', batch),
-    ]);
-    nextOffsets.delegations = String(chainDelegates.length < batch ? 0 : offset('delegations') + batch);
-    nextOffsets['delegations-scan'] = scanCursor;
-    await Promise.all(
-      [...new Set([...chainDelegates.map(lower), ...redisDelegates])].map(async (proxy) => {
-        const principals = (await consent<string[]>('principalsOf', proxy)).map(lower);
+        if (JSON.stringify(stored) === JSON.stringify(expected) && inGranteeIndex !== expected.revoked) return undefined;
+        const op = expected.revoked ? 'srem' : 'sadd';
+        return drift(
+          'grant',
+          id,
+          [
+            ['hset', keys.grant(id), 'record', JSON.stringify(expected)],
+            ['sadd', keys.grantIds, id],
+            [op, keys.grantsByGrantee(expected.grantee), id],
+            [op, keys.grantsByPatient(expected.patient), id],
+          ],
+          [expected.grantee],
+        );
+      },
+    }),
+    /** A proxy's mandates, compared whole. */
+    delegation: (proxy: string): Comparison => ({
+      kind: 'delegation',
+      async compare(chain) {
+        const principals = (await chain.consent<string[]>('principalsOf', proxy)).map(lower);
         const expected = new Map<string, string>();
         await Promise.all(
           principals.map(async (patient) => {
-            const d = await consent<{ active: boolean; expiresAt: bigint }>('getDelegation', patient, proxy);
+            const d = await chain.consent<{ active: boolean; expiresAt: bigint }>('getDelegation', patient, proxy);
             if (d.active) expected.set(patient, String(Number(d.expiresAt)));
           }),
         );
-        const stored = await redis.hgetall(keys.delegatorsOf(proxy));
-        checked.delegations += expected.size;
-        let drift = false;
+        const [stored, listed] = await Promise.all([redis.hgetall(keys.delegatorsOf(proxy)), redis.sismember(keys.delegates, proxy)]);
+        const writes: IndexWrite[] = [];
         for (const [patient, expiry] of expected) {
-          if (stored[patient] !== expiry) {
-            writes.push(['hset', keys.delegatorsOf(proxy), patient, expiry], ['hset', keys.delegatesOf(patient), proxy, expiry]);
-            drift = true;
-          }
+          if (stored[patient] !== expiry) writes.push(['hset', keys.delegatorsOf(proxy), patient, expiry], ['hset', keys.delegatesOf(patient), proxy, expiry]);
         }
         for (const patient of Object.keys(stored)) {
-          if (!expected.has(patient)) {
-            writes.push(['hdel', keys.delegatorsOf(proxy), patient], ['hdel', keys.delegatesOf(patient), proxy]);
-            drift = true;
-          }
+          if (!expected.has(patient)) writes.push(['hdel', keys.delegatorsOf(proxy), patient], ['hdel', keys.delegatesOf(patient), proxy]);
         }
-        writes.push([expected.size > 0 ? 'sadd' : 'srem', keys.delegates, proxy]);
-        if (drift) repaired('delegation', proxy, proxy);
-      }),
-    );
-
-    // Studies: ids 1..studyCount in batches.
-    const studyCount = Number(await consent<bigint>('studyCount'));
-    const sw = rolling(offset('studies'), studyCount, batch);
-    nextOffsets.studies = String(sw.next);
-    await Promise.all(
-      Array.from({ length: sw.end - sw.start }, async (_, i) => {
-        const id = String(sw.start + i + 1);
-        checked.studies++;
-        const [s, raw] = await Promise.all([consent<{ researcher: string; open: boolean }>('getStudy', id), redis.hget(keys.study(id), 'record')]);
+        if ((listed === 1) !== expected.size > 0) writes.push([expected.size > 0 ? 'sadd' : 'srem', keys.delegates, proxy]);
+        return writes.length === 0 ? undefined : drift('delegation', proxy, writes, [proxy]);
+      },
+    }),
+    study: (id: string): Comparison => ({
+      kind: 'study',
+      async compare(chain) {
+        const [s, raw] = await Promise.all([chain.consent<{ researcher: string; open: boolean }>('getStudy', id), redis.hget(keys.study(id), 'record')]);
         const expected: StoredStudy = { id, researcher: lower(s.researcher), open: s.open };
-        if (raw !== JSON.stringify(expected)) {
-          writes.push(
-            ['hset', keys.study(id), 'record', JSON.stringify(expected)],
-            ['sadd', keys.studiesOfResearcher(expected.researcher), id],
-            ['sadd', keys.studyIds, id],
-          );
-          repaired('study', id);
-        }
-      }),
-    );
+        if (raw === JSON.stringify(expected)) return undefined;
+        return drift('study', id, [
+          ['hset', keys.study(id), 'record', JSON.stringify(expected)],
+          ['sadd', keys.studiesOfResearcher(expected.researcher), id],
+          ['sadd', keys.studyIds, id],
+        ]);
+      },
+    }),
+  };
+}
 
-    const tx = redis.multi();
-    for (const w of writes) queueWrite(tx, w);
-    tx.hset(keys.reconcileOffsets, nextOffsets);
-    if (subjects.size > 0) {
-      for (const s of subjects) tx.incr(keys.subjectVersion(s)).del(keys.snapshot(s));
-      const sync = await redis.hgetall(keys.sync);
-      const message: SyncMessage = {
-        cursor: block,
-        head: Number(sync.head ?? block),
-        headSeenAt: Number(sync.headSeenAt ?? 0),
-        subjects: [...subjects],
-      };
-      tx.publish(keys.channel, JSON.stringify(message));
+/** The batch of one run: the comparisons to make and where the next run carries on. */
+async function planBatch(o: ReconcileOptions, chain: ChainViews, batch: number): Promise<{ comparisons: Comparison[]; nextOffsets: Record<string, string> }> {
+  const { redis, keys } = o;
+  const compare = comparisons(o);
+  const offsets = await redis.hgetall(keys.reconcileOffsets);
+  const offset = (kind: string) => Number(offsets[kind] ?? 0);
+  const nextOffsets: Record<string, string> = {};
+  const planned: Comparison[] = [];
+  /** Ids 1..count, a batch from the kind's rolling offset. */
+  const numbered = (kind: 'grants' | 'studies', count: number, comparison: (id: string) => Comparison) => {
+    const w = rolling(offset(kind), count, batch);
+    nextOffsets[kind] = String(w.next);
+    for (let id = w.start + 1; id <= w.end; id++) planned.push(comparison(String(id)));
+  };
+
+  const [chainProviders, redisProviders, chainParticipants, storedRoles, grantCount, studyCount, chainDelegates, [scanCursor, redisDelegates]] = await Promise.all([
+    chain.registry<string[]>('getProviders').then((list) => list.map(lower)),
+    redis.hkeys(keys.providers),
+    chain.directory<string[]>('getParticipants').then((list) => list.map(lower)),
+    redis.hkeys(keys.participants),
+    chain.consent<bigint>('grantCount').then(Number),
+    chain.consent<bigint>('studyCount').then(Number),
+    chain.consent<string[]>('delegatesPage', offset('delegations'), batch),
+    redis.sscan(keys.delegates, offsets['delegations-scan'] ?? '0', 'COUNT', batch),
+  ]);
+
+  // Providers: everyone either side lists (a few dozen).
+  const providers = [...new Set([...chainProviders, ...redisProviders])].sort();
+  for (const p of providers) planned.push(compare.provider(p));
+
+  // Participants: entries the chain no longer lists, and a batch of the registered ones' roles.
+  const registered = new Set(chainParticipants);
+  for (const account of storedRoles) if (!registered.has(account)) planned.push(compare.participant(account));
+  const pw = rolling(offset('participants'), chainParticipants.length, batch);
+  nextOffsets.participants = String(pw.next);
+  for (const account of chainParticipants.slice(pw.start, pw.end)) planned.push(compare.participant(account));
+
+  // Relationships: entries a provider's list no longer has, and a batch of the active ones.
+  const patientsOf = new Map<string, string[]>();
+  await forEachBounded(providers, CONCURRENCY, async (provider) => {
+    const [patients, stored] = await Promise.all([
+      chain.relationships<string[]>('patientsOf', provider).then((list) => list.map(lower)),
+      redis.hkeys(keys.patientsOfProvider(provider)),
+    ]);
+    const active = new Set(patients);
+    for (const patient of stored) if (!active.has(patient)) planned.push(compare.relationship(provider, patient));
+    patientsOf.set(provider, patients);
+  });
+  const pairs = providers.flatMap((provider) => (patientsOf.get(provider) ?? []).map((patient) => [provider, patient] as const));
+  const rw = rolling(offset('relationships'), pairs.length, batch);
+  nextOffsets.relationships = String(rw.next);
+  for (const [provider, patient] of pairs.slice(rw.start, rw.end)) planned.push(compare.relationship(provider, patient));
+
+  numbered('grants', grantCount, compare.grant);
+
+  // Delegations: a page of the contract's delegates and a page of the ones Redis knows (to find
+  // those the chain no longer has).
+  nextOffsets.delegations = String(chainDelegates.length < batch ? 0 : offset('delegations') + batch);
+  nextOffsets['delegations-scan'] = scanCursor;
+  for (const proxy of new Set([...chainDelegates.map(lower), ...redisDelegates])) planned.push(compare.delegation(proxy));
+
+  numbered('studies', studyCount, compare.study);
+  return { comparisons: planned, nextOffsets };
+}
+
+async function findDrift(comparisons: readonly Comparison[], chain: ChainViews): Promise<Array<{ comparison: Comparison; drift: Drift }>> {
+  const found: Array<{ comparison: Comparison; drift: Drift }> = [];
+  await forEachBounded(comparisons, CONCURRENCY, async (comparison) => {
+    const drift = await comparison.compare(chain);
+    if (drift) found.push({ comparison, drift });
+  });
+  return found;
+}
+
+/**
+ * Step 2: the drifted records compared again at the cursor of this moment and repaired in one
+ * MULTI/EXEC under WATCH of the cursor. Undefined when the follower moved during every attempt.
+ */
+async function repair(o: ReconcileOptions, drifted: readonly Comparison[]): Promise<Repair[] | undefined> {
+  const { redis, keys } = o;
+  for (let attempt = 0; attempt < REPAIR_ATTEMPTS; attempt++) {
+    await redis.watch(keys.cursor);
+    try {
+      const block = await readCursor(redis, keys);
+      if (block === undefined) {
+        await redis.unwatch();
+        return undefined; // the indexes were reset meanwhile
+      }
+      const drifts = (await findDrift(drifted, viewsAt(o, block))).map((d) => d.drift);
+      if (drifts.length === 0) {
+        await redis.unwatch();
+        return [];
+      }
+      const subjects = new Set(drifts.flatMap((d) => d.subjects));
+      const tx = redis.multi();
+      for (const d of drifts) for (const w of d.writes) queueWrite(tx, w);
+      if (subjects.size > 0) {
+        for (const s of subjects) tx.incr(keys.subjectVersion(s)).del(keys.snapshot(s));
+        const sync = await redis.hgetall(keys.sync);
+        const message: SyncMessage = { cursor: block, head: Number(sync.head ?? block), headSeenAt: Number(sync.headSeenAt ?? 0), subjects: [...subjects] };
+        tx.publish(keys.channel, JSON.stringify(message));
+      }
+      const result = await tx.exec();
+      if (result !== null) {
+        const failed = result.find(([err]) => err);
+        if (failed?.[0]) throw failed[0];
+        return drifts.map((d) => d.repair);
+      }
+    } catch (err) {
+      await redis.unwatch().catch(() => undefined);
+      throw err;
     }
-    const result = await tx.exec();
-    return { block, checked, repairs, applied: result !== null };
-  } catch (err) {
-    await redis.unwatch().catch(() => undefined);
-    throw err;
   }
+  return undefined;
+}
+
+export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
+  const { redis, keys } = o;
+  const checked: Checked = { providers: 0, participants: 0, relationships: 0, grants: 0, delegations: 0, studies: 0 };
+  const block = await readCursor(redis, keys);
+  if (block === undefined) return { block, checked, repairs: [], applied: false };
+
+  const chain = viewsAt(o, block);
+  const { comparisons, nextOffsets } = await planBatch(o, chain, o.batch ?? 500);
+  const plural = { provider: 'providers', participant: 'participants', relationship: 'relationships', grant: 'grants', delegation: 'delegations', study: 'studies' } as const;
+  for (const c of comparisons) checked[plural[c.kind]]++;
+  const found = await findDrift(comparisons, chain);
+
+  const repairs = found.length === 0 ? [] : await repair(o, found.map((f) => f.comparison));
+  if (repairs === undefined) return { block, checked, repairs: found.map((f) => f.drift.repair), applied: false };
+  // The batch is done: the next run carries on after it, whatever the follower did meanwhile.
+  await redis.hset(keys.reconcileOffsets, nextOffsets);
+  return { block, checked, repairs, applied: true };
 }

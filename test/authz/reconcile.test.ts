@@ -1,13 +1,18 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
+import { JsonRpcProvider } from 'ethers';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { authzKeys } from '../../server/authz/authz-keys.ts';
 import { MedrecEventSource } from '../../server/authz/contract-events.ts';
-import { syncOnce } from '../../server/authz/chain-follower.ts';
+import { ChainFollower, syncOnce } from '../../server/authz/chain-follower.ts';
+import { bullConnection } from '../../server/authz/authorization.ts';
+import { readCursor } from '../../server/authz/redis-indexes.ts';
 import { buildSnapshot } from '../../server/authz/snapshot-builder.ts';
 import { reconcile } from '../../server/authz/reconcile.ts';
 import { startTestChain, terms } from './support/test-chain.ts';
+import { eventually } from './support/authz-fixtures.ts';
+import { startRpcProxy } from '../support/rpc-proxy.ts';
 
 const alice = demoAddress('alice');
 const bob = demoAddress('bob');
@@ -124,4 +129,56 @@ t.test('each run compares at most a batch per kind and carries on where the last
   t.same(runs.map((r) => r.repairs.map((x) => `${x.kind} ${x.ref}`)), [[], [`relationship ${hospital}`], ['grant 5']]);
   t.equal(await redis.sismember(keys.grantsByGrantee(pharmacy), '5'), 1);
   t.equal(await redis.hget(keys.patientsOfProvider(hospital), demoAddress('carol')), '0x' + '44'.repeat(32));
+});
+
+t.test('a run the follower overtakes by blocks still repairs, judges each repair at the block it is written at, and moves on', async (t) => {
+  // Interval mining: a block every second, folded by a follower running beside the reconcile.
+  const [redisServer, chain] = await Promise.all([startRedisServer(), startTestChain({ blockTime: 1 })]);
+  const redis = new Redis(redisServer.url);
+  const followerRedis = new Redis(redisServer.url);
+  t.teardown(async () => {
+    redis.disconnect();
+    followerRedis.disconnect();
+    await Promise.all([chain.close(), redisServer.stop()]);
+  });
+  const keys = authzKeys('reconcile-blocks-test:');
+  await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({}));
+  await chain.send('bob', 'Consent', 'createGrant', bob, pharmacy, terms({}));
+  const created = await chain.send('alice', 'Consent', 'createGrant', alice, proxy, terms({}));
+  const follower = await ChainFollower.start({
+    provider: chain.provider,
+    source: new MedrecEventSource(chain.contracts, chain.deployBlock),
+    redis: followerRedis,
+    keys,
+    connection: bullConnection(redisServer.url),
+    queuePrefix: 'reconcile-blocks',
+    everyMs: 100,
+  });
+  t.teardown(() => follower.close());
+  await eventually('the follower folded the grants', async () => ((await readCursor(redis, keys) ?? 0) >= created ? true : undefined));
+  // Drift: the pharmacy's index lost both its grants.
+  await redis.srem(keys.grantsByGrantee(pharmacy), '1', '2');
+
+  // The run's chain reads wait while bob revokes grant 2 and the follower folds that block.
+  const rpc = await startRpcProxy(chain.url);
+  t.teardown(() => rpc.close());
+  const provider = new JsonRpcProvider(rpc.url, 31337, { staticNetwork: true, batchStallTime: 0, cacheTimeout: -1 });
+  t.teardown(() => provider.destroy());
+  const comparing = rpc.hold('eth_call');
+  const run = reconcile({ provider, contracts: chain.contracts, redis, keys, batch: 2 });
+  await comparing;
+  const revoked = await chain.send('bob', 'Consent', 'revokeGrant', 2);
+  await eventually('the follower folded the revocation', async () => ((await readCursor(redis, keys) ?? 0) > revoked ? true : undefined));
+  rpc.release();
+  const report = await run;
+
+  t.ok(report.block !== undefined && report.block < revoked, `compared at block ${report.block}, before the revocation (${revoked})`);
+  t.ok(report.applied, 'the repairs were written although the cursor moved during the run');
+  t.same(report.repairs.map((r) => `${r.kind} ${r.ref}`), ['grant 1'], 'grant 2 no longer differs from the chain once its revocation is folded');
+  t.equal(await redis.sismember(keys.grantsByGrantee(pharmacy), '1'), 1, 'the lost grant is back in the index');
+  t.equal(await redis.sismember(keys.grantsByGrantee(pharmacy), '2'), 0, 'the grant revoked meanwhile is not put back');
+  t.equal((await redis.hgetall(keys.reconcileOffsets)).grants, '2', 'the rolling offset moved past the batch');
+  const next = await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys, batch: 2 });
+  t.equal(next.checked.grants, 1, 'the next run compares the grant after the batch');
+  t.same(next.repairs, []);
 });
