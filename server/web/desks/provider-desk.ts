@@ -55,8 +55,18 @@ function explainRevert(name: string): string {
   }
 }
 
+const linkKey = (sourceId: string, localId: string) => `${sourceId}\u0000${localId}`;
+
 export class ChainProviderDesk implements ProviderDesk {
   readonly #o: ChainProviderDeskOptions;
+  /**
+   * Per provider, the last of its queued link and end operations. Each reads the link table,
+   * sends a commitment from it and writes it back: run side by side, one would overwrite the
+   * other's commitment (and their transactions would race for the provider's nonce).
+   */
+  readonly #queues = new Map<string, Promise<unknown>>();
+  /** Local ids (`linkKey`) whose link transaction is in flight, with the patient they go to. */
+  readonly #pending = new Map<string, string>();
 
   constructor(options: ChainProviderDeskOptions) {
     this.#o = options;
@@ -64,6 +74,15 @@ export class ChainProviderDesk implements ProviderDesk {
 
   canActFor(provider: string): boolean {
     return this.#o.signers.has(provider.toLowerCase());
+  }
+
+  /** Runs `operation` once the provider's earlier link and end operations have settled. */
+  #queued<T>(provider: string, operation: () => Promise<T>): Promise<T> {
+    const result = (this.#queues.get(provider) ?? Promise.resolve()).then(operation, operation);
+    const tail = result.then(() => undefined, () => undefined);
+    this.#queues.set(provider, tail);
+    void tail.then(() => { if (this.#queues.get(provider) === tail) this.#queues.delete(provider); });
+    return result;
   }
 
   #signer(provider: string): Signer {
@@ -158,33 +177,48 @@ export class ChainProviderDesk implements ProviderDesk {
     return { patients, sources: [...this.#o.sourcesOf(provider)] };
   }
 
-  async link(provider: string, request: LinkRequest): Promise<RelayOutcome> {
+  link(provider: string, request: LinkRequest): Promise<RelayOutcome> {
+    return this.#queued(provider, () => this.#link(provider, request));
+  }
+
+  async #link(provider: string, request: LinkRequest): Promise<RelayOutcome> {
     if (!this.#o.sourcesOf(provider).includes(request.source)) {
       throw new DeskError(400, `Source “${request.source}” does not hold this provider’s records.`, 'Pick one of your own sources.');
     }
     const signer = this.#signer(provider);
     const patient = request.address.toLowerCase();
     const link = { patient, sourceId: request.source, localId: request.localId };
-    const holder = this.#o.links.patientOf(link.sourceId, link.localId);
+    const key = linkKey(link.sourceId, link.localId);
+    const holder = this.#o.links.patientOf(link.sourceId, link.localId) ?? this.#pending.get(key);
     if (holder !== undefined && holder !== patient) {
       throw new DeskError(409, 'That local patient is already linked to another address.', 'Check the local id; end the other link first if it was wrong.');
     }
     // The commitment covers the links this provider will hold; the table takes the new one only
-    // once the chain has it, so a refused transaction leaves nothing behind.
+    // once the chain has it, so a refused transaction leaves nothing behind. Until then the link
+    // is pending, so no other request sends a commitment giving the local id to someone else.
     const ours = new Set(this.#o.sourcesOf(provider));
     const held = this.#o.links.linksOf(patient).filter((l) => ours.has(l.sourceId));
     const rows = [...held, ...(holder === undefined ? [link] : [])].map((l) => ({ sourceId: l.sourceId, localId: l.localId }));
     const commitment = linkCommitment({ provider, patient, salt: this.#o.saltFor(provider, patient), links: rows });
     const relationships = this.#o.chain.relationships.connect(signer);
-    const existing = await this.#o.chain.relationships.read('getRelationship', provider, patient);
-    const r = existing.active
-      ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert, relationships.interface)
-      : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert, relationships.interface);
-    this.#o.links.add(link);
-    return { ...r, summary: existing.active ? 'Link added; the on-chain commitment was updated.' : 'Patient linked.' };
+    this.#pending.set(key, patient);
+    try {
+      const existing = await this.#o.chain.relationships.read('getRelationship', provider, patient);
+      const r = existing.active
+        ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert, relationships.interface)
+        : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert, relationships.interface);
+      this.#o.links.add(link);
+      return { ...r, summary: existing.active ? 'Link added; the on-chain commitment was updated.' : 'Patient linked.' };
+    } finally {
+      this.#pending.delete(key);
+    }
   }
 
-  async endRelationship(provider: string, patient: string): Promise<RelayOutcome> {
+  endRelationship(provider: string, patient: string): Promise<RelayOutcome> {
+    return this.#queued(provider, () => this.#endRelationship(provider, patient));
+  }
+
+  async #endRelationship(provider: string, patient: string): Promise<RelayOutcome> {
     const relationships = this.#o.chain.relationships.connect(this.#signer(provider));
     const r = await mined(() => relationships.write('endRelationship', [provider, patient]), explainRevert, relationships.interface);
     // Ended on chain: this provider's local ids for the patient go too, so nothing stale resolves or blocks a new link.

@@ -36,6 +36,8 @@ export interface WebStack {
   readonly artifacts: string;
   /** The node's data dir (the console's link changes are kept here). */
   readonly dataDir: string;
+  /** The node's link table (the one the console changes and the FHIR layer resolves with). */
+  readonly links: ConsoleLinks;
   close(): Promise<void>;
 }
 
@@ -124,6 +126,7 @@ export async function startWebStack(
       authz,
       artifacts,
       dataDir,
+      links,
       close: stopAll,
     };
   } catch (error) {
