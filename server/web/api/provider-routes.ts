@@ -147,7 +147,7 @@ export const providerRoutes: FastifyPluginAsync<ProviderRoutesOptions> = async (
                 properties: {
                   id: { type: 'string' }, kind: { type: 'string' }, provider: { type: 'string' }, healthy: { type: 'boolean' }, detail: { type: 'string' },
                   lagSeconds: { type: 'number' }, calls: { type: 'number' }, errors: { type: 'number' }, timeouts: { type: 'number' }, deadLetters: { type: 'number' },
-                  queue: { type: 'object', properties: { waiting: { type: 'number' }, active: { type: 'number' }, failed: { type: 'number' }, delayed: { type: 'number' } }, required: ['waiting'] },
+                  queue: { type: 'object', properties: { waiting: { type: 'number' } }, required: ['waiting'] },
                 },
                 required: ['id', 'kind', 'provider', 'healthy'],
               },

@@ -22,10 +22,6 @@ function lagText(seconds: number): string {
   return seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`;
 }
 
-function queueText(q: NonNullable<SourceStatusView['queue']>): string {
-  return [`${q.waiting} waiting`, ...(['active', 'delayed', 'failed'] as const).flatMap((k) => (q[k] === undefined ? [] : [`${q[k]} ${k}`]))].join(', ');
-}
-
 export function Sources() {
   const data = useLoad(() => api<{ sources: SourceStatusView[] }>('/web/api/provider/sources'), []);
   return (
@@ -46,7 +42,7 @@ export function Sources() {
                   <td data-label="Lag">{s.lagSeconds === undefined ? '—' : lagText(s.lagSeconds)}</td>
                   <td data-label="Failed calls"><FailedCalls source={s} /></td>
                   <td data-label="Dead letters">{s.deadLetters ?? <span class="muted">not reported</span>}</td>
-                  <td data-label="Queue">{s.queue ? queueText(s.queue) : <span class="muted">none: queried live</span>}</td>
+                  <td data-label="Queue">{s.queue ? `${s.queue.waiting} waiting` : <span class="muted">none: queried live</span>}</td>
                 </tr>
               ))}
             </tbody>

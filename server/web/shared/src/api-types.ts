@@ -200,8 +200,8 @@ export interface SourceStatusView {
   readonly errors?: number;
   readonly timeouts?: number;
   readonly deadLetters?: number;
-  /** Work waiting for the source: a feed's messages awaiting conversion; job states when known. */
-  readonly queue?: { readonly waiting: number; readonly active?: number; readonly failed?: number; readonly delayed?: number };
+  /** Work waiting for the source: a feed's messages awaiting conversion (all its inbox reports). */
+  readonly queue?: { readonly waiting: number };
 }
 
 export interface SmartClientView {
