@@ -36,7 +36,8 @@ export class InMemoryPatientLinks implements PatientLinks {
     const key = `${link.sourceId}\u0000${link.localId}`;
     const existing = this.#bySource.get(key);
     if (existing !== undefined && existing !== patient) {
-      throw new Error(`local patient ${link.sourceId}/${link.localId} is already linked to another patient`);
+      // Errors end in logs: name the source, never the local id or either patient.
+      throw new Error(`a local patient id at source "${link.sourceId}" is linked to two patients (each local id may belong to one only)`);
     }
     if (existing === patient) return;
     this.#bySource.set(key, patient);

@@ -33,10 +33,18 @@ t.test('links added and removed by the console survive a restart; the configured
   t.same(JSON.parse(readFileSync(file, 'utf8')), { added: [], removed: [] }, 'undoing a change leaves no change behind');
 });
 
-t.test('a link to a local id another patient holds is refused and nothing is recorded', async (t) => {
+t.test('a link to a local id another patient holds is refused, without naming the patient, and nothing is recorded', async (t) => {
   const file = join(mkdtempSync(join(tmpdir(), 'console-links-')), 'console-links.json');
   const links = new ConsoleLinks(configured, file);
-  t.throws(() => links.add({ patient: bob, sourceId: 'hospital', localId: 'h-1' }), /already linked/);
+  const refusal = (() => {
+    try {
+      links.add({ patient: bob, sourceId: 'hospital', localId: 'h-1' });
+    } catch (error) {
+      return (error as Error).message;
+    }
+  })();
+  t.match(refusal, /source "hospital" is linked to two patients/, 'the refusal says which source and why');
+  for (const identifier of ['h-1', alice, bob]) t.notOk(refusal?.includes(identifier), 'and names no patient identifier (errors end in logs)');
   t.same(new ConsoleLinks(configured, file).linksOf(bob).map((l) => l.localId), ['h-2']);
 });
 
