@@ -6,7 +6,8 @@
  * name the providers.
  */
 import type { GrantView, PatientNetwork, ProviderView } from '../../shared/src/api-types.ts';
-import { describeTypes, endText, shortAddress } from '../../shared/src/ui.tsx';
+import { describeTypes, endText } from '../../shared/src/ui.tsx';
+import { whereText } from './grant-text.ts';
 
 const KIND_COLOR: Record<GrantView['kind'], string> = { delegation: '#7b3fa0', study: '#0f6b3a', grant: '#0b5cad' };
 const LINE = 15;
@@ -26,18 +27,12 @@ function wrap(text: string, chars: number, lines: number): string[] {
   return out.map((l, k) => (l.length > chars || (k === out.length - 1 && i < words.length) ? `${l.slice(0, chars - 1).trimEnd()}…` : l));
 }
 
-function providerNames(grant: GrantView, providers: readonly ProviderView[]): string {
-  if (grant.providers === '*') return 'every provider';
-  return grant.providers.map((a) => providers.find((p) => p.address === a)?.name ?? shortAddress(a)).join(', ');
-}
-
 /** The caption lines under a grantee's name: what and where, for what, until when. */
 function coverage(grant: GrantView, providers: readonly ProviderView[]): { what: string; terms: string } {
   const until = endText(grant.expiresAt);
   if (grant.kind === 'delegation') return { what: 'acts for you: all records, and sharing', terms: `healthcare proxy, ${until}` };
-  const where = grant.providers === '*' ? 'from every provider' : `at ${providerNames(grant, providers)}`;
   const purpose = grant.kind === 'study' ? 'research study' : `for ${grant.purpose}`;
-  return { what: `${describeTypes(grant.resourceTypes)} ${where}`, terms: `${purpose}, ${until}` };
+  return { what: `${describeTypes(grant.resourceTypes)} ${whereText(grant.providers, providers)}`, terms: `${purpose}, ${until}` };
 }
 
 interface Box { x: number; y: number; w: number; h: number }

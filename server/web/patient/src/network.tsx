@@ -1,7 +1,8 @@
 /** My network: the providers holding my records and everyone who can see them, as a picture and a list. */
 import { useState } from 'preact/hooks';
-import type { GrantView, PatientNetwork, ProviderView } from '../../shared/src/api-types.ts';
-import { ActionStatus, Button, Section, describeTypes, endText, shortAddress, useAction, type ActionControl } from '../../shared/src/ui.tsx';
+import type { GrantView, PatientNetwork } from '../../shared/src/api-types.ts';
+import { ActionStatus, Button, Section, shortAddress, useAction, type ActionControl } from '../../shared/src/ui.tsx';
+import { grantSummary } from './grant-text.ts';
 import { NetworkPicture } from './network-picture.tsx';
 import type { Signer } from '../../shared/src/wallet.ts';
 import { signAndRelay } from './actions.ts';
@@ -15,17 +16,6 @@ export interface PatientScreenProps {
   readonly me: string;
   /** Settles once the network is read again. */
   readonly reload: () => Promise<void>;
-}
-
-/** "from every provider", "at Mercy General Hospital". */
-export function whereText(covered: readonly string[] | '*', providers: readonly ProviderView[]): string {
-  if (covered === '*') return 'from every provider';
-  return `at ${covered.map((a) => providers.find((p) => p.address === a)?.name ?? shortAddress(a)).join(', ')}`;
-}
-
-export function grantSummary(grant: GrantView, providers: readonly ProviderView[]): string {
-  if (grant.kind === 'delegation') return `acts for you as your healthcare proxy, ${endText(grant.expiresAt)}`;
-  return `${describeTypes(grant.resourceTypes)} ${whereText(grant.providers, providers)}, for ${grant.purpose}, ${endText(grant.expiresAt)}`;
 }
 
 /** `working`: the grant an action is running for (one at a time; only its button says so). */

@@ -2,7 +2,8 @@
 import type { AccessRequestView } from '../../shared/src/api-types.ts';
 import { ActionStatus, Button, Section, describeTypes, endText, useAction, type ActionControl } from '../../shared/src/ui.tsx';
 import { signAndRelay } from './actions.ts';
-import { NO_SIGNER_NOTE, whereText, type PatientScreenProps } from './network.tsx';
+import { whereText } from './grant-text.ts';
+import { NO_SIGNER_NOTE, type PatientScreenProps } from './network.tsx';
 
 /** `action` belongs to the list: an answered request leaves it, its outcome must stay visible. */
 function RequestRow({ request, props, action }: { request: AccessRequestView; props: PatientScreenProps; action: ActionControl }) {
