@@ -1,8 +1,8 @@
 /**
  * The web apps as one Fastify plugin: the built patient app at `/patient/`, the provider console
  * at `/provider/`, in the embedded demo a demo SMART app at `/demo-app/`, and the backend-for-frontend
- * routes under `/web/api/`. Bundles missing (or, when asked, stale) at start are built first (see
- * build.ts), so `npm start` works from a fresh clone.
+ * routes under `/web/api/`. Bundles served but missing (or, when asked, stale) at start are built
+ * first (see build.ts), so `npm start` works from a fresh clone.
  */
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -60,9 +60,11 @@ export interface WebAppsOptions {
 }
 
 export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyInstance, options) => {
+  // The demo SMART app exists for the embedded demo only: elsewhere it is neither built nor served.
+  const served = WEB_APPS.filter((name) => name !== 'demo-app' || options.demo?.smartAppClientId);
   const build = options.build ?? 'missing';
   if (build) {
-    const needed = WEB_APPS.filter((a) => (build === 'stale' ? !isFresh(a) : !existsSync(join(distDir(a), 'index.html'))));
+    const needed = served.filter((a) => (build === 'stale' ? !isFresh(a) : !existsSync(join(distDir(a), 'index.html'))));
     if (needed.length) {
       const reports = await buildWebApps({ apps: needed, force: true });
       for (const r of reports) app.log.info({ app: r.app, ms: Math.round(r.ms) }, 'web app built');
@@ -81,8 +83,6 @@ export const webApps: FastifyPluginAsync<WebAppsOptions> = async (app: FastifyIn
     return reply.code(500).send({ error: `Something went wrong on the server (request ${request.id}).`, next: 'Try again in a moment; if it keeps failing, give the node operator this request id.' });
   });
 
-  // The demo SMART app exists for the embedded demo only.
-  const served = WEB_APPS.filter((name) => name !== 'demo-app' || options.demo?.smartAppClientId);
   for (const name of served) {
     await app.register(fastifyStatic, {
       root: distDir(name),
