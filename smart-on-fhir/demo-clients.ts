@@ -42,8 +42,9 @@ export function demoClients(publicUrl?: string): SmartClient[] {
       name: 'MedRec demo clinician app (confidential, client secret)',
       type: 'confidential-symmetric',
       secret: DEMO_CLINICIAN_SECRET,
+      // A developer's own app (nothing in the demo runs at :8001): standalone launch only, so the
+      // provider console does not offer an EHR launch into nowhere.
       redirectUris: ['http://localhost:8001/callback', 'http://127.0.0.1:8001/callback'],
-      launchUrl: 'http://localhost:8001/launch',
     },
     {
       clientId: 'medrec-demo-pharmacy-backend',

@@ -1,7 +1,7 @@
 /**
  * SMART apps against `npm start` itself (the real entry point as a child process: embedded chain
  * with the demo's on-chain grants, authorization, demo sources): the official fhirclient as alice
- * (standalone), as the clinician (EHR launch, confidential client) whose on-chain grant covers
+ * (standalone), as the clinician (confidential client, picking alice) whose on-chain grant covers
  * alice's hospital records only, and as the healthcare proxy who picks the patient they act for.
  */
 import t from 'tap';
@@ -42,20 +42,16 @@ t.test('alice with the demo patient app: standalone launch, her records from eve
   t.equal((await fetch(`${fhirBase}/Patient/${alice}`, { headers: { authorization: `Bearer ${token}` } })).status, 401, 'revoked at once');
 });
 
-t.test('the clinician, EHR launch of the confidential clinician app: alice’s hospital records only, as her grant says', async (t) => {
-  const browser = new Browser(origin);
-  await browser.signIn(demoWallet('clinician'), '/auth/clients');
-  const launched = await browser.request(`/auth/ehr-launch?client_id=medrec-demo-clinician-app&patient=${alice}`);
-  t.equal(launched.status, 302);
-  const launchUrl = new URL(launched.headers.get('location')!);
-  const app = fhirclientApp('127.0.0.1:8000');
-  const authUrl = await app.authorize(launchUrl.pathname + launchUrl.search, {
+t.test('the clinician with the confidential clinician app picks alice: her hospital records only, as her grant says', async (t) => {
+  const app = fhirclientApp('127.0.0.1:8001');
+  const authUrl = await app.authorize('/launch', {
+    iss: fhirBase,
     clientId: 'medrec-demo-clinician-app',
     clientSecret: DEMO_CLINICIAN_SECRET,
-    scope: 'launch openid fhirUser user/*.rs',
+    scope: 'launch/patient openid fhirUser user/*.rs',
     redirectUri: 'http://localhost:8001/callback',
   });
-  const { redirect } = await authorizeAs(browser, authUrl, demoWallet('clinician'));
+  const { redirect } = await authorizeAs(new Browser(origin), authUrl, demoWallet('clinician'), { patient: alice });
   const client = await app.ready(redirect);
   t.equal(client.patient.id, alice);
   t.equal(client.user.fhirUser, `Practitioner/directory.${demoAddress('clinician')}`, 'the chain says this is a clinician');

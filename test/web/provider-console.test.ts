@@ -26,7 +26,9 @@ let browser: Browser;
 
 t.before(async () => {
   // Mercy's slow archive (bob's older records) answers after the 5 s source deadline.
-  stack = await startWebStack('provider', undefined, [
+  // An app registered for EHR launch that runs on another server (the demo's own run here).
+  const outsideApp = { clientId: 'outside-app', name: 'Outside charting app', type: 'public' as const, redirectUris: ['https://apps.example/callback'], launchUrl: 'https://apps.example/launch' };
+  stack = await startWebStack('provider', () => [outsideApp], [
     { id: 'mgh-archive', kind: 'embedded', provider: demoAddress('hospital'), name: 'Mercy General Hospital archive', options: { files: [join(DEMO_DATA, 'hospital.json')], latencyMs: 60_000 } },
   ], { extraLinks: [{ patient: demoAddress('bob'), sourceId: 'mgh-archive', localId: '356a0ab8-5592-4ec5-8c3a-9a4d0857b793' }] });
   browser = await launchBrowser();
@@ -220,7 +222,8 @@ t.test('the console EHR-launches the demo SMART app, which opens with the patien
   await patientChoice.locator('option').first().waitFor({ state: 'attached' });
   t.equal(await appChoice.inputValue(), 'medrec-demo-patient-app', 'the app this server serves is chosen by default, not a blank');
   t.match(await patientChoice.inputValue(), /^0x[0-9a-f]{40}$/, 'and a patient');
-  t.match(await appChoice.innerText(), /clinician app .*\(runs at http:\/\/localhost:8001\)/, 'an app running elsewhere says where');
+  t.match(await appChoice.innerText(), /Outside charting app \(runs at https:\/\/apps\.example\)/, 'an app running elsewhere says where');
+  t.notMatch(await appChoice.innerText(), /clinician app/, 'the demo clinician app, which nothing runs, is not offered for launch');
   await patientChoice.selectOption({ label: 'Demo patient Alice' });
   t.equal(await checkScreen(page, stack.artifacts, 'provider-smart'), '', 'SMART screen: no accessibility violations');
 
