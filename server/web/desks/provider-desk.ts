@@ -65,7 +65,11 @@ export class ChainProviderDesk implements ProviderDesk {
    * other's commitment (and their transactions would race for the provider's nonce).
    */
   readonly #queues = new Map<string, Promise<unknown>>();
-  /** Local ids (`linkKey`) whose link transaction is in flight, with the patient they go to. */
+  /**
+   * Local ids (`linkKey`) whose link transaction is in flight, with the patient they go to. The
+   * queue already orders one provider's requests; this guards the node-wide table against a link
+   * to the same local id that does not wait in that queue.
+   */
   readonly #pending = new Map<string, string>();
 
   constructor(options: ChainProviderDeskOptions) {
