@@ -55,8 +55,6 @@ function explainRevert(name: string): string {
   }
 }
 
-const linkKey = (sourceId: string, localId: string) => `${sourceId}\u0000${localId}`;
-
 export class ChainProviderDesk implements ProviderDesk {
   readonly #o: ChainProviderDeskOptions;
   /**
@@ -65,12 +63,6 @@ export class ChainProviderDesk implements ProviderDesk {
    * other's commitment (and their transactions would race for the provider's nonce).
    */
   readonly #queues = new Map<string, Promise<unknown>>();
-  /**
-   * Local ids (`linkKey`) whose link transaction is in flight, with the patient they go to. The
-   * queue already orders one provider's requests; this guards the node-wide table against a link
-   * to the same local id that does not wait in that queue.
-   */
-  readonly #pending = new Map<string, string>();
 
   constructor(options: ChainProviderDeskOptions) {
     this.#o = options;
@@ -192,30 +184,24 @@ export class ChainProviderDesk implements ProviderDesk {
     const signer = this.#signer(provider);
     const patient = request.address.toLowerCase();
     const link = { patient, sourceId: request.source, localId: request.localId };
-    const key = linkKey(link.sourceId, link.localId);
-    const holder = this.#o.links.patientOf(link.sourceId, link.localId) ?? this.#pending.get(key);
+    // A source belongs to one provider, so the queue already orders every link to this local id.
+    const holder = this.#o.links.patientOf(link.sourceId, link.localId);
     if (holder !== undefined && holder !== patient) {
       throw new DeskError(409, 'That local patient is already linked to another address.', 'Check the local id; end the other link first if it was wrong.');
     }
     // The commitment covers the links this provider will hold; the table takes the new one only
-    // once the chain has it, so a refused transaction leaves nothing behind. Until then the link
-    // is pending, so no other request sends a commitment giving the local id to someone else.
+    // once the chain has it, so a refused transaction leaves nothing behind.
     const ours = new Set(this.#o.sourcesOf(provider));
     const held = this.#o.links.linksOf(patient).filter((l) => ours.has(l.sourceId));
     const rows = [...held, ...(holder === undefined ? [link] : [])].map((l) => ({ sourceId: l.sourceId, localId: l.localId }));
     const commitment = linkCommitment({ provider, patient, salt: this.#o.saltFor(provider, patient), links: rows });
     const relationships = this.#o.chain.relationships.connect(signer);
-    this.#pending.set(key, patient);
-    try {
-      const existing = await this.#o.chain.relationships.read('getRelationship', provider, patient);
-      const r = existing.active
-        ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert, relationships.interface)
-        : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert, relationships.interface);
-      this.#o.links.add(link);
-      return { ...r, summary: existing.active ? 'Link added; the on-chain commitment was updated.' : 'Patient linked.' };
-    } finally {
-      this.#pending.delete(key);
-    }
+    const existing = await this.#o.chain.relationships.read('getRelationship', provider, patient);
+    const r = existing.active
+      ? await mined(() => relationships.write('updateCommitment', [patient, commitment]), explainRevert, relationships.interface)
+      : await mined(() => relationships.write('addRelationship', [patient, commitment]), explainRevert, relationships.interface);
+    this.#o.links.add(link);
+    return { ...r, summary: existing.active ? 'Link added; the on-chain commitment was updated.' : 'Patient linked.' };
   }
 
   endRelationship(provider: string, patient: string): Promise<RelayOutcome> {
