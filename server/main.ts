@@ -52,6 +52,8 @@ export interface StartContext {
   appExtensions: Array<(app: FastifyInstance) => Promise<void>>;
   /** Narrows the app's link table to what the chain vouches for (set by the authorization component). */
   vouchLinks?: (links: PatientLinks) => PatientLinks;
+  /** The salt of a provider's link commitment for a patient (set by the authorization component). */
+  linkSaltOf?: (provider: string, patient: string) => string | undefined;
   /** The link table the app uses, when a component must share it (the provider console links patients). */
   patientLinks?: InMemoryPatientLinks;
   /** Given to sources: feed changes to announce (set by the provider-node component). */

@@ -72,7 +72,6 @@ export const authorizationComponent: EmbeddedComponent = {
       (providerKey && provider === keyOwner ? deriveLinkSalt(providerKey, patient) : undefined) ??
       (ctx.demo ? demoSalt(provider, patient) : undefined);
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0 });
-    let commitments: Map<string, string>;
     try {
       const verification = await verifyPatientLinks(ctx.links, {
         providerOfSource: (id) => providerOf.get(id),
@@ -84,7 +83,6 @@ export const authorizationComponent: EmbeddedComponent = {
         ctx.log.warn({ rejected: rejected.map((r) => ({ provider: r.provider, reason: r.reason })) }, 'patient links not vouched for on chain are not used');
       }
       ctx.links = verification.verified;
-      commitments = verification.commitments;
     } finally {
       provider.destroy();
     }
@@ -100,8 +98,10 @@ export const authorizationComponent: EmbeddedComponent = {
       log: ctx.log,
       freshness: { maxLagBlocks: ctx.config.authz.maxLagBlocks, maxHeadAgeMs: ctx.config.authz.maxHeadAgeMs },
     });
-    // The app resolves patients only through links whose relationships still stand on chain.
-    ctx.vouchLinks = (links) => authz.vouchLinks(links, { providerOfSource: (id) => providerOf.get(id), verified: commitments });
+    // The app resolves patients only through links whose current rows reproduce the commitment
+    // their relationship holds on chain; the console commits with the same salts.
+    ctx.vouchLinks = (links) => authz.vouchLinks(links, { providerOfSource: (id) => providerOf.get(id), saltOf });
+    ctx.linkSaltOf = saltOf;
     ctx.deps = {
       ...ctx.deps,
       accessPolicy: authz.policy,

@@ -20,8 +20,6 @@ export interface LinkVerificationOptions {
 
 export interface LinkVerification {
   readonly verified: PatientLink[];
-  /** The commitment each verified (provider, patient) group reproduced, by `linkGroup()`. */
-  readonly commitments: Map<string, string>;
   /** Rejected (provider, patient) groups and why; addresses only, never local ids. */
   readonly rejected: { provider: string; patient: string; reason: 'no-relationship' | 'mismatch' | 'no-salt' | 'no-provider' }[];
 }
@@ -46,7 +44,6 @@ export async function verifyPatientLinks(links: readonly PatientLink[], o: LinkV
     groups.set(key, group);
   }
   const verified: PatientLink[] = [];
-  const commitments = new Map<string, string>();
   await Promise.all(
     [...groups.values()].map(async ({ provider, patient, rows }) => {
       const salt = o.saltOf(provider, patient);
@@ -56,12 +53,11 @@ export async function verifyPatientLinks(links: readonly PatientLink[], o: LinkV
       const ours = linkCommitment({ provider, patient, salt, links: rows.map((r) => ({ sourceId: r.sourceId, localId: r.localId })) });
       if (ours.toLowerCase() !== onChain.toLowerCase()) return void rejected.push({ provider, patient, reason: 'mismatch' });
       verified.push(...rows);
-      commitments.set(linkGroup(provider, patient), onChain.toLowerCase());
     }),
   );
   // Keep the table's order (the FHIR layer lists links in insertion order).
   const ok = new Set(verified);
-  return { verified: links.filter((l) => ok.has(l)), commitments, rejected };
+  return { verified: links.filter((l) => ok.has(l)), rejected };
 }
 
 /** On-chain commitments read from the Relationships contract. */

@@ -1,8 +1,9 @@
 /**
  * The node's patient links as the FHIR layer sees them: only those the chain still vouches for.
  * A link (patient, source) resolves while the source's provider has an active relationship with
- * the patient in the Redis relationship index, and, for links verified at start, while that
- * relationship still carries the commitment they were verified against. When the follower
+ * the patient in the Redis relationship index whose commitment the provider's current rows for
+ * that patient (with their salt) reproduce: rows linked at start or by the console alike, so a
+ * re-committed relationship keeps its links when its rows match and loses them when not. When the follower
  * announces a window naming a patient (a relationship added, updated or ended), that patient's
  * links stop resolving at once and come back only after its relationships are read again, so an
  * ended relationship stops the provider's records on the next request after its block.
@@ -10,6 +11,7 @@
 import type { Redis } from 'ioredis';
 import type { PatientLink, PatientLinks } from '../fhir/patient-links.ts';
 import type { AuthzKeys } from './authz-keys.ts';
+import { linkCommitment } from '../../contracts/link-commitment.ts';
 import { linkGroup } from './link-verification.ts';
 
 export interface VouchedLinksOptions {
@@ -18,8 +20,14 @@ export interface VouchedLinksOptions {
   readonly keys: AuthzKeys;
   /** Provider address holding each source's records. */
   readonly providerOfSource: (sourceId: string) => string | undefined;
-  /** Commitments the link table was verified against at start, by `linkGroup()`. */
-  readonly verified?: ReadonlyMap<string, string>;
+  /** The salt the provider committed with for one patient (as at start verification). */
+  readonly saltOf: (provider: string, patient: string) => string | undefined;
+}
+
+/** One (provider, patient) group's rows as last seen and the commitment they recompute to. */
+interface Recomputed {
+  readonly rows: string;
+  readonly commitment: string | undefined;
 }
 
 export class ChainVouchedLinks implements PatientLinks {
@@ -29,6 +37,8 @@ export class ChainVouchedLinks implements PatientLinks {
   readonly #held = new Map<string, Map<string, string>>();
   /** Patients whose relationships are to be read (dropped, never read, or a read failed). */
   readonly #pending = new Set<string>();
+  /** By `linkGroup()`: hashing per lookup would be too slow, and rows change rarely. */
+  readonly #recomputed = new Map<string, Recomputed>();
   /** Bumped per patient (and for all) when what is known is dropped: an older read is discarded. */
   readonly #generation = new Map<string, number>();
   #epoch = 0;
@@ -93,10 +103,30 @@ export class ChainVouchedLinks implements PatientLinks {
       return false;
     }
     const provider = this.#o.providerOfSource(sourceId)?.toLowerCase();
-    const commitment = provider === undefined ? undefined : held.get(provider);
-    if (provider === undefined || commitment === undefined) return false;
-    const verified = this.#o.verified?.get(linkGroup(provider, patient));
-    return verified === undefined || verified === commitment;
+    const onChain = provider === undefined ? undefined : held.get(provider);
+    if (provider === undefined || onChain === undefined) return false;
+    return this.#commitmentOfRows(provider, patient) === onChain;
+  }
+
+  /**
+   * The commitment the provider's current rows for the patient recompute to (undefined without
+   * rows or salt). Cached per group; the cache entry is replaced as soon as the rows differ.
+   */
+  #commitmentOfRows(provider: string, patient: string): string | undefined {
+    const group = this.#inner.linksOf(patient).filter((l) => this.#o.providerOfSource(l.sourceId)?.toLowerCase() === provider);
+    const rows = group.map((l) => `${l.sourceId}\u0000${l.localId}`).join('\u0001');
+    const key = linkGroup(provider, patient);
+    const cached = this.#recomputed.get(key);
+    if (cached?.rows === rows) return cached.commitment;
+    const salt = this.#o.saltOf(provider, patient);
+    let commitment: string | undefined;
+    try {
+      if (salt && group.length > 0) commitment = linkCommitment({ provider, patient, salt, links: group }).toLowerCase();
+    } catch {
+      // A row the commitment cannot encode (a patient key that is no address) vouches for nothing.
+    }
+    this.#recomputed.set(key, { rows, commitment });
+    return commitment;
   }
 
   localIds(patient: string, sourceId: string): readonly string[] {

@@ -57,6 +57,14 @@ export const webComponent: EmbeddedComponent = {
     // The FHIR layer and the console's "link a patient" share one link table; the console's
     // changes to it are kept in the data dir, as the commitments it sends stay on chain.
     const links = new ConsoleLinks(ctx.links, join(ctx.config.dataDir, 'console-links.json'));
+    const authzSalt = ctx.linkSaltOf;
+    const linkSaltOf = authzSalt
+      ? (provider: string, patient: string): string => {
+          const salt = authzSalt(provider, patient);
+          if (!salt) throw new Error('no link salt source configured for this provider');
+          return salt;
+        }
+      : undefined;
     ctx.patientLinks = links.table;
     // The FHIR layer reports each call to a source; the console's Sources screen counts failures.
     const calls = new SourceCallCounts();
@@ -68,7 +76,8 @@ export const webComponent: EmbeddedComponent = {
       sources: () => ctx.sources.map((s) => ({ ...s, kind: kinds.get(s.sourceId) ?? 'source' })),
       sourceCounters: async (sourceId) => calls.counters(sourceId),
       providerSigners,
-      ...(providerKey ? { saltFor: (_provider: string, patient: string) => deriveLinkSalt(providerKey, patient) } : {}),
+      // Commit with the salts authorization recomputes the links with, or they would not resolve.
+      ...(linkSaltOf ? { saltFor: linkSaltOf } : providerKey ? { saltFor: (_provider: string, patient: string) => deriveLinkSalt(providerKey, patient) } : {}),
       demo: ctx.demo,
       ...(walletRpcUrl ? { walletRpcUrl } : {}),
       onError: (error) => ctx.log.warn({ err: error }, 'web notifications'),

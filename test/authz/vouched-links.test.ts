@@ -9,7 +9,6 @@ import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { startEmbeddedChain } from '../../server/embedded/chain.ts';
 import { DEMO_CAST, demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { startAuthorization } from '../../server/authz/authorization.ts';
-import { chainCommitments, verifyPatientLinks } from '../../server/authz/link-verification.ts';
 import { demoApp, demoLinks, json } from '../fhir/fhir-app.ts';
 import { contextFor, embeddedDemoSources, eventually, scope } from './support/authz-fixtures.ts';
 
@@ -36,18 +35,13 @@ t.test('an ended or re-committed relationship stops that provider’s records fo
 
   const providerOfSource = (id: string) => sources.find((s) => s.sourceId === id)?.provider.toLowerCase();
   const table = demoLinks();
-  const { commitments } = await verifyPatientLinks(
-    sources.flatMap((s) => table.patients().flatMap((p) => table.localIds(p, s.sourceId).map((localId) => ({ patient: p, sourceId: s.sourceId, localId })))),
-    {
-      providerOfSource,
-      saltOf: (provider, patient) => {
-        const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
-        return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
-      },
-      commitmentOf: chainCommitments(chain.provider, chain.addresses.relationships),
+  const links = authz.vouchLinks(table, {
+    providerOfSource,
+    saltOf: (provider, patient) => {
+      const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
+      return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
     },
-  );
-  const links = authz.vouchLinks(table, { providerOfSource, verified: commitments });
+  });
   const app = await demoApp({ sources, accessPolicy: authz.policy, deps: { patientLinks: links } });
   t.teardown(() => app.close());
   const context = contextFor(pharmacy, [scope('system', '*')], { clientId: 'corner-pharmacy' });
