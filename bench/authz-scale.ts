@@ -27,6 +27,7 @@ import { buildSnapshot } from '../server/authz/snapshot-builder.ts';
 import { syncOnce } from '../server/authz/chain-follower.ts';
 import { MedrecEventSource } from '../server/authz/contract-events.ts';
 import { fetchLogs } from '../server/authz/raw-logs.ts';
+import { rpcEndpoint } from '../contracts/connection.ts';
 import type { ChainEvent } from '../server/authz/chain-events.ts';
 import { startTestChain } from '../test/authz/support/test-chain.ts';
 
@@ -170,7 +171,7 @@ try {
         const t = performance.now();
         let logs = 0;
         for (let from = source.fromBlock; from <= head; from += 5_000) {
-          logs += (await fetchLogs(chain.url, { address: source.addresses, fromBlock: from, toBlock: Math.min(head, from + 4_999) }, 60_000)).length;
+          logs += (await fetchLogs(rpcEndpoint(chain.url), { address: source.addresses, fromBlock: from, toBlock: Math.min(head, from + 4_999) }, 60_000)).length;
         }
         return { s: (performance.now() - t) / 1000, logs };
       };

@@ -4,7 +4,7 @@
  * eth_sendRawTransaction, never a node's unlocked accounts).
  */
 import { readFileSync } from 'node:fs';
-import { JsonRpcProvider, Network, NonceManager, Wallet, type Signer } from 'ethers';
+import { FetchRequest, JsonRpcProvider, Network, NonceManager, Wallet, type Signer } from 'ethers';
 
 export interface ChainConnectionOptions {
   readonly rpcUrl: string;
@@ -41,20 +41,55 @@ export async function connectChain(options: ChainConnectionOptions): Promise<{ p
 
 /** `eth_chainId` over plain HTTP (so a wrong URL fails fast instead of ethers retrying forever). */
 export async function rpcChainId(rpcUrl: string, timeoutMs = 5000): Promise<bigint> {
+  return BigInt(await jsonRpc<string>(rpcEndpoint(rpcUrl), 'eth_chainId', [], timeoutMs));
+}
+
+/**
+ * Where raw JSON-RPC requests go: the URL, credentials and headers an ethers provider uses
+ * (`provider._getConnection()`, or the RPC URL it was made from). The runtime's fetch refuses a
+ * URL with credentials, so `https://user:pass@host` becomes the bare URL plus a Basic header.
+ */
+export interface RpcEndpoint {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export function rpcEndpoint(connection: string | FetchRequest): RpcEndpoint {
+  const request = typeof connection === 'string' ? new FetchRequest(connection) : connection;
+  const url = new URL(request.url);
+  // The getter includes an Authorization header for `setCredentials()`; fetch negotiates encoding itself.
+  const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => name !== 'accept-encoding' && name !== 'content-length'));
+  if ((url.username || url.password) && headers.authorization === undefined) {
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  }
+  url.username = '';
+  url.password = '';
+  return { url: url.href, headers };
+}
+
+let rpcId = 0;
+
+/**
+ * One JSON-RPC call with the runtime's fetch (raw: no ethers decoding, see raw-logs.ts). Errors
+ * name the method and the endpoint's origin only: no credentials, no path (API keys live there).
+ */
+export async function jsonRpc<T>(endpoint: RpcEndpoint, method: string, params: readonly unknown[], timeoutMs: number): Promise<T> {
+  const where = new URL(endpoint.url).origin;
   let response: Response;
   try {
-    response = await fetch(rpcUrl, {
+    response = await fetch(endpoint.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+      headers: { ...endpoint.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
-    throw new Error(`cannot reach the chain at ${rpcUrl}: ${(error as Error).message}`);
+    const e = error as Error;
+    throw new Error(`${method} failed at ${where}: ${e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : `cannot reach the chain (${e.message})`}`);
   }
-  const body = (await response.json()) as { result?: string; error?: { message: string } };
-  if (!body.result) throw new Error(`eth_chainId failed at ${rpcUrl}: ${body.error?.message ?? response.status}`);
-  return BigInt(body.result);
+  const body = (await response.json().catch(() => ({}))) as { result?: T; error?: { message: string } };
+  if (body.result === undefined) throw new Error(`${method} failed at ${where}: ${body.error?.message ?? `HTTP ${response.status}`}`);
+  return body.result;
 }
 
 /**

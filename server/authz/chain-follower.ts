@@ -11,6 +11,7 @@ import type { JsonRpcProvider } from 'ethers';
 import type { ChainEvent } from './chain-events.ts';
 import type { AuthzKeys } from './authz-keys.ts';
 import { applyWindow, publishHeartbeat, readCursor } from './redis-indexes.ts';
+import { rpcEndpoint } from '../../contracts/connection.ts';
 import { fetchLogs, type ChainLog } from './raw-logs.ts';
 
 /** Turns the contracts' logs into chain events; implemented over the contracts' ABIs. */
@@ -58,8 +59,8 @@ export async function syncOnce(o: SyncOptions): Promise<SyncRun> {
   const windowSize = Math.min(o.windowSize ?? MAX_WINDOW, MAX_WINDOW);
   const timeout = o.rpcTimeoutMs ?? 3_000;
   const chainHead = await withTimeout(o.provider.getBlockNumber(), timeout, 'eth_blockNumber');
-  // Windows are read without ethers (see raw-logs.ts), from the provider's own URL.
-  const rpcUrl = o.provider._getConnection().url;
+  // Windows are read without ethers (see raw-logs.ts), with the provider's own URL and credentials.
+  const endpoint = rpcEndpoint(o.provider._getConnection());
   const head = chainHead - (o.confirmations ?? 0);
   let cursor = await readCursor(o.redis, o.keys);
   let windows = 0;
@@ -71,7 +72,7 @@ export async function syncOnce(o: SyncOptions): Promise<SyncRun> {
   while ((cursor ?? o.source.fromBlock - 1) < head && windows < (o.maxWindows ?? 20)) {
     const from = (cursor ?? o.source.fromBlock - 1) + 1;
     const to = Math.min(head, from + windowSize - 1);
-    const logs = await fetchLogs(rpcUrl, { address: o.source.addresses, fromBlock: from, toBlock: to }, timeout * 3);
+    const logs = await fetchLogs(endpoint, { address: o.source.addresses, fromBlock: from, toBlock: to }, timeout * 3);
     const decoded: ChainEvent[] = [];
     for (const log of [...logs].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index)) {
       if (log.removed) continue;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HDNodeWallet, Mnemonic, type JsonRpcProvider } from 'ethers';
 import { MedRecClient } from '../../contracts/client.ts';
-import { connectChain, keySigner } from '../../contracts/connection.ts';
+import { connectChain, jsonRpc, keySigner, rpcEndpoint } from '../../contracts/connection.ts';
 import { seedDemoNetwork, type DemoParticipant, type DemoSeedOptions, type DemoSeedResult } from '../../contracts/demo-seed.ts';
 import {
   checkDeployment,
@@ -88,18 +88,8 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   });
 
   const rpcUrl = `http://127.0.0.1:${port}`;
-  let id = 0;
-  const rpc = async <T>(method: string, params: readonly unknown[] = [], timeoutMs = 30_000): Promise<T> => {
-    const response = await fetch(rpcUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const body = (await response.json()) as { result?: T; error?: { message: string } };
-    if (body.error) throw new Error(`${method}: ${body.error.message}`);
-    return body.result as T;
-  };
+  const endpoint = rpcEndpoint(rpcUrl);
+  const rpc = <T>(method: string, params: readonly unknown[] = [], timeoutMs = 30_000): Promise<T> => jsonRpc<T>(endpoint, method, params, timeoutMs);
 
   for (let attempt = 0; ; attempt++) {
     if (exited) throw new Error(`anvil exited at start: ${stderr.trim() || 'no output'}`);
