@@ -1,7 +1,8 @@
 /**
  * A loopback HTTP proxy in front of a JSON-RPC node (anvil), for tests. It can demand Basic
  * credentials, as a node behind an authenticating gateway does, and it can hold the requests
- * calling one method until the test releases them (to make something happen mid-run).
+ * calling one method until the test releases them (to make something happen mid-run). A batch
+ * that also calls other methods passes (another part of the process may share the batch).
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,8 +12,11 @@ export interface RpcProxy {
   readonly url: string;
   /** Requests refused for want of the right credentials. */
   readonly refused: number;
-  /** Holds every request calling `method` until `release()`; resolves when the first arrives. */
-  hold(method: string): Promise<void>;
+  /**
+   * Holds every request calling only `method` until `release()`, once `after` such calls have
+   * passed (default 0); resolves when the first held one arrives.
+   */
+  hold(method: string, options?: { readonly after?: number }): Promise<void>;
   release(): void;
   close(): Promise<void>;
 }
@@ -25,7 +29,7 @@ export interface RpcProxyOptions {
 export async function startRpcProxy(target: string, options: RpcProxyOptions = {}): Promise<RpcProxy> {
   const expected = options.credentials ? `Basic ${Buffer.from(`${options.credentials.user}:${options.credentials.password}`).toString('base64')}` : undefined;
   let refused = 0;
-  let held: { method: string; arrived: () => void; released: Promise<void>; release: () => void } | undefined;
+  let held: { method: string; passing: number; arrived: () => void; released: Promise<void>; release: () => void } | undefined;
   const server = createServer(async (request, response) => {
     const body = await read(request);
     if (expected && request.headers.authorization !== expected) {
@@ -33,9 +37,14 @@ export async function startRpcProxy(target: string, options: RpcProxyOptions = {
       response.writeHead(401, { 'www-authenticate': 'Basic realm="rpc"' }).end();
       return;
     }
-    if (held && body.includes(`"method":"${held.method}"`)) {
-      held.arrived();
-      await held.released;
+    const hold = held;
+    const methods = methodsOf(body);
+    if (hold && methods.length > 0 && methods.every((m) => m === hold.method)) {
+      hold.passing -= methods.length;
+      if (hold.passing < 0) {
+        hold.arrived();
+        await hold.released;
+      }
     }
     const answer = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     response.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
@@ -47,11 +56,11 @@ export async function startRpcProxy(target: string, options: RpcProxyOptions = {
     get refused() {
       return refused;
     },
-    hold(method) {
+    hold(method, options = {}) {
       return new Promise<void>((arrived) => {
         let release = () => {};
         const released = new Promise<void>((resolve) => (release = resolve));
-        held = { method, arrived, released, release };
+        held = { method, passing: options.after ?? 0, arrived, released, release };
       });
     },
     release() {
@@ -64,6 +73,15 @@ export async function startRpcProxy(target: string, options: RpcProxyOptions = {
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The methods a JSON-RPC request or batch calls. */
+function methodsOf(body: string): string[] {
+  try {
+    return [JSON.parse(body) as unknown].flat().map((call) => String((call as { method?: unknown }).method));
+  } catch {
+    return [];
+  }
 }
 
 async function read(request: IncomingMessage): Promise<string> {
