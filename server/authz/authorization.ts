@@ -15,7 +15,7 @@ import { ChainAccessPolicy } from './chain-access-policy.ts';
 import { ChainFollower, type SyncRun } from './chain-follower.ts';
 import { MedrecEventSource, type MedrecContracts } from './contract-events.ts';
 import { reconcile, type ReconcileReport } from './reconcile.ts';
-import { ReconcileSchedule } from './reconcile-schedule.ts';
+import { SerialSchedule } from './serial-schedule.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { SnapshotRebuilds } from './snapshot-rebuilds.ts';
 import { SyncFreshness, type FreshnessBounds } from './sync-freshness.ts';
@@ -76,7 +76,7 @@ export interface Authorization {
   /** One reconcile run now (tests, CLI). */
   reconcileNow(): Promise<ReconcileReport>;
   /** The reconcile's own queue (when this process works the queues). */
-  readonly reconciles: ReconcileSchedule | undefined;
+  readonly reconciles: SerialSchedule | undefined;
   close(): Promise<void>;
 }
 
@@ -181,9 +181,14 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     });
   }
   const reconciles = workers
-    ? await ReconcileSchedule.start({
+    ? await SerialSchedule.start({
         connection,
         queuePrefix: o.queuePrefix,
+        // Its own queue: comparing a large network never holds up the follower's syncs.
+        queueName: 'authz-reconcile',
+        schedulerId: 'reconcile',
+        jobName: 'reconcile',
+        keep: 20,
         everyMs: o.reconcileEveryMs ?? 300_000,
         run: runReconcile,
         onError: onError('reconcile failed'),

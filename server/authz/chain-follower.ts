@@ -1,11 +1,11 @@
 /**
- * The chain follower: a BullMQ job scheduler runs one sync at a time (global concurrency 1);
+ * The chain follower: a BullMQ job scheduler runs one sync at a time (`serial-schedule.ts`);
  * each sync reads contract logs from the cursor stored in Redis towards the head, in windows of
  * at most 5,000 blocks (Besu's getLogs bound), folds each window into the indexes and moves the
  * cursor in the same transaction. It never relies on a live subscription: a WebSocket, when
  * configured, only wakes it early (ethers' WebSocketProvider does not reconnect).
  */
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JsonRpcProvider } from 'ethers';
 import type { ChainEvent } from './chain-events.ts';
@@ -13,6 +13,7 @@ import type { AuthzKeys } from './authz-keys.ts';
 import { applyWindow, publishHeartbeat, readCursor } from './redis-indexes.ts';
 import { rpcEndpoint } from '../../contracts/connection.ts';
 import { fetchLogs, type ChainLog } from './raw-logs.ts';
+import { SerialSchedule } from './serial-schedule.ts';
 
 /** Turns the contracts' logs into chain events; implemented over the contracts' ABIs. */
 export interface ChainEventSource {
@@ -117,43 +118,38 @@ export const CHAIN_QUEUE = 'authz-chain';
  * concurrency of 1 and the WATCHed cursor keep syncs one at a time and windows applied once.
  */
 export class ChainFollower {
-  readonly queue: Queue;
-  readonly #worker: Worker;
-  readonly #o: ChainFollowerOptions;
+  readonly #schedule: SerialSchedule;
 
-  private constructor(o: ChainFollowerOptions, queue: Queue, worker: Worker) {
-    this.#o = o;
-    this.queue = queue;
-    this.#worker = worker;
+  private constructor(schedule: SerialSchedule) {
+    this.#schedule = schedule;
   }
 
   static async start(o: ChainFollowerOptions): Promise<ChainFollower> {
-    const prefix = o.queuePrefix ?? 'bull';
-    const queue = new Queue(CHAIN_QUEUE, {
+    const schedule = await SerialSchedule.start({
       connection: o.connection,
-      prefix,
-      defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 },
-    });
-    const worker = new Worker(
-      CHAIN_QUEUE,
-      async () => {
-        const run = await syncOnce(o);
-        o.onRun?.(run);
-        return run;
-      },
+      queuePrefix: o.queuePrefix,
+      queueName: CHAIN_QUEUE,
+      schedulerId: 'chain-sync',
+      jobName: 'sync',
+      everyMs: o.everyMs ?? 250,
+      keep: 100,
       // A sync caught active by a Redis restart stays "active", and with global concurrency 1
       // it holds every later sync back until its lock lapses: keep the lock short (the worker
       // renews it while a long window runs) so the follower resumes within seconds, not 30 s.
       // A sync run twice is harmless: the WATCHed cursor applies a window once.
-      { connection: o.connection, prefix, concurrency: 1, autorun: false, lockDuration: 4_000, stalledInterval: 1_000 },
-    );
-    worker.on('failed', (_job, err) => o.onError?.(err));
-    worker.on('error', (err) => o.onError?.(err));
-    queue.on('error', (err) => o.onError?.(err));
-    await queue.setGlobalConcurrency(1);
-    await queue.upsertJobScheduler('chain-sync', { every: o.everyMs ?? 250 }, { name: 'sync' });
-    void worker.run();
-    return new ChainFollower(o, queue, worker);
+      lock: { durationMs: 4_000, stalledIntervalMs: 1_000 },
+      run: async () => {
+        const run = await syncOnce(o);
+        o.onRun?.(run);
+        return run;
+      },
+      onError: o.onError,
+    });
+    return new ChainFollower(schedule);
+  }
+
+  get queue(): Queue {
+    return this.#schedule.queue;
   }
 
   /** Asks for a sync now (a new block was announced); duplicates collapse into one job. */
@@ -162,8 +158,7 @@ export class ChainFollower {
     await this.queue.add('sync', {}, { deduplication: { id: 'chain-wake', keepLastIfActive: true }, removeOnComplete: true, removeOnFail: true });
   }
 
-  async close(): Promise<void> {
-    await this.#worker.close();
-    await this.queue.close();
+  close(): Promise<void> {
+    return this.#schedule.close();
   }
 }
