@@ -5,7 +5,7 @@
  *   the embedded anvil chain with the demo network deployed and seeded, in the data dir.
  *   `CHAIN_WS_URL` (or the embedded chain's own WebSocket) only wakes the follower early.
  * - `authorizationComponent`: verifies the link table against the on-chain commitments (and
- *   keeps the app's links to those whose relationships still stand), starts
+ *   keeps the app's links to those whose current rows reproduce them), starts
  *   the follower, reconcile, snapshot and audit workers and the chain-backed policy, and adds
  *   `/metrics` and `/fhir/AuditEvent` to the app.
  */
