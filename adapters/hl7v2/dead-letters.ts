@@ -8,7 +8,7 @@
 import { checkMessage, type AcceptanceRules } from './conversion/message-conversion.ts';
 import { refusalReason } from './acknowledgement.ts';
 import { parseEr7 } from './er7.ts';
-import { contentHash } from './message-acceptance.ts';
+import { contentHash, REUSED_CONTROL_ID } from './message-acceptance.ts';
 import type { DeadLetter, Hl7Store } from './store/hl7-store.ts';
 
 export type DeadLetterSummary = Omit<DeadLetter, 'raw'>;
@@ -46,7 +46,7 @@ export async function replayDeadLetter(store: Hl7Store, id: number, rules: Accep
   const [result] = await store.accept([
     { sender: message.sender, controlId: message.controlId, raw: letter.raw, receivedAt: new Date().toISOString(), contentHash: contentHash(message) },
   ]);
-  if (result?.status === 'conflict') return { id, outcome: 'refused', detail: 'MSH-10 was already used by this sender for a different message' };
+  if (result?.status === 'conflict') return { id, outcome: 'refused', detail: REUSED_CONTROL_ID.text };
   const outcome = result?.status === 'duplicate' ? 'duplicate' : 'accepted';
   await store.markReplayed(id, outcome === 'accepted' ? 'accepted into the inbox' : 'duplicate of an accepted message');
   return { id, outcome };

@@ -28,9 +28,13 @@ interface Waiting {
   readonly resolve: (r: AcceptResult | undefined) => void;
 }
 
-/** A sender reused an MSH-10 for a different message: refused, or it would be silently lost. */
-const REUSED_CONTROL_ID: Refusal = {
-  ackCode: 'AE', hl7Code: '205', text: 'MSH-10 was already used by this sender for a different message', location: 'MSH^1^10',
+/**
+ * A sender reused an MSH-10 for a different message: refused, or it would be silently lost. The
+ * text says what happened and what a resend must look like, and quotes nothing of either message.
+ */
+export const REUSED_CONTROL_ID: Refusal = {
+  ackCode: 'AE', hl7Code: '205', location: 'MSH^1^10',
+  text: 'control id (MSH-10) reused: this sender already sent a different message with this control id; not accepted (a resend must repeat the original unchanged, a new message needs a new control id)',
 };
 
 /**

@@ -42,7 +42,10 @@ t.test('MLLP acknowledgements', async (t) => {
     const before = (await s.all('Patient'))[0]!.meta?.versionId;
     const ack = await sendWithClient(hl7, adt('OK-1', '1001', { 5: 'Changed^Name' }));
     t.equal(ack.code, 'AE');
-    t.match(ack.err, /^ERR\|\|MSH\^1\^10\|205\^MSH-10 was already used by this sender for a different message\^HL70357\|E\|/);
+    t.match(ack.err, /^ERR\|\|MSH\^1\^10\|205\^control id \(MSH-10\) reused: this sender already sent a different message with this control id; not accepted/);
+    t.match(ack.text, /control id \(MSH-10\) reused/, 'MSA-3 says the same');
+    const explanation = ack.ack.split('\r').filter((line) => /^(MSA|ERR)\|/.test(line)).join('\r');
+    t.notMatch(explanation, /Changed|Doe|1001/, 'nothing of either message in the explanation');
     const after = (await s.all('Patient')) as Patient[];
     t.equal(after[0]!.meta?.versionId, before, 'not applied');
     t.equal(after[0]!.name?.[0]?.family, 'Doe');
