@@ -119,9 +119,9 @@ export function formatColumnValue(ms: number, precision: 'date' | 'second'): str
   return precision === 'date' ? day : `${day} ${iso.slice(11, 19)}`;
 }
 
-/** Current time as a date-time column value (the database's wall clock). */
-export function nowColumnValue(clock: WallClock): string {
-  return formatColumnValue(clock.toWall(Date.now()), 'second');
+/** An instant (default: now) as a date-time column value, read on the database's wall clock. */
+export function nowColumnValue(clock: WallClock, now: number = Date.now()): string {
+  return formatColumnValue(clock.toWall(now), 'second');
 }
 
 /**

@@ -7,7 +7,8 @@ import t from 'tap';
 import { openmrsMapping } from '../../adapters/sql/openmrs/openmrs-profile.ts';
 import { SqlAdapter } from '../../adapters/sql/sql-adapter.ts';
 import { openSqlConnection, type SqlDialectName } from '../../adapters/sql/sql-connection.ts';
-import { createTestDatabase, requireServer } from './support/openmrs-databases.ts';
+import { createTestDatabase } from './support/openmrs-databases.ts';
+import { requireServer } from '../support/database-servers.ts';
 
 const TYPES = ['Patient', 'Encounter', 'Observation', 'MedicationRequest', 'AllergyIntolerance'] as const;
 

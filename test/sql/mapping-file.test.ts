@@ -16,7 +16,8 @@ import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
 import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
 import { adapterKinds } from '../../adapters/registry.ts';
 import { openSqlConnection, type SqlConnectionOptions, type SqlDialectName } from '../../adapters/sql/sql-connection.ts';
-import { createEmptyDatabase, requireServer } from './support/openmrs-databases.ts';
+import { createEmptyDatabase } from './support/openmrs-databases.ts';
+import { requireServer } from '../support/database-servers.ts';
 
 const MAPPING = 'test/sql/fixtures/tiny-clinic.mapping.json';
 const log = pino({ level: 'silent' });

@@ -7,8 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Test } from 'tap';
+import { DATABASE_SERVERS } from './database-servers.ts';
 
-export const POSTGRES_SERVER = 'postgres://postgres@127.0.0.1:5432';
+const { user, host, port } = DATABASE_SERVERS.postgres;
+export const POSTGRES_SERVER = `postgres://${user}@${host}:${port}`;
 
 export interface PostgresTestDatabase {
   readonly name: string;

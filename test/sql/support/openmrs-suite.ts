@@ -13,7 +13,8 @@ import { openmrsMapping } from '../../../adapters/sql/openmrs/openmrs-profile.ts
 import { DEMO_ROWS, IDENTIFIER_TYPES, LOCATIONS, OPENMRS_DEMO_PATIENTS, OPENMRS_VOIDED_PATIENT } from '../../../adapters/sql/openmrs/openmrs-seed.ts';
 import { SqlAdapter } from '../../../adapters/sql/sql-adapter.ts';
 import { openSqlConnection, type SqlConnection, type SqlDialectName } from '../../../adapters/sql/sql-connection.ts';
-import { createTestDatabase, serverAvailable, type TestDatabase } from './openmrs-databases.ts';
+import { requireServer } from '../../support/database-servers.ts';
+import { createTestDatabase, type TestDatabase } from './openmrs-databases.ts';
 
 const ALICE = OPENMRS_DEMO_PATIENTS.alice;
 const BOB = OPENMRS_DEMO_PATIENTS.bob;
@@ -27,15 +28,7 @@ const BEFORE_PAGE_OBS = 'a11ce000-0000-4000-8000-000000000b98';
 const AFTER_PAGE_OBS = 'a11ce000-0000-4000-8000-000000000b99';
 
 export async function runOpenmrsSuite(t: Test, dialect: SqlDialectName): Promise<void> {
-  const unavailable = await serverAvailable(dialect);
-  if (unavailable !== undefined) {
-    if (process.env.CI === 'true') {
-      t.fail(`${dialect} is required under CI=true: ${unavailable}`);
-    } else {
-      t.pass(`${dialect} suite`, { skip: `${dialect} not reachable: ${unavailable}` });
-    }
-    return;
-  }
+  if (!(await requireServer(t, dialect))) return;
   loadFhirDefinitions();
   const database: TestDatabase = await createTestDatabase(dialect);
   const connection: SqlConnection = openSqlConnection(database.options);
