@@ -4,7 +4,10 @@
  * batch (pure, before touching the store) and applies it in one store transaction through a
  * write-back cache (a few round trips per batch); a message that fails is undone on its own and
  * goes to the dead letters with the reason, without holding up the others.
- * One worker per source keeps per-patient order; it wakes on acceptance and polls as a fallback.
+ * One worker per source keeps per-patient order. It runs when told of work (this node accepted a
+ * message, another node signalled over Redis, a start); `pollMs` after its last run it looks once
+ * more, for work nobody announced (another node's messages without Redis, a dead-letter replay,
+ * a retry after a failed batch): a slow fallback, not a clock the feed depends on.
  */
 import { ConversionError, type ConversionOptions } from './conversion/conversion-result.ts';
 import { convertMessage } from './conversion/message-conversion.ts';
@@ -33,6 +36,7 @@ export interface ConversionRunner {
 export interface ConversionWorkerOptions {
   readonly conversion: ConversionOptions;
   readonly batchSize: number;
+  /** The fallback: how long after its last run the worker looks for unannounced work. */
   readonly pollMs: number;
   readonly log: ErrorLog;
   readonly onConverted?: (outcomes: readonly ConversionOutcome[]) => void;
@@ -46,13 +50,11 @@ export class ConversionWorker implements ConversionRunner {
   #again = false;
   #closed = false;
   #failures = 0;
-  readonly #poll: NodeJS.Timeout;
+  #poll?: NodeJS.Timeout;
 
   constructor(store: Hl7Store, options: ConversionWorkerOptions) {
     this.#store = store;
     this.#options = options;
-    this.#poll = setInterval(() => this.wake(), options.pollMs);
-    this.#poll.unref();
   }
 
   /** Asks for a run soon (after the current one when running). */
@@ -62,6 +64,8 @@ export class ConversionWorker implements ConversionRunner {
       this.#again = true;
       return;
     }
+    clearTimeout(this.#poll); // this run looks; the fallback restarts after it
+    this.#poll = undefined;
     this.#running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#run());
   }
 
@@ -90,6 +94,10 @@ export class ConversionWorker implements ConversionRunner {
       this.#options.log.error({ err: errorSummary(error), failures: this.#failures }, 'hl7v2 conversion batch failed; will retry');
     } finally {
       this.#running = undefined;
+      if (!this.#closed) {
+        this.#poll = setTimeout(() => this.wake(), this.#options.pollMs);
+        this.#poll.unref();
+      }
     }
   }
 
@@ -179,7 +187,7 @@ export class ConversionWorker implements ConversionRunner {
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearInterval(this.#poll);
+    clearTimeout(this.#poll);
     await this.#running;
   }
 }

@@ -64,14 +64,20 @@ export class Hl7v2Source implements EhrAdapter {
     const log = context.log.child({ source: config.id });
     const recordsChanged = context.recordsChanged;
     if (recordsChanged) this.#batcher = new RecordChangeBatcher(config.id, recordsChanged, options.notifyIntervalMs);
-    hooks.onConverted = (outcomes) => this.#listener?.converted(outcomes);
+    hooks.onConverted = (outcomes) => {
+      this.#listener?.converted(outcomes);
+      if (outcomes.length) this.#signal?.publish('converted');
+    };
     hooks.onPatientsChanged = (ids) => this.#batcher?.add(ids);
     if (context.redisUrl && options.store.kind === 'postgres') {
-      this.#signal = new InboxSignal(context.redisUrl, `medrec:hl7v2:${options.store.schema}:inbox`, () => this.#worker?.wake(), log);
+      this.#signal = new InboxSignal(context.redisUrl, `medrec:hl7v2:${options.store.schema}`, {
+        accepted: () => this.#worker?.wake(),
+        converted: () => this.#listener?.readOutcomes(),
+      }, log);
     }
     this.#acceptance = new MessageAcceptance(store, { processingIds: options.processingIds }, log, () => {
       this.#worker?.wake();
-      this.#signal?.publish();
+      this.#signal?.publish('accepted');
     });
     if (options.mllp) {
       this.#listener = new MllpListener(
@@ -85,6 +91,7 @@ export class Hl7v2Source implements EhrAdapter {
           maxConnections: options.maxConnections,
           defaultCharset: options.defaultCharset,
           applicationAckTimeoutMs: options.applicationAckTimeoutMs,
+          outcomePollMs: options.storePollMs,
           ...(options.mllp.tls ? { tls: options.mllp.tls } : {}),
         },
         log,
@@ -105,7 +112,7 @@ export class Hl7v2Source implements EhrAdapter {
     let worker: ConversionRunner | undefined;
     if (options.storeThread) {
       const threaded = await ThreadedStore.open(
-        { store: options.store, conversion, batchSize: options.batchSize, convert: options.convert },
+        { store: options.store, conversion, batchSize: options.batchSize, convert: options.convert, pollMs: options.storePollMs },
         { log, onConverted: (o) => hooks.onConverted(o), onPatientsChanged: (ids) => hooks.onPatientsChanged(ids) },
       );
       store = threaded;
@@ -116,7 +123,7 @@ export class Hl7v2Source implements EhrAdapter {
         ? new ConversionWorker(store, {
             conversion,
             batchSize: options.batchSize,
-            pollMs: 1000,
+            pollMs: options.storePollMs,
             log,
             onConverted: (o) => hooks.onConverted(o),
             onPatientsChanged: (ids) => hooks.onPatientsChanged(ids),

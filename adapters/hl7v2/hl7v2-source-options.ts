@@ -44,6 +44,12 @@ export interface Hl7v2SourceOptions {
   /** Enhanced mode: how long an application ACK is awaited before it is given up (not sent). */
   readonly applicationAckTimeoutMs: number;
   readonly batchSize: number;
+  /**
+   * How often a node looks in the store for what nobody told it about: messages another node
+   * accepted (without Redis), dead-letter replays, outcomes of application ACKs another node
+   * converted. Work announced in the process or over Redis is taken at once.
+   */
+  readonly storePollMs: number;
   readonly notifyIntervalMs: number;
   /** Run the conversion worker in this process (default true). */
   readonly convert: boolean;
@@ -154,6 +160,7 @@ export function parseHl7v2Options(sourceId: string, options: Readonly<Record<str
     maxConnections: int(sourceId, 'maxConnections', options.maxConnections, 64, 1, 10_000),
     applicationAckTimeoutMs: int(sourceId, 'applicationAckTimeoutMs', options.applicationAckTimeoutMs, 600_000, 1000, 86_400_000),
     batchSize: int(sourceId, 'batchSize', options.batchSize, 200, 1, 10_000),
+    storePollMs: int(sourceId, 'storePollMs', options.storePollMs, 5000, 50, 600_000),
     notifyIntervalMs: int(sourceId, 'notifyIntervalMs', options.notifyIntervalMs, 1000, 10, 3_600_000),
     convert: options.convert !== false,
     storeThread: options.storeThread !== false,

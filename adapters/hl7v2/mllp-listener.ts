@@ -34,6 +34,12 @@ export interface MllpListenerOptions {
   readonly defaultCharset: 'utf8' | 'latin1';
   /** How long an enhanced-mode application ACK is awaited before it is given up (not sent). */
   readonly applicationAckTimeoutMs: number;
+  /**
+   * While application ACKs are awaited, how often the store is read for outcomes nobody announced
+   * (another node converted without a Redis signal reaching this one). Outcomes of this node's
+   * converter, and announced ones, need no poll.
+   */
+  readonly outcomePollMs: number;
   /** MLLP over TLS: key and certificate (PEM), optionally a CA to require client certificates. */
   readonly tls?: Pick<TlsOptions, 'key' | 'cert' | 'ca' | 'requestCert' | 'rejectUnauthorized'>;
 }
@@ -46,9 +52,6 @@ interface AwaitingApplicationAck {
   readonly since: number;
 }
 
-/** How often the listener asks the store for outcomes of messages another node may convert. */
-const OUTCOME_POLL_MS = 250;
-
 /** Where conversion outcomes are read: the store, shared by every node of the source. */
 export type ConversionOutcomes = (seqs: readonly number[]) => Promise<ConversionOutcome[]>;
 
@@ -57,9 +60,12 @@ export class MllpListener {
   readonly #options: MllpListenerOptions;
   readonly #log: FastifyBaseLogger;
   readonly #connections = new Set<MllpConnection>();
-  readonly #awaiting = new Map<number, AwaitingApplicationAck>();
+  /** By inbox seq; a resent message awaits the same seq as its original. */
+  readonly #awaiting = new Map<number, AwaitingApplicationAck[]>();
   readonly #outcomes: ConversionOutcomes;
   #outcomePoll?: NodeJS.Timeout;
+  #reading = false;
+  #readAgain = false;
   #server?: Server;
   #port = 0;
 
@@ -84,7 +90,11 @@ export class MllpListener {
       this.#connections.add(connection);
       socket.once('close', () => {
         this.#connections.delete(connection);
-        for (const [seq, awaiting] of this.#awaiting) if (awaiting.connection === connection) this.#awaiting.delete(seq);
+        for (const [seq, list] of this.#awaiting) {
+          const kept = list.filter((awaiting) => awaiting.connection !== connection);
+          if (kept.length) this.#awaiting.set(seq, kept);
+          else this.#awaiting.delete(seq);
+        }
       });
     };
     const server = this.#options.tls ? createTlsServer(this.#options.tls, onConnection) : createServer(onConnection);
@@ -106,44 +116,70 @@ export class MllpListener {
 
   /**
    * Sends the application ACKs enhanced-mode senders asked for. Called at once by a conversion
-   * worker of this node, and with what the store says (polled while ACKs are awaited), since
-   * another node sharing the store may have converted the message.
+   * worker of this node, and with what the store says (see `readOutcomes`), since another node
+   * sharing the store may have converted the message. A resent message gets the ACK its
+   * original's conversion earned: AA, or AE with the same error.
    */
   converted(outcomes: readonly ConversionOutcome[]): void {
     for (const outcome of outcomes) {
-      const awaiting = this.#awaiting.get(outcome.seq);
-      if (!awaiting) continue;
+      const list = this.#awaiting.get(outcome.seq);
+      if (!list) continue;
       this.#awaiting.delete(outcome.seq);
-      if (!wanted(awaiting.mode.application, outcome.ok)) continue;
-      const ack = buildAck(
-        awaiting.message,
-        outcome.ok ? { code: 'AA' } : { code: 'AE', text: 'conversion failed', ...(outcome.error ? { error: outcome.error } : {}) },
-      );
-      awaiting.connection.afterPending(() => awaiting.connection.write(ack, awaiting.message));
+      for (const awaiting of list) {
+        if (!wanted(awaiting.mode.application, outcome.ok)) continue;
+        const ack = buildAck(
+          awaiting.message,
+          outcome.ok ? { code: 'AA' } : { code: 'AE', text: 'conversion failed', ...(outcome.error ? { error: outcome.error } : {}) },
+        );
+        awaiting.connection.afterPending(() => awaiting.connection.write(ack, awaiting.message));
+      }
     }
   }
 
-  /** While application ACKs are awaited: asks the store now and then, and gives up stale ones. */
+  /**
+   * Reads the outcomes of the awaited messages from the store (and gives up stale ones): when
+   * another node announces conversions, when a resent message's original may have converted long
+   * ago, and as a slow fallback while ACKs are awaited. Never while nothing is awaited.
+   */
+  readOutcomes(): void {
+    if (!this.#server || this.#awaiting.size === 0) return;
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    clearTimeout(this.#outcomePoll);
+    this.#outcomePoll = undefined;
+    const expired = Date.now() - this.#options.applicationAckTimeoutMs;
+    let dropped = 0;
+    for (const [seq, list] of this.#awaiting) {
+      const kept = list.filter((awaiting) => awaiting.since >= expired);
+      dropped += list.length - kept.length;
+      if (kept.length) this.#awaiting.set(seq, kept);
+      else this.#awaiting.delete(seq);
+    }
+    if (dropped) this.#log.warn({ dropped }, 'hl7v2 application ACKs given up: conversion did not finish in time');
+    const seqs = [...this.#awaiting.keys()];
+    if (seqs.length === 0) return;
+    this.#reading = true;
+    this.#outcomes(seqs)
+      .then((outcomes) => this.converted(outcomes))
+      .catch((error: unknown) => this.#log.error({ err: errorSummary(error) }, 'hl7v2 conversion outcomes unreadable; retrying'))
+      .finally(() => {
+        this.#reading = false;
+        if (this.#readAgain) {
+          this.#readAgain = false;
+          this.readOutcomes();
+        } else this.#pollOutcomes();
+      });
+  }
+
+  /** The fallback: one store read after `outcomePollMs` while application ACKs are awaited. */
   #pollOutcomes(): void {
-    if (this.#outcomePoll || this.#awaiting.size === 0 || !this.#server) return;
+    if (this.#outcomePoll || this.#reading || this.#awaiting.size === 0 || !this.#server) return;
     this.#outcomePoll = setTimeout(() => {
-      const expired = Date.now() - this.#options.applicationAckTimeoutMs;
-      let dropped = 0;
-      for (const [seq, awaiting] of this.#awaiting) {
-        if (awaiting.since >= expired) continue;
-        this.#awaiting.delete(seq);
-        dropped++;
-      }
-      if (dropped) this.#log.warn({ dropped }, 'hl7v2 application ACKs given up: conversion did not finish in time');
-      const seqs = [...this.#awaiting.keys()];
-      (seqs.length ? this.#outcomes(seqs) : Promise.resolve([]))
-        .then((outcomes) => this.converted(outcomes))
-        .catch((error: unknown) => this.#log.error({ err: errorSummary(error) }, 'hl7v2 conversion outcomes unreadable; retrying'))
-        .finally(() => {
-          this.#outcomePoll = undefined;
-          this.#pollOutcomes();
-        });
-    }, OUTCOME_POLL_MS);
+      this.#outcomePoll = undefined;
+      this.readOutcomes();
+    }, this.#options.outcomePollMs);
     this.#outcomePoll.unref();
   }
 
@@ -166,10 +202,17 @@ export class MllpListener {
     return this.#acceptance.submit(text);
   }
 
-  /** @internal */
-  awaitApplicationAck(seq: number, awaiting: Omit<AwaitingApplicationAck, 'since'>): void {
-    this.#awaiting.set(seq, { ...awaiting, since: Date.now() });
-    this.#pollOutcomes();
+  /**
+   * @internal `resent`: a duplicate, whose original may have converted long ago (nothing will
+   * announce it again), so the store is read at once.
+   */
+  awaitApplicationAck(seq: number, awaiting: Omit<AwaitingApplicationAck, 'since'>, resent: boolean): void {
+    const list = this.#awaiting.get(seq);
+    const entry = { ...awaiting, since: Date.now() };
+    if (list) list.push(entry);
+    else this.#awaiting.set(seq, [entry]);
+    if (resent) this.readOutcomes();
+    else this.#pollOutcomes();
   }
 
   /** @internal */
@@ -289,8 +332,8 @@ class MllpConnection {
     // Register for the application ACK as soon as the message is accepted, before the worker can
     // convert it; the ACK itself is written after this frame's accept ACK (see afterPending).
     void outcome.then((o) => {
-      if (o.kind === 'accepted' && o.mode.enhanced && o.mode.application !== 'NE') {
-        this.#listener.awaitApplicationAck(o.seq, { connection: this, message: o.message, mode: o.mode });
+      if ((o.kind === 'accepted' || o.kind === 'duplicate') && o.seq > 0 && o.mode.enhanced && o.mode.application !== 'NE') {
+        this.#listener.awaitApplicationAck(o.seq, { connection: this, message: o.message, mode: o.mode }, o.kind === 'duplicate');
       }
     });
     this.#enqueue(outcome);
@@ -351,10 +394,8 @@ class MllpConnection {
           this.write(buildAck(message, { code: 'AA', ...(text ? { text } : {}) }), message);
           return;
         }
+        // The application ACK (a duplicate's too: its original's outcome) follows once known.
         if (wanted(mode.accept, true)) this.write(buildAck(message, { code: 'CA', ...(text ? { text } : {}) }), message);
-        if (outcome.kind === 'duplicate' && mode.application !== 'NE' && wanted(mode.application, true)) {
-          this.write(buildAck(message, { code: 'AA', text: text! }), message);
-        }
       }
     }
   }

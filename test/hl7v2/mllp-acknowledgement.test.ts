@@ -119,6 +119,38 @@ t.test('MLLP acknowledgements', async (t) => {
     t.equal(refused.code, 'CE', 'content error refused at accept level');
   });
 
+  t.test('enhanced mode: a resent message gets CA, then the application ACK its original earned (AA, or AE with the same ERR)', async (t) => {
+    const raw = await RawMllp.open(s.port);
+    t.teardown(() => raw.close());
+    const oru = (control: string, mrn: string, time?: string): string => message([
+      msh({ type: 'ORU^R01^ORU_R01', control, acceptAck: 'AL', appAck: 'AL', ...(time ? { time } : {}) }), pid(mrn),
+      seg('OBR', { 1: '1', 3: 'DUP-ACC^LAB', 4: '2345-7^Glucose^LN', 25: 'F' }), 'OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|||||F',
+    ]);
+    const errOf = (frame: string): string | undefined => frame.split('\r').find((line) => line.startsWith('ERR|'));
+    raw.write(RawMllp.frame(oru('DUP-1', '1101')));
+    await raw.waitFor(2);
+    // The same accession for another patient: accepted, then refused by conversion (AE 205).
+    raw.write(RawMllp.frame(oru('DUP-2', '1102')));
+    await raw.waitFor(4);
+    t.same(raw.frames.map(msaOf), ['CA', 'AA', 'CA', 'AE'].map((code, i) => ({ code, controlId: i < 2 ? 'DUP-1' : 'DUP-2' })), 'the originals');
+    t.match(errOf(raw.frames[3]!), /\|205\^/);
+    await s.source.drain();
+    const letters = (await s.source.store.deadLetters({ limit: 100 })).filter((l) => l.controlId === 'DUP-2').length;
+
+    // Resent long after conversion (MSH-7 restamped): nothing announces their outcomes again.
+    raw.write(RawMllp.frame(oru('DUP-1', '1101', '20250101130000-0500')));
+    await raw.waitFor(6);
+    t.same(raw.frames.slice(4).map(msaOf), [{ code: 'CA', controlId: 'DUP-1' }, { code: 'AA', controlId: 'DUP-1' }], 'a resent success: CA, then AA');
+    t.match(raw.frames[4], /\rMSA\|CA\|DUP-1\|duplicate/, 'the accept ACK says it is a duplicate');
+    raw.write(RawMllp.frame(oru('DUP-2', '1102', '20250101130000-0500')));
+    await raw.waitFor(8);
+    t.same(raw.frames.slice(6).map(msaOf), [{ code: 'CA', controlId: 'DUP-2' }, { code: 'AE', controlId: 'DUP-2' }], 'a resent failure: CA, then AE, not a fresh AA');
+    t.equal(errOf(raw.frames[7]!), errOf(raw.frames[3]!), 'with the ERR its original got');
+
+    await s.source.drain();
+    t.equal((await s.source.store.deadLetters({ limit: 100 })).filter((l) => l.controlId === 'DUP-2').length, letters, 'not converted again');
+  });
+
   t.test('framing: bytes outside frames ignored, interrupted and non-HL7 frames get AR, oversized frames AR, one ACK per frame', async (t) => {
     const raw = await RawMllp.open(s.port);
     t.teardown(() => raw.close());

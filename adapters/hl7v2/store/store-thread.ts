@@ -16,6 +16,8 @@ export interface StoreThreadData {
   readonly conversion: ConversionOptions;
   readonly batchSize: number;
   readonly convert: boolean;
+  /** The converter's fallback look for unannounced work (see ConversionWorker). */
+  readonly pollMs: number;
 }
 
 const port = parentPort;
@@ -27,7 +29,7 @@ const worker = data.convert
   ? new ConversionWorker(store, {
       conversion: data.conversion,
       batchSize: data.batchSize,
-      pollMs: 1000,
+      pollMs: data.pollMs,
       log: { error: (details, message) => post({ event: 'log', level: 'error', details, message }) },
       onConverted: (outcomes) => post({ event: 'converted', outcomes }),
       onPatientsChanged: (ids) => post({ event: 'changed', ids: [...ids] }),
