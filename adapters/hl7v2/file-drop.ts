@@ -1,14 +1,16 @@
 /**
  * Directory drop for batch files: FHS/BHS-wrapped batches and plain files holding many messages
  * (CR, LF or CRLF, optionally MLLP-framed). Each message goes through the same acceptance as
- * MLLP. A file whose messages were all accepted (or duplicates) moves to `processed/`; a file with
- * refused messages moves to `failed/` beside a `<name>.report.txt` listing, per message, its
- * position, MSH-10 and the reason (no message content). Files are picked up after they have
+ * MLLP. A file whose messages were all accepted (or duplicates) moves to `processed/`, a file with
+ * refused messages to `failed/`; either way beside a `<name>.report.txt`, the file's
+ * acknowledgement: per message its position, MSH-10 and what an MLLP sender would have been
+ * told (AA, AA duplicate, or the refusal's code and reason; no message content). The report is
+ * written before the file moves, so a moved file always has one. Files are picked up after they have
  * stopped growing, so a half-copied file is never read. A file that cannot be read or moved (a
  * permission, a full disk, a vanished subdirectory) is logged and left for the next poll: one
  * bad file never stops the drop, let alone the server.
  */
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { decodeMessageBytes, splitSegments } from './er7.ts';
@@ -132,32 +134,44 @@ export class FileDrop {
   async #process(name: string, path: string): Promise<FileReport> {
     const messages = decodeBatch(await readFile(path), this.#options.defaultCharset);
     const outcomes: AcceptanceOutcome[] = await Promise.all(messages.map((m) => this.#acceptance.submit(m)));
-    const problems: string[] = [];
-    let accepted = 0;
-    let duplicates = 0;
-    outcomes.forEach((o, i) => {
-      if (o.kind === 'accepted') accepted++;
-      else if (o.kind === 'duplicate') duplicates++;
-      else if (o.kind === 'unavailable') problems.push(`message ${i + 1} (MSH-10 ${o.message.controlId}): store unavailable, file left for retry`);
-      else if (o.kind === 'refused' || o.kind === 'unreadable') {
-        const controlId = o.kind === 'unreadable' ? o.salvagedControlId : o.message.controlId;
-        problems.push(`message ${i + 1} (MSH-10 ${controlId || 'unknown'}): ${o.refusal.ackCode} ${o.refusal.hl7Code}: ${o.refusal.text}`);
+    const counts = { file: name, accepted: 0, duplicates: 0, refused: 0 };
+    // Nothing is lost: what was accepted is de-duplicated when the file is read again.
+    if (outcomes.some((o) => o.kind === 'unavailable')) return counts;
+    const lines = outcomes.map((o, i) => {
+      const controlId = o.kind === 'unreadable' ? o.salvagedControlId : o.message.controlId;
+      const at = `message ${i + 1} (MSH-10 ${controlId || 'unknown'})`;
+      switch (o.kind) {
+        case 'accepted':
+          counts.accepted++;
+          return `${at}: AA accepted`;
+        case 'duplicate':
+          counts.duplicates++;
+          return `${at}: AA duplicate of an accepted message, not applied again`;
+        case 'refused':
+        case 'unreadable':
+          counts.refused++;
+          return `${at}: ${o.refusal.ackCode} ${o.refusal.hl7Code}: ${o.refusal.text}`;
+        default:
+          return `${at}: an acknowledgement, taken without an answer`;
       }
     });
-    if (outcomes.some((o) => o.kind === 'unavailable')) {
-      // Nothing is lost: accepted ones are de-duplicated when the file is read again.
-      return { file: name, accepted, duplicates, refused: problems.length };
+    if (messages.length === 0) {
+      counts.refused++;
+      lines.push('no HL7 message (no MSH segment) in file');
     }
-    if (messages.length === 0) problems.push('no HL7 message (no MSH segment) in file');
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const target = problems.length ? 'failed' : 'processed';
-    await mkdir(join(this.#options.dir, target), { recursive: true }); // an operator may have removed it
-    await rename(path, join(this.#options.dir, target, `${stamp}-${name}`));
-    if (problems.length) {
-      await writeFile(join(this.#options.dir, 'failed', `${stamp}-${name}.report.txt`), `${problems.join('\n')}\n`);
-      this.#log.warn({ refused: problems.length, accepted }, 'hl7v2 batch file had refused messages (see its report in failed/)');
+    const target = join(this.#options.dir, counts.refused ? 'failed' : 'processed');
+    const moved = join(target, `${stamp}-${name}`);
+    await mkdir(target, { recursive: true }); // an operator may have removed it
+    await writeFile(`${moved}.report.txt`, `${lines.join('\n')}\n`);
+    try {
+      await rename(path, moved);
+    } catch (error) {
+      await rm(`${moved}.report.txt`, { force: true }); // the retry writes the report anew
+      throw error;
     }
-    return { file: name, accepted, duplicates, refused: problems.length };
+    if (counts.refused) this.#log.warn({ refused: counts.refused, accepted: counts.accepted }, 'hl7v2 batch file had refused messages (see its report in failed/)');
+    return counts;
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,8 @@
  * on another node, and the converting node tells the listening node to read the outcomes its
  * senders await as application ACKs, both at once instead of at the next fallback look at the
  * store (`storePollMs`). Only wake-ups: a channel carries nothing but the publishing node's
- * random id (so a node ignores its own signals), and nothing depends on delivery. When Redis is
+ * random id (so a node ignores its own signals), and nothing depends on delivery (a node looks
+ * once whenever its subscription is (re)established, for what it missed meanwhile). When Redis is
  * down, publishing is skipped immediately and subscribers reconnect by themselves, so a Redis
  * outage never delays or blocks an ACK.
  */
@@ -38,7 +39,12 @@ export class InboxSignal {
     };
     this.#publisher.on('error', quiet);
     this.#subscriber.on('error', quiet);
-    this.#subscriber.on('ready', () => (this.#reported = false));
+    this.#subscriber.on('ready', () => {
+      this.#reported = false;
+      // Signals sent while this node was not subscribed are lost: look once now, not at the fallback.
+      handlers.accepted();
+      handlers.converted();
+    });
     this.#subscriber.on('message', (channel: string, node: string) => {
       if (node === this.#node) return; // this node acted on it already
       if (channel === this.#channels.accepted) handlers.accepted();

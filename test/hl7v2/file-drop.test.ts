@@ -1,7 +1,8 @@
 /**
  * The directory drop: FHS/BHS batches and plain multi-message files are accepted message by
  * message (each decoded by its own MSH-18); good files move to processed/, files with refused
- * messages to failed/ with a report; a file that cannot be handled waits for the next poll.
+ * messages to failed/, each beside its report (every message's acknowledgement); a file that
+ * cannot be handled waits for the next poll.
  */
 import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ t.test('splitBatch drops the FHS/BHS/BTS/FTS envelope and starts a message at ea
   t.same(splitBatch('no message here\n'), []);
 });
 
-t.test('files in the drop directory are accepted and moved aside; bad ones reported', async (t) => {
+t.test('files in the drop directory are accepted and moved aside, each beside its acknowledgement report', async (t) => {
   const drop = mkdtempSync(join(tmpdir(), 'medrec-hl7v2-drop-'));
   const src = await openSource({ mllp: false, fileDrop: { dir: drop, pollMs: 3_600_000 } });
   t.teardown(() => src.close());
@@ -39,15 +40,21 @@ t.test('files in the drop directory are accepted and moved aside; bad ones repor
 
   const processed = readdirSync(join(drop, 'processed'));
   const failed = readdirSync(join(drop, 'failed'));
+  const moved = (dir: string[]): string[] => dir.filter((f) => !f.endsWith('.report.txt')).map((f) => f.replace(/^[^Z]*Z-/, '')).sort();
   t.same(readdirSync(drop).filter((f) => f !== 'processed' && f !== 'failed'), [], 'nothing left in the drop');
-  t.equal(processed.length, 2, 'batch and plain file processed');
-  t.ok(processed.some((f) => f.endsWith('batch-001.hl7')) && processed.some((f) => f.endsWith('plain.txt')));
-  t.equal(failed.filter((f) => !f.endsWith('.report.txt')).length, 2, 'mixed and junk files failed');
-  const report = readFileSync(join(drop, 'failed', failed.find((f) => f.endsWith('mixed.hl7.report.txt'))!), 'utf8');
-  t.match(report, /message 2 \(MSH-10 D-5\): AR 200: message type ZZZ is not supported/);
+  t.same(moved(processed), ['batch-001.hl7', 'plain.txt'], 'batch and plain file processed');
+  t.same(moved(failed), ['junk.bin', 'mixed.hl7'], 'mixed and junk files failed');
+  for (const [dir, names] of [['processed', processed], ['failed', failed]] as const) {
+    t.same(names.filter((f) => f.endsWith('.report.txt')).sort(), names.filter((f) => !f.endsWith('.report.txt')).map((f) => `${f}.report.txt`).sort(), `every file in ${dir}/ has its report beside it`);
+  }
+  const reportOf = (dir: string, names: string[], name: string): string => readFileSync(join(drop, dir, names.find((f) => f.endsWith(`-${name}.report.txt`))!), 'utf8');
+  t.equal(reportOf('processed', processed, 'batch-001.hl7'), 'message 1 (MSH-10 D-1): AA accepted\nmessage 2 (MSH-10 D-2): AA accepted\n');
+  t.equal(reportOf('processed', processed, 'plain.txt'), 'message 1 (MSH-10 D-3): AA accepted\nmessage 2 (MSH-10 D-1): AA duplicate of an accepted message, not applied again\n',
+    'a message already accepted from another file is reported as a duplicate');
+  const report = reportOf('failed', failed, 'mixed.hl7');
+  t.equal(report, 'message 1 (MSH-10 D-4): AA accepted\nmessage 2 (MSH-10 D-5): AR 200: message type ZZZ is not supported\n');
   t.notMatch(report, /9005/, 'the report names positions and control ids, not patient data');
-  const junk = readFileSync(join(drop, 'failed', failed.find((f) => f.endsWith('junk.bin.report.txt'))!), 'utf8');
-  t.match(junk, /no HL7 message/);
+  t.equal(reportOf('failed', failed, 'junk.bin'), 'no HL7 message (no MSH segment) in file\n');
 
   const patients = (await src.all('Patient')).map((p) => p.id).sort();
   t.same(patients, ['9001', '9002', '9003', '9004'].map(localId), 'valid messages from every file accepted; the D-1 repeat was a duplicate');
@@ -99,7 +106,8 @@ t.test('a file that cannot be moved is logged without its name and retried; the 
   rmSync(join(drop, 'processed'));
   // A scan of the poll loop may be under way (and may have met the fault): scan until the file went.
   while (existsSync(join(drop, 'Doe-Jane-9201.hl7'))) await source.scanFileDrop();
-  t.same(readdirSync(join(drop, 'processed')).map((f) => f.endsWith('-Doe-Jane-9201.hl7')), [true], 'processed once the fault is gone, into a recreated processed/');
+  t.same(readdirSync(join(drop, 'processed')).map((f) => f.replace(/^[^Z]*Z-/, '')).sort(), ['Doe-Jane-9201.hl7', 'Doe-Jane-9201.hl7.report.txt'],
+    'processed once the fault is gone, into a recreated processed/, with one report');
   await source.drain();
   t.ok(await source.store.read('Patient', localId('9201')));
 });

@@ -1,7 +1,7 @@
 /**
  * The PostgreSQL back end (production) behaves like the SQLite one: the demo feed streamed over
  * MLLP, duplicates not applied twice, a reused MSH-10 refused, search, dead letters, and the state kept across a reopen.
- * Uses its own database on the machine's PostgreSQL (127.0.0.1:5432, user postgres, trust).
+ * Uses a private database on the machine's PostgreSQL (see test/support/postgres-database.ts).
  */
 import t from 'tap';
 import pg from 'pg';
@@ -9,18 +9,14 @@ import { readFileSync } from 'node:fs';
 import type { AllergyIntolerance, MedicationRequest, Patient } from '@medplum/fhirtypes';
 import { HL7_DEMO_FEED, HL7_DEMO_LOCAL_IDS } from '../../adapters/hl7v2/demo-feed-source.ts';
 import { splitBatch } from '../../adapters/hl7v2/file-drop.ts';
+import { createPostgresDatabase } from '../support/postgres-database.ts';
 import { client, localId, message, msaOf, msh, openSource, pid, RawMllp, seg, sendWithClient } from './support/hl7v2-harness.ts';
 
-const DATABASE = 'medrec_hl7v2_test';
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
-const URL = `postgres://postgres@127.0.0.1:5432/${DATABASE}`;
+const database = await createPostgresDatabase('medrec_hl7v2');
+t.teardown(() => database.drop());
+const URL = database.url;
 
 t.test('PostgreSQL store', async (t) => {
-  const admin = new pg.Client({ connectionString: ADMIN });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DATABASE}`);
-  await admin.end();
   const options = { store: { kind: 'postgres', connectionString: URL, schema: 'hl7v2_pgtest' } };
 
   const s = await openSource(options, 'hl7-pg');
@@ -141,7 +137,7 @@ t.test('PostgreSQL dropping idle connections (a restart, a failover) costs nothi
   await s.source.drain();
   const admin = new pg.Client({ connectionString: URL });
   await admin.connect();
-  const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [DATABASE]);
+  const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database.name]);
   await admin.end();
   t.ok((rowCount ?? 0) > 0, 'the idle connections were cut');
   t.equal((await sendWithClient(hl7, message([msh({ type: 'ADT^A08^ADT_A01', control: 'DROP-2' }), pid('2')]))).code, 'AA');

@@ -3,7 +3,7 @@
  * a shared PostgreSQL inbox: node A listens (no converter), node B converts, woken across nodes
  * through Redis. Acceptance never depends on Redis (the inbox is PostgreSQL), so every message
  * still gets AA during the outage, every AA'd message is in the store exactly once, and node B
- * converts each exactly once (falling back to polling while Redis is away).
+ * converts each exactly once (falling back to looking in the store while Redis is away).
  */
 import t from 'tap';
 import pg from 'pg';
@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Observation } from '@medplum/fhirtypes';
 import { startRedisServer, type RedisServer } from '../../server/embedded/redis-server.ts';
+import { requireServer } from '../support/database-servers.ts';
+import { postgresDatabase } from '../support/postgres-database.ts';
 import { message, msaOf, msh, openSource, pid, RawMllp, seg } from './support/hl7v2-harness.ts';
 
 const TOTAL = 10_000;
 const WINDOW = 250;
-const DATABASE = 'medrec_hl7v2_redis_test';
-const URL = `postgres://postgres@127.0.0.1:5432/${DATABASE}`;
 
 function result(n: number): string {
   return message([
@@ -29,11 +29,8 @@ function result(n: number): string {
 }
 
 t.test('10,000 messages while Redis is killed and restarted: every AA stored and converted exactly once', async (t) => {
-  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DATABASE}`);
-  await admin.end();
+  if (!(await requireServer(t, 'postgres'))) return;
+  const URL = await postgresDatabase(t, 'medrec_hl7v2_redis');
 
   const redisDir = mkdtempSync(join(tmpdir(), 'medrec-hl7v2-redis-'));
   let redis: RedisServer = await startRedisServer({ dir: redisDir, fsync: 'always' });
