@@ -5,8 +5,10 @@
  * search that issued them is aborted. `assertReadOnly` proves the session is read-only before
  * the adapter serves anything.
  *
- * Date and time columns come back as text (`YYYY-MM-DD[ HH:MM:SS]`) on every dialect, read as
- * UTC, so nothing depends on the process's time zone.
+ * Date and time columns without a zone come back as the text the database holds
+ * (`YYYY-MM-DD[ HH:MM:SS]`) on every dialect, never converted by the driver; the adapter reads
+ * them on the source's wall clock (`timezone`, see wall-clock.ts), so nothing depends on the
+ * process's time zone. A PostgreSQL `timestamptz` is an instant and comes back as a Date.
  */
 import { Kysely, MysqlDialect, PostgresDialect, sql, type Dialect } from 'kysely';
 import { createPool as createMysqlPool } from 'mysql2';

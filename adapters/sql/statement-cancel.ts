@@ -2,9 +2,11 @@
  * Cancelling a running statement when the search that issued it is aborted (the caller gave up,
  * the source deadline passed). The adapter runs its queries inside `withStatementSignal`; the
  * drivers' connections run each statement through `runCancellable`, which, on abort, asks the
- * database to stop that statement (PostgreSQL `pg_cancel_backend`, MariaDB/MySQL `KILL QUERY`,
- * SQLite: the statement's thread is abandoned) and hands the connection back only once the
- * cancel has landed, so it never hits the connection's next statement.
+ * database to stop that statement (PostgreSQL `pg_cancel_backend` and MariaDB/MySQL `KILL QUERY`
+ * from a separate short-lived connection; SQLite: the connection's child process is killed with
+ * its statement, and the connection starts a new one on its next use) and settles only once that
+ * cancel request has finished, so the connection goes back to the pool free of the statement and
+ * the cancel never hits the connection's next one.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
