@@ -28,10 +28,11 @@ export interface AccessRequest {
   /** Resource types `_include`/`_revinclude` would add. */
   readonly includeTypes: readonly string[];
   /**
-   * Asked before the record is known (a read, before any source is asked): the answer only
-   * gates the call, and the decision naming the record's patients follows (and is the one audited).
+   * A read decided before its record is known (`patients` empty; no source asked yet): the one
+   * decision of the read. An allowed one is audited when the caller settles it
+   * (`AccessDecision.settle`) with the record's patients and what was answered.
    */
-  readonly preflight?: boolean;
+  readonly awaitsRecord?: boolean;
   /** A read's logical id (the one resource asked for): the caller's own fhirUser record is readable. */
   readonly id?: string;
 }
@@ -48,8 +49,24 @@ export interface AccessGrant {
   allows(patient: string | undefined, source: SourceRef, resourceType: string): boolean;
 }
 
+/** How a read decided before its record was known ended (what its audit record says). */
+export interface ReadSettlement {
+  /** 200: served; otherwise what the caller was answered (5xx from the source as 503). */
+  readonly status: 200 | 403 | 404 | 503;
+  readonly reason?: string;
+  /** The patients of the record read (none when it was not read). */
+  readonly patients: readonly string[];
+  /** The source asked, if any. */
+  readonly sources: readonly string[];
+}
+
 export type AccessDecision =
-  | { readonly allowed: true; readonly grant: AccessGrant }
+  | {
+      readonly allowed: true;
+      readonly grant: AccessGrant;
+      /** For `awaitsRecord` requests: called once when the read has ended. */
+      readonly settle?: (outcome: ReadSettlement) => void;
+    }
   /**
    * 403 when the caller may know the record exists; 404 where existence itself would leak;
    * 503 when the permissions cannot be known fresh enough (fail closed: chain or store away).

@@ -11,6 +11,7 @@ import type {
   AccessGrant,
   AccessPolicy,
   AccessRequest,
+  ReadSettlement,
   SourceRef,
 } from '../access/access-policy.ts';
 import type { PermissionEntry, PermissionSnapshot } from '../access/permission-snapshot.ts';
@@ -58,10 +59,20 @@ export class ChainAccessPolicy implements AccessPolicy {
   }
 
   async decide(context: AccessContext | undefined, request: AccessRequest): Promise<AccessDecision> {
-    const decision = await this.#decide(context, request);
-    // An allowed preflight is not an access yet: the decision naming the record's patients follows.
-    if (!request.preflight || !decision.result.allowed) this.#o.onDecision?.(decision.record);
-    return decision.result;
+    const { result, record } = await this.#decide(context, request);
+    if (!request.awaitsRecord || !result.allowed) {
+      this.#o.onDecision?.(record);
+      return result;
+    }
+    // Decided before the record is known: audited once the read ends, naming the record's patients.
+    let settled = false;
+    const settle = (outcome: ReadSettlement) => {
+      if (settled) return;
+      settled = true;
+      const { reason, ...rest } = outcome;
+      this.#o.onDecision?.({ ...record, ...rest, outcome: outcome.status === 200 ? 'allowed' : 'refused', ...(reason ? { reason } : {}) });
+    };
+    return { ...result, settle };
   }
 
   async #decide(

@@ -99,26 +99,44 @@ export class FhirService {
     const local = this.#deps.ids.decode(id);
     const source = local ? this.#deps.sources.get(local.sourceId) : undefined;
     if (!local || !source || !source.adapter.capabilities().resources[resourceType]) throw notFoundError(`${resourceType}/${id}`);
-    // Decided before the source is asked: a read no grant of the caller's can allow never reaches it.
-    const preflight = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: [], includeTypes: [], preflight: true, id });
-    if (!preflight.allowed) throw denied(preflight.status, preflight.reason);
+    // One decision, before the source is asked (a read no grant of the caller's can allow never
+    // reaches it); its audit record is settled below with the record's patients and the answer.
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: [], includeTypes: [], awaitsRecord: true, id });
+    if (!decision.allowed) throw denied(decision.status, decision.reason);
+    let patients: string[] = [];
+    const settle = (status: 200 | 403 | 404 | 503, reason?: string) =>
+      decision.settle?.({ status, ...(reason ? { reason } : {}), patients, sources: [source.sourceId] });
     // No grant reaches this type at this provider: refused whatever the id, so nothing leaks.
-    if (!mayHold(preflight.grant, source, resourceType)) throw denied(403, `no permission to read ${resourceType} held by ${source.name}`);
+    if (!mayHold(decision.grant, source, resourceType)) {
+      const reason = `no permission to read ${resourceType} held by ${source.name}`;
+      settle(403, reason);
+      throw denied(403, reason);
+    }
     const result = await callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (signal) =>
       source.adapter.read(resourceType, local.localId, signal),
     );
     if (!result.ok) {
+      settle(503, 'the source did not answer');
       throw new FhirHttpError(result.issue.code === 'timeout' ? 504 : 503, [{ ...result.issue, severity: 'error' }]);
     }
     const resource = result.value;
-    if (!resource || resource.resourceType !== resourceType) throw notFoundError(`${resourceType}/${id}`);
+    if (!resource || resource.resourceType !== resourceType) {
+      settle(404, 'no such record');
+      throw notFoundError(`${resourceType}/${id}`);
+    }
     const localPatients = compartmentPatients(resource);
-    const keys = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
-    const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: keys, includeTypes: [], id });
-    if (!decision.allowed) throw denied(decision.status, decision.reason);
-    if (!this.#visible(decision.grant, source, resource, localPatients)) throw notFoundError(`${resourceType}/${id}`);
+    patients = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
+    // Another patient's record, or one the grants do not reach: as not-found as a made-up id.
+    if (!this.#visible(decision.grant, source, resource, localPatients)) {
+      settle(404, 'no permission for this record');
+      throw notFoundError(`${resourceType}/${id}`);
+    }
     const presented = this.presenter.present(source, resource);
-    if (!withinScopeConstraints(ctx.access, presented)) throw outsideConstraints();
+    if (!withinScopeConstraints(ctx.access, presented)) {
+      settle(403, 'outside the granted scope constraints');
+      throw outsideConstraints();
+    }
+    settle(200);
     return presented;
   }
 

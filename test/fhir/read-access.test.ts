@@ -5,8 +5,10 @@
  */
 import t from 'tap';
 import type { AccessContext } from '../../server/access/access-context.ts';
+import type { AccessPolicy } from '../../server/access/access-policy.ts';
 import type { PermissionEntry, PermissionSnapshot } from '../../server/access/permission-snapshot.ts';
 import { ChainAccessPolicy } from '../../server/authz/chain-access-policy.ts';
+import type { AccessDecisionRecord } from '../../server/authz/chain-access-policy.ts';
 import { SyncFreshness } from '../../server/authz/sync-freshness.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { parseResourceScope } from '../../smart-on-fhir/scopes.ts';
@@ -23,10 +25,16 @@ const snapshots: Record<string, PermissionEntry[]> = {
 };
 const freshness = new SyncFreshness({ maxHeadAgeMs: 24 * 3600_000, maxRedisSilenceMs: 24 * 3600_000 });
 freshness.observe({ cursor: 1, head: 1, headSeenAt: Date.now() });
-const policy = new ChainAccessPolicy({
+// What the audit trail is handed: one record per access.
+const decisions: AccessDecisionRecord[] = [];
+let decides = 0;
+const chainPolicy = new ChainAccessPolicy({
   snapshots: { get: async (subject): Promise<PermissionSnapshot> => ({ subject, blockNumber: 1, entries: snapshots[subject] ?? [] }) },
   freshness,
+  sources: () => sources,
+  onDecision: (record) => decisions.push(record),
 });
+const policy: AccessPolicy = { decide: (context, request) => ((decides += 1), chainPolicy.decide(context, request)) };
 
 // Counts the reads that reach each source (the embedded adapters themselves answer them).
 const reads: Record<string, number> = {};
@@ -86,4 +94,45 @@ t.test('a type no grant reaches at that provider is refused before the source is
   t.equal(reads.hospital ?? 0, before, 'the source was never asked');
   const clinicCondition = await read('clinician', 'Condition/clinic.anything');
   t.equal(clinicCondition.statusCode, 403, 'nor is a provider the grant does not name');
+});
+
+t.test('a read is one access decision and one audit record, naming the patient of the record read', async (t) => {
+  const own = await firstId('Observation', alice);
+  const others = await firstId('Observation', bob);
+  const condition = await firstId('Condition', alice);
+  const observed = async (caller: string, path: string) => {
+    decisions.length = 0;
+    decides = 0;
+    const res = await read(caller, path);
+    return { status: res.statusCode, decides, records: decisions.map(({ at: _at, ...r }) => r) };
+  };
+
+  const served = await observed('alice', `Observation/${own}`);
+  t.equal(served.status, 200);
+  t.equal(served.decides, 1, 'the policy is asked once');
+  t.match(served.records, [{ subject: alice, resourceType: 'Observation', action: 'read', outcome: 'allowed', status: 200, patients: [alice], sources: [own.split('.')[0]] }]);
+  t.equal(served.records.length, 1, 'one record');
+
+  const hidden = await observed('alice', `Observation/${others}`);
+  t.equal(hidden.status, 404);
+  t.equal(hidden.decides, 1);
+  t.match(hidden.records, [{ outcome: 'refused', status: 404, patients: [bob] }], "the refused read is recorded under the record's patient");
+  t.equal(hidden.records.length, 1);
+
+  const beyondGrant = await observed('clinician', `Observation/${own}`);
+  t.equal(beyondGrant.status, 403);
+  t.match(beyondGrant.records, [{ subject: clinician, outcome: 'refused', status: 403, patients: [] }], 'refused before the source is asked: no patient known');
+  t.equal(beyondGrant.records.length, 1);
+
+  const granted = await observed('clinician', `Condition/${condition}`);
+  t.equal(granted.status, 200);
+  t.equal(granted.decides, 1);
+  t.match(granted.records, [{ subject: clinician, outcome: 'allowed', patients: [alice] }]);
+  t.equal(granted.records.length, 1);
+
+  const merged = await observed('alice', `Patient/${alice}`);
+  t.equal(merged.status, 200);
+  t.equal(merged.decides, 1, 'a merged Patient read too');
+  t.match(merged.records, [{ resourceType: 'Patient', outcome: 'allowed', patients: [alice] }]);
+  t.equal(merged.records.length, 1);
 });
