@@ -85,9 +85,10 @@ const resourceIdsComponent: EmbeddedComponent = {
   name: 'resource-ids',
   async start(ctx) {
     if (!ctx.redisUrl) return;
-    const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 1 });
-    ctx.deps = { ...ctx.deps, idDigests: new RedisDigestMap(redis) };
-    return async () => void (await redis.quit().catch(() => redis.disconnect()));
+    const digests = new RedisDigestMap(new Redis(ctx.redisUrl, { maxRetriesPerRequest: 1 }));
+    ctx.deps = { ...ctx.deps, idDigests: digests };
+    // Every id handed out is stored before the connection closes.
+    return () => digests.close();
   },
 };
 

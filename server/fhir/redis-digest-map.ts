@@ -4,7 +4,12 @@
  * goes out once its new ids are written), and ids a request names that this process has not seen
  * are fetched from Redis before the request is decoded. An in-process map in front keeps the
  * hot path synchronous.
+ *
+ * A write is kept until Redis has it: one the connection gave up on while Redis was away (its
+ * offline queue flushed with an error) is sent again, so `flush()` and `close()` return only
+ * once every id accepted so far is stored (or the connection was ended by its owner).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { BoundedDigestMap } from './ids.ts';
 import type { DigestReverseMap, SourceLocalId } from './ids.ts';
@@ -15,6 +20,10 @@ export interface RedisDigestMapOptions {
   readonly keyPrefix?: string;
   readonly ttlSeconds?: number;
 }
+
+/** Waits between resending a write Redis did not take (doubling up to the maximum). */
+const RETRY_BASE_MS = 50;
+const RETRY_MAX_MS = 1_000;
 
 export class RedisDigestMap implements DigestReverseMap {
   readonly #local = new BoundedDigestMap();
@@ -35,17 +44,35 @@ export class RedisDigestMap implements DigestReverseMap {
   set(id: string, value: SourceLocalId): void {
     if (this.#local.get(id)) return;
     this.#local.set(id, value);
-    const write = this.#redis.set(this.#prefix + id, JSON.stringify([value.sourceId, value.localId]), 'EX', this.#ttlSeconds)
-      // A lost write only means another replica answers 404 for this id until it sees it itself.
-      .catch(() => undefined)
-      .finally(() => this.#writes.delete(write));
+    const write = this.#store(this.#prefix + id, JSON.stringify([value.sourceId, value.localId])).finally(() => this.#writes.delete(write));
     this.#writes.add(write);
   }
 
-  readonly #writes = new Set<Promise<unknown>>();
+  readonly #writes = new Set<Promise<void>>();
 
+  /** Sends the write until Redis acknowledges it; stops only when the connection was ended for good. */
+  async #store(key: string, payload: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#redis.set(key, payload, 'EX', this.#ttlSeconds);
+        return;
+      } catch {
+        // `end`: disconnected by its owner (or reconnecting given up): nothing can take the write.
+        if (this.#redis.status === 'end') return;
+        await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Resolves once every id set so far is stored, including writes waiting for Redis to return. */
   async flush(): Promise<void> {
     while (this.#writes.size > 0) await Promise.all(this.#writes);
+  }
+
+  /** Stores every accepted id, then closes the connection (QUIT). */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
   async prefetch(ids: readonly string[]): Promise<void> {
