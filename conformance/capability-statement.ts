@@ -8,7 +8,10 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { searchParamSupport } from './search-param-support.ts';
 import type { SourceSupport } from './search-param-support.ts';
 
-/** Receives the generated statement and returns it amended (e.g. `rest[0].security`). */
+/**
+ * Receives the generated statement and returns it amended (e.g. `rest[0].security`): a function
+ * of the statement alone, as the FHIR layer caches its result per contributor.
+ */
 export type CapabilityContributor = (statement: CapabilityStatement) => CapabilityStatement;
 
 export interface CapabilityInput {

@@ -95,13 +95,23 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     return reply.type(FHIR_JSON).send(body);
   };
 
-  // Keyed on what the sources declare now: an upstream's rediscovered capabilities change it.
+  // The statement is built from the base, what the sources declare now (an upstream's
+  // rediscovered capabilities change it) and the contributors in place; nothing in it depends on
+  // the caller. The cache key covers all three, so a changed input is never answered from cache.
   const capabilityCache = new Map<string, { key: string; body: string; etag: string }>();
+  // Contributors are functions of the statement alone: their identity stands for their output.
+  const contributorIds = new WeakMap<CapabilityContributor, number>();
+  let contributorsSeen = 0;
+  const contributorId = (c: CapabilityContributor) => {
+    let id = contributorIds.get(c);
+    if (id === undefined) contributorIds.set(c, (id = contributorsSeen++));
+    return id;
+  };
   app.get('/metadata', async (request, reply) => {
     const url = base(request);
     const sources = options.sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() }));
-    const contributors = options.capabilityContributors ?? [];
-    const key = hash('sha256', `${JSON.stringify(sources)}|${contributors.length}`, 'base64url');
+    const contributors = [...(options.capabilityContributors ?? [])];
+    const key = hash('sha256', `${JSON.stringify(sources)}|${contributors.map(contributorId).join(',')}`, 'base64url');
     let cached = capabilityCache.get(url);
     if (cached?.key !== key) {
       const statement = buildCapabilityStatement({ base: url, sources, software: options.software, maxCount: MAX_COUNT, contributors });

@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Resource } from '@medplum/fhirtypes';
 import { EmbeddedAdapter } from '../../adapters/embedded/embedded-adapter.ts';
+import type { CapabilityContributor } from '../../conformance/capability-statement.ts';
 import { demoApp, json, source } from './fhir-app.ts';
 
 t.test('metadata states what the registered sources really serve, and which source evaluates each parameter', async (t) => {
@@ -39,6 +40,20 @@ t.test('another plugin can contribute to the statement (e.g. SMART security)', a
   t.teardown(() => app.close());
   const cs = json(await app.inject({ method: 'GET', url: '/fhir/metadata' }));
   t.equal(cs.rest[0].security.service[0].coding[0].code, 'SMART-on-FHIR');
+});
+
+t.test('a contributor put in place after start amends the statement from then on (the cache does not hide it)', async (t) => {
+  const security = (code: string): CapabilityContributor => (cs) => ({ ...cs, rest: cs.rest?.map((r) => ({ ...r, security: { service: [{ coding: [{ code }] }] } })) });
+  const contributors: CapabilityContributor[] = [security('first')];
+  const app = await demoApp({ deps: { capabilityContributors: contributors } });
+  t.teardown(() => app.close());
+  const metadata = async () => app.inject({ method: 'GET', url: '/fhir/metadata' });
+  const before = await metadata();
+  t.equal(json(before).rest[0].security.service[0].coding[0].code, 'first');
+  contributors[0] = security('second');
+  const after = await metadata();
+  t.equal(json(after).rest[0].security.service[0].coding[0].code, 'second');
+  t.not(after.headers.etag, before.headers.etag, 'and the ETag changes with it');
 });
 
 t.test('a newly registered source kind shows up with its own types', async (t) => {
