@@ -20,6 +20,7 @@ import { openAccessPolicy } from './access/access-policy.ts';
 import type { AccessPolicy } from './access/access-policy.ts';
 import type { AppConfig } from './config/config.ts';
 import { fhirPlugin } from './fhir/fhir-plugin.ts';
+import { createFhirService } from './fhir/fhir-service.ts';
 import type { DigestReverseMap } from './fhir/ids.ts';
 import type { PatientLinks } from './fhir/patient-links.ts';
 import { SourceDirectory } from './fhir/source-directory.ts';
@@ -86,20 +87,26 @@ export async function buildApp(config: AppOptions, deps: AppDeps): Promise<Fasti
     allowedHeaders: ['authorization', 'content-type', 'accept', 'prefer', 'if-none-match', 'x-request-id'],
   });
 
-  // Authorization (SMART) registers here: its onRequest hook sets request.accessContext for
-  // every route below, and it passes its CapabilityStatement contribution via deps.
-  if (deps.smart) await app.register(smartOnFhir, deps.smart);
-
   const sources = new SourceDirectory(deps.sources);
-  await app.register(healthRoutes, { sources, checks: deps.readinessChecks });
-  await app.register(fhirPlugin, {
-    prefix: '/fhir',
+  const fhir = createFhirService({
     sources,
     links: deps.patientLinks,
-    accessPolicy: deps.accessPolicy ?? openAccessPolicy,
+    policy: deps.accessPolicy ?? openAccessPolicy,
+    // Random per process when absent (cursors and digested ids then die with it).
     secret: config.cursorSecret ?? cryptoRandomSecret(),
     digests: deps.idDigests,
     sourceTimeoutMs: config.sourceTimeoutMs,
+  });
+
+  // Authorization (SMART) registers here: its onRequest hook sets request.accessContext for
+  // every route below, and it passes its CapabilityStatement contribution via deps. It reads
+  // through the FHIR service directly (an EHR launch's encounter).
+  if (deps.smart) await app.register(smartOnFhir, { ...deps.smart, fhir });
+
+  await app.register(healthRoutes, { sources, checks: deps.readinessChecks });
+  await app.register(fhirPlugin, {
+    prefix: '/fhir',
+    service: fhir,
     publicBaseUrl: config.publicUrl ? `${config.publicUrl}/fhir` : undefined,
     software: { name: pkg.name, version: pkg.version },
     capabilityContributors: deps.smart ? [...(deps.capabilityContributors ?? []), smartCapabilityContributor(deps.smart)] : deps.capabilityContributors,

@@ -242,7 +242,7 @@ export function registerAuthorizeRoutes(app: FastifyInstance, ctx: SmartContext)
         return reply.code(403).type('text/html').send(errorPage('Not allowed', 'You may not open that patient’s records.'));
       }
       if (q.encounter) {
-        const check = await checkLaunchEncounter(app, ctx, { user: session.address, clientId: client.clientId, patient, encounter: q.encounter });
+        const check = await checkLaunchEncounter(ctx, { user: session.address, clientId: client.clientId, patient, encounter: q.encounter });
         if (!check.ok) return reply.code(check.status).type('text/html').send(errorPage('Cannot launch', check.reason));
       }
       const launch: LaunchRecord = { clientId: client.clientId, subject: session.address, patient, ...(q.encounter ? { encounter: q.encounter } : {}) };

@@ -3,6 +3,8 @@
  * options that shape it.
  */
 import type { Redis } from 'ioredis';
+import type { Resource } from '@medplum/fhirtypes';
+import type { AccessContext } from '../server/access/access-context.ts';
 import type { PermissionSnapshot } from '../server/access/permission-snapshot.ts';
 import type { ClientAuthenticator } from './client-authentication.ts';
 import type { ClientRegistry, ParticipantClient, ParticipantResolver, SmartClient } from './clients.ts';
@@ -26,6 +28,11 @@ export interface DemoSigner extends DemoIdentityChoice {
   signMessage(message: string): Promise<string>;
 }
 
+/** The FHIR layer's read (`FhirService.read`): the caller's access decides, as for any read. */
+export interface FhirReads {
+  read(resourceType: string, id: string, ctx: { readonly access?: AccessContext }): Promise<Resource>;
+}
+
 export interface SmartAuthOptions {
   /** The server's public origin (scheme://host[:port]); the OIDC issuer. */
   readonly publicUrl: string;
@@ -43,6 +50,8 @@ export interface SmartAuthOptions {
   readonly resolveParticipantClient?: ParticipantResolver;
   /** Every backend client known only on chain, for the client list. */
   readonly listParticipantClients?: () => Promise<readonly ParticipantClient[]>;
+  /** The FHIR layer, for reads made with a user's own access (an EHR launch's encounter). */
+  readonly fhir?: FhirReads;
   /** One-click demo sign-in; never set in production. */
   readonly demoSigners?: readonly DemoSigner[];
   /** Chain id in SIWE messages; default 31337 (the embedded chain). */

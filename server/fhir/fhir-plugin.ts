@@ -1,9 +1,9 @@
 /**
  * The FHIR R4 REST plugin (registered under `/fhir`): capabilities, read, search by GET and
- * POST, Patient compartment search and `$everything`, over the federation (FhirService).
- * Other plugins reach it through its options: `accessPolicy` (the chain-backed policy) and
- * `capabilityContributors` (e.g. SMART's oauth-uris extension). `request.accessContext`,
- * set by the SMART layer's onRequest hook, is what the access policy is asked about.
+ * POST, Patient compartment search and `$everything`, over the federation (the FhirService it
+ * is given, which other plugins may call directly too). `capabilityContributors` amend the
+ * statement (e.g. SMART's oauth-uris extension). `request.accessContext`, set by the SMART
+ * layer's onRequest hook, is what the access policy is asked about.
  */
 import { hash } from 'node:crypto';
 import formbody from '@fastify/formbody';
@@ -13,29 +13,17 @@ import { buildCapabilityStatement } from '../../conformance/capability-statement
 import type { CapabilityContributor } from '../../conformance/capability-statement.ts';
 import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
 import { isResourceType } from '@medplum/core';
-import type { AccessPolicy } from '../access/access-policy.ts';
 import { FHIR_JSON } from '../plugins/errors.ts';
 import { isFormEncoded, negotiateJson } from './content-negotiation.ts';
-import { CursorSealer } from './cursor.ts';
-import { FhirService } from './fhir-service.ts';
-import { isPatientKey, ResourceIdCodec } from './ids.ts';
-import type { DigestReverseMap } from './ids.ts';
+import type { FhirService } from './fhir-service.ts';
+import { isPatientKey } from './ids.ts';
 import { FhirHttpError } from './outcomes.ts';
-import type { PatientLinks } from './patient-links.ts';
 import { MAX_COUNT, parseFhirSearch } from './search-request.ts';
 import type { QueryInput, SummaryMode } from './search-request.ts';
-import type { SourceDirectory } from './source-directory.ts';
 import { subset } from './subsetting.ts';
 
 export interface FhirPluginOptions {
-  readonly sources: SourceDirectory;
-  readonly links: PatientLinks;
-  readonly accessPolicy: AccessPolicy;
-  /** Secret for cursors and digested ids; random per process when absent (cursors then die with it). */
-  readonly secret: string | Buffer;
-  /** Where digested ids are kept for decoding (a shared store across replicas); in-process when absent. */
-  readonly digests?: DigestReverseMap;
-  readonly sourceTimeoutMs: number;
+  readonly service: FhirService;
   /** Absolute public URL of the FHIR base; derived from each request's Host when absent. */
   readonly publicBaseUrl?: string;
   readonly software: { readonly name: string; readonly version: string };
@@ -58,16 +46,8 @@ function etagOf(body: string): string {
 
 export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOptions): Promise<void> {
   loadFhirDefinitions();
-  const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
-  const ids = new ResourceIdCodec(secret, options.digests);
-  const service = new FhirService({
-    sources: options.sources,
-    links: options.links,
-    ids,
-    policy: options.accessPolicy,
-    cursors: new CursorSealer(secret),
-    sourceTimeoutMs: options.sourceTimeoutMs,
-  });
+  const { service } = options;
+  const { sources, ids } = service;
   app.decorate('fhirService', service);
   await app.register(formbody, { bodyLimit: app.initialConfig.bodyLimit });
 
@@ -75,7 +55,7 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     options.publicBaseUrl?.replace(/\/$/, '') ?? `${request.protocol}://${request.host}${app.prefix}`;
 
   const served = (type: string) => {
-    if (options.sources.serving(type).length > 0) return;
+    if (sources.serving(type).length > 0) return;
     const known = isResourceType(type);
     throw new FhirHttpError(404, [{ severity: 'error', code: 'not-supported', details: { text: known ? `No source serves ${type}` : `Unknown resource type ${type}` } }]);
   };
@@ -109,12 +89,12 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
   };
   app.get('/metadata', async (request, reply) => {
     const url = base(request);
-    const sources = options.sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() }));
+    const declared = sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() }));
     const contributors = [...(options.capabilityContributors ?? [])];
-    const key = hash('sha256', `${JSON.stringify(sources)}|${contributors.map(contributorId).join(',')}`, 'base64url');
+    const key = hash('sha256', `${JSON.stringify(declared)}|${contributors.map(contributorId).join(',')}`, 'base64url');
     let cached = capabilityCache.get(url);
     if (cached?.key !== key) {
-      const statement = buildCapabilityStatement({ base: url, sources, software: options.software, maxCount: MAX_COUNT, contributors });
+      const statement = buildCapabilityStatement({ base: url, sources: declared, software: options.software, maxCount: MAX_COUNT, contributors });
       const body = JSON.stringify(statement);
       cached = { key, body, etag: etagOf(body) };
       if (capabilityCache.size > 64) capabilityCache.clear(); // Host-derived bases: bounded

@@ -16,10 +16,10 @@ import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { forEachBounded } from './bounded-concurrency.ts';
 import { buildSearchset } from './bundle.ts';
 import type { SearchsetEntry } from './bundle.ts';
-import { CURSOR_TTL_MS, MAX_BACK_PAGES, searchFingerprint } from './cursor.ts';
-import type { CursorSealer, CursorState, Positions } from './cursor.ts';
-import { isPatientKey } from './ids.ts';
-import type { ResourceIdCodec } from './ids.ts';
+import { CURSOR_TTL_MS, CursorSealer, MAX_BACK_PAGES, searchFingerprint } from './cursor.ts';
+import type { CursorState, Positions } from './cursor.ts';
+import { isPatientKey, ResourceIdCodec } from './ids.ts';
+import type { DigestReverseMap } from './ids.ts';
 import { mergePatient } from './merged-patient.ts';
 import type { LocalPatient } from './merged-patient.ts';
 import { mergeSources } from './merger.ts';
@@ -44,6 +44,30 @@ export interface FhirServiceDeps {
   readonly cursors: CursorSealer;
   /** Per-source deadline for one call. */
   readonly sourceTimeoutMs: number;
+}
+
+/** What a FhirService is made from, as the application configures it. */
+export interface FhirServiceOptions {
+  readonly sources: SourceDirectory;
+  readonly links: PatientLinks;
+  readonly policy: AccessPolicy;
+  /** Secret for cursors and digested ids. */
+  readonly secret: string | Buffer;
+  /** Where digested ids are kept for decoding (a shared store across replicas); in-process when absent. */
+  readonly digests?: DigestReverseMap;
+  readonly sourceTimeoutMs: number;
+}
+
+export function createFhirService(options: FhirServiceOptions): FhirService {
+  const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
+  return new FhirService({
+    sources: options.sources,
+    links: options.links,
+    ids: new ResourceIdCodec(secret, options.digests),
+    policy: options.policy,
+    cursors: new CursorSealer(secret),
+    sourceTimeoutMs: options.sourceTimeoutMs,
+  });
 }
 
 export interface CallContext {
@@ -89,6 +113,11 @@ export class FhirService {
 
   get sources(): SourceDirectory {
     return this.#deps.sources;
+  }
+
+  /** The id codec: a response waits for the ids it issued to be stored (`flush`). */
+  get ids(): ResourceIdCodec {
+    return this.#deps.ids;
   }
 
   // ---------------------------------------------------------------- read
