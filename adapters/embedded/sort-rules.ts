@@ -1,7 +1,11 @@
 /**
- * `_sort` evaluated in memory: one comparator used by in-memory sources to order their results
- * and by the federation merger to interleave several sources' already-sorted pages. Using the
- * same comparator on both sides is what makes the k-way merge correct.
+ * `_sort` evaluated in memory: one comparator used by in-memory sources to order their results,
+ * by the federation merger to interleave several sources' already-sorted pages, and by the
+ * upstream FHIR adapter to check an upstream's order. Using the same comparator everywhere is
+ * what makes the k-way merge correct, and it follows FHIR's rules so that an upstream sorting as
+ * FHIR says is in order by it: a resource with several values sorts by its lowest ascending and
+ * its highest descending, a Period by its start ascending and its end descending, and a
+ * resource without a value sorts last either way.
  */
 import type { SortRule } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
@@ -14,7 +18,7 @@ export type SortKey = ReadonlyArray<SortValue | null>;
 
 const DATE_LIKE = /^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
-function scalar(value: unknown): SortValue | undefined {
+function scalar(value: unknown, descending: boolean): SortValue | undefined {
   if (typeof value === 'number') return value;
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'string') {
@@ -27,27 +31,37 @@ function scalar(value: unknown): SortValue | undefined {
   }
   if (value && typeof value === 'object') {
     const v = value as Record<string, unknown>;
-    if ('start' in v || 'end' in v) return scalar(v.start ?? v.end); // Period
-    if ('value' in v && (typeof v.value === 'number' || typeof v.value === 'string')) return scalar(v.value); // Quantity, Identifier
-    if (Array.isArray(v.coding)) return scalar((v.coding[0] as Record<string, unknown> | undefined)?.code ?? v.text); // CodeableConcept
-    if ('code' in v) return scalar(v.code); // Coding
-    if ('family' in v || 'given' in v) return scalar([v.family, ...((v.given as unknown[]) ?? [])].filter(Boolean).join(' ')); // HumanName
-    if ('reference' in v) return scalar(v.reference);
-    if ('text' in v) return scalar(v.text);
+    // Period: the bound the direction looks at (the other one when that one is open).
+    if ('start' in v || 'end' in v) return scalar(descending ? (v.end ?? v.start) : (v.start ?? v.end), descending);
+    if ('value' in v && (typeof v.value === 'number' || typeof v.value === 'string')) return scalar(v.value, descending); // Quantity, Identifier
+    if (Array.isArray(v.coding)) return scalar((v.coding[0] as Record<string, unknown> | undefined)?.code ?? v.text, descending); // CodeableConcept
+    if ('code' in v) return scalar(v.code, descending); // Coding
+    if ('family' in v || 'given' in v) return scalar([v.family, ...((v.given as unknown[]) ?? [])].filter(Boolean).join(' '), descending); // HumanName
+    if ('reference' in v) return scalar(v.reference, descending);
+    if ('text' in v) return scalar(v.text, descending);
   }
   return undefined;
 }
 
-/** The value a resource sorts by for one `_sort` code: `undefined` sorts last in both directions. */
-export function sortValue(resource: Resource, code: string): SortValue | undefined {
+/**
+ * The value a resource sorts by for one `_sort` code in one direction: of several values the one
+ * that comes first (the lowest ascending, the highest descending); `undefined` sorts last.
+ */
+export function sortValue(resource: Resource, code: string, descending = false): SortValue | undefined {
   if (code === '_id') return resource.id;
   let cached = sortValueCache.get(resource);
   if (!cached) sortValueCache.set(resource, (cached = new Map()));
-  if (cached.has(code)) return cached.get(code);
-  const value = code === '_lastUpdated'
-    ? scalar(resource.meta?.lastUpdated)
-    : searchParamValues(resource, code).map(scalar).find((v): v is SortValue => v !== undefined);
-  cached.set(code, value);
+  const key = descending ? `-${code}` : code;
+  if (cached.has(key)) return cached.get(key);
+  let value: SortValue | undefined;
+  if (code === '_lastUpdated') value = scalar(resource.meta?.lastUpdated, descending);
+  else {
+    for (const found of searchParamValues(resource, code)) {
+      const v = scalar(found, descending);
+      if (v !== undefined && (value === undefined || compareValues(v, value, descending) < 0)) value = v;
+    }
+  }
+  cached.set(key, value);
   return value;
 }
 
@@ -70,14 +84,15 @@ function compareValues(a: SortValue | undefined, b: SortValue | undefined, desce
 /** Orders by the rules; equal keys compare 0 so callers keep a stable secondary order. */
 export function compareBySortRules(a: Resource, b: Resource, rules: readonly SortRule[]): number {
   for (const rule of rules) {
-    const c = compareValues(sortValue(a, rule.code), sortValue(b, rule.code), rule.descending === true);
+    const descending = rule.descending === true;
+    const c = compareValues(sortValue(a, rule.code, descending), sortValue(b, rule.code, descending), descending);
     if (c !== 0) return c;
   }
   return 0;
 }
 
 export function sortKeyOf(resource: Resource, rules: readonly SortRule[]): SortKey {
-  return rules.map((rule) => sortValue(resource, rule.code) ?? null);
+  return rules.map((rule) => sortValue(resource, rule.code, rule.descending === true) ?? null);
 }
 
 export function compareSortKeys(a: SortKey, b: SortKey, rules: readonly SortRule[]): number {

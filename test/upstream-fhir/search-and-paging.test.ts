@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Operator } from '@medplum/core';
 import t from 'tap';
+import type { Resource } from '@medplum/fhirtypes';
 import { SourceUnavailableError, type SourcePage, type SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { createFhirAdapter, type FhirUpstreamAdapter } from '../../adapters/fhir/fhir-adapter.ts';
 import { clinicalRecords, recordingLogger, signal, sourceConfig, testContext } from './support/fixtures.ts';
@@ -141,6 +142,40 @@ t.test('an upstream that ignores _sort is refused for sorted searches, within a 
   const second = await adapter.search({ ...sorted, count: 1, page: first.next }, signal());
   t.ok((first.resources[0] as { effectiveDateTime: string }).effectiveDateTime > (second.resources[0] as { effectiveDateTime: string }).effectiveDateTime, 'by chance still descending');
   await t.rejects(adapter.search({ ...sorted, count: 1, page: second.next }, signal()), { name: 'SourceCannotEvaluateError' }, 'the third page rises again');
+});
+
+t.test('an upstream sorting as FHIR says is used: several values sort by the lowest ascending and the highest descending, a Period by its start ascending and its end descending', async (t) => {
+  const subject = { reference: 'Patient/p1' };
+  const observation = (id: string, effective: Record<string, unknown>) => ({ resourceType: 'Observation', id, status: 'final', code: { text: 'weight' }, subject, ...effective }) as Resource;
+  const goal = (id: string, dues: string[]) => ({ resourceType: 'Goal', id, lifecycleStatus: 'active', description: { text: 'goal' }, subject, target: dues.map((dueDate) => ({ dueDate })) }) as Resource;
+  // The first value of each is not the one FHIR sorts by.
+  const periodYear = observation('year', { effectivePeriod: { start: '2020-01-01', end: '2020-12-31' } });
+  const june = observation('june', { effectiveDateTime: '2020-06-01' });
+  const july = observation('july', { effectivePeriod: { start: '2020-07-01', end: '2020-07-02' } });
+  const undated = observation('undated', {});
+  const late = goal('late-first', ['2025-01-01', '2021-01-01']);
+  const middle = goal('one-target', ['2023-01-01']);
+  const early = goal('early-first', ['2022-01-01', '2024-01-01']);
+  const cases: Array<{ type: string; sort: string; order: Resource[] }> = [
+    { type: 'Observation', sort: 'date', order: [periodYear, june, july, undated] },
+    { type: 'Observation', sort: '-date', order: [periodYear, july, june, undated] },
+    { type: 'Goal', sort: 'target-date', order: [late, early, middle] },
+    { type: 'Goal', sort: '-target-date', order: [late, early, middle] },
+  ];
+  for (const { type, sort, order } of cases) {
+    // It answers in the order the records were stored in: the FHIR order, whatever our comparator thinks.
+    const upstream = await startTestUpstream({ resources: order, capability: { Observation: ['patient', 'subject', 'date'], Goal: ['patient', 'subject', 'target-date'] } });
+    t.teardown(() => upstream.close());
+    upstream.faults.ignoreSort = true;
+    const adapter = (await createFhirAdapter(sourceConfig(`sorted-${type.toLowerCase()}`, { baseUrl: upstream.baseUrl }), testContext(dataDir))) as FhirUpstreamAdapter;
+    t.teardown(() => adapter.close());
+    const rule = { code: sort.replace(/^-/, ''), descending: sort.startsWith('-') };
+    const query = { resourceType: type, filters: [], patients: ['p1'], sort: [rule] };
+    const whole = await adapter.search({ ...query, count: 100 }, signal());
+    t.same(whole.resources.map((r) => r.id), order.map((r) => r.id), `_sort=${sort} on one page`);
+    const paged = await allPages(adapter, { ...query, count: 1 });
+    t.same(paged.ids, order.map((r) => r.id), `_sort=${sort} across pages`);
+  }
 });
 
 t.test('reads return the resource, undefined when the upstream does not have it', async (t) => {
