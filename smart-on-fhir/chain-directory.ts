@@ -19,10 +19,12 @@ const ROLES: Record<number, ParticipantRole | undefined> = {
   [Role.Proxy]: 'proxy',
   [Role.Researcher]: 'researcher',
   [Role.Clinician]: 'clinician',
-  [Role.Organisation]: 'provider',
+  // A provider only while the provider registry says so (as the authorization indexes decide it).
+  [Role.Organisation]: 'organisation',
 };
 
-const SYSTEM_ROLES: ReadonlySet<ParticipantRole | undefined> = new Set(['pharmacy', 'researcher', 'provider']);
+/** Directory roles whose participants act as systems (a current provider is one too, from the registry). */
+const SYSTEM_ROLES: ReadonlySet<ParticipantRole | undefined> = new Set(['pharmacy', 'researcher']);
 
 /** Where a provider's node publishes its Backend Services keys: beside its registered FHIR base. */
 function nodeJwksUrl(fhirBaseUrl: string): string | undefined {
@@ -33,6 +35,8 @@ function nodeJwksUrl(fhirBaseUrl: string): string | undefined {
 
 interface Entry {
   readonly info: ParticipantInfo;
+  /** A current member of the provider registry. */
+  readonly provider: boolean;
   readonly jwksUrl?: string;
   readonly at: number;
 }
@@ -58,11 +62,12 @@ export function chainDirectory(runner: ContractRunner, addresses: { participantD
     if (isProvider) {
       const provider = await registry.read('getProvider', address);
       const jwksUrl = participant.jwksUrl || nodeJwksUrl(provider.fhirBaseUrl);
-      entry = { info: { displayName: provider.name, role: 'provider' }, ...(jwksUrl ? { jwksUrl } : {}), at: Date.now() };
+      entry = { info: { displayName: provider.name, role: 'provider' }, provider: true, ...(jwksUrl ? { jwksUrl } : {}), at: Date.now() };
     } else {
       const role = ROLES[Number(participant.role)];
       entry = {
         info: { ...(participant.displayName ? { displayName: participant.displayName } : {}), ...(role ? { role } : {}) },
+        provider: false,
         ...(participant.jwksUrl ? { jwksUrl: participant.jwksUrl } : {}),
         at: Date.now(),
       };
@@ -74,8 +79,8 @@ export function chainDirectory(runner: ContractRunner, addresses: { participantD
 
   const resolveParticipantClient = async (address: string): Promise<ParticipantClient | undefined> => {
     const entry = await lookup(address);
-    // Only organisations acting as systems: pharmacies, research organisations and provider nodes with keys.
-    if (!entry.jwksUrl || !SYSTEM_ROLES.has(entry.info.role)) return undefined;
+    // Only organisations acting as systems: pharmacies, research organisations and current providers' nodes, with keys.
+    if (!entry.jwksUrl || !(entry.provider || SYSTEM_ROLES.has(entry.info.role))) return undefined;
     return { address: address.toLowerCase(), displayName: entry.info.displayName ?? address, jwksUri: entry.jwksUrl };
   };
 

@@ -15,8 +15,11 @@ import type { SigningKeys } from './signing-keys.ts';
 import type { SiweLogin } from './siwe-login.ts';
 import type { TokenService } from './tokens.ts';
 
-/** Participant roles as the participant directory knows them. */
-export type ParticipantRole = 'patient' | 'clinician' | 'proxy' | 'pharmacy' | 'researcher' | 'provider';
+/**
+ * Participant roles as the participant directory knows them; `provider` is a current member of
+ * the provider registry, `organisation` a directory organisation that is not (or no longer) one.
+ */
+export type ParticipantRole = 'patient' | 'clinician' | 'proxy' | 'pharmacy' | 'researcher' | 'provider' | 'organisation';
 
 export interface ParticipantInfo {
   readonly displayName?: string;

@@ -5,11 +5,14 @@
  */
 import t from 'tap';
 import { createServer } from 'node:http';
+import { Wallet } from 'ethers';
+import { Role } from '../../contracts/bindings/ParticipantDirectory.ts';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { startEmbeddedChain } from '../../server/embedded/chain.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { chainDirectory } from '../../smart-on-fhir/chain-directory.ts';
+import { NODE_JWKS_PATH } from '../../adapters/fhir/node-keys.ts';
 import { startSmartServer } from './support/smart-server.ts';
 
 const keys = await generateKeyPair('ES384', { extractable: true });
@@ -19,7 +22,12 @@ await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve))
 const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
 t.teardown(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
 
-const chain = await startEmbeddedChain({ seed: true, blockTime: 0, jwksUrl: (handle) => (handle === 'pharmacy' ? jwksUrl : '') });
+const chain = await startEmbeddedChain({
+  seed: true,
+  blockTime: 0,
+  jwksUrl: (handle) => (handle === 'pharmacy' ? jwksUrl : ''),
+  fhirBaseUrl: (handle) => (handle === 'hospital' ? 'https://hospital.example/fhir' : ''),
+});
 t.teardown(() => chain.stop());
 const directory = chainDirectory(chain.provider, chain.addresses);
 
@@ -31,6 +39,20 @@ t.test('roles and names come from the directory and the provider registry', asyn
   t.equal(hospital?.role, 'provider');
   t.ok(hospital?.displayName);
   t.same(await directory.resolveParticipantClient(demoAddress('alice')), undefined, 'patients are never backend clients');
+});
+
+t.test('provider-ness comes from the provider registry, not from the directory role', async (t) => {
+  const hospital = demoAddress('hospital');
+  t.match(await directory.resolveParticipantClient(hospital), { address: hospital, jwksUri: `https://hospital.example${NODE_JWKS_PATH}` }, "a registered provider is a backend client, with its node's keys");
+  // An organisation in the directory that the providers never admitted (or removed), with keys of its own.
+  const organisation = Wallet.createRandom(chain.provider);
+  await chain.client.register(organisation, { role: Role.Organisation, displayName: 'Not A Provider Clinic', jwksUrl });
+  const address = organisation.address.toLowerCase();
+  const info = await directory.describeParticipant(address);
+  t.equal(info?.role, 'organisation', 'described as an organisation, not a provider');
+  t.equal(info?.displayName, 'Not A Provider Clinic');
+  t.same(await directory.resolveParticipantClient(address), undefined, 'and no backend client');
+  t.notOk((await directory.listParticipantClients()).some((c) => c.address === address), 'nor listed as one');
 });
 
 t.test('a pharmacy known only on chain gets a Backend Services token as its own address', async (t) => {
