@@ -34,7 +34,7 @@ import { callSource } from './source-call.ts';
 import { MAX_COUNT, normalizedSearch } from './search-request.ts';
 import type { FhirSearch } from './search-request.ts';
 import type { FederatedSource, SourceDirectory } from './source-directory.ts';
-import { subset } from './subsetting.ts';
+import { subset, SUBSETTED } from './subsetting.ts';
 
 export interface FhirServiceDeps {
   readonly sources: SourceDirectory;
@@ -214,7 +214,12 @@ export class FhirService {
     );
     const order = this.#deps.sources.all();
     const found = parts.filter((p): p is LocalPatient => !!p).sort((a, b) => order.indexOf(a.source) - order.indexOf(b.source));
-    return { patient: found.length > 0 ? mergePatient(key, found, this.presenter) : undefined, parts: found, issues };
+    if (found.length === 0) return { parts: found, issues };
+    const patient = mergePatient(key, found, this.presenter);
+    // A source that may hold the person did not answer: what it holds is missing, and the
+    // Patient says so wherever it is served (a read has no OperationOutcome to carry it).
+    if (issues.length > 0) patient.meta = { ...patient.meta, tag: [...(patient.meta?.tag ?? []), SUBSETTED] };
+    return { patient, parts: found, issues };
   }
 
   // ---------------------------------------------------------------- search

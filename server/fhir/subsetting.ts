@@ -18,7 +18,9 @@ function keep(resource: Resource, names: ReadonlySet<string>): Resource {
     if (names.has(key) || names.has(base)) out[key] = value;
   }
   const meta = { ...((out.meta as Record<string, unknown> | undefined) ?? resource.meta ?? {}) } as Record<string, unknown>;
-  meta.tag = [...((meta.tag as unknown[] | undefined) ?? []), SUBSETTED];
+  const tags = (meta.tag as Array<{ system?: string; code?: string }> | undefined) ?? [];
+  // Already tagged when a source of a merged Patient could not answer.
+  meta.tag = tags.some((t) => t.system === SUBSETTED.system && t.code === SUBSETTED.code) ? tags : [...tags, SUBSETTED];
   out.meta = meta;
   return out as unknown as Resource;
 }

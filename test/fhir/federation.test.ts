@@ -75,6 +75,26 @@ t.test('a person whose only provider fails is a 503 naming it, not a 404', async
   t.equal((await app.inject({ method: 'GET', url: '/fhir/Patient/0x00000000000000000000000000000000000f00da' })).statusCode, 404, 'a person no one holds is still not found');
 });
 
+t.test('a merged Patient read while one of its sources fails is served tagged SUBSETTED', async (t) => {
+  const links = demoLinks();
+  links.add({ patient: alice, sourceId: 'flaky', localId: 'x-1' });
+  const app = await demoApp({ extraSources: [source('flaky', flakySource('broken'))], deps: { patientLinks: links } });
+  t.teardown(() => app.close());
+  const subsetted = (patient: any) => (patient.meta?.tag ?? []).filter((tag: any) => tag.code === 'SUBSETTED' && tag.system === 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue');
+  const res = await app.inject({ method: 'GET', url: `/fhir/Patient/${alice}` });
+  t.equal(res.statusCode, 200, 'what the other providers hold is served');
+  const partial = json(res);
+  t.ok(partial.link.length > 0);
+  t.equal(subsetted(partial).length, 1, 'tagged: part of the person is missing');
+  t.equal(subsetted(json(await app.inject({ method: 'GET', url: `/fhir/Patient/${alice}?_summary=true` }))).length, 1, 'once, also when subsetted by _summary');
+  const everything = json(await app.inject({ method: 'GET', url: `/fhir/Patient/${alice}/$everything` }));
+  t.equal(subsetted(everything.entry.find((e: any) => e.resource.resourceType === 'Patient').resource).length, 1, 'and wherever else it is served');
+
+  const whole = await demoApp();
+  t.teardown(() => whole.close());
+  t.same(subsetted(json(await whole.inject({ method: 'GET', url: `/fhir/Patient/${alice}` }))), [], 'a Patient every source answered for is not tagged');
+});
+
 t.test("Patient?_id with a provider's own Patient id finds what a read finds", async (t) => {
   const app = await demoApp();
   t.teardown(() => app.close());
