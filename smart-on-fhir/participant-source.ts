@@ -2,9 +2,9 @@
  * The participant directory as a FHIR source: the `fhirUser` record of every non-patient
  * participant, built from what the chain says about an address (display name and role; nothing
  * else, and nothing that is PHI). Clinicians and providers are Practitioners, every other role
- * (proxy, pharmacy, researcher, an organisation that is no provider) a Person: a RelatedPerson names exactly one patient,
- * while a proxy may act for several, and naming them in a record others may read would disclose
- * the delegation. Patients are `Patient/<address>`, the merged patient, not served here.
+ * (proxy, pharmacy, researcher, an organisation that is no provider) a Person: a RelatedPerson
+ * names exactly one patient, while a proxy may act for several, and naming them in a record
+ * others may read would disclose the delegation. Patients are `Patient/<address>`, the merged patient, not served here.
  * Ids are the address (`Practitioner/directory.0x…` once the FHIR layer prefixes the source);
  * searches answer `_id` only, as the directory cannot be listed.
  */

@@ -90,7 +90,7 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
   app.get('/metadata', async (request, reply) => {
     const url = base(request);
     const declared = sources.all().map((s) => ({ sourceId: s.sourceId, capabilities: s.adapter.capabilities() }));
-    const contributors = [...(options.capabilityContributors ?? [])];
+    const contributors = options.capabilityContributors ?? [];
     const key = hash('sha256', `${JSON.stringify(declared)}|${contributors.map(contributorId).join(',')}`, 'base64url');
     let cached = capabilityCache.get(url);
     if (cached?.key !== key) {
