@@ -31,6 +31,9 @@ export interface FhirPluginOptions {
   readonly capabilityContributors?: readonly CapabilityContributor[];
 }
 
+/** How long an answer waits for the ids it issued to be stored before it is refused (503). */
+const ID_STORE_WAIT_MS = 2_000;
+
 const TYPE_PARAM = { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' } as const;
 const ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } as const;
 
@@ -69,9 +72,12 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     }
   });
 
-  // Ids issued while answering are stored first: a client may take them to any replica.
+  // Ids issued while answering are stored first: a client may take them to any replica. While
+  // the id store is away the answer is 503 after a short wait (the writes carry on).
   const send = async (reply: FastifyReply, body: unknown) => {
-    await ids.flush();
+    if (!(await ids.flush(ID_STORE_WAIT_MS))) {
+      throw new FhirHttpError(503, [{ severity: 'error', code: 'transient', details: { text: 'resource ids cannot be stored right now (id store unavailable); retry shortly' } }]);
+    }
     return reply.type(FHIR_JSON).send(body);
   };
 

@@ -37,8 +37,8 @@ export interface DigestReverseMap {
   set(digestId: string, value: SourceLocalId): void;
   /** Makes these ids answerable by `get` (a shared store fetches what this process has not seen). */
   prefetch?(digestIds: readonly string[]): Promise<void>;
-  /** Resolves once every id `set` so far is stored (a shared store writes asynchronously). */
-  flush?(): Promise<void>;
+  /** Whether every id `set` so far is stored, waiting at most `withinMs` (a shared store writes asynchronously). */
+  flush?(withinMs?: number): Promise<boolean>;
 }
 
 const DIGEST_ID = /^[a-z0-9-]{1,16}\.\.[0-9a-f]{32}$/;
@@ -85,9 +85,9 @@ export class ResourceIdCodec {
     if (digested.length > 0) await this.#digests.prefetch(digested);
   }
 
-  /** Before answering: the ids just issued are stored, so any replica can decode them. */
-  async flush(): Promise<void> {
-    await this.#digests.flush?.();
+  /** Before answering: whether the ids just issued are stored within `withinMs`, so any replica can decode them. */
+  async flush(withinMs?: number): Promise<boolean> {
+    return (await this.#digests.flush?.(withinMs)) ?? true;
   }
 
   /** The source and local id behind a global id, or undefined when it is not one of ours. */

@@ -6,8 +6,9 @@
  * hot path synchronous.
  *
  * A write is kept until Redis has it: one the connection gave up on while Redis was away (its
- * offline queue flushed with an error) is sent again, so `flush()` and `close()` return only
- * once every id accepted so far is stored (or the connection was ended by its owner).
+ * offline queue flushed with an error) is sent again. A response waits a bounded time for its ids
+ * (`flush(ms)` says whether they were stored; the FHIR layer answers 503 otherwise, as the
+ * permission checks do while Redis is away), and `close()` waits a bounded time for all of them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
@@ -24,6 +25,8 @@ export interface RedisDigestMapOptions {
 /** Waits between resending a write Redis did not take (doubling up to the maximum). */
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_MS = 1_000;
+/** How long a stopping server waits for ids Redis has not taken yet. */
+const CLOSE_WAIT_MS = 5_000;
 
 export class RedisDigestMap implements DigestReverseMap {
   readonly #local = new BoundedDigestMap();
@@ -49,8 +52,9 @@ export class RedisDigestMap implements DigestReverseMap {
   }
 
   readonly #writes = new Set<Promise<void>>();
+  #closed = false;
 
-  /** Sends the write until Redis acknowledges it; stops only when the connection was ended for good. */
+  /** Sends the write until Redis acknowledges it; stops once the map or its connection is closed. */
   async #store(key: string, payload: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -58,20 +62,31 @@ export class RedisDigestMap implements DigestReverseMap {
         return;
       } catch {
         // `end`: disconnected by its owner (or reconnecting given up): nothing can take the write.
-        if (this.#redis.status === 'end') return;
+        if (this.#closed || this.#redis.status === 'end') return;
         await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt));
       }
     }
   }
 
-  /** Resolves once every id set so far is stored, including writes waiting for Redis to return. */
-  async flush(): Promise<void> {
-    while (this.#writes.size > 0) await Promise.all(this.#writes);
+  /**
+   * Whether every id set so far is stored (writes waiting for Redis to return included), waiting
+   * at most `withinMs` (unbounded without it). Writes not done by then carry on.
+   */
+  async flush(withinMs?: number): Promise<boolean> {
+    const deadline = withinMs === undefined ? undefined : Date.now() + withinMs;
+    while (this.#writes.size > 0) {
+      const all = Promise.all(this.#writes).then(() => true);
+      const left = deadline === undefined ? undefined : deadline - Date.now();
+      if (left !== undefined && (left <= 0 || !(await Promise.race([all, sleep(left, false)])))) return false;
+      if (left === undefined) await all;
+    }
+    return true;
   }
 
-  /** Stores every accepted id, then closes the connection (QUIT). */
+  /** Stores the accepted ids Redis takes within a bound, then closes the connection (QUIT). */
   async close(): Promise<void> {
-    await this.flush();
+    await this.flush(CLOSE_WAIT_MS);
+    this.#closed = true;
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 

@@ -1,7 +1,7 @@
 /**
- * Digested ids issued while Redis is away are not lost: `flush()` (what a response waits for) and
- * `close()` (what a stopping server waits for) return only once every accepted id is on the server,
- * including writes the connection gave up on while it could not reach Redis.
+ * Digested ids issued while Redis is away are not lost: writes the connection gave up on while it
+ * could not reach Redis are sent again, `flush()` says whether every accepted id is on the server
+ * (a response waits for it a bounded time), and `close()` stores what Redis takes before quitting.
  */
 import { once } from 'node:events';
 import t from 'tap';
@@ -48,9 +48,10 @@ t.test('writes issued while Redis is briefly away are on the server after flush'
   // A command queued after those writes fails: the connection has given up on its offline queue.
   await t.rejects(client.ping(), 'the connection gave up on the queued commands');
   t.equal(map.get(id(2))?.localId, 'during-0', 'this process still decodes them');
+  t.equal(await map.flush(100), false, 'a bounded wait reports them not stored yet (a response would be 503)');
 
   server = await startRedisServer({ port });
-  await map.flush();
+  t.equal(await map.flush(), true);
   t.same(await stored(server.url, during), ['["hospital","during-0"]', '["hospital","during-1"]', '["hospital","during-2"]']);
 });
 
