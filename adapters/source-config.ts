@@ -16,6 +16,14 @@ export interface SourceConfig {
   readonly name: string;
   /** Kind-specific options, validated by the kind's factory. */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * `inline` (default): the adapter runs in the server process. `queue`: the server sends each
+   * call as a BullMQ job on the source's `adapter-<id>` queue to an adapter worker that runs the
+   * adapter (e.g. inside the hospital's network); see adapters/queue/queue-options.ts.
+   */
+  readonly via?: 'inline' | 'queue';
+  /** Queue settings of a `via: "queue"` source (key, prefix, deadline), read by both ends. */
+  readonly queue?: Readonly<Record<string, unknown>>;
 }
 
 /** What an adapter factory may use from the host process. */

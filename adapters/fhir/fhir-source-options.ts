@@ -43,6 +43,7 @@ export interface ResolvedFhirSource {
   readonly connections: number;
   readonly maxResponseBytes: number;
   readonly breaker: { readonly failureThreshold: number; readonly openMs: number };
+  /** The adapter's own token bucket; absent when the source's adapter queue enforces the limit. */
   readonly rateLimit?: RateLimitOptions;
   /** How long to wait before asking `/metadata` again after discovery failed. */
   readonly discoveryRetryMs: number;
@@ -143,7 +144,7 @@ export function resolveFhirSource(config: SourceConfig, options: ResolveOptions 
   const headers = (o.headers ?? {}) as Record<string, string>;
   if (typeof headers !== 'object' || !Object.values(headers).every((v) => typeof v === 'string')) fail('headers must map names to strings');
   const breaker = (o.breaker ?? {}) as Options;
-  const rateLimit = rateLimitOption(o.rateLimit, fail);
+  const rateLimit = rateLimitOption(o.rateLimit, config.via === 'queue', fail);
 
   return {
     preset: presetName,
@@ -172,20 +173,22 @@ export function withSlash(url: string): string {
 }
 
 /**
- * `rateLimit: { perSecond, burst? }`. `enforcedBy: "queue"` (a BullMQ limiter on per-source
- * adapter queues) is refused: nothing runs adapter calls through such queues, so the limit
- * would silently not hold. `enforcedBy: "inline"` is the only mode and may be omitted.
+ * `rateLimit: { perSecond, burst?, enforcedBy? }`. `enforcedBy: "inline"` (the default) is the
+ * adapter's own token bucket. `enforcedBy: "queue"` is the BullMQ limiter of the source's adapter
+ * queue (adapters/queue/queue-rate-limit.ts), shared by all its workers: only for a `via: "queue"`
+ * source (elsewhere nothing would enforce it), and the bucket then stays off.
  */
-function rateLimitOption(value: unknown, fail: (m: string) => never): RateLimitOptions | undefined {
+function rateLimitOption(value: unknown, viaQueue: boolean, fail: (m: string) => never): RateLimitOptions | undefined {
   if (value === undefined) return undefined;
-  const usage = 'rateLimit must be { perSecond: number > 0, burst?: whole number >= 1 }';
+  const usage = 'rateLimit must be { perSecond: number > 0, burst?: whole number >= 1, enforcedBy?: "inline" | "queue" }';
   if (typeof value !== 'object' || value === null) return fail(usage);
   const { perSecond, burst, enforcedBy, ...rest } = value as Record<string, unknown>;
-  if (enforcedBy === 'queue') return fail('rateLimit.enforcedBy "queue" is not supported: searches run inline in the server, so the limit is enforced inline (leave enforcedBy out)');
-  if (enforcedBy !== undefined && enforcedBy !== 'inline') return fail('rateLimit.enforcedBy must be "inline" (or left out)');
+  if (enforcedBy !== undefined && enforcedBy !== 'inline' && enforcedBy !== 'queue') return fail('rateLimit.enforcedBy must be "inline" or "queue" (or left out)');
+  if (enforcedBy === 'queue' && !viaQueue) return fail('rateLimit.enforcedBy "queue" needs the source to run through its adapter queue ("via": "queue"); leave enforcedBy out to limit inline');
   if (typeof perSecond !== 'number' || !(perSecond > 0)) return fail(usage);
   if (burst !== undefined && !(typeof burst === 'number' && Number.isInteger(burst) && burst >= 1)) return fail(usage);
   if (Object.keys(rest).length > 0) return fail(`${usage}; unknown ${Object.keys(rest).join(', ')}`);
+  if (enforcedBy === 'queue') return undefined;
   return { perSecond, ...(burst !== undefined ? { burst } : {}) };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Per-source request rate limit: a token bucket in this process, in front of every request the
- * source's adapter sends. Searches run inline in the server process (there are no per-source
- * adapter queues to hand the limit to), so the bucket is the limit.
+ * source's adapter sends (`rateLimit.enforcedBy: "inline"`). A `via: "queue"` source may hand the
+ * limit to its queue's BullMQ limiter instead (`enforcedBy: "queue"`), shared by all its workers.
  */
 export interface RateLimitOptions {
   /** Sustained requests per second to this upstream. */

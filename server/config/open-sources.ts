@@ -1,9 +1,11 @@
 /**
- * Opens configured sources through the adapter-kind registry. If one fails to open, the ones
- * already open are closed again and the error names the source.
+ * Opens configured sources through the adapter-kind registry, or, for `via: "queue"` sources,
+ * as a queued source whose adapter runs at an adapter worker (server/adapter-worker.ts). If one
+ * fails to open, the ones already open are closed again and the error names the source.
  */
 import type { AdapterContext, SourceConfig } from '../../adapters/source-config.ts';
 import { adapterKinds } from '../../adapters/registry.ts';
+import { createQueuedSource } from '../../adapters/queue/queued-source.ts';
 import type { FederatedSource } from '../fhir/source-directory.ts';
 
 export async function openSources(configs: readonly SourceConfig[], context: AdapterContext): Promise<FederatedSource[]> {
@@ -12,7 +14,7 @@ export async function openSources(configs: readonly SourceConfig[], context: Ada
     for (const config of configs) {
       const load = adapterKinds[config.kind];
       if (!load) throw new Error(`source ${config.id}: unknown kind ${config.kind}`);
-      const factory = await load();
+      const factory = config.via === 'queue' ? createQueuedSource : await load();
       const adapter = await factory(config, context);
       opened.push({ sourceId: config.id, provider: config.provider, name: config.name, adapter });
     }

@@ -9,6 +9,8 @@
  * ] }
  * ```
  * Kind-specific `options` are validated by the kind's factory when the source is opened.
+ * `"via": "queue"` with `"queue": { … }` (adapters/queue/queue-options.ts) sends the source's
+ * calls to an adapter worker (server/adapter-worker.ts) instead of running its adapter here.
  */
 import { readFile } from 'node:fs/promises';
 import type { SourceConfig } from '../../adapters/source-config.ts';
@@ -35,9 +37,13 @@ export function validateSources(input: unknown, where: string): SourceConfig[] {
     if (typeof s.provider !== 'string' || !PROVIDER.test(s.provider)) problems.push(`${at}.provider must be a 0x address or a lowercase handle`);
     if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 200) problems.push(`${at}.name must be a non-empty string`);
     if (s.options !== undefined && (typeof s.options !== 'object' || s.options === null || Array.isArray(s.options))) problems.push(`${at}.options must be an object`);
+    if (s.via !== undefined && s.via !== 'inline' && s.via !== 'queue') problems.push(`${at}.via must be "inline" or "queue"`);
+    if (s.queue !== undefined && (typeof s.queue !== 'object' || s.queue === null || Array.isArray(s.queue))) problems.push(`${at}.queue must be an object`);
+    else if (s.queue !== undefined && s.via !== 'queue') problems.push(`${at}.queue is only read with "via": "queue"`);
     sources.push({
       id: String(s.id), kind: String(s.kind), provider: String(s.provider).toLowerCase(), name: String(s.name),
       options: (s.options ?? {}) as Record<string, unknown>,
+      ...(s.via === 'queue' ? { via: 'queue' as const, queue: (s.queue ?? {}) as Record<string, unknown> } : {}),
     });
   });
   if (problems.length > 0) throw new ConfigError(problems);

@@ -177,10 +177,13 @@ t.test('rate limit: a token bucket per source, FIFO, abortable', async (t) => {
   t.ok(upstream.counters.searches >= 8);
 });
 
-t.test('rate limit options are checked: the queue mode, which nothing would enforce, is refused', async (t) => {
+t.test('rate limit options are checked: the queue mode only for a source that runs through its queue', async (t) => {
   const open = (rateLimit: unknown) => createFhirAdapter(sourceConfig('limited', { baseUrl: 'http://127.0.0.1:9/fhir', rateLimit }), testContext(dataDir));
-  await t.rejects(open({ perSecond: 5, enforcedBy: 'queue' }), /rateLimit.enforcedBy "queue" is not supported: searches run inline/);
-  await t.rejects(open({ perSecond: 5, enforcedBy: 'worker' }), /rateLimit.enforcedBy must be "inline"/);
+  await t.rejects(open({ perSecond: 5, enforcedBy: 'queue' }), /rateLimit.enforcedBy "queue" needs the source to run through its adapter queue \("via": "queue"\)/);
+  const queued = await createFhirAdapter({ ...sourceConfig('limited', { baseUrl: 'http://127.0.0.1:9/fhir', rateLimit: { perSecond: 5, enforcedBy: 'queue' }, timeoutMs: 200, maxAttempts: 1 }), via: 'queue' }, testContext(dataDir));
+  t.teardown(() => queued.close());
+  t.ok(queued, 'a via-queue source accepts it (the queue\'s limiter enforces it; see test/adapter-queue)');
+  await t.rejects(open({ perSecond: 5, enforcedBy: 'worker' }), /rateLimit.enforcedBy must be "inline" or "queue"/);
   await t.rejects(open({ perSecond: 0 }), /rateLimit must be \{ perSecond: number > 0/);
   await t.rejects(open({ perSecond: 5, burst: 0.5 }), /burst\?: whole number >= 1/);
   await t.rejects(open({ perSecond: 5, perMinute: 9 }), /unknown perMinute/);

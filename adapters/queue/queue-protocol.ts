@@ -1,0 +1,56 @@
+/**
+ * What a server and an adapter worker exchange over a source's queue. A job is named after its
+ * operation and carries only `{ sealed }`; its id is a random UUID. Calls, results and the
+ * published capabilities are sealed (sealed-payload.ts) in the places named here.
+ */
+import { OperationOutcomeError } from '@medplum/core';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import { SourceCannotEvaluateError, SourceUnavailableError, type SourceQuery } from '../ehr-adapter.ts';
+
+export type QueueCall =
+  | { readonly op: 'search'; readonly query: SourceQuery; readonly expiresAt: number }
+  | { readonly op: 'read'; readonly resourceType: string; readonly id: string; readonly expiresAt: number }
+  | { readonly op: 'health'; readonly expiresAt: number };
+
+export type QueueOp = QueueCall['op'];
+
+/** Adapter failures travel sealed inside a completed job: a job's failure text sits in Redis in clear. */
+export type QueueFailure =
+  | { readonly kind: 'unavailable'; readonly message: string }
+  | { readonly kind: 'cannot-evaluate'; readonly what: string }
+  | { readonly kind: 'bad-request'; readonly outcome: OperationOutcome }
+  /** The call's deadline passed before a worker took it (nobody waits for it any more). */
+  | { readonly kind: 'expired' };
+
+export type QueueResult = { readonly ok: true; readonly value?: unknown } | { readonly ok: false; readonly failure: QueueFailure };
+
+export interface QueueJobData {
+  readonly sealed: string;
+}
+
+export const callPlace = (sourceId: string, jobId: string): string => `medrec-adapter-queue|${sourceId}|${jobId}|call`;
+export const resultPlace = (sourceId: string, jobId: string): string => `medrec-adapter-queue|${sourceId}|${jobId}|result`;
+export const capabilitiesPlace = (sourceId: string): string => `medrec-adapter-queue|${sourceId}|capabilities`;
+
+/** Where the worker publishes the adapter's capabilities (sealed) beside the queue's own keys. */
+export const capabilitiesKey = (prefix: string, queueName: string): string => `${prefix}:${queueName}:medrec-capabilities`;
+
+export function failureOf(error: unknown): QueueFailure {
+  if (error instanceof SourceCannotEvaluateError) return { kind: 'cannot-evaluate', what: error.what };
+  if (error instanceof OperationOutcomeError) return { kind: 'bad-request', outcome: error.outcome };
+  return { kind: 'unavailable', message: error instanceof Error ? error.message : 'adapter failed' };
+}
+
+/** The error the adapter threw at the worker, as the server's planner knows it. */
+export function errorOf(sourceId: string, failure: QueueFailure): Error {
+  switch (failure.kind) {
+    case 'cannot-evaluate':
+      return new SourceCannotEvaluateError(sourceId, failure.what);
+    case 'bad-request':
+      return new OperationOutcomeError(failure.outcome);
+    case 'expired':
+      return new SourceUnavailableError(sourceId, 'the adapter worker took the call after its deadline');
+    case 'unavailable':
+      return new SourceUnavailableError(sourceId, failure.message);
+  }
+}
