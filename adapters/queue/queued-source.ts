@@ -47,8 +47,10 @@ export class QueuedSource implements EhrAdapter {
     this.queue = new Queue<QueueJobData, string, QueueOp>(options.queueName, {
       connection: queueConnection(context.redisUrl as string),
       prefix: options.prefix,
-      // Nothing stays behind: the waiting server has the result from the events stream.
+      // Nothing stays behind: the waiting server has the result from the events stream, which
+      // is kept short as results (sealed) can be large.
       defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
+      streams: { events: { maxLen: 2000 } },
     });
     this.queue.on('error', (err) => context.log.warn({ source: sourceId, err: err.message }, 'adapter queue connection error'));
     this.#events.on('error', (err) => context.log.warn({ source: sourceId, err: err.message }, 'adapter queue events connection error'));
@@ -61,22 +63,26 @@ export class QueuedSource implements EhrAdapter {
     if (!context.redisUrl) throw new Error(`source ${config.id} (via queue): needs Redis (REDIS_URL) to reach its adapter worker`);
     const redis = new Redis(context.redisUrl, { maxRetriesPerRequest: 1 });
     redis.on('error', () => undefined); // reported through the calls that fail
+    let source: QueuedSource | undefined;
     try {
       // Results are read from the events stream from its current end, so a job completing
       // right after it is added cannot slip past before the reader's first XREAD.
-      const eventsKey = `${options.prefix}:${options.queueName}:events`;
-      const last = await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
+      const last = await redis.xrevrange(`${options.prefix}:${options.queueName}:events`, '+', '-', 'COUNT', 1);
       const events = new QueueEvents(options.queueName, {
         connection: queueConnection(context.redisUrl),
         prefix: options.prefix,
         lastEventId: last[0]?.[0] ?? '0-0',
       });
-      const source = new QueuedSource(config.id, options, context, redis, events);
+      source = new QueuedSource(config.id, options, context, redis, events);
       await Promise.all([events.waitUntilReady(), source.queue.waitUntilReady()]);
       await source.refreshCapabilities();
+      if (Object.keys(source.capabilities().resources).length === 0) {
+        context.log.warn({ source: config.id, queue: options.queueName }, 'no adapter worker has published capabilities for this source yet; it is left out of searches until one does');
+      }
       return source;
     } catch (err) {
-      redis.disconnect();
+      if (source) await source.close();
+      else redis.disconnect();
       throw err;
     }
   }

@@ -166,8 +166,7 @@ t.test('a stopped worker makes the source a warning, not a failed search; the ne
   t.equal(issues[0].severity, 'warning');
   t.equal(issues[0].code, 'timeout');
   t.equal(issues[0].diagnostics, 'source=hosp');
-  t.same(queued.capabilities(), queuedSources[0]!.adapter.capabilities(), 'the last published capabilities are kept');
-  t.ok(Object.keys(queued.capabilities().resources).includes('Observation'));
+  t.same(queued.capabilities(), inlineSources[0]!.adapter.capabilities(), 'the last published capabilities are kept');
 
   worker = await startWorkerProcess(queuedFile, redis.url, dir);
   const back = await get(queuedApp, observations);
@@ -200,6 +199,12 @@ t.test('a worker with another queue key refuses every call before the source see
   const errors = wrong.lines.filter((line) => line.includes('"level":50'));
   t.ok(errors.some((line) => line.includes('does not open with this worker\'s queue key')), 'the worker says why');
   for (const phi of PHI) t.notOk(wrong.lines.some((line) => line.includes(phi)), `no "${phi}" in the worker's log`);
+});
+
+t.test('a worker or a node whose queue key is missing refuses to start, saying which setting', async (t) => {
+  const unset = sourcesFile('unset-key', [{ ...hospital('queue'), queue: { keyEnv: 'MEDREC_TEST_UNSET_QUEUE_KEY', prefix } }]);
+  await t.rejects(startWorkerProcess(unset, redis.url, dir), /adapter-worker: source hosp \(via queue\): environment variable MEDREC_TEST_UNSET_QUEUE_KEY \(queue.keyEnv\) is not set/);
+  await t.rejects(open([{ ...hospital('queue'), queue: { keyEnv: 'MEDREC_TEST_UNSET_QUEUE_KEY' } }]), /source hosp \(via queue\): environment variable MEDREC_TEST_UNSET_QUEUE_KEY/);
 });
 
 t.test('rateLimit enforcedBy "queue": the BullMQ limiter lets `burst` calls per window reach the upstream, the rest wait', async (t) => {
