@@ -96,11 +96,15 @@ export class QueuedSource implements EhrAdapter {
     clearTimeout(this.#refreshTimer);
     try {
       const sealed = await this.#redis.get(capabilitiesKey(this.#options.prefix, this.#options.queueName));
+      // The worker republishes on a timer (a fresh nonce each time): only a new text is opened.
       if (sealed !== null && sealed !== this.#publishedSealed) {
-        this.#capabilities = openSealed<SourceCapabilities>(this.#options.key, capabilitiesPlace(this.sourceId), sealed);
+        const published = openSealed<SourceCapabilities>(this.#options.key, capabilitiesPlace(this.sourceId), sealed);
         this.#publishedSealed = sealed;
         this.#capabilitiesProblem = undefined;
-        this.#context.log.info({ source: this.sourceId, types: Object.keys(this.#capabilities.resources).length }, 'adapter worker capabilities read');
+        if (JSON.stringify(published) !== JSON.stringify(this.#capabilities)) {
+          this.#capabilities = published;
+          this.#context.log.info({ source: this.sourceId, types: Object.keys(published.resources).length }, 'adapter worker capabilities read');
+        }
       }
     } catch (err) {
       const problem = (err as Error).message;

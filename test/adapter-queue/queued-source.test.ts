@@ -115,7 +115,7 @@ async function dumpKeys(keyPrefix: string): Promise<{ keys: string[]; text: stri
   }
 }
 
-t.test('a search and a read through the queue answer exactly what the inline source answers', async (t) => {
+t.test('a search, a read and a health check through the queue answer exactly what the inline source answers', async (t) => {
   const inline = await get(inlineApp, observations);
   const viaQueue = await get(queuedApp, observations);
   t.equal(viaQueue.status, 200);
@@ -126,6 +126,9 @@ t.test('a search and a read through the queue answer exactly what the inline sou
   const [inlineRead, queuedRead] = [await get(inlineApp, `/fhir/Observation/${id}`), await get(queuedApp, `/fhir/Observation/${id}`)];
   t.equal(queuedRead.status, 200);
   t.same(queuedRead.body, inlineRead.body);
+  const [inlineHealth, queuedHealth] = [await inlineSources[0]!.adapter.health(AbortSignal.timeout(2000)), await queued.health(AbortSignal.timeout(2000))];
+  t.equal(queuedHealth.status, 'up');
+  t.same({ ...queuedHealth, checkedAt: undefined }, { ...inlineHealth, checkedAt: undefined }, 'health is the worker adapter\'s');
 });
 
 t.test('/metadata declares what the worker\'s adapter answers, as it would inline', async (t) => {
