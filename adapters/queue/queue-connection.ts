@@ -1,4 +1,7 @@
-/** BullMQ connection options from a Redis URL (BullMQ needs `maxRetriesPerRequest: null`). */
+/**
+ * BullMQ connection options from a Redis URL (BullMQ needs `maxRetriesPerRequest: null`): the
+ * adapter queues' and the authorization workers' alike.
+ */
 import type { ConnectionOptions } from 'bullmq';
 
 export function queueConnection(redisUrl: string): ConnectionOptions {

@@ -6,7 +6,7 @@
  */
 import { JsonRpcProvider } from 'ethers';
 import { Redis } from 'ioredis';
-import type { ConnectionOptions } from 'bullmq';
+import { queueConnection } from '../../adapters/queue/queue-connection.ts';
 import type { SourceRef } from '../access/access-policy.ts';
 import { AuditTrail } from '../audit/audit-trail.ts';
 import type { MedrecMetrics } from '../metrics/metrics.ts';
@@ -80,20 +80,9 @@ export interface Authorization {
   close(): Promise<void>;
 }
 
-export function bullConnection(redisUrl: string): ConnectionOptions {
-  const u = new URL(redisUrl);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
-    maxRetriesPerRequest: null,
-  };
-}
-
 export async function startAuthorization(o: AuthorizationOptions): Promise<Authorization> {
   const keys = authzKeys(o.keyPrefix);
-  const connection = bullConnection(o.redisUrl);
+  const connection = queueConnection(o.redisUrl);
   const log = o.log;
   const onError = (what: string) => (err: Error) => log?.warn({ err: err.message }, what);
   // Hot-path commands fail fast while Redis is away (the freshness bound then turns requests 503),

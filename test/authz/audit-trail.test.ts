@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
-import { bullConnection } from '../../server/authz/authorization.ts';
+import { queueConnection } from '../../adapters/queue/queue-connection.ts';
 import { AuditTrail } from '../../server/audit/audit-trail.ts';
 import type { AccessDecisionRecord } from '../../server/authz/chain-access-policy.ts';
 import { createMetrics } from '../../server/metrics/metrics.ts';
@@ -37,7 +37,7 @@ t.test('stored events expire after the retention period; each patient keeps its 
   t.teardown(() => server.stop());
   const redis = new Redis(server.url);
   t.teardown(() => redis.disconnect());
-  const trail = new AuditTrail({ connection: bullConnection(server.url), prefix: 'audit-retention', redis, keyPrefix: 'ar:', work: true, keepPerPatient: 3, retentionMs: 60_000, flushMs: 10 });
+  const trail = new AuditTrail({ connection: queueConnection(server.url), prefix: 'audit-retention', redis, keyPrefix: 'ar:', work: true, keepPerPatient: 3, retentionMs: 60_000, flushMs: 10 });
   t.teardown(() => trail.close());
   const now = Date.now();
   trail.record(decision('TooOld', [alice], now - 120_000));
@@ -69,7 +69,7 @@ t.test('while Redis is away decisions wait in a bounded buffer and are written w
   t.teardown(() => redis.disconnect());
   const metrics = createMetrics({ defaultMetrics: false });
   const trail = new AuditTrail({
-    connection: bullConnection(server.url),
+    connection: queueConnection(server.url),
     prefix: 'audit-outage',
     redis,
     keyPrefix: 'ao:',
@@ -110,7 +110,7 @@ t.test('a request repeated by the same client is stored once and read back as on
   t.teardown(() => server.stop());
   const redis = new Redis(server.url);
   t.teardown(() => redis.disconnect());
-  const trail = new AuditTrail({ connection: bullConnection(server.url), prefix: 'audit-repeat', redis, keyPrefix: 'rp:', work: true, flushMs: 10 });
+  const trail = new AuditTrail({ connection: queueConnection(server.url), prefix: 'audit-repeat', redis, keyPrefix: 'rp:', work: true, flushMs: 10 });
   t.teardown(() => trail.close());
   const now = Date.now();
   for (let i = 0; i < 3; i++) trail.record(decision('MedicationRequest', [alice], now + i));

@@ -6,7 +6,7 @@ import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { authzKeys } from '../../server/authz/authz-keys.ts';
 import { MedrecEventSource } from '../../server/authz/contract-events.ts';
 import { ChainFollower, syncOnce } from '../../server/authz/chain-follower.ts';
-import { bullConnection } from '../../server/authz/authorization.ts';
+import { queueConnection } from '../../adapters/queue/queue-connection.ts';
 import { readCursor } from '../../server/authz/redis-indexes.ts';
 import { buildSnapshot } from '../../server/authz/snapshot-builder.ts';
 import { reconcile } from '../../server/authz/reconcile.ts';
@@ -150,7 +150,7 @@ t.test('a run the follower overtakes by blocks still repairs, judges each repair
     source: new MedrecEventSource(chain.contracts, chain.deployBlock),
     redis: followerRedis,
     keys,
-    connection: bullConnection(redisServer.url),
+    connection: queueConnection(redisServer.url),
     queuePrefix: 'reconcile-blocks',
     everyMs: 100,
   });
