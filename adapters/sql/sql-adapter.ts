@@ -10,7 +10,8 @@ import { sql } from 'kysely';
 import type { EhrAdapter, SourceCapabilities, SourceHealth, SourcePage, SourceQuery } from '../ehr-adapter.ts';
 import { SourceUnavailableError } from '../ehr-adapter.ts';
 import { nowColumnValue } from './fhir-date.ts';
-import type { ChildMapping, LookupMapping, ResourceMapping, SqlMapping, Template } from './mapping.ts';
+import { CompiledParts } from './compiled-parts.ts';
+import type { ChildMapping, LookupMapping, ResourceMapping, RowSource, SqlMapping, Template } from './mapping.ts';
 import { CONTROL_CHARS, decodePageToken, encodePageToken, keysetAfter, MAX_VALUE_LENGTH, planSearch, type SearchPlan } from './search-plan.ts';
 import type { SqlConnection } from './sql-connection.ts';
 import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
@@ -56,6 +57,8 @@ export class SqlAdapter implements EhrAdapter {
   readonly #lookupUses = new Map<Template, LookupUse[]>();
   /** Token → lookup keys (e.g. `http://loinc.org|8480-6` → concept ids): dictionaries change rarely. */
   readonly #codingCache = new Map<string, { readonly keys: (string | number)[]; readonly at: number }>();
+  /** Select lists, FROMs and the mapping's own conditions, compiled once. */
+  readonly #parts = new CompiledParts();
 
   /** Validates the mapping and proves the session is read-only before serving anything. */
   static async open(options: SqlAdapterOptions): Promise<SqlAdapter> {
@@ -189,28 +192,42 @@ export class SqlAdapter implements EhrAdapter {
   async #selectRows(mapping: ResourceMapping, where: readonly Fragment[], order: SearchPlan['order'], limit: number, ctx: CompileContext): Promise<Row[]> {
     const sortCols = order.map((o, i) => sql`${o.expr} as ${sql.id(`__s${i}`)}`);
     const columns = [
-      compileSelect(mapping.select, ctx),
-      sql`${compileExpr(mapping.key, ctx)} as ${sql.id('__key')}`,
-      sql`${compileExpr(mapping.id, ctx)} as ${sql.id('__id')}`,
-      sql`${compileExpr(mapping.lastUpdated, ctx)} as ${sql.id('__updated')}`,
+      this.#parts.get(mapping, 'columns', ctx, (c) =>
+        sql.join([
+          compileSelect(mapping.select, c),
+          sql`${compileExpr(mapping.key, c)} as ${sql.id('__key')}`,
+          sql`${compileExpr(mapping.id, c)} as ${sql.id('__id')}`,
+          sql`${compileExpr(mapping.lastUpdated, c)} as ${sql.id('__updated')}`,
+        ]),
+      ),
       ...sortCols,
     ];
-    const allWhere = [compileAnd(mapping.where ?? [], ctx), ...where];
+    const allWhere = [this.#mappingWhere(mapping, ctx), ...where];
     const orderBy =
       order.length > 0
         ? sql` order by ${sql.join(order.map((o, i) => (o.descending ? sql`${sql.id(`__s${i}`)} desc` : sql`${sql.id(`__s${i}`)} asc`)))}`
         : sql``;
-    const query = sql<Row>`select ${sql.join(columns)} from ${compileFrom(mapping.from, mapping.joins, ctx)} where ${sql.join(allWhere, sql` and `)}${orderBy} limit ${limit}`;
+    const query = sql<Row>`select ${sql.join(columns)} from ${this.#from(mapping, ctx)} where ${sql.join(allWhere, sql` and `)}${orderBy} limit ${limit}`;
     const { rows } = await query.execute(this.#conn.db);
     return rows;
   }
 
   async #count(mapping: ResourceMapping, plan: SearchPlan, ctx: CompileContext): Promise<number> {
-    const allWhere = [compileAnd(mapping.where ?? [], ctx), ...plan.where];
-    const { rows } = await sql<{ n: unknown }>`select count(*) as n from ${compileFrom(mapping.from, mapping.joins, ctx)} where ${sql.join(allWhere, sql` and `)}`.execute(
+    const allWhere = [this.#mappingWhere(mapping, ctx), ...plan.where];
+    const { rows } = await sql<{ n: unknown }>`select count(*) as n from ${this.#from(mapping, ctx)} where ${sql.join(allWhere, sql` and `)}`.execute(
       this.#conn.db,
     );
     return Number(rows[0]?.n ?? 0);
+  }
+
+  /** `FROM` with the joins of a resource, child collection or lookup. */
+  #from(node: RowSource, ctx: CompileContext): Fragment {
+    return this.#parts.get(node, 'from', ctx, (c) => compileFrom(node.from, node.joins, c));
+  }
+
+  /** The mapping's own conditions (voided rows left out, …). */
+  #mappingWhere(node: RowSource, ctx: CompileContext): Fragment {
+    return this.#parts.get(node, 'where', ctx, (c) => compileAnd(node.where ?? [], c));
   }
 
   /** Renders resources for rows: children and lookups fetched in batches first. */
@@ -262,12 +279,10 @@ export class SqlAdapter implements EhrAdapter {
   async #fetchChildren(child: ChildMapping, parentKeys: readonly (string | number)[], ctx: CompileContext): Promise<Map<string, Row[]>> {
     const byParent = new Map<string, Row[]>();
     if (parentKeys.length === 0) return byParent;
-    const parent = compileExpr(child.parentKey, ctx);
-    const order = [parent, ...child.orderBy.map((e) => compileExpr(e, ctx))];
-    const where = [compileAnd(child.where ?? [], ctx), sql`${parent} in (${sql.join(parentKeys.map((k) => sql`${k}`))})`];
-    const { rows } = await sql<Row>`select ${compileSelect(child.select, ctx)}, ${parent} as ${sql.id('__parent')} from ${compileFrom(child.from, child.joins, ctx)} where ${sql.join(where, sql` and `)} order by ${sql.join(order)}`.execute(
-      this.#conn.db,
-    );
+    const parent = this.#parts.get(child, 'parent', ctx, (c) => compileExpr(child.parentKey, c));
+    const head = this.#parts.get(child, 'head', ctx, (c) => sql`select ${compileSelect(child.select, c)}, ${parent} as ${sql.id('__parent')} from ${this.#from(child, c)} where ${this.#mappingWhere(child, c)}`);
+    const order = this.#parts.get(child, 'order', ctx, (c) => sql.join([parent, ...child.orderBy.map((e) => compileExpr(e, c))]));
+    const { rows } = await sql<Row>`${head} and ${parent} in (${sql.join(parentKeys.map((k) => sql`${k}`))}) order by ${order}`.execute(this.#conn.db);
     for (const row of rows) {
       const k = String(row.__parent);
       let list = byParent.get(k);
@@ -308,11 +323,9 @@ export class SqlAdapter implements EhrAdapter {
   }
 
   async #fetchLookupRows(lookup: LookupMapping, keys: readonly (string | number)[], ctx: CompileContext): Promise<Row[]> {
-    const key = compileExpr(lookup.key, ctx);
-    const where = [compileAnd(lookup.where ?? [], ctx), sql`${key} in (${sql.join(keys.map((k) => sql`${k}`))})`];
-    const { rows } = await sql<Row>`select ${compileSelect(lookup.select, ctx)}, ${key} as ${sql.id('__key')} from ${compileFrom(lookup.from, lookup.joins, ctx)} where ${sql.join(where, sql` and `)}`.execute(
-      this.#conn.db,
-    );
+    const key = this.#parts.get(lookup, 'key', ctx, (c) => compileExpr(lookup.key, c));
+    const head = this.#parts.get(lookup, 'head', ctx, (c) => sql`select ${compileSelect(lookup.select, c)}, ${key} as ${sql.id('__key')} from ${this.#from(lookup, c)} where ${this.#mappingWhere(lookup, c)}`);
+    const { rows } = await sql<Row>`${head} and ${key} in (${sql.join(keys.map((k) => sql`${k}`))})`.execute(this.#conn.db);
     return rows;
   }
 
