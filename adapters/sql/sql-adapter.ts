@@ -33,6 +33,8 @@ export interface SqlAdapterOptions {
 }
 
 const MAX_COUNT = 1000;
+/** `meta.lastUpdated` from the row's `__updated`, one template object for every row. */
+const LAST_UPDATED: Template = { field: '__updated', as: 'instant' };
 /**
  * How long dictionary rows (concept names, codings) and resolved codes (token → concept ids)
  * are reused; edits to the dictionary show up after at most this.
@@ -270,7 +272,7 @@ export class SqlAdapter implements EhrAdapter {
         children: (name) => (children.get(name)?.get(key) ?? []).map((r) => leafScope(r, reach)),
       };
       const body = (render(mapping.resource, scope) ?? {}) as Record<string, unknown>;
-      const lastUpdated = render({ field: '__updated', as: 'instant' }, scope);
+      const lastUpdated = render(LAST_UPDATED, scope);
       const meta = { ...(body.meta as object | undefined), ...(lastUpdated ? { lastUpdated } : {}) };
       return { resourceType, id: String(row.__id).trim(), meta, ...withoutMeta(body) } as unknown as Resource;
     });

@@ -20,66 +20,129 @@ export interface Scope {
 type Out = unknown;
 
 export function render(template: Template, scope: Scope): Out {
+  return rendererOf(template)(scope);
+}
+
+type Renderer = (scope: Scope) => Out;
+
+/** Each template is turned into closures once: a page renders the same templates for every row. */
+const renderers = new WeakMap<Template, Renderer>();
+
+function rendererOf(template: Template): Renderer {
+  let renderer = renderers.get(template);
+  if (!renderer) renderers.set(template, (renderer = compile(template)));
+  return renderer;
+}
+
+function compile(template: Template): Renderer {
   if ('ref' in template) {
-    // CHAR(38) uuid columns come back blank-padded from PostgreSQL.
-    const id = String(scope.row[template.field] ?? '').trim();
-    if (id === '') return undefined;
-    const display = template.display ? render(template.display, scope) : undefined;
-    return display === undefined ? { reference: `${template.ref}/${id}` } : { reference: `${template.ref}/${id}`, display };
+    const { ref, field } = template;
+    const display = template.display ? rendererOf(template.display) : undefined;
+    return (scope) => {
+      // CHAR(38) uuid columns come back blank-padded from PostgreSQL.
+      const id = String(scope.row[field] ?? '').trim();
+      if (id === '') return undefined;
+      const shown = display?.(scope);
+      return shown === undefined ? { reference: `${ref}/${id}` } : { reference: `${ref}/${id}`, display: shown };
+    };
   }
-  if ('field' in template) return convert(scope.row[template.field], template.as ?? 'string', scope.clock);
-  if ('const' in template) return template.const;
+  if ('field' in template) {
+    const { field } = template;
+    const as = template.as ?? 'string';
+    return (scope) => convert(scope.row[field], as, scope.clock);
+  }
+  if ('const' in template) {
+    const value = template.const;
+    return () => value;
+  }
   if ('object' in template) {
-    const out: Record<string, Out> = {};
-    for (const [key, t] of Object.entries(template.object)) {
-      const v = render(t, scope);
-      if (v !== undefined) out[key] = v;
-    }
-    for (const group of template.choice ?? []) {
-      for (const [key, t] of Object.entries(group)) {
-        const v = render(t, scope);
+    const members = Object.entries(template.object).map(([key, t]) => [key, rendererOf(t)] as const);
+    const choices = (template.choice ?? []).map((group) => Object.entries(group).map(([key, t]) => [key, rendererOf(t)] as const));
+    const { requires, requiresAny } = template;
+    return (scope) => {
+      const out: Record<string, Out> = {};
+      let empty = true;
+      for (const [key, member] of members) {
+        const v = member(scope);
         if (v !== undefined) {
           out[key] = v;
-          break;
+          empty = false;
         }
       }
-    }
-    if (template.requires?.some((k) => out[k] === undefined)) return undefined;
-    if (template.requiresAny && !template.requiresAny.some((k) => out[k] !== undefined)) return undefined;
-    return Object.keys(out).length > 0 ? out : undefined;
+      for (const group of choices) {
+        for (const [key, member] of group) {
+          const v = member(scope);
+          if (v !== undefined) {
+            out[key] = v;
+            empty = false;
+            break;
+          }
+        }
+      }
+      if (requires?.some((k) => out[k] === undefined)) return undefined;
+      if (requiresAny && !requiresAny.some((k) => out[k] !== undefined)) return undefined;
+      return empty ? undefined : out;
+    };
   }
-  if ('array' in template) return nonEmpty(template.array.flatMap((t) => render(t, scope)));
-  if ('each' in template) return nonEmpty(scope.children(template.each).map((child) => render(template.item, child)));
+  if ('array' in template) {
+    const items = template.array.map(rendererOf);
+    return (scope) => nonEmpty(items.flatMap((item) => item(scope)));
+  }
+  if ('each' in template) {
+    const { each } = template;
+    const item = rendererOf(template.item);
+    return (scope) => nonEmpty(scope.children(each).map((child) => item(child)));
+  }
   if ('first' in template) {
-    const child = scope.children(template.first)[0];
-    return child ? render(template.item, child) : undefined;
+    const { first } = template;
+    const item = rendererOf(template.item);
+    return (scope) => {
+      const child = scope.children(first)[0];
+      return child ? item(child) : undefined;
+    };
   }
   if ('lookup' in template) {
-    const key = scope.row[template.key];
-    if (key === null || key === undefined) return undefined;
-    const target = scope.lookup(template.lookup, key);
-    return target ? render(template.item, target) : undefined;
+    const { lookup, key } = template;
+    const item = rendererOf(template.item);
+    return (scope) => {
+      const value = scope.row[key];
+      if (value === null || value === undefined) return undefined;
+      const target = scope.lookup(lookup, value);
+      return target ? item(target) : undefined;
+    };
   }
   if ('map' in template) {
-    const v = scope.row[template.map];
-    if (v === null || v === undefined) return undefined;
-    const mapped = template.values[String(v)];
-    return mapped !== undefined ? mapped : (template.otherwise ?? undefined);
+    const { map, values } = template;
+    const otherwise = template.otherwise ?? undefined;
+    return (scope) => {
+      const v = scope.row[map];
+      if (v === null || v === undefined) return undefined;
+      const mapped = values[String(v)];
+      return mapped !== undefined ? mapped : otherwise;
+    };
   }
   if ('join' in template) {
-    const parts = template.join.flatMap((t) => render(t, scope)).filter((v) => v !== undefined && v !== '');
-    return parts.length > 0 ? parts.map(String).join(template.separator ?? ' ') : undefined;
+    const parts = template.join.map(rendererOf);
+    const separator = template.separator ?? ' ';
+    return (scope) => {
+      const texts = parts.flatMap((part) => part(scope)).filter((v) => v !== undefined && v !== '');
+      return texts.length > 0 ? texts.map(String).join(separator) : undefined;
+    };
   }
   if ('firstOf' in template) {
-    for (const t of template.firstOf) {
-      const v = render(t, scope);
-      if (v !== undefined) return v;
-    }
-    return undefined;
+    const options = template.firstOf.map(rendererOf);
+    return (scope) => {
+      for (const option of options) {
+        const v = option(scope);
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    };
   }
-  const flag = present(scope.row[template.if]);
-  if (flag) return render(template.then, scope);
-  return template.else ? render(template.else, scope) : undefined;
+  const flag = template.if;
+  const then = rendererOf(template.then);
+  const otherwise = template.else ? rendererOf(template.else) : undefined;
+  return (scope) => (present(scope.row[flag]) ? then(scope) : otherwise?.(scope));
 }
 
 function nonEmpty(items: Out[]): Out[] | undefined {
