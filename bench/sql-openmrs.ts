@@ -248,13 +248,15 @@ interface Row {
 
 async function measure(obsPerPatient: number): Promise<Row[]> {
   return withDatabase(obsPerPatient, async (database) => {
-    const connection = openSqlConnection({ ...server, database, poolSize: 2 });
-    const adapter = await SqlAdapter.open({ sourceId: 'bench', connection, mapping: openmrsMapping() });
-    const direct = directClient(database);
     const rows: Row[] = [];
-    try {
-      const patients = Array.from({ length: 50 }, (_, i) => seedUuid('person', 1 + ((i * 197) % PATIENTS)));
-      for (const s of SCENARIOS) {
+    const patients = Array.from({ length: 50 }, (_, i) => seedUuid('person', 1 + ((i * 197) % PATIENTS)));
+    for (const s of SCENARIOS) {
+      // Both sides start every scenario on fresh connections: what earlier scenarios left on a
+      // connection made the next one's statements measurably faster or slower on one side only.
+      const connection = openSqlConnection({ ...server, database, poolSize: 2 });
+      const adapter = await SqlAdapter.open({ sourceId: 'bench', connection, mapping: openmrsMapping() });
+      const direct = directClient(database);
+      try {
         const request = parseSearchRequest(s.fhir);
         const viaAdapter = async (patient: string, prepared: Prepared): Promise<{ count: number; next?: string }> => {
           const page = await adapter.search(
@@ -314,10 +316,10 @@ async function measure(obsPerPatient: number): Promise<Row[]> {
           size: PATIENTS * obsPerPatient, scenario: s.name, adapterMedian: quantile(a, 0.5), adapterP95: quantile(a, 0.95),
           directMedian: quantile(d, 0.5), directP95: quantile(d, 0.95), ratio: quantile(ratios, 0.5),
         });
+      } finally {
+        await adapter.close();
+        await direct.close();
       }
-    } finally {
-      await adapter.close();
-      await direct.close();
     }
     return rows;
   });
