@@ -4,9 +4,9 @@
  * SQL run directly on the same driver (pg / mysql2) over the same data. Each iteration runs both,
  * in alternating order, and the statistic is the median of the per-iteration ratios
  * adapter / direct (paired, so load drift on a shared machine hits both sides of a ratio alike;
- * aim ≤ 1.5), with the p50 and p95 latencies of each side. The database grows: 10,000 patients
- * with 10k, 100k and 1M observations, generated at bench time with bulk inserts into a private
- * database that is dropped after.
+ * aim ≤ 1.5), with the p50 and p95 latencies of each side; every scenario starts both sides on
+ * fresh connections. The database grows: 10,000 patients with 10k, 100k and 1M observations,
+ * generated at bench time with bulk inserts into a private database that is dropped after.
  *
  * The direct baseline issues the same round trips a hand-written service would need for the
  * same FHIR content (resource rows, then members of the groups among them; a patient's names,
