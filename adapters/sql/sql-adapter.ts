@@ -281,10 +281,11 @@ export class SqlAdapter implements EhrAdapter {
   async #fetchChildren(child: ChildMapping, parentKeys: readonly (string | number)[], ctx: CompileContext): Promise<Map<string, Row[]>> {
     const byParent = new Map<string, Row[]>();
     if (parentKeys.length === 0) return byParent;
-    const parent = this.#parts.get(child, 'parent', ctx, (c) => compileExpr(child.parentKey, c));
-    const head = this.#parts.get(child, 'head', ctx, (c) => sql`select ${compileSelect(child.select, c)}, ${parent} as ${sql.id('__parent')} from ${this.#from(child, c)} where ${this.#mappingWhere(child, c)}`);
-    const order = this.#parts.get(child, 'order', ctx, (c) => sql.join([parent, ...child.orderBy.map((e) => compileExpr(e, c))]));
-    const { rows } = await sql<Row>`${head} and ${parent} in (${sql.join(parentKeys.map((k) => sql`${k}`))}) order by ${order}`.execute(this.#conn.db);
+    // Parts built on `parentOf(c)` follow its "now", if it reads one.
+    const parentOf = (c: CompileContext): Fragment => this.#parts.get(child, 'parent', c, (cc) => compileExpr(child.parentKey, cc));
+    const head = this.#parts.get(child, 'head', ctx, (c) => sql`select ${compileSelect(child.select, c)}, ${parentOf(c)} as ${sql.id('__parent')} from ${this.#from(child, c)} where ${this.#mappingWhere(child, c)}`);
+    const order = this.#parts.get(child, 'order', ctx, (c) => sql.join([parentOf(c), ...child.orderBy.map((e) => compileExpr(e, c))]));
+    const { rows } = await sql<Row>`${head} and ${parentOf(ctx)} in (${sql.join(parentKeys.map((k) => sql`${k}`))}) order by ${order}`.execute(this.#conn.db);
     for (const row of rows) {
       const k = String(row.__parent);
       let list = byParent.get(k);
@@ -325,9 +326,9 @@ export class SqlAdapter implements EhrAdapter {
   }
 
   async #fetchLookupRows(lookup: LookupMapping, keys: readonly (string | number)[], ctx: CompileContext): Promise<Row[]> {
-    const key = this.#parts.get(lookup, 'key', ctx, (c) => compileExpr(lookup.key, c));
-    const head = this.#parts.get(lookup, 'head', ctx, (c) => sql`select ${compileSelect(lookup.select, c)}, ${key} as ${sql.id('__key')} from ${this.#from(lookup, c)} where ${this.#mappingWhere(lookup, c)}`);
-    const { rows } = await sql<Row>`${head} and ${key} in (${sql.join(keys.map((k) => sql`${k}`))})`.execute(this.#conn.db);
+    const keyOf = (c: CompileContext): Fragment => this.#parts.get(lookup, 'key', c, (cc) => compileExpr(lookup.key, cc));
+    const head = this.#parts.get(lookup, 'head', ctx, (c) => sql`select ${compileSelect(lookup.select, c)}, ${keyOf(c)} as ${sql.id('__key')} from ${this.#from(lookup, c)} where ${this.#mappingWhere(lookup, c)}`);
+    const { rows } = await sql<Row>`${head} and ${keyOf(ctx)} in (${sql.join(keys.map((k) => sql`${k}`))})`.execute(this.#conn.db);
     return rows;
   }
 
