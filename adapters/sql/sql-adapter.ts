@@ -15,7 +15,7 @@ import type { ChildMapping, LookupMapping, ResourceMapping, RowSource, SqlMappin
 import { CONTROL_CHARS, decodePageToken, encodePageToken, keysetAfter, MAX_VALUE_LENGTH, planSearch, type SearchPlan } from './search-plan.ts';
 import type { SqlConnection } from './sql-connection.ts';
 import { compileAnd, compileExpr, compileFrom, compileSelect, type CompileContext, type Fragment } from './sql-expr.ts';
-import { render, truthy, type Row, type Scope } from './template.ts';
+import { TemplateRenderer, truthy, type Row, type Scope } from './template.ts';
 import { withStatementSignal } from './statement-cancel.ts';
 import { validateMapping } from './validate-mapping.ts';
 import { WallClock } from './wall-clock.ts';
@@ -61,6 +61,7 @@ export class SqlAdapter implements EhrAdapter {
   readonly #codingCache = new Map<string, { readonly keys: (string | number)[]; readonly at: number }>();
   /** Select lists, FROMs and the mapping's own conditions, compiled once. */
   readonly #parts = new CompiledParts();
+  readonly #templates = new TemplateRenderer();
 
   /** Validates the mapping and proves the session is read-only before serving anything. */
   static async open(options: SqlAdapterOptions): Promise<SqlAdapter> {
@@ -271,8 +272,8 @@ export class SqlAdapter implements EhrAdapter {
         row,
         children: (name) => (children.get(name)?.get(key) ?? []).map((r) => leafScope(r, reach)),
       };
-      const body = (render(mapping.resource, scope) ?? {}) as Record<string, unknown>;
-      const lastUpdated = render(LAST_UPDATED, scope);
+      const body = (this.#templates.render(mapping.resource, scope) ?? {}) as Record<string, unknown>;
+      const lastUpdated = this.#templates.render(LAST_UPDATED, scope);
       const meta = { ...(body.meta as object | undefined), ...(lastUpdated ? { lastUpdated } : {}) };
       return { resourceType, id: String(row.__id).trim(), meta, ...withoutMeta(body) } as unknown as Resource;
     });

@@ -19,22 +19,24 @@ export interface Scope {
 
 type Out = unknown;
 
-export function render(template: Template, scope: Scope): Out {
-  return rendererOf(template)(scope);
-}
-
 type Renderer = (scope: Scope) => Out;
 
-/** Each template is turned into closures once: a page renders the same templates for every row. */
-const renderers = new WeakMap<Template, Renderer>();
+/** Renders templates, each turned into closures once: a page renders the same templates for every row. */
+export class TemplateRenderer {
+  readonly #renderers = new WeakMap<Template, Renderer>();
 
-function rendererOf(template: Template): Renderer {
-  let renderer = renderers.get(template);
-  if (!renderer) renderers.set(template, (renderer = compile(template)));
-  return renderer;
+  render(template: Template, scope: Scope): Out {
+    return this.#rendererOf(template)(scope);
+  }
+
+  #rendererOf(template: Template): Renderer {
+    let renderer = this.#renderers.get(template);
+    if (!renderer) this.#renderers.set(template, (renderer = compile(template, (t) => this.#rendererOf(t))));
+    return renderer;
+  }
 }
 
-function compile(template: Template): Renderer {
+function compile(template: Template, rendererOf: (template: Template) => Renderer): Renderer {
   if ('ref' in template) {
     const { ref, field } = template;
     const display = template.display ? rendererOf(template.display) : undefined;
