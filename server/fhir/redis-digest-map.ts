@@ -28,6 +28,13 @@ const RETRY_MAX_MS = 1_000;
 /** How long a stopping server waits for ids Redis has not taken yet. */
 const CLOSE_WAIT_MS = 5_000;
 
+interface PendingWrite {
+  readonly payload: string;
+  /** Resolves once Redis has acknowledged the write. */
+  readonly stored: Promise<void>;
+  readonly done: () => void;
+}
+
 export class RedisDigestMap implements DigestReverseMap {
   readonly #local = new BoundedDigestMap();
   readonly #redis: Redis;
@@ -47,40 +54,61 @@ export class RedisDigestMap implements DigestReverseMap {
   set(id: string, value: SourceLocalId): void {
     if (this.#local.get(id)) return;
     this.#local.set(id, value);
-    const write = this.#store(this.#prefix + id, JSON.stringify([value.sourceId, value.localId])).finally(() => this.#writes.delete(write));
-    this.#writes.add(write);
+    let stored!: () => void;
+    const write: PendingWrite = { payload: JSON.stringify([value.sourceId, value.localId]), stored: new Promise((resolve) => (stored = resolve)), done: () => stored() };
+    this.#pending.set(this.#prefix + id, write);
+    this.#redis.set(this.#prefix + id, write.payload, 'EX', this.#ttlSeconds).then(
+      () => this.#acknowledged(this.#prefix + id),
+      () => this.#resendLater(),
+    );
   }
 
-  readonly #writes = new Set<Promise<void>>();
+  /** Writes Redis has not acknowledged yet, by key. */
+  readonly #pending = new Map<string, PendingWrite>();
+  /** The one resend loop, while some write failed. */
+  #resending: Promise<void> | undefined;
   #closed = false;
 
-  /** Sends the write until Redis acknowledges it; stops once the map or its connection is closed. */
-  async #store(key: string, payload: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#redis.set(key, payload, 'EX', this.#ttlSeconds);
-        return;
-      } catch {
-        // `end`: disconnected by its owner (or reconnecting given up): nothing can take the write.
-        if (this.#closed || this.#redis.status === 'end') return;
+  #acknowledged(key: string): void {
+    this.#pending.get(key)?.done();
+    this.#pending.delete(key);
+  }
+
+  /** Resends every pending write in one pipeline, backing off, until all are stored or the map is closed. */
+  #resendLater(): void {
+    this.#resending ??= (async () => {
+      for (let attempt = 0; this.#pending.size > 0; attempt++) {
         await sleep(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt));
+        // `end`: disconnected by its owner (or reconnecting given up): nothing can take the writes.
+        if (this.#closed || this.#redis.status === 'end') return;
+        const keys = [...this.#pending.keys()];
+        const pipe = this.#redis.pipeline();
+        for (const key of keys) pipe.set(key, this.#pending.get(key)!.payload, 'EX', this.#ttlSeconds);
+        const replies = await pipe.exec().catch(() => null);
+        replies?.forEach(([err], i) => {
+          if (!err) this.#acknowledged(keys[i]!);
+        });
       }
-    }
+    })().finally(() => {
+      this.#resending = undefined;
+      // A write that failed while this loop was ending found it still set.
+      if (this.#pending.size > 0 && !this.#closed && this.#redis.status !== 'end') this.#resendLater();
+    });
   }
 
   /**
-   * Whether every id set so far is stored (writes waiting for Redis to return included), waiting
-   * at most `withinMs` (unbounded without it). Writes not done by then carry on.
+   * Whether the ids set before this call are stored (writes waiting for Redis to return included),
+   * waiting at most `withinMs` (unbounded without it). Writes not done by then carry on.
    */
   async flush(withinMs?: number): Promise<boolean> {
-    const deadline = withinMs === undefined ? undefined : Date.now() + withinMs;
-    while (this.#writes.size > 0) {
-      const all = Promise.all(this.#writes).then(() => true);
-      const left = deadline === undefined ? undefined : deadline - Date.now();
-      if (left !== undefined && (left <= 0 || !(await Promise.race([all, sleep(left, false)])))) return false;
-      if (left === undefined) await all;
+    const mine = Promise.all([...this.#pending.values()].map((w) => w.stored)).then(() => true);
+    if (withinMs === undefined) return mine;
+    const timer = new AbortController(); // so the wait leaves no timer behind
+    try {
+      return await Promise.race([mine, sleep(withinMs, false, { signal: timer.signal, ref: false }).catch(() => false)]);
+    } finally {
+      timer.abort();
     }
-    return true;
   }
 
   /** Stores the accepted ids Redis takes within a bound, then closes the connection (QUIT). */
