@@ -152,7 +152,7 @@ export class FileDrop {
           counts.refused++;
           return `${at}: ${o.refusal.ackCode} ${o.refusal.hl7Code}: ${o.refusal.text}`;
         default:
-          return `${at}: an acknowledgement, taken without an answer`;
+          return `${at}: an ACK message (nothing to store or acknowledge)`;
       }
     });
     if (messages.length === 0) {
