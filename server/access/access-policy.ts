@@ -28,9 +28,9 @@ export interface AccessRequest {
   /** Resource types `_include`/`_revinclude` would add. */
   readonly includeTypes: readonly string[];
   /**
-   * A read decided before its record is known (`patients` empty; no source asked yet): the one
-   * decision of the read. An allowed one is audited when the caller settles it
-   * (`AccessDecision.settle`) with the record's patients and what was answered.
+   * A read whose audit record waits for its answer (a record not known yet has `patients` empty):
+   * the one decision of the read. An allowed one is audited when the caller settles it
+   * (`AccessDecision.settle`) with the record's patients and the status answered.
    */
   readonly awaitsRecord?: boolean;
   /** A read's logical id (the one resource asked for): the caller's own fhirUser record is readable. */
@@ -49,15 +49,15 @@ export interface AccessGrant {
   allows(patient: string | undefined, source: SourceRef, resourceType: string): boolean;
 }
 
-/** How a read decided before its record was known ended (what its audit record says). */
+/** How an `awaitsRecord` read ended (what its audit record says). */
 export interface ReadSettlement {
-  /** 200: served; otherwise what the caller was answered (5xx from the source as 503). */
-  readonly status: 200 | 403 | 404 | 503;
+  /** The HTTP status the caller was answered (200: served; 400, 403, 404, 500, 503, 504…). */
+  readonly status: number;
   readonly reason?: string;
   /** The patients of the record read (none when it was not read). */
   readonly patients: readonly string[];
-  /** The source asked, if any. */
-  readonly sources: readonly string[];
+  /** The source asked, if any; absent: the sources the decision opened. */
+  readonly sources?: readonly string[];
 }
 
 export type AccessDecision =

@@ -1,6 +1,6 @@
 /**
  * SMART v2 scope constraints (`patient/Observation.rs?category=…|laboratory`). The planner ANDs
- * them to a search (`constraintSearch`) so the sources narrow it and pages and totals stay exact;
+ * them to a search (`constraintSearch`) so the sources narrow it and pages stay full;
  * the FHIR layer still checks every resource it hands out (`withinScopeConstraints`), since a
  * source may not apply them (merged Patients, an upstream that ignores a parameter) and some
  * alternatives cannot be expressed as one query. A resource matches with FHIR search semantics,
@@ -44,9 +44,9 @@ export function constraintSearch(context: AccessContext | undefined, resourceTyp
   return { [code]: [alternatives.map((a) => a[0]![1]).join(',')] };
 }
 
-/** Whether the token's constraints on a type can all be sent to the sources as one search (or there are none). */
-export function constraintsExpressible(context: AccessContext | undefined, resourceType: string): boolean {
-  return !context || scopeConstraints(context.scopes, resourceType) === undefined || constraintSearch(context, resourceType) !== undefined;
+/** Whether the token constrains what it may see of a type (then no source's count of that type is trusted). */
+export function hasScopeConstraints(context: AccessContext | undefined, resourceType: string): boolean {
+  return context !== undefined && scopeConstraints(context.scopes, resourceType) !== undefined;
 }
 
 /** Per resource type: undefined = unconstrained; otherwise the alternatives (any may match). */

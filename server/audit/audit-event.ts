@@ -49,7 +49,7 @@ export function toAuditEvent(id: string, r: AccessDecisionRecord): AuditEvent {
     ],
     action: r.action === 'read' ? 'R' : 'E',
     recorded: new Date(r.at).toISOString(),
-    outcome: r.outcome === 'allowed' ? '0' : r.status === 503 ? '8' : '4',
+    outcome: r.outcome === 'allowed' ? '0' : r.status >= 500 ? '8' : '4',
     ...(r.reason ? { outcomeDesc: r.reason } : {}),
     ...(purpose ? { purposeOfEvent: [{ coding: [{ system: PURPOSE_OF_USE, code: purpose }] }] } : {}),
     agent: [

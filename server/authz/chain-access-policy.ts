@@ -31,7 +31,8 @@ export interface AccessDecisionRecord {
   readonly sources: readonly string[];
   readonly purpose: string | undefined;
   readonly outcome: 'allowed' | 'refused';
-  readonly status: 200 | 403 | 404 | 503;
+  /** The HTTP status answered: a decision's own (200, 403, 404, 503), or how a settled read ended. */
+  readonly status: number;
   readonly reason?: string;
 }
 
@@ -69,8 +70,8 @@ export class ChainAccessPolicy implements AccessPolicy {
     const settle = (outcome: ReadSettlement) => {
       if (settled) return;
       settled = true;
-      const { reason, ...rest } = outcome;
-      this.#o.onDecision?.({ ...record, ...rest, outcome: outcome.status === 200 ? 'allowed' : 'refused', ...(reason ? { reason } : {}) });
+      const { status, reason, patients, sources = record.sources } = outcome;
+      this.#o.onDecision?.({ ...record, patients, sources, status, outcome: status === 200 ? 'allowed' : 'refused', ...(reason ? { reason } : {}) });
     };
     return { ...result, settle };
   }

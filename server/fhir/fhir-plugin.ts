@@ -8,7 +8,6 @@
 import { hash } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Resource } from '@medplum/fhirtypes';
 import { buildCapabilityStatement } from '../../conformance/capability-statement.ts';
 import type { CapabilityContributor } from '../../conformance/capability-statement.ts';
 import { loadFhirDefinitions } from '../../adapters/fhir-definitions.ts';
@@ -30,9 +29,6 @@ export interface FhirPluginOptions {
   /** Amend the generated CapabilityStatement (read at each build, so late additions count). */
   readonly capabilityContributors?: readonly CapabilityContributor[];
 }
-
-/** How long an answer waits for the ids it issued to be stored before it is refused (503). */
-const ID_STORE_WAIT_MS = 2_000;
 
 const TYPE_PARAM = { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' } as const;
 const ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } as const;
@@ -72,12 +68,10 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     }
   });
 
-  // Ids issued while answering are stored first: a client may take them to any replica. While
-  // the id store is away the answer is 503 after a short wait (the writes carry on).
+  // Ids issued while answering are stored first: a client may take them to any replica. (Reads
+  // and `$everything` store theirs in the service, before their audit record is settled.)
   const send = async (reply: FastifyReply, body: unknown) => {
-    if (!(await ids.flush(ID_STORE_WAIT_MS))) {
-      throw new FhirHttpError(503, [{ severity: 'error', code: 'transient', details: { text: 'resource ids cannot be stored right now (id store unavailable); retry shortly' } }]);
-    }
+    await ids.stored();
     return reply.type(FHIR_JSON).send(body);
   };
 
@@ -145,7 +139,7 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
     async (request, reply) => {
       const { type, id } = request.params;
       served(type);
-      let resource: Resource = await service.read(type, id, { access: request.accessContext, signal: abortSignal(reply) });
+      // The request is checked before the read: once read, its audit record says what was answered.
       const q = request.query;
       const summary = typeof q._summary === 'string' && q._summary !== 'false' ? (q._summary as SummaryMode) : undefined;
       if (summary && !['true', 'data', 'text'].includes(summary)) {
@@ -155,13 +149,13 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
       if (elements?.some((e) => !/^[a-z][A-Za-z0-9]*$/.test(e))) {
         throw new FhirHttpError(400, [{ severity: 'error', code: 'invalid', details: { text: '_elements must list element names' } }]);
       }
-      resource = subset(resource, summary, elements);
+      const resource = subset(await service.read(type, id, { access: request.accessContext, signal: abortSignal(reply) }), summary, elements);
       const body = JSON.stringify(resource);
       const etag = resource.meta?.versionId ? `W/"${resource.meta.versionId}"` : etagOf(body);
       reply.header('etag', etag);
       if (resource.meta?.lastUpdated) reply.header('last-modified', new Date(resource.meta.lastUpdated).toUTCString());
       if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-      return send(reply, body);
+      return reply.type(FHIR_JSON).send(body);
     },
   );
 
@@ -189,7 +183,7 @@ export async function fhirPlugin(app: FastifyInstance, options: FhirPluginOption
         throw new FhirHttpError(404, [{ severity: 'error', code: 'not-found', details: { text: `Patient/${request.params.id} not found` } }]);
       }
       const bundle = await service.everything(request.params.id, { access: request.accessContext, base: base(request), strict: strict(request), signal: abortSignal(reply) });
-      return send(reply, bundle);
+      return reply.type(FHIR_JSON).send(bundle);
     },
   );
 }

@@ -10,8 +10,8 @@ import { compartmentPatients, isPatientCompartmentType } from '../../adapters/em
 import { searchParamValues } from '../../adapters/embedded/element-paths.ts';
 import { compareBySortRules } from '../../adapters/embedded/sort-rules.ts';
 import type { AccessContext } from '../access/access-context.ts';
-import type { AccessGrant, AccessPolicy } from '../access/access-policy.ts';
-import { constraintsExpressible, withinScopeConstraints } from '../access/scope-constraints.ts';
+import type { AccessDecision, AccessGrant, AccessPolicy } from '../access/access-policy.ts';
+import { hasScopeConstraints, withinScopeConstraints } from '../access/scope-constraints.ts';
 import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { forEachBounded } from './bounded-concurrency.ts';
 import { buildSearchset } from './bundle.ts';
@@ -25,7 +25,7 @@ import type { LocalPatient } from './merged-patient.ts';
 import { mergeSources } from './merger.ts';
 import { patientCandidates } from './patient-candidates.ts';
 import type { MergedItem } from './merger.ts';
-import { FhirHttpError, outcome } from './outcomes.ts';
+import { answeredStatus, FhirHttpError, outcome } from './outcomes.ts';
 import type { PatientLinks } from './patient-links.ts';
 import { denied, includeTypesOf, patientParams, Planner } from './planner.ts';
 import type { SearchPlan } from './planner.ts';
@@ -93,6 +93,20 @@ function mayHold(grant: AccessGrant, source: FederatedSource, resourceType: stri
   return grant.patients === '*' || grant.patients.some((patient) => grant.allows(patient, source, resourceType));
 }
 
+type AllowedDecision = Extract<AccessDecision, { allowed: true }>;
+
+/** What an allowed read's audit record will say, filled in as the read goes. */
+interface ReadNotes {
+  /** The patients of the record read, once known. */
+  patients: readonly string[];
+  /** The source asked (absent: those the decision opened). */
+  readonly sources?: readonly string[];
+  /** Why it was refused or failed, where that is known. */
+  reason?: string;
+  /** The status recorded for a served answer that withheld the record (200 when absent). */
+  served?: number;
+}
+
 function outsideConstraints(): OperationOutcomeError {
   return denied(403, 'The resource is outside the granted scope constraints');
 }
@@ -129,44 +143,62 @@ export class FhirService {
     const source = local ? this.#deps.sources.get(local.sourceId) : undefined;
     if (!local || !source || !source.adapter.capabilities().resources[resourceType]) throw notFoundError(`${resourceType}/${id}`);
     // One decision, before the source is asked (a read no grant of the caller's can allow never
-    // reaches it); its audit record is settled below with the record's patients and the answer.
+    // reaches it); its audit record is settled with the record's patients and the answer.
     const decision = await this.#deps.policy.decide(ctx.access, { resourceType, action: 'read', patients: [], includeTypes: [], awaitsRecord: true, id });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
-    let patients: string[] = [];
-    const settle = (status: 200 | 403 | 404 | 503, reason?: string) =>
-      decision.settle?.({ status, ...(reason ? { reason } : {}), patients, sources: [source.sourceId] });
-    // No grant reaches this type at this provider: refused whatever the id, so nothing leaks.
-    if (!mayHold(decision.grant, source, resourceType)) {
-      const reason = `no permission to read ${resourceType} held by ${source.name}`;
-      settle(403, reason);
-      throw denied(403, reason);
+    const notes: ReadNotes = { patients: [], sources: [source.sourceId] };
+    return this.#settled(decision, notes, async () => {
+      // No grant reaches this type at this provider: refused whatever the id, so nothing leaks.
+      if (!mayHold(decision.grant, source, resourceType)) {
+        notes.reason = `no permission to read ${resourceType} held by ${source.name}`;
+        throw denied(403, notes.reason);
+      }
+      const result = await callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (signal) =>
+        source.adapter.read(resourceType, local.localId, signal),
+      );
+      if (!result.ok) {
+        const timedOut = result.issue.code === 'timeout';
+        notes.reason = timedOut ? 'the source did not answer in time' : 'the source did not answer';
+        throw new FhirHttpError(timedOut ? 504 : 503, [{ ...result.issue, severity: 'error' }]);
+      }
+      const resource = result.value;
+      if (!resource || resource.resourceType !== resourceType) {
+        notes.reason = 'no such record';
+        throw notFoundError(`${resourceType}/${id}`);
+      }
+      const localPatients = compartmentPatients(resource);
+      notes.patients = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
+      // Another patient's record, or one the grants do not reach: as not-found as a made-up id.
+      if (!this.#visible(decision.grant, source, resource, localPatients)) {
+        notes.reason = 'no permission for this record';
+        throw notFoundError(`${resourceType}/${id}`);
+      }
+      const presented = this.presenter.present(source, resource);
+      if (!withinScopeConstraints(ctx.access, presented)) {
+        notes.reason = 'outside the granted scope constraints';
+        throw outsideConstraints();
+      }
+      return presented;
+    });
+  }
+
+  /**
+   * Answers an allowed `awaitsRecord` read and settles its audit record exactly once with the
+   * status answered: the ids the answer issued stored, then `notes.served` or 200; otherwise the
+   * status of whatever was thrown (an adapter's 400, a timeout's 504, an unexpected 500).
+   */
+  async #settled<T>(decision: AllowedDecision, notes: ReadNotes, answer: () => Promise<T>): Promise<T> {
+    const settle = (status: number, reason?: string) =>
+      decision.settle?.({ status, ...(reason ? { reason } : {}), patients: notes.patients, ...(notes.sources ? { sources: notes.sources } : {}) });
+    try {
+      const value = await answer();
+      await this.#deps.ids.stored();
+      settle(notes.served ?? 200, notes.reason);
+      return value;
+    } catch (err) {
+      settle(answeredStatus(err), notes.reason ?? 'the read could not be answered');
+      throw err;
     }
-    const result = await callSource(source, this.#deps.sourceTimeoutMs, ctx.signal, (signal) =>
-      source.adapter.read(resourceType, local.localId, signal),
-    );
-    if (!result.ok) {
-      settle(503, 'the source did not answer');
-      throw new FhirHttpError(result.issue.code === 'timeout' ? 504 : 503, [{ ...result.issue, severity: 'error' }]);
-    }
-    const resource = result.value;
-    if (!resource || resource.resourceType !== resourceType) {
-      settle(404, 'no such record');
-      throw notFoundError(`${resourceType}/${id}`);
-    }
-    const localPatients = compartmentPatients(resource);
-    patients = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
-    // Another patient's record, or one the grants do not reach: as not-found as a made-up id.
-    if (!this.#visible(decision.grant, source, resource, localPatients)) {
-      settle(404, 'no permission for this record');
-      throw notFoundError(`${resourceType}/${id}`);
-    }
-    const presented = this.presenter.present(source, resource);
-    if (!withinScopeConstraints(ctx.access, presented)) {
-      settle(403, 'outside the granted scope constraints');
-      throw outsideConstraints();
-    }
-    settle(200);
-    return presented;
   }
 
   /** Whether a source resource may be shown under a grant (its compartment patients, or none). */
@@ -181,22 +213,36 @@ export class FhirService {
   }
 
   async readPatient(key: string, ctx: CallContext): Promise<Patient> {
-    const patient = await this.#readMergedPatient(key, ctx);
-    if (!withinScopeConstraints(ctx.access, patient)) throw outsideConstraints();
-    return patient;
+    const decision = await this.#decidePatientRead(key, ctx);
+    const notes: ReadNotes = { patients: [key] };
+    return this.#settled(decision, notes, async () => {
+      const patient = await this.#servedPatient(key, decision.grant, ctx.signal, notes);
+      if (!withinScopeConstraints(ctx.access, patient)) {
+        notes.reason = 'outside the granted scope constraints';
+        throw outsideConstraints();
+      }
+      return patient;
+    });
   }
 
-  /** The merged Patient of a key as the grants allow it (the token's scope constraints not applied). */
-  async #readMergedPatient(key: string, ctx: CallContext): Promise<Patient> {
-    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [], id: key });
+  /** The one decision of a merged Patient's read (`Patient/[key]`, `$everything`), audited once it is answered. */
+  async #decidePatientRead(key: string, ctx: CallContext): Promise<AllowedDecision> {
+    const decision = await this.#deps.policy.decide(ctx.access, { resourceType: 'Patient', action: 'read', patients: [key], includeTypes: [], awaitsRecord: true, id: key });
     if (!decision.allowed) throw denied(decision.status, decision.reason);
-    const { patient, issues } = await this.#mergedPatient(key, decision.grant, ctx.signal);
-    if (!patient) {
-      // Not found only if every source that may hold the person answered; otherwise say which could not.
-      if (issues.length > 0) throw new FhirHttpError(issues.every((i) => i.code === 'timeout') ? 504 : 503, issues.map((i) => ({ ...i, severity: 'error' })));
-      throw notFoundError(`Patient/${key}`);
+    return decision;
+  }
+
+  /** The merged Patient of a key as the grant allows it (the token's scope constraints not applied). */
+  async #servedPatient(key: string, grant: AccessGrant, signal: AbortSignal | undefined, notes: ReadNotes): Promise<Patient> {
+    const { patient, issues } = await this.#mergedPatient(key, grant, signal);
+    if (patient) return patient;
+    // Not found only if every source that may hold the person answered; otherwise say which could not.
+    if (issues.length > 0) {
+      notes.reason = 'the sources did not answer';
+      throw new FhirHttpError(issues.every((i) => i.code === 'timeout') ? 504 : 503, issues.map((i) => ({ ...i, severity: 'error' })));
     }
-    return patient;
+    notes.reason = 'no such record';
+    throw notFoundError(`Patient/${key}`);
   }
 
   /** The merged Patient of a key, with the source Patients it merges (`parts`, in source order). */
@@ -270,8 +316,9 @@ export class FhirService {
       .map((item) => ({ item, resource: this.presenter.present(item.source, item.resource) }))
       .filter((p) => withinScopeConstraints(ctx.access, p.resource));
     let total = search.total ? (state ? state.total : merged.total) : undefined;
-    if (total !== undefined && (shown.length < merged.items.length || !constraintsExpressible(ctx.access, search.resourceType))) {
-      // The sources' total counts records the constraints hide: recounted when this is the only page, else unknown.
+    if (total !== undefined && hasScopeConstraints(ctx.access, search.resourceType)) {
+      // A source may ignore the constraint parameters and count records they hide, so its total is
+      // not trusted: recounted when this is the only page, else left out (`_summary=count` too).
       total = !state && !merged.more && search.count > 0 ? shown.length : undefined;
     }
     const offset = state?.offset ?? 0;
@@ -429,10 +476,22 @@ export class FhirService {
 
   /** `Patient/[key]/$everything`: the merged Patient and every compartment resource of every allowed source. */
   async everything(key: string, ctx: SearchContext): Promise<Bundle> {
-    const patient = await this.#readMergedPatient(key, ctx);
+    const decision = await this.#decidePatientRead(key, ctx);
+    const notes: ReadNotes = { patients: [key] };
+    return this.#settled(decision, notes, () => this.#everything(key, decision.grant, ctx, notes));
+  }
+
+  async #everything(key: string, grant: AccessGrant, ctx: SearchContext, notes: ReadNotes): Promise<Bundle> {
+    const patient = await this.#servedPatient(key, grant, ctx.signal, notes);
     const types = this.#deps.sources.resourceTypes().filter((t) => t !== 'Patient' && isPatientCompartmentType(t));
-    // A Patient outside the token's constraints is left out; the compartment's other records are not.
-    const entries: SearchsetEntry[] = withinScopeConstraints(ctx.access, patient) ? [{ resource: patient, mode: 'match' }] : [];
+    // A Patient outside the token's constraints is left out (its read audited as refused); the
+    // compartment's other records are not.
+    const entries: SearchsetEntry[] = [];
+    if (withinScopeConstraints(ctx.access, patient)) entries.push({ resource: patient, mode: 'match' });
+    else {
+      notes.served = 403;
+      notes.reason = 'the Patient is outside the granted scope constraints (left out)';
+    }
     const issues: OperationOutcomeIssue[] = [];
     const bundles = await Promise.all(
       types.map(async (type) => {

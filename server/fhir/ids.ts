@@ -12,6 +12,10 @@
  *   Redis (`RedisDigestMap`) when the server has one, so every replica and restart resolves it.
  */
 import { createHmac } from 'node:crypto';
+import { FhirHttpError } from './outcomes.ts';
+
+/** How long an answer waits for the ids it issued to be stored before it is refused (503). */
+const ID_STORE_WAIT_MS = 2_000;
 
 export const SOURCE_ID_PATTERN = /^[a-z0-9-]{1,16}$/;
 export const PATIENT_KEY_PATTERN = /^0x[0-9a-f]{40}$/;
@@ -85,9 +89,14 @@ export class ResourceIdCodec {
     if (digested.length > 0) await this.#digests.prefetch(digested);
   }
 
-  /** Before answering: whether the ids just issued are stored within `withinMs`, so any replica can decode them. */
-  async flush(withinMs?: number): Promise<boolean> {
-    return (await this.#digests.flush?.(withinMs)) ?? true;
+  /**
+   * Before answering: the ids just issued are stored, so any replica can decode them. While the
+   * id store is away the answer is 503 after a short wait (the writes carry on).
+   */
+  async stored(): Promise<void> {
+    if (!((await this.#digests.flush?.(ID_STORE_WAIT_MS)) ?? true)) {
+      throw new FhirHttpError(503, [{ severity: 'error', code: 'transient', details: { text: 'resource ids cannot be stored right now (id store unavailable); retry shortly' } }]);
+    }
   }
 
   /** The source and local id behind a global id, or undefined when it is not one of ours. */

@@ -1,5 +1,5 @@
 /** OperationOutcome helpers used across the FHIR layer (no PHI in any message). */
-import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { forbidden, getStatus, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 
 export function outcome(issues: OperationOutcomeIssue[]): OperationOutcome {
@@ -25,4 +25,18 @@ export function accessDenied(status: 403 | 404 | 503, reason: string): Operation
   if (status === 503) return new FhirHttpError(503, [{ severity: 'error', code: 'transient', details: { text: reason } }]);
   const base = status === 403 ? forbidden : notFound;
   return new OperationOutcomeError({ ...base, issue: [{ severity: 'error', code: status === 403 ? 'forbidden' : 'not-found', details: { text: reason } }] });
+}
+
+/**
+ * The HTTP status an error is answered with (the error handler's rule): an OperationOutcome's own
+ * status below 500, Fastify's client errors as they are, anything else 500.
+ */
+export function answeredStatus(error: unknown): number {
+  if (error instanceof FhirHttpError) return error.status;
+  if (error instanceof OperationOutcomeError) {
+    const status = getStatus(error.outcome);
+    if (status < 500) return status;
+  }
+  const statusCode = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
 }

@@ -4,10 +4,10 @@
  * the log together with the error. Stack traces never reach a response.
  */
 import fp from 'fastify-plugin';
-import { getStatus, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import { FhirHttpError } from '../fhir/outcomes.ts';
+import { answeredStatus, FhirHttpError } from '../fhir/outcomes.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -30,17 +30,13 @@ export function sendOutcome(reply: FastifyReply, status: number, body: Operation
 }
 
 function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (error instanceof FhirHttpError) return sendOutcome(reply, error.status, error.outcome);
-  if (error instanceof OperationOutcomeError) {
-    const status = getStatus(error.outcome);
-    if (status < 500) return sendOutcome(reply, status, error.outcome);
-  }
-  const statusCode = (error as FastifyError).statusCode;
-  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+  const status = answeredStatus(error);
+  if (error instanceof OperationOutcomeError && (status < 500 || error instanceof FhirHttpError)) return sendOutcome(reply, status, error.outcome);
+  if (status < 500) {
     // Fastify's own client errors (body too large, bad media type, malformed body, schema).
-    const text = statusCode === 413 ? 'Request body is too large' : error.message;
-    if (statusCode >= 400) request.log.info({ code: (error as FastifyError).code, statusCode }, 'client error');
-    return sendOutcome(reply, statusCode, errorOutcome(statusCode, text));
+    const text = status === 413 ? 'Request body is too large' : error.message;
+    request.log.info({ code: (error as FastifyError).code, statusCode: status }, 'client error');
+    return sendOutcome(reply, status, errorOutcome(status, text));
   }
   request.log.error({ err: error }, 'unexpected error');
   return sendOutcome(reply, 500, errorOutcome(500, `Internal error; quote id ${request.id} when reporting it`));
