@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { queueConnection } from '../../adapters/queue/queue-connection.ts';
 import { AuditTrail } from '../../server/audit/audit-trail.ts';
+import { toAuditEvent } from '../../server/audit/audit-event.ts';
 import type { AccessDecisionRecord } from '../../server/authz/chain-access-policy.ts';
 import { createMetrics } from '../../server/metrics/metrics.ts';
 import { eventually } from './support/authz-fixtures.ts';
@@ -123,4 +124,10 @@ t.test('a request repeated by the same client is stored once and read back as on
   t.equal(new Set(events.map((e) => e.id)).size, 4, 'every access has its own id');
   t.same(events.map((e) => e.recorded), [3, 2, 1, 0].map((i) => new Date(now + i).toISOString()), 'and its own time, newest first');
   t.equal((await redis.keys('rp:event:*')).length, 1, 'one stored value for the batch');
+});
+
+t.test("a settled read's AuditEvent outcome follows the status answered: any 5xx a serious failure, a refusal a minor one", async (t) => {
+  const settled = (status: number) => toAuditEvent('e', { ...decision('Observation', [alice]), outcome: status === 200 ? 'allowed' : 'refused', status, reason: `answered ${status}` });
+  t.same([200, 400, 403, 404, 500, 503, 504].map((status) => settled(status).outcome), ['0', '4', '4', '4', '8', '8', '8']);
+  t.equal(settled(504).outcomeDesc, 'answered 504');
 });
