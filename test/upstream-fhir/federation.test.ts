@@ -158,3 +158,17 @@ t.test('an upstream that silently ignores a scope constraint parameter still yie
   t.ok(found.some((r) => r.meta.source.endsWith('#hosp-a')), 'the ignoring upstream still contributes its vital signs');
   t.equal(bundle.total, 9, 'one page: the total is what it shows, not what the upstream counted');
 });
+
+t.test("under a scope constraint an upstream's count is never passed on: it may count the records the constraint hides", async (t) => {
+  upstreams[0]!.faults.ignoredParams = ['category'];
+  t.teardown(() => { upstreams[0]!.faults.ignoredParams = []; });
+  const count = await get(`/fhir/Observation?patient=${person}&_summary=count`, { 'x-test-vitals': '1' });
+  t.equal(count.status, 200);
+  t.match(upstreams[0]!.seen.at(-1), /category=/, 'the constraint was sent to the upstream');
+  t.equal(count.bundle.total, undefined, '_summary=count answers without a total rather than the ignoring upstream\'s count');
+  t.same(matches(count.bundle), []);
+  const firstPage = await get(`/fhir/Observation?patient=${person}&_total=accurate&_count=1`, { 'x-test-vitals': '1' });
+  t.equal(matches(firstPage.bundle).length, 1, 'a first page whose records are all within the constraint');
+  t.ok(firstPage.bundle.link?.some((l) => l.relation === 'next'));
+  t.equal(firstPage.bundle.total, undefined, 'still no total: it cannot be recounted from one page');
+});
