@@ -190,15 +190,16 @@ export class FhirService {
   async #settled<T>(decision: AllowedDecision, notes: ReadNotes, answer: () => Promise<T>): Promise<T> {
     const settle = (status: number, reason?: string) =>
       decision.settle?.({ status, ...(reason ? { reason } : {}), patients: notes.patients, ...(notes.sources ? { sources: notes.sources } : {}) });
+    let value: T;
     try {
-      const value = await answer();
+      value = await answer();
       await this.#deps.ids.stored();
-      settle(notes.served ?? 200, notes.reason);
-      return value;
     } catch (err) {
       settle(answeredStatus(err), notes.reason ?? 'the read could not be answered');
       throw err;
     }
+    settle(notes.served ?? 200, notes.reason);
+    return value;
   }
 
   /** Whether a source resource may be shown under a grant (its compartment patients, or none). */
@@ -484,14 +485,10 @@ export class FhirService {
   async #everything(key: string, grant: AccessGrant, ctx: SearchContext, notes: ReadNotes): Promise<Bundle> {
     const patient = await this.#servedPatient(key, grant, ctx.signal, notes);
     const types = this.#deps.sources.resourceTypes().filter((t) => t !== 'Patient' && isPatientCompartmentType(t));
-    // A Patient outside the token's constraints is left out (its read audited as refused); the
-    // compartment's other records are not.
-    const entries: SearchsetEntry[] = [];
-    if (withinScopeConstraints(ctx.access, patient)) entries.push({ resource: patient, mode: 'match' });
-    else {
-      notes.served = 403;
-      notes.reason = 'the Patient is outside the granted scope constraints (left out)';
-    }
+    // A Patient outside the token's constraints is left out (its read audited as refused once the
+    // rest is answered); the compartment's other records are not.
+    const withheld = !withinScopeConstraints(ctx.access, patient);
+    const entries: SearchsetEntry[] = withheld ? [] : [{ resource: patient, mode: 'match' }];
     const issues: OperationOutcomeIssue[] = [];
     const bundles = await Promise.all(
       types.map(async (type) => {
@@ -513,6 +510,10 @@ export class FhirService {
       if (bundle?.link?.some((l) => l.relation === 'next')) {
         issues.push({ severity: 'information', code: 'too-costly', details: { text: `$everything returns at most ${MAX_COUNT} resources per type` } });
       }
+    }
+    if (withheld) {
+      notes.served = 403;
+      notes.reason = 'the Patient is outside the granted scope constraints (left out)';
     }
     return buildSearchset({
       base: ctx.base,
