@@ -138,10 +138,11 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
   });
   const runReconcile = async () => {
     const report = await reconcile({ provider, contracts: o.chain.contracts, redis: reconcileRedis, keys, batch: o.reconcileBatch });
-    if (report.repairs.length > 0 && report.applied) {
+    if (report.repairs.length > 0) {
       log?.warn({ block: report.block, repairs: report.repairs, checked: report.checked }, 'authorization indexes repaired from the contracts');
-    } else if (report.repairs.length > 0) {
-      log?.warn({ block: report.block, repairs: report.repairs }, 'authorization index drift found but not repaired (the follower kept moving); the next run compares the batch again');
+    }
+    if (report.left.length > 0) {
+      log?.warn({ block: report.block, left: report.left }, 'authorization index drift found but not repaired (the follower kept moving); the next run compares the batch again');
     }
     return report;
   };

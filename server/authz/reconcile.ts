@@ -5,12 +5,15 @@
  * later block changed. It works in two steps:
  * 1. Compare: every record of the run's batch is compared with the views read at the cursor
  *    block of the run's start (no lock: this is the long part).
- * 2. Repair: only the records found drifted are compared again, at the cursor block of that
- *    moment, under WATCH of the cursor, and their repairs are written in the same MULTI/EXEC with
- *    the invalidation. A record a later block changed is judged by its state after that block (a
- *    grant revoked meanwhile is not put back); if the follower moves during this short step, the
- *    step is tried again.
- * The rolling offsets are written after that, outside the WATCH.
+ * 2. Repair: only the records found drifted are compared again, in chunks of a few, each chunk
+ *    at the cursor block of its moment, under WATCH of the cursor, and its repairs are written in
+ *    the same MULTI/EXEC with the invalidation. A record a later block changed is judged by its
+ *    state after that block (a grant revoked meanwhile is not put back); if the follower moves
+ *    during a chunk's short step, that chunk is tried again. Chunks keep the step short however
+ *    much drifted (one step over hundreds of records would outlast every block), and a chunk
+ *    written stays written whatever happens to the next.
+ * The rolling offsets are written after that, outside the WATCH, once every chunk landed;
+ * otherwise the next run compares the same batch again (what was repaired no longer differs).
  *
  * A run is bounded whatever the network's size: per kind (participants, relationships, grants,
  * delegations, studies) it compares at most `batch` records from a rolling offset kept in Redis,
@@ -44,9 +47,11 @@ export interface ReconcileReport {
   /** The cursor block the batch was compared at (undefined: nothing synced yet). */
   readonly block: number | undefined;
   readonly checked: Checked;
-  /** Drift repaired (when `applied` is false: found, and left for the next run). */
+  /** Drift repaired by this run. */
   readonly repairs: readonly Repair[];
-  /** False when nothing could be written: no cursor yet, or the follower moved during every repair attempt. */
+  /** Drift found but not repaired (the follower moved during every attempt at its chunk): the next run compares the batch again. */
+  readonly left: readonly Repair[];
+  /** True when the batch is done: nothing left, and the rolling offsets moved past it. False too when nothing is synced yet. */
   readonly applied: boolean;
 }
 
@@ -62,7 +67,9 @@ export interface ReconcileOptions {
 
 /** Comparisons in flight at once (each is one or a few chain reads). */
 const CONCURRENCY = 16;
-/** Repair steps tried before the run gives up (the follower moved during each). */
+/** Drifted records repaired per WATCH/MULTI: one round of comparisons, short beside a block. */
+const REPAIR_CHUNK = CONCURRENCY;
+/** Attempts at a chunk before the run leaves it to the next (the follower moved during each). */
 const REPAIR_ATTEMPTS = 5;
 
 type View = <T>(fn: string, ...args: unknown[]) => Promise<T>;
@@ -310,10 +317,12 @@ async function findDrift(comparisons: readonly Comparison[], chain: ChainViews):
 }
 
 /**
- * Step 2: the drifted records compared again at the cursor of this moment and repaired in one
- * MULTI/EXEC under WATCH of the cursor. Undefined when the follower moved during every attempt.
+ * Step 2 for one chunk: its records compared again at the cursor of this moment and repaired in
+ * one MULTI/EXEC under WATCH of the cursor. Returns the repairs written (none when nothing differs
+ * any more), 'moved' when the follower moved during every attempt, 'reset' when the indexes were
+ * reset meanwhile.
  */
-async function repair(o: ReconcileOptions, drifted: readonly Comparison[]): Promise<Repair[] | undefined> {
+async function repairChunk(o: ReconcileOptions, drifted: readonly Comparison[]): Promise<Repair[] | 'moved' | 'reset'> {
   const { redis, keys } = o;
   for (let attempt = 0; attempt < REPAIR_ATTEMPTS; attempt++) {
     await redis.watch(keys.cursor);
@@ -321,7 +330,7 @@ async function repair(o: ReconcileOptions, drifted: readonly Comparison[]): Prom
       const block = await readCursor(redis, keys);
       if (block === undefined) {
         await redis.unwatch();
-        return undefined; // the indexes were reset meanwhile
+        return 'reset';
       }
       const drifts = (await findDrift(drifted, viewsAt(o, block))).map((d) => d.drift);
       if (drifts.length === 0) {
@@ -348,14 +357,32 @@ async function repair(o: ReconcileOptions, drifted: readonly Comparison[]): Prom
       throw err;
     }
   }
-  return undefined;
+  return 'moved';
+}
+
+/** Step 2: the drifted records repaired chunk by chunk; what was written stays written. */
+async function repair(o: ReconcileOptions, found: ReadonlyArray<{ comparison: Comparison; drift: Drift }>): Promise<{ repairs: Repair[]; left: Repair[] }> {
+  const repairs: Repair[] = [];
+  const left: Repair[] = [];
+  for (let start = 0; start < found.length; start += REPAIR_CHUNK) {
+    const chunk = found.slice(start, start + REPAIR_CHUNK);
+    const outcome = await repairChunk(o, chunk.map((f) => f.comparison));
+    if (outcome === 'reset') {
+      // Nothing to compare against any more: the rest waits for a run after the resync.
+      left.push(...found.slice(start).map((f) => f.drift.repair));
+      break;
+    }
+    if (outcome === 'moved') left.push(...chunk.map((f) => f.drift.repair));
+    else repairs.push(...outcome);
+  }
+  return { repairs, left };
 }
 
 export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
   const { redis, keys } = o;
   const checked: Checked = { providers: 0, participants: 0, relationships: 0, grants: 0, delegations: 0, studies: 0 };
   const block = await readCursor(redis, keys);
-  if (block === undefined) return { block, checked, repairs: [], applied: false };
+  if (block === undefined) return { block, checked, repairs: [], left: [], applied: false };
 
   const chain = viewsAt(o, block);
   const { comparisons, nextOffsets } = await planBatch(o, chain, o.batch ?? 500);
@@ -363,9 +390,9 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconcileReport> {
   for (const c of comparisons) checked[plural[c.kind]]++;
   const found = await findDrift(comparisons, chain);
 
-  const repairs = found.length === 0 ? [] : await repair(o, found.map((f) => f.comparison));
-  if (repairs === undefined) return { block, checked, repairs: found.map((f) => f.drift.repair), applied: false };
+  const { repairs, left } = await repair(o, found);
+  if (left.length > 0) return { block, checked, repairs, left, applied: false };
   // The batch is done: the next run carries on after it, whatever the follower did meanwhile.
   await redis.hset(keys.reconcileOffsets, nextOffsets);
-  return { block, checked, repairs, applied: true };
+  return { block, checked, repairs, left, applied: true };
 }

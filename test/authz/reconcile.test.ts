@@ -182,3 +182,68 @@ t.test('a run the follower overtakes by blocks still repairs, judges each repair
   t.equal(next.checked.grants, 1, 'the next run compares the grant after the batch');
   t.same(next.repairs, []);
 });
+
+t.test('a large drift is repaired in chunks while the follower moves the cursor many times during the run', async (t) => {
+  const DRIFTED = 100;
+  const [redisServer, chain] = await Promise.all([startRedisServer(), startTestChain({ blockTime: 1 })]);
+  const redis = new Redis(redisServer.url);
+  const followerRedis = new Redis(redisServer.url);
+  t.teardown(async () => {
+    redis.disconnect();
+    followerRedis.disconnect();
+    await Promise.all([chain.close(), redisServer.stop()]);
+  });
+  const keys = authzKeys('reconcile-chunks-test:');
+  const created = await Promise.all(Array.from({ length: DRIFTED }, () => chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({}))));
+  const follower = await ChainFollower.start({
+    provider: chain.provider,
+    source: new MedrecEventSource(chain.contracts, chain.deployBlock),
+    redis: followerRedis,
+    keys,
+    connection: queueConnection(redisServer.url),
+    queuePrefix: 'reconcile-chunks',
+    everyMs: 100,
+  });
+  t.teardown(() => follower.close());
+  const lastCreated = Math.max(...created);
+  await eventually('the follower folded the grants', async () => ((await readCursor(redis, keys) ?? 0) >= lastCreated ? true : undefined));
+  const ids = Array.from({ length: DRIFTED }, (_, i) => String(i + 1));
+  // Drift: the pharmacy's index lost every grant.
+  await redis.srem(keys.grantsByGrantee(pharmacy), ...ids);
+
+  // A slow chain: after every 40 of the run's reads, a block lands and is folded before the next
+  // read answers. One step re-comparing all 100 drifted grants would always span a block.
+  const rpc = await startRpcProxy(chain.url);
+  t.teardown(() => rpc.close());
+  const provider = new JsonRpcProvider(rpc.url, 31337, { staticNetwork: true, batchStallTime: 0, cacheTimeout: -1 });
+  t.teardown(() => provider.destroy());
+  let stop = () => {};
+  const stopped = new Promise<false>((resolve) => (stop = () => resolve(false)));
+  let blocksDuringRuns = 0;
+  const blockEvery40Reads = (async () => {
+    for (;;) {
+      if (!(await Promise.race([rpc.hold('eth_call', { after: 40 }).then(() => true), stopped]))) return rpc.release();
+      const at = (await readCursor(redis, keys)) ?? 0;
+      await eventually('the follower folded the next block', async () => ((await readCursor(redis, keys) ?? 0) > at ? true : undefined));
+      blocksDuringRuns++;
+      rpc.release();
+    }
+  })();
+  const stopBlocks = () => {
+    stop();
+    rpc.release();
+    return blockEvery40Reads;
+  };
+  t.teardown(stopBlocks);
+
+  const runs = [];
+  for (let i = 0; i < 3 && !runs.at(-1)?.applied; i++) runs.push(await reconcile({ provider, contracts: chain.contracts, redis, keys }));
+  await stopBlocks();
+
+  t.ok(blocksDuringRuns >= 3, `the cursor moved during the runs (${blocksDuringRuns} blocks)`);
+  t.ok(runs.at(-1)?.applied, `the batch is done after ${runs.length} run(s)`);
+  t.same(runs.at(-1)?.left, [], 'nothing left');
+  t.same(runs.flatMap((r) => r.repairs.map((x) => `${x.kind} ${x.ref}`)).sort(), ids.map((id) => `grant ${id}`).sort(), 'every drifted grant repaired once');
+  t.same((await redis.smembers(keys.grantsByGrantee(pharmacy))).sort(), [...ids].sort(), 'the index holds every grant again');
+  t.same((await reconcile({ provider: chain.provider, contracts: chain.contracts, redis, keys })).repairs, [], 'no drift left');
+});
