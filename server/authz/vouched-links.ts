@@ -12,7 +12,6 @@ import type { Redis } from 'ioredis';
 import type { PatientLink, PatientLinks } from '../fhir/patient-links.ts';
 import type { AuthzKeys } from './authz-keys.ts';
 import { linkCommitment } from '../../contracts/link-commitment.ts';
-import { linkGroup } from './link-verification.ts';
 
 export interface VouchedLinksOptions {
   /** Hot-path commands (fail fast while Redis is away). */
@@ -37,8 +36,11 @@ export class ChainVouchedLinks implements PatientLinks {
   readonly #held = new Map<string, Map<string, string>>();
   /** Patients whose relationships are to be read (dropped, never read, or a read failed). */
   readonly #pending = new Set<string>();
-  /** By `linkGroup()`: hashing per lookup would be too slow, and rows change rarely. */
-  readonly #recomputed = new Map<string, Recomputed>();
+  /**
+   * Patient → (provider → that group's commitment): hashing per lookup would be too slow, and rows
+   * change rarely. A group is forgotten once its rows or its relationship are gone.
+   */
+  readonly #recomputed = new Map<string, Map<string, Recomputed>>();
   /** Bumped per patient (and for all) when what is known is dropped: an older read is discarded. */
   readonly #generation = new Map<string, number>();
   #epoch = 0;
@@ -89,7 +91,22 @@ export class ChainVouchedLinks implements PatientLinks {
       for (const [provider, commitment] of Object.entries(held as Record<string, string>)) providers.set(provider, commitment.toLowerCase());
       this.#held.set(patient, providers);
       this.#pending.delete(patient);
+      this.#forgetGone(patient, providers);
     });
+  }
+
+  /** Drops the cached commitments of this patient's groups whose relationship or rows are gone. */
+  #forgetGone(patient: string, held: ReadonlyMap<string, string>): void {
+    const cached = this.#recomputed.get(patient);
+    if (!cached) return;
+    const linked = new Set(this.#inner.linksOf(patient).map((l) => this.#o.providerOfSource(l.sourceId)?.toLowerCase()));
+    for (const provider of [...cached.keys()]) if (!held.has(provider) || !linked.has(provider)) this.#forget(patient, provider);
+  }
+
+  #forget(patient: string, provider: string): void {
+    const cached = this.#recomputed.get(patient);
+    cached?.delete(provider);
+    if (cached?.size === 0) this.#recomputed.delete(patient);
   }
 
   #vouched(patient: string, sourceId: string): boolean {
@@ -110,22 +127,28 @@ export class ChainVouchedLinks implements PatientLinks {
 
   /**
    * The commitment the provider's current rows for the patient recompute to (undefined without
-   * rows or salt). Cached per group; the cache entry is replaced as soon as the rows differ.
+   * rows or salt). Cached per group; the cache entry is replaced as soon as the rows differ, and
+   * dropped when there are none.
    */
   #commitmentOfRows(provider: string, patient: string): string | undefined {
     const group = this.#inner.linksOf(patient).filter((l) => this.#o.providerOfSource(l.sourceId)?.toLowerCase() === provider);
+    if (group.length === 0) {
+      this.#forget(patient, provider);
+      return undefined;
+    }
     const rows = group.map((l) => `${l.sourceId}\u0000${l.localId}`).join('\u0001');
-    const key = linkGroup(provider, patient);
-    const cached = this.#recomputed.get(key);
+    let byProvider = this.#recomputed.get(patient);
+    const cached = byProvider?.get(provider);
     if (cached?.rows === rows) return cached.commitment;
     const salt = this.#o.saltOf(provider, patient);
     let commitment: string | undefined;
     try {
-      if (salt && group.length > 0) commitment = linkCommitment({ provider, patient, salt, links: group }).toLowerCase();
+      if (salt) commitment = linkCommitment({ provider, patient, salt, links: group }).toLowerCase();
     } catch {
       // A row the commitment cannot encode (a patient key that is no address) vouches for nothing.
     }
-    this.#recomputed.set(key, { rows, commitment });
+    if (!byProvider) this.#recomputed.set(patient, (byProvider = new Map()));
+    byProvider.set(provider, { rows, commitment });
     return commitment;
   }
 

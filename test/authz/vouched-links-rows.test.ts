@@ -20,6 +20,7 @@ const clinic = demoAddress('clinic');
 const alice = demoAddress('alice');
 const bob = demoAddress('bob');
 const carol = demoAddress('carol');
+const dave = demoAddress('dave');
 /** Source id → provider: the hospital keeps records in two sources. */
 const PROVIDER_OF_SOURCE: Record<string, string> = { hospital, 'hospital-lab': hospital, clinic };
 const providerOfSource = (sourceId: string) => PROVIDER_OF_SOURCE[sourceId];
@@ -105,5 +106,35 @@ t.test('links resolve only through rows that reproduce the on-chain commitment',
     });
     await wrongSalt.refresh([carol]);
     t.same(wrongSalt.localIds(carol, 'hospital'), [], 'the committed row under another salt is not vouched for');
+  });
+
+  await t.test('a group whose relationship or rows are gone is forgotten: its commitment is recomputed when they come back', async (t) => {
+    const row = { sourceId: 'clinic', localId: 'c-dave' };
+    const table = new InMemoryPatientLinks([{ patient: dave, ...row }]);
+    let saltLookups = 0;
+    const countingSaltOf = (provider: string, patient: string) => (saltLookups++, saltOf(provider, patient));
+    await commit(clinic, 'addRelationship', dave, [row]);
+    const links = authz.vouchLinks(table, { providerOfSource, saltOf: countingSaltOf });
+    await links.refresh([dave]);
+    t.same(links.localIds(dave, 'clinic'), ['c-dave']);
+    t.same(links.localIds(dave, 'clinic'), ['c-dave']);
+    t.equal(saltLookups, 1, 'recomputed once, then taken from the cache');
+
+    // The relationship ends, then comes back over the same rows.
+    const ended = await chain.send('clinic', 'Relationships', 'endRelationship', clinic, dave);
+    await eventually(`the follower folded block ${ended}`, () => (authz.freshness.state().cursor >= ended ? true : undefined));
+    await links.refresh([dave]);
+    t.same(links.localIds(dave, 'clinic'), [], 'the ended relationship vouches for nothing');
+    await commit(clinic, 'addRelationship', dave, [row]);
+    await links.refresh([dave]);
+    t.same(links.localIds(dave, 'clinic'), ['c-dave']);
+    t.equal(saltLookups, 2, 'the ended group was forgotten: its commitment is recomputed');
+
+    // The rows go (the relationship stays), then come back.
+    table.remove({ patient: dave, ...row });
+    await links.refresh([dave]);
+    table.add({ patient: dave, ...row });
+    t.same(links.localIds(dave, 'clinic'), ['c-dave']);
+    t.equal(saltLookups, 3, 'the group without rows was forgotten: its commitment is recomputed');
   });
 });
