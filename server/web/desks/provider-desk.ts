@@ -60,7 +60,8 @@ export class ChainProviderDesk implements ProviderDesk {
   /**
    * Per provider, the last of its queued link and end operations. Each reads the link table,
    * sends a commitment from it and writes it back: run side by side, one would overwrite the
-   * other's commitment (and their transactions would race for the provider's nonce).
+   * other's commitment (and their transactions would race for the provider's nonce). This
+   * process only: the table is the node's own, so one node acts for a provider (README).
    */
   readonly #queues = new Map<string, Promise<unknown>>();
 
