@@ -6,7 +6,7 @@
  * anything, with a logged error that carries no content. `rateLimit.enforcedBy: "queue"` is the
  * worker's BullMQ limiter.
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type RateLimiterOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { EhrAdapter } from '../ehr-adapter.ts';
 import { adapterKinds } from '../registry.ts';
@@ -28,15 +28,16 @@ export class AdapterQueueWorker {
   readonly #redis: Redis;
   readonly #worker: Worker<QueueJobData, string, QueueOp>;
   #publishTimer: NodeJS.Timeout | undefined;
+  /** Set first in close(): a publish still in flight then arms no new timer. */
+  #closed = false;
 
-  private constructor(config: SourceConfig, adapter: EhrAdapter, options: QueueSourceOptions, context: AdapterContext, redisUrl: string) {
+  private constructor(config: SourceConfig, adapter: EhrAdapter, options: QueueSourceOptions, limiter: RateLimiterOptions | undefined, context: AdapterContext, redisUrl: string) {
     this.sourceId = config.id;
     this.#adapter = adapter;
     this.#options = options;
     this.#context = context;
     this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     this.#redis.on('error', () => undefined); // the next publish logs it
-    const limiter = queueLimiter(config);
     this.#worker = new Worker<QueueJobData, string, QueueOp>(options.queueName, (job) => this.#answer(job), {
       connection: queueConnection(redisUrl),
       prefix: options.prefix,
@@ -51,11 +52,11 @@ export class AdapterQueueWorker {
   static async start(config: SourceConfig, context: AdapterContext): Promise<AdapterQueueWorker> {
     const options = resolveQueueSource(config);
     if (!context.redisUrl) throw new Error(`source ${config.id} (via queue): the adapter worker needs Redis`);
-    queueLimiter(config); // a bad rateLimit fails here, before the adapter opens
+    const limiter = queueLimiter(config); // a bad rateLimit fails here, before the adapter opens
     const load = adapterKinds[config.kind];
     if (!load) throw new Error(`source ${config.id}: unknown kind ${config.kind}`);
     const adapter = await (await load())(config, context);
-    const worker = new AdapterQueueWorker(config, adapter, options, context, context.redisUrl);
+    const worker = new AdapterQueueWorker(config, adapter, options, limiter, context, context.redisUrl);
     try {
       await worker.#publishCapabilities();
       await worker.#worker.waitUntilReady();
@@ -68,6 +69,7 @@ export class AdapterQueueWorker {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearTimeout(this.#publishTimer);
     await this.#worker.close();
     await this.#adapter.close();
@@ -81,10 +83,9 @@ export class AdapterQueueWorker {
       const sealed = seal(this.#options.key, capabilitiesPlace(this.sourceId), this.#adapter.capabilities());
       await this.#redis.set(capabilitiesKey(this.#options.prefix, this.#options.queueName), sealed);
     } finally {
-      this.#publishTimer = setTimeout(() => {
+      if (!this.#closed) this.#publishTimer = setTimeout(() => {
         this.#publishCapabilities().catch((err: unknown) => this.#context.log.warn({ source: this.sourceId, err: (err as Error).message }, 'adapter capabilities not published; will retry'));
-      }, this.#options.capabilitiesRefreshMs);
-      this.#publishTimer.unref();
+      }, this.#options.capabilitiesRefreshMs).unref();
     }
   }
 

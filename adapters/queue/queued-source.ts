@@ -35,6 +35,8 @@ export class QueuedSource implements EhrAdapter {
   #publishedSealed: string | undefined;
   #capabilitiesProblem: string | undefined = 'no adapter worker has published capabilities yet';
   #refreshTimer: NodeJS.Timeout | undefined;
+  /** Set first in close(): a refresh still in flight then arms no new timer. */
+  #closed = false;
   /** Calls waiting for their job, by job id. */
   readonly #waiting = new Map<string, Waiting>();
 
@@ -94,6 +96,7 @@ export class QueuedSource implements EhrAdapter {
   /** Reads what the worker published; keeps the last good answer when there is nothing new to use. */
   async refreshCapabilities(): Promise<void> {
     clearTimeout(this.#refreshTimer);
+    if (this.#closed) return;
     try {
       const sealed = await this.#redis.get(capabilitiesKey(this.#options.prefix, this.#options.queueName));
       // The worker republishes on a timer (a fresh nonce each time): only a new text is opened.
@@ -111,8 +114,7 @@ export class QueuedSource implements EhrAdapter {
       if (problem !== this.#capabilitiesProblem) this.#context.log.warn({ source: this.sourceId, err: problem }, 'adapter worker capabilities not readable; keeping the last ones');
       this.#capabilitiesProblem = problem;
     }
-    this.#refreshTimer = setTimeout(() => void this.refreshCapabilities(), this.#options.capabilitiesRefreshMs);
-    this.#refreshTimer.unref();
+    if (!this.#closed) this.#refreshTimer = setTimeout(() => void this.refreshCapabilities(), this.#options.capabilitiesRefreshMs).unref();
   }
 
   async read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined> {
@@ -130,6 +132,7 @@ export class QueuedSource implements EhrAdapter {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearTimeout(this.#refreshTimer);
     for (const waiting of this.#waiting.values()) waiting.closed(new SourceUnavailableError(this.sourceId, 'source closed'));
     await Promise.allSettled([this.#events.close(), this.queue.close()]);
