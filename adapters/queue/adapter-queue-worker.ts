@@ -8,7 +8,7 @@
  */
 import { UnrecoverableError, Worker, type Job, type RateLimiterOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { EhrAdapter } from '../ehr-adapter.ts';
+import { SourceUnavailableError, type EhrAdapter } from '../ehr-adapter.ts';
 import { adapterKinds } from '../registry.ts';
 import type { AdapterContext, SourceConfig } from '../source-config.ts';
 import { queueConnection } from './queue-connection.ts';
@@ -120,8 +120,23 @@ export class AdapterQueueWorker {
       }
     } catch (err) {
       const failure = failureOf(err);
-      this.#context.log.warn({ source: this.sourceId, op: call.op, failure: failure.kind }, 'adapter call failed at the worker');
+      this.#context.log.warn({ source: this.sourceId, op: call.op, failure: failure.kind, error: failureDetail(err) }, 'adapter call failed at the worker');
       return { ok: false, failure };
     }
   }
+}
+
+/**
+ * What the worker's own log says of a failed call: the class and code, and the message only of
+ * a SourceUnavailableError (adapters word those without values, as an inline node logs them);
+ * any other error's message (a driver's, a library's) can quote patient ids.
+ */
+function failureDetail(err: unknown): { type: string; code?: string; message?: string } {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const code = (err as { code?: unknown }).code;
+  return {
+    type: err.name,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(err instanceof SourceUnavailableError ? { message: err.message } : {}),
+  };
 }

@@ -14,9 +14,13 @@ export type QueueCall =
 
 export type QueueOp = QueueCall['op'];
 
-/** Adapter failures travel sealed inside a completed job: a job's failure text sits in Redis in clear. */
+/**
+ * Adapter failures travel sealed inside a completed job (a job's failure text sits in Redis in
+ * clear). An unavailable source crosses as its kind alone: an upstream's error text can quote
+ * URLs with patient ids, and the server would log it; the worker's log keeps what it can say.
+ */
 export type QueueFailure =
-  | { readonly kind: 'unavailable'; readonly message: string }
+  | { readonly kind: 'unavailable' }
   | { readonly kind: 'cannot-evaluate'; readonly what: string }
   | { readonly kind: 'bad-request'; readonly outcome: OperationOutcome }
   /** The call's deadline passed before a worker took it (nobody waits for it any more). */
@@ -38,7 +42,7 @@ export const capabilitiesKey = (prefix: string, queueName: string): string => `$
 export function failureOf(error: unknown): QueueFailure {
   if (error instanceof SourceCannotEvaluateError) return { kind: 'cannot-evaluate', what: error.what };
   if (error instanceof OperationOutcomeError) return { kind: 'bad-request', outcome: error.outcome };
-  return { kind: 'unavailable', message: error instanceof Error ? error.message : 'adapter failed' };
+  return { kind: 'unavailable' };
 }
 
 /** The error the adapter threw at the worker, as the server's planner knows it. */
@@ -51,6 +55,6 @@ export function errorOf(sourceId: string, failure: QueueFailure): Error {
     case 'expired':
       return new SourceUnavailableError(sourceId, 'the adapter worker took the call after its deadline');
     case 'unavailable':
-      return new SourceUnavailableError(sourceId, failure.message);
+      return new SourceUnavailableError(sourceId, 'the adapter failed at the worker (its log says how)');
   }
 }

@@ -116,6 +116,15 @@ async function dumpKeys(keyPrefix: string): Promise<{ keys: string[]; text: stri
   }
 }
 
+/** Whether the worker logs such a line: its stdout can arrive after the node has the job's outcome. */
+async function logged(from: WorkerProcess, wanted: (line: string) => boolean): Promise<boolean> {
+  for (let waited = 0; waited < 5000; waited += 20) {
+    if (from.lines.some(wanted)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
 t.test('a search, a read and a health check through the queue answer exactly what the inline source answers', async (t) => {
   const inline = await get(inlineApp, observations);
   const viaQueue = await get(queuedApp, observations);
@@ -160,6 +169,18 @@ t.test('Redis never holds a patient id, name or record text in clear, not even w
   for (const phi of PHI) t.notOk([...worker.lines, ...nodeLog.lines.map((l) => l.text)].some((line) => line.includes(phi)), `no "${phi}" in the logs`);
 });
 
+t.test('an adapter failure crosses the queue as a fixed text; what the adapter said stays in the worker\'s log', async (t) => {
+  const query = { resourceType: 'Observation', filters: [], patients: [LOCAL_ID], count: 50 };
+  upstream.faults.failNext = [{ status: 503 }];
+  const inline = await inlineSources[0]!.adapter.search(query, AbortSignal.timeout(4000)).then(() => undefined, (err: unknown) => err as Error);
+  upstream.faults.failNext = [{ status: 503 }];
+  const viaQueue = await queued.search(query, AbortSignal.timeout(4000)).then(() => undefined, (err: unknown) => err as Error);
+  t.equal(inline?.name, 'SourceUnavailableError');
+  t.equal(viaQueue?.name, 'SourceUnavailableError', 'the planner sees an unavailable source, as inline');
+  t.equal(viaQueue?.message, 'the adapter failed at the worker (its log says how)');
+  t.ok(await logged(worker, (line) => line.includes('adapter call failed at the worker') && line.includes(JSON.stringify(inline!.message))), 'the worker logs the adapter\'s own text');
+});
+
 t.test('a stopped worker makes the source a warning, not a failed search; the next search works once it is back', async (t) => {
   await worker.stop();
   const down = await get(queuedApp, observations);
@@ -200,8 +221,7 @@ t.test('a worker with another queue key refuses every call before the source see
   t.equal(issues[0].code, 'exception');
   t.equal(issues[0].diagnostics, 'source=hosp');
   t.equal(upstream.counters.searches, searchesBefore, 'nothing reached the upstream');
-  const errors = wrong.lines.filter((line) => line.includes('"level":50'));
-  t.ok(errors.some((line) => line.includes('does not open with this worker\'s queue key')), 'the worker says why');
+  t.ok(await logged(wrong, (line) => line.includes('"level":50') && line.includes('does not open with this worker\'s queue key')), 'the worker says why');
   for (const phi of PHI) t.notOk(wrong.lines.some((line) => line.includes(phi)), `no "${phi}" in the worker's log`);
 });
 
