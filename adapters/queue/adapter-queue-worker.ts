@@ -14,7 +14,7 @@ import type { AdapterContext, SourceConfig } from '../source-config.ts';
 import { queueConnection } from './queue-connection.ts';
 import { resolveQueueSource, type QueueSourceOptions } from './queue-options.ts';
 import {
-  callPlace, capabilitiesKey, capabilitiesPlace, failureOf, resultPlace,
+  callPlace, capabilitiesKey, capabilitiesPlace, failureOf, RESULT_GRACE_MS, resultKey, resultPlace,
   type QueueCall, type QueueJobData, type QueueOp, type QueueResult,
 } from './queue-protocol.ts';
 import { queueLimiter } from './queue-rate-limit.ts';
@@ -26,7 +26,7 @@ export class AdapterQueueWorker {
   readonly #options: QueueSourceOptions;
   readonly #context: AdapterContext;
   readonly #redis: Redis;
-  readonly #worker: Worker<QueueJobData, string, QueueOp>;
+  readonly #worker: Worker<QueueJobData, void, QueueOp>;
   #publishTimer: NodeJS.Timeout | undefined;
   /** Set first in close(): a publish still in flight then arms no new timer. */
   #closed = false;
@@ -38,7 +38,7 @@ export class AdapterQueueWorker {
     this.#context = context;
     this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     this.#redis.on('error', () => undefined); // the next publish logs it
-    this.#worker = new Worker<QueueJobData, string, QueueOp>(options.queueName, (job) => this.#answer(job), {
+    this.#worker = new Worker<QueueJobData, void, QueueOp>(options.queueName, (job) => this.#answer(job), {
       connection: queueConnection(redisUrl),
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -89,7 +89,7 @@ export class AdapterQueueWorker {
     }
   }
 
-  async #answer(job: Job<QueueJobData, string, QueueOp>): Promise<string> {
+  async #answer(job: Job<QueueJobData, void, QueueOp>): Promise<void> {
     const jobId = job.id as string;
     let call: QueueCall;
     try {
@@ -105,7 +105,9 @@ export class AdapterQueueWorker {
     }
     const remainingMs = call.expiresAt - Date.now();
     const result = remainingMs <= 0 ? { ok: false, failure: { kind: 'expired' } } as const : await this.#run(call, AbortSignal.timeout(remainingMs));
-    return seal(this.#options.key, resultPlace(this.sourceId, jobId), result);
+    // Nobody reads a result once its server stopped waiting: it expires soon after the deadline.
+    const ttlMs = Math.max(0, call.expiresAt - Date.now()) + RESULT_GRACE_MS;
+    await this.#redis.set(resultKey(this.#options.prefix, this.#options.queueName, jobId), seal(this.#options.key, resultPlace(this.sourceId, jobId), result), 'PX', ttlMs);
   }
 
   async #run(call: QueueCall, signal: AbortSignal): Promise<QueueResult> {

@@ -1,7 +1,9 @@
 /**
  * What a server and an adapter worker exchange over a source's queue. A job is named after its
- * operation and carries only `{ sealed }`; its id is a random UUID. Calls, results and the
- * published capabilities are sealed (sealed-payload.ts) in the places named here.
+ * operation and carries only `{ sealed }`; its id is a random UUID. The worker writes the result
+ * to the job's own result key and completes the job with nothing: the events stream every
+ * server reads stays small, and only the waiting server fetches (and deletes) the result. Calls,
+ * results and the published capabilities are sealed (sealed-payload.ts) in the places named here.
  */
 import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
@@ -38,6 +40,12 @@ export const capabilitiesPlace = (sourceId: string): string => `medrec-adapter-q
 
 /** Where the worker publishes the adapter's capabilities (sealed) beside the queue's own keys. */
 export const capabilitiesKey = (prefix: string, queueName: string): string => `${prefix}:${queueName}:medrec-capabilities`;
+
+/** Where the worker leaves a job's result (sealed) for the server that waits for it. */
+export const resultKey = (prefix: string, queueName: string, jobId: string): string => `${prefix}:${queueName}:medrec-result:${jobId}`;
+
+/** How long a result outlives its call's deadline: room for the completion to reach the waiting server. */
+export const RESULT_GRACE_MS = 5_000;
 
 export function failureOf(error: unknown): QueueFailure {
   if (error instanceof SourceCannotEvaluateError) return { kind: 'cannot-evaluate', what: error.what };

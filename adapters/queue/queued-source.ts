@@ -2,7 +2,8 @@
  * A source reached through its adapter queue: the same `EhrAdapter` the planner calls inline,
  * but each call becomes one BullMQ job on `adapter-<source id>` for an adapter worker
  * (adapter-queue-worker.ts), awaited until the caller's deadline. The call and its result are
- * sealed; the job id is a random UUID. A call that misses its deadline (no worker, a slow one)
+ * sealed; the job id is a random UUID. The result waits in the job's own key, which this node
+ * takes (GETDEL) when the events stream says the job completed. A call that misses its deadline (no worker, a slow one)
  * rejects with the caller's abort reason, so the planner reports it like any slow source.
  *
  * Capabilities are what the worker last published for its real adapter (kept when a refresh
@@ -17,7 +18,7 @@ import type { AdapterContext, AdapterFactory, SourceConfig } from '../source-con
 import { queueConnection } from './queue-connection.ts';
 import { resolveQueueSource, type QueueSourceOptions } from './queue-options.ts';
 import {
-  callPlace, capabilitiesKey, capabilitiesPlace, errorOf, resultPlace,
+  callPlace, capabilitiesKey, capabilitiesPlace, errorOf, resultKey, resultPlace,
   type QueueCall, type QueueJobData, type QueueOp, type QueueResult,
 } from './queue-protocol.ts';
 import { openSealed, seal } from './sealed-payload.ts';
@@ -26,7 +27,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 export class QueuedSource implements EhrAdapter {
   readonly sourceId: string;
-  readonly queue: Queue<QueueJobData, string, QueueOp>;
+  readonly queue: Queue<QueueJobData, void, QueueOp>;
   readonly #events: QueueEvents;
   readonly #redis: Redis;
   readonly #options: QueueSourceOptions;
@@ -46,17 +47,17 @@ export class QueuedSource implements EhrAdapter {
     this.#context = context;
     this.#redis = redis;
     this.#events = events;
-    this.queue = new Queue<QueueJobData, string, QueueOp>(options.queueName, {
+    this.queue = new Queue<QueueJobData, void, QueueOp>(options.queueName, {
       connection: queueConnection(context.redisUrl as string),
       prefix: options.prefix,
-      // Nothing stays behind: the waiting server has the result from the events stream, which
-      // is kept short as results (sealed) can be large.
+      // Nothing stays behind: results travel in their own keys, the events stream only says
+      // which job completed, so a short stream is enough for every server to follow it.
       defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
-      streams: { events: { maxLen: 2000 } },
+      streams: { events: { maxLen: 200 } },
     });
     this.queue.on('error', (err) => context.log.warn({ source: sourceId, err: err.message }, 'adapter queue connection error'));
     this.#events.on('error', (err) => context.log.warn({ source: sourceId, err: err.message }, 'adapter queue events connection error'));
-    this.#events.on('completed', ({ jobId, returnvalue }) => this.#waiting.get(jobId)?.completed(returnvalue));
+    this.#events.on('completed', ({ jobId }) => this.#waiting.get(jobId)?.completed());
     this.#events.on('failed', ({ jobId, failedReason }) => this.#waiting.get(jobId)?.failed(failedReason));
   }
 
@@ -67,7 +68,7 @@ export class QueuedSource implements EhrAdapter {
     redis.on('error', () => undefined); // reported through the calls that fail
     let source: QueuedSource | undefined;
     try {
-      // Results are read from the events stream from its current end, so a job completing
+      // Completions are read from the events stream from its current end, so a job completing
       // right after it is added cannot slip past before the reader's first XREAD.
       const last = await redis.xrevrange(`${options.prefix}:${options.queueName}:events`, '+', '-', 'COUNT', 1);
       const events = new QueueEvents(options.queueName, {
@@ -145,7 +146,10 @@ export class QueuedSource implements EhrAdapter {
     const jobId = randomUUID();
     const sealed = seal(this.#options.key, callPlace(this.sourceId, jobId), { ...call, expiresAt: Date.now() + this.#options.deadlineMs });
     return new Promise((resolve, reject) => {
+      let settled = false;
       const settle = (finish: () => void) => {
+        if (settled) return; // an abort while the result is being fetched
+        settled = true;
         this.#waiting.delete(jobId);
         signal.removeEventListener('abort', onAbort);
         finish();
@@ -156,15 +160,18 @@ export class QueuedSource implements EhrAdapter {
         void this.queue.remove(jobId).catch(() => undefined);
       });
       this.#waiting.set(jobId, {
-        completed: (returnvalue) => settle(() => {
-          try {
-            const result = openSealed<QueueResult>(this.#options.key, resultPlace(this.sourceId, jobId), returnvalue);
-            if (result.ok) resolve(result.value);
-            else reject(errorOf(this.sourceId, result.failure));
-          } catch (err) {
-            reject(new SourceUnavailableError(this.sourceId, 'the adapter worker answered with a result this node cannot open (queue key mismatch?)', { cause: err }));
-          }
-        }),
+        completed: () => void this.#redis.getdel(resultKey(this.#options.prefix, this.#options.queueName, jobId)).then(
+          (sealedResult) => settle(() => {
+            if (sealedResult === null) return reject(new SourceUnavailableError(this.sourceId, 'the adapter worker\'s result expired before this node read it'));
+            try {
+              const result = openSealed<QueueResult>(this.#options.key, resultPlace(this.sourceId, jobId), sealedResult);
+              if (result.ok) resolve(result.value);
+              else reject(errorOf(this.sourceId, result.failure));
+            } catch (err) {
+              reject(new SourceUnavailableError(this.sourceId, 'the adapter worker answered with a result this node cannot open (queue key mismatch?)', { cause: err }));
+            }
+          }),
+          (err: unknown) => settle(() => reject(new SourceUnavailableError(this.sourceId, 'the adapter worker\'s result could not be read', { cause: err })))),
         // A worker fails a job only when it cannot open it; the reason is the worker's fixed text.
         failed: (reason) => settle(() => reject(new SourceUnavailableError(this.sourceId, `the adapter worker refused the call: ${reason}`))),
         closed: (error) => settle(() => reject(error)),
@@ -177,7 +184,7 @@ export class QueuedSource implements EhrAdapter {
 }
 
 interface Waiting {
-  completed(returnvalue: unknown): void;
+  completed(): void;
   failed(reason: string): void;
   closed(error: Error): void;
 }

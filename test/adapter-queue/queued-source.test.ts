@@ -152,21 +152,50 @@ t.test('/metadata declares what the worker\'s adapter answers, as it would inlin
 t.test('Redis never holds a patient id, name or record text in clear, not even while a call is in flight', async (t) => {
   upstream.faults.latencyMs = 2000;
   t.teardown(() => { upstream.faults.latencyMs = 0; });
-  // Counted as the upstream takes the request, before its latency: the job is active then.
+  // Counted as the upstream takes the requests, before its latency: the jobs are active then.
   const before = upstream.counters.fhirRequests;
   const search = get(queuedApp, observations);
-  while (upstream.counters.fhirRequests === before) await new Promise((resolve) => setTimeout(resolve, 10));
+  // A call its node stops waiting for: its result stays in its key (until it expires) for the scan.
+  const abandon = new AbortController();
+  const abandoned = queued.search({ resourceType: 'Observation', filters: [], patients: [LOCAL_ID], count: 50 }, abandon.signal).catch(() => undefined);
+  while (upstream.counters.fhirRequests < before + 2) await new Promise((resolve) => setTimeout(resolve, 10));
   const inFlight = await dumpKeys(prefix);
+  abandon.abort();
+  await abandoned;
   t.equal((await search).status, 200);
-  const after = await dumpKeys(prefix);
+  let after = await dumpKeys(prefix);
+  while (!after.keys.some((k) => k.includes(':medrec-result:'))) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    after = await dumpKeys(prefix);
+  }
   t.ok(inFlight.keys.some((k) => k.startsWith(`${prefix}:adapter-hosp:`)), 'the queue\'s keys read <prefix>:adapter-hosp:…');
   t.match(inFlight.text, /\{\\+"sealed\\+":\\+"v1\./, 'the active job\'s data was scanned: sealed');
-  t.match(after.text, /completed/, 'the results in the events stream were scanned');
+  t.match(after.text, /:medrec-result:[^"]+","v1\./, 'the abandoned call\'s result was scanned: sealed');
+  t.match(after.text, /completed/, 'the events stream was scanned');
+  const client = new Redis(redis.url);
+  const left = after.keys.find((k) => k.includes(':medrec-result:'))!;
+  const ttl = await client.pttl(left).finally(() => client.disconnect());
+  t.ok(ttl > 0 && ttl <= 6000 + 5000, 'a result nobody took expires a little after its deadline');
   for (const phi of PHI) {
     t.notOk(inFlight.text.includes(phi), `no "${phi}" in Redis during the call`);
     t.notOk(after.text.includes(phi), `no "${phi}" in Redis after it`);
   }
   for (const phi of PHI) t.notOk([...worker.lines, ...nodeLog.lines.map((l) => l.text)].some((line) => line.includes(phi)), `no "${phi}" in the logs`);
+});
+
+t.test('results travel in keys of their own: the events stream every node reads says only which job completed', async (t) => {
+  const client = new Redis(redis.url);
+  t.teardown(() => client.disconnect());
+  const resultKeys = () => client.keys(`${prefix}:adapter-hosp:medrec-result:*`);
+  const known = await resultKeys();
+  t.equal((await get(queuedApp, observations)).status, 200);
+  const completed = (await client.xrange(`${prefix}:adapter-hosp:events`, '-', '+'))
+    .map(([, fields]) => Object.fromEntries(fields.flatMap((f, i) => (i % 2 === 0 ? [[f, fields[i + 1]]] : []))))
+    .filter((event) => event.event === 'completed');
+  t.ok(completed.length > 0);
+  t.ok(completed.every((event) => !/v1\./.test(event.returnvalue ?? '')), 'no completed event carries a result');
+  t.same((await resultKeys()).filter((key) => !known.includes(key)), [], 'the waiting node took its result (GETDEL): nothing left behind');
+  t.equal(await client.hget(`${prefix}:adapter-hosp:meta`, 'opts.maxLenEvents'), '200', 'the events stream is kept to about 200 entries');
 });
 
 t.test('an adapter failure crosses the queue as a fixed text; what the adapter said stays in the worker\'s log', async (t) => {
