@@ -18,6 +18,7 @@ import {
   type QueueCall, type QueueJobData, type QueueOp, type QueueResult,
 } from './queue-protocol.ts';
 import { queueLimiter } from './queue-rate-limit.ts';
+import { RedisClock } from './redis-clock.ts';
 import { openSealed, seal, SealedPayloadError } from './sealed-payload.ts';
 
 export class AdapterQueueWorker {
@@ -26,6 +27,7 @@ export class AdapterQueueWorker {
   readonly #options: QueueSourceOptions;
   readonly #context: AdapterContext;
   readonly #redis: Redis;
+  readonly #clock: RedisClock;
   readonly #worker: Worker<QueueJobData, void, QueueOp>;
   #publishTimer: NodeJS.Timeout | undefined;
   /** Set first in close(): a publish still in flight then arms no new timer. */
@@ -38,6 +40,7 @@ export class AdapterQueueWorker {
     this.#context = context;
     this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     this.#redis.on('error', () => undefined); // the next publish logs it
+    this.#clock = new RedisClock(this.#redis, context.log, config.id);
     this.#worker = new Worker<QueueJobData, void, QueueOp>(options.queueName, (job) => this.#answer(job), {
       connection: queueConnection(redisUrl),
       prefix: options.prefix,
@@ -80,6 +83,7 @@ export class AdapterQueueWorker {
   async #publishCapabilities(): Promise<void> {
     clearTimeout(this.#publishTimer);
     try {
+      await this.#clock.measure();
       const sealed = seal(this.#options.key, capabilitiesPlace(this.sourceId), this.#adapter.capabilities());
       await this.#redis.set(capabilitiesKey(this.#options.prefix, this.#options.queueName), sealed);
     } finally {
@@ -103,10 +107,11 @@ export class AdapterQueueWorker {
       // The job's failure reason is stored in clear: a fixed text only.
       throw new UnrecoverableError('call sealed with another queue key');
     }
-    const remainingMs = call.expiresAt - Date.now();
+    // expiresAt is in Redis time (the server's clock may be off this one).
+    const remainingMs = call.expiresAt - this.#clock.now();
     const result = remainingMs <= 0 ? { ok: false, failure: { kind: 'expired' } } as const : await this.#run(call, AbortSignal.timeout(remainingMs));
     // Nobody reads a result once its server stopped waiting: it expires soon after the deadline.
-    const ttlMs = Math.max(0, call.expiresAt - Date.now()) + RESULT_GRACE_MS;
+    const ttlMs = Math.max(0, call.expiresAt - this.#clock.now()) + RESULT_GRACE_MS;
     await this.#redis.set(resultKey(this.#options.prefix, this.#options.queueName, jobId), seal(this.#options.key, resultPlace(this.sourceId, jobId), result), 'PX', ttlMs);
   }
 

@@ -9,6 +9,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { SourceCannotEvaluateError, SourceUnavailableError, type SourceQuery } from '../ehr-adapter.ts';
 
+/** `expiresAt`: the call's deadline in Redis time (redis-clock.ts), the same at both ends. */
 export type QueueCall =
   | { readonly op: 'search'; readonly query: SourceQuery; readonly expiresAt: number }
   | { readonly op: 'read'; readonly resourceType: string; readonly id: string; readonly expiresAt: number }

@@ -21,6 +21,7 @@ import {
   callPlace, capabilitiesKey, capabilitiesPlace, errorOf, resultKey, resultPlace,
   type QueueCall, type QueueJobData, type QueueOp, type QueueResult,
 } from './queue-protocol.ts';
+import { RedisClock } from './redis-clock.ts';
 import { openSealed, seal } from './sealed-payload.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -30,6 +31,7 @@ export class QueuedSource implements EhrAdapter {
   readonly queue: Queue<QueueJobData, void, QueueOp>;
   readonly #events: QueueEvents;
   readonly #redis: Redis;
+  readonly #clock: RedisClock;
   readonly #options: QueueSourceOptions;
   readonly #context: AdapterContext;
   #capabilities: SourceCapabilities = { resources: {} };
@@ -46,6 +48,7 @@ export class QueuedSource implements EhrAdapter {
     this.#options = options;
     this.#context = context;
     this.#redis = redis;
+    this.#clock = new RedisClock(redis, context.log, sourceId);
     this.#events = events;
     this.queue = new Queue<QueueJobData, void, QueueOp>(options.queueName, {
       connection: queueConnection(context.redisUrl as string),
@@ -99,6 +102,7 @@ export class QueuedSource implements EhrAdapter {
     clearTimeout(this.#refreshTimer);
     if (this.#closed) return;
     try {
+      await this.#clock.measure();
       const sealed = await this.#redis.get(capabilitiesKey(this.#options.prefix, this.#options.queueName));
       // The worker republishes on a timer (a fresh nonce each time): only a new text is opened.
       if (sealed !== null && sealed !== this.#publishedSealed) {
@@ -144,7 +148,7 @@ export class QueuedSource implements EhrAdapter {
   #call(call: DistributiveOmit<QueueCall, 'expiresAt'>, signal: AbortSignal): Promise<unknown> {
     signal.throwIfAborted();
     const jobId = randomUUID();
-    const sealed = seal(this.#options.key, callPlace(this.sourceId, jobId), { ...call, expiresAt: Date.now() + this.#options.deadlineMs });
+    const sealed = seal(this.#options.key, callPlace(this.sourceId, jobId), { ...call, expiresAt: this.#clock.now() + this.#options.deadlineMs });
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (finish: () => void) => {

@@ -254,6 +254,20 @@ t.test('a worker with another queue key refuses every call before the source see
   for (const phi of PHI) t.notOk(wrong.lines.some((line) => line.includes(phi)), `no "${phi}" in the worker's log`);
 });
 
+t.test('a worker whose clock runs two minutes ahead answers within the deadline (counted in Redis time), and logs its skew', async (t) => {
+  await worker.stop();
+  const skewed = await startWorkerProcess(queuedFile, redis.url, dir, { clockSkewMs: 120_000 });
+  t.teardown(async () => {
+    await skewed.stop();
+    worker = await startWorkerProcess(queuedFile, redis.url, dir);
+  });
+  const answered = await get(queuedApp, observations);
+  t.equal(answered.status, 200);
+  t.equal(matches(answered.body).length, 3, 'the call was not taken as expired');
+  t.same(warnings(answered.body), []);
+  t.ok(await logged(skewed, (line) => line.includes('"level":40') && line.includes('clock is off the queue\'s Redis clock') && /"offsetMs":-1[12]\d{4}\b/.test(line)), 'the worker logs how far off its clock is');
+});
+
 t.test('a worker or a node whose queue key is missing refuses to start, saying which setting', async (t) => {
   const unset = sourcesFile('unset-key', [{ ...hospital('queue'), queue: { keyEnv: 'MEDREC_TEST_UNSET_QUEUE_KEY', prefix } }]);
   await t.rejects(startWorkerProcess(unset, redis.url, dir), /adapter-worker: source hosp \(via queue\): environment variable MEDREC_TEST_UNSET_QUEUE_KEY \(queue.keyEnv\) is not set/);

@@ -13,11 +13,18 @@ export interface WorkerProcess {
 }
 
 const ENTRY = fileURLToPath(new URL('../../../server/adapter-worker.ts', import.meta.url));
+const SKEWED_CLOCK = fileURLToPath(new URL('./skewed-clock.ts', import.meta.url));
 
-export async function startWorkerProcess(sourcesFile: string, redisUrl: string, dataDir: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [ENTRY, '--sources', sourcesFile, '--redis', redisUrl, '--data-dir', dataDir], {
+export interface WorkerProcessOptions {
+  /** The process's clock runs this far off the real one (support/skewed-clock.ts). */
+  readonly clockSkewMs?: number;
+}
+
+export async function startWorkerProcess(sourcesFile: string, redisUrl: string, dataDir: string, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
+  const skew = options.clockSkewMs === undefined ? [] : ['--import', SKEWED_CLOCK];
+  const child = spawn(process.execPath, [...skew, ENTRY, '--sources', sourcesFile, '--redis', redisUrl, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
+    env: { ...process.env, LOG_LEVEL: 'info', MEDREC_TEST_CLOCK_SKEW_MS: String(options.clockSkewMs ?? 0) },
   });
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
