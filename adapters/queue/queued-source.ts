@@ -3,8 +3,9 @@
  * but each call becomes one BullMQ job on `adapter-<source id>` for an adapter worker
  * (adapter-queue-worker.ts), awaited until the caller's deadline. The call and its result are
  * sealed; the job id is a random UUID. The result waits in the job's own key, which this node
- * takes (GETDEL) when the events stream says the job completed. A call that misses its deadline (no worker, a slow one)
- * rejects with the caller's abort reason, so the planner reports it like any slow source.
+ * takes (GETDEL) when the events stream says the job completed. A call that misses its deadline
+ * (no worker, a slow one) rejects with the caller's abort reason, so the planner reports it like
+ * any slow source.
  *
  * Capabilities are what the worker last published for its real adapter (kept when a refresh
  * finds nothing new), so `/metadata` declares what the worker's adapter answers.
