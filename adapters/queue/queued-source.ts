@@ -54,10 +54,11 @@ export class QueuedSource implements EhrAdapter {
     this.queue = new Queue<QueueJobData, void, QueueOp>(options.queueName, {
       connection: queueConnection(context.redisUrl as string),
       prefix: options.prefix,
-      // Nothing stays behind: results travel in their own keys, the events stream only says
-      // which job completed, so a short stream is enough for every server to follow it.
+      // Nothing stays behind: results travel in their own keys and the events stream only says
+      // which job completed (a few small entries per job), so it is kept short but with room
+      // for a burst of a few hundred calls a slow reader has not caught up with.
       defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
-      streams: { events: { maxLen: 200 } },
+      streams: { events: { maxLen: 2000 } },
     });
     this.queue.on('error', (err) => context.log.warn({ source: sourceId, err: err.message }, 'adapter queue connection error'));
     this.#events.on('error', (err) => context.log.warn({ source: sourceId, err: err.message }, 'adapter queue events connection error'));
