@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { JsonRpcProvider } from 'ethers';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
@@ -131,8 +131,11 @@ t.test('each run compares at most a batch per kind and carries on where the last
   t.equal(await redis.hget(keys.patientsOfProvider(hospital), demoAddress('carol')), '0x' + '44'.repeat(32));
 });
 
-t.test('a run the follower overtakes by blocks still repairs, judges each repair at the block it is written at, and moves on', async (t) => {
-  // Interval mining: a block every second, folded by a follower running beside the reconcile.
+/**
+ * A chain mining a block every second, followed by a follower beside the reconcile (as in a
+ * running node); `folded(block)` waits until the follower has folded that block.
+ */
+async function followedChain(t: Test, name: string) {
   const [redisServer, chain] = await Promise.all([startRedisServer(), startTestChain({ blockTime: 1 })]);
   const redis = new Redis(redisServer.url);
   const followerRedis = new Redis(redisServer.url);
@@ -141,34 +144,45 @@ t.test('a run the follower overtakes by blocks still repairs, judges each repair
     followerRedis.disconnect();
     await Promise.all([chain.close(), redisServer.stop()]);
   });
-  const keys = authzKeys('reconcile-blocks-test:');
-  await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({}));
-  await chain.send('bob', 'Consent', 'createGrant', bob, pharmacy, terms({}));
-  const created = await chain.send('alice', 'Consent', 'createGrant', alice, proxy, terms({}));
+  const keys = authzKeys(`${name}:`);
   const follower = await ChainFollower.start({
     provider: chain.provider,
     source: new MedrecEventSource(chain.contracts, chain.deployBlock),
     redis: followerRedis,
     keys,
     connection: queueConnection(redisServer.url),
-    queuePrefix: 'reconcile-blocks',
+    queuePrefix: name,
     everyMs: 100,
   });
   t.teardown(() => follower.close());
-  await eventually('the follower folded the grants', async () => ((await readCursor(redis, keys) ?? 0) >= created ? true : undefined));
+  const folded = (block: number) =>
+    eventually(`the follower folded block ${block}`, async () => ((await readCursor(redis, keys)) ?? 0) >= block || undefined);
+  /** A provider whose reads the test can hold (the run's view of a slow chain). */
+  const throughProxy = async () => {
+    const rpc = await startRpcProxy(chain.url);
+    t.teardown(() => rpc.close());
+    const provider = new JsonRpcProvider(rpc.url, 31337, { staticNetwork: true, batchStallTime: 0, cacheTimeout: -1 });
+    t.teardown(() => provider.destroy());
+    return { rpc, provider };
+  };
+  return { chain, redis, keys, folded, throughProxy };
+}
+
+t.test('a run the follower overtakes by blocks still repairs, judges each repair at the block it is written at, and moves on', async (t) => {
+  const { chain, redis, keys, folded, throughProxy } = await followedChain(t, 'reconcile-blocks-test');
+  await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({}));
+  await chain.send('bob', 'Consent', 'createGrant', bob, pharmacy, terms({}));
+  await folded(await chain.send('alice', 'Consent', 'createGrant', alice, proxy, terms({})));
   // Drift: the pharmacy's index lost both its grants.
   await redis.srem(keys.grantsByGrantee(pharmacy), '1', '2');
 
   // The run's chain reads wait while bob revokes grant 2 and the follower folds that block.
-  const rpc = await startRpcProxy(chain.url);
-  t.teardown(() => rpc.close());
-  const provider = new JsonRpcProvider(rpc.url, 31337, { staticNetwork: true, batchStallTime: 0, cacheTimeout: -1 });
-  t.teardown(() => provider.destroy());
+  const { rpc, provider } = await throughProxy();
   const comparing = rpc.hold('eth_call');
   const run = reconcile({ provider, contracts: chain.contracts, redis, keys, batch: 2 });
   await comparing;
   const revoked = await chain.send('bob', 'Consent', 'revokeGrant', 2);
-  await eventually('the follower folded the revocation', async () => ((await readCursor(redis, keys) ?? 0) > revoked ? true : undefined));
+  await folded(revoked + 1);
   rpc.release();
   const report = await run;
 
@@ -185,46 +199,23 @@ t.test('a run the follower overtakes by blocks still repairs, judges each repair
 
 t.test('a large drift is repaired in chunks while the follower moves the cursor many times during the run', async (t) => {
   const DRIFTED = 100;
-  const [redisServer, chain] = await Promise.all([startRedisServer(), startTestChain({ blockTime: 1 })]);
-  const redis = new Redis(redisServer.url);
-  const followerRedis = new Redis(redisServer.url);
-  t.teardown(async () => {
-    redis.disconnect();
-    followerRedis.disconnect();
-    await Promise.all([chain.close(), redisServer.stop()]);
-  });
-  const keys = authzKeys('reconcile-chunks-test:');
+  const { chain, redis, keys, folded, throughProxy } = await followedChain(t, 'reconcile-chunks-test');
   const created = await Promise.all(Array.from({ length: DRIFTED }, () => chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({}))));
-  const follower = await ChainFollower.start({
-    provider: chain.provider,
-    source: new MedrecEventSource(chain.contracts, chain.deployBlock),
-    redis: followerRedis,
-    keys,
-    connection: queueConnection(redisServer.url),
-    queuePrefix: 'reconcile-chunks',
-    everyMs: 100,
-  });
-  t.teardown(() => follower.close());
-  const lastCreated = Math.max(...created);
-  await eventually('the follower folded the grants', async () => ((await readCursor(redis, keys) ?? 0) >= lastCreated ? true : undefined));
+  await folded(Math.max(...created));
   const ids = Array.from({ length: DRIFTED }, (_, i) => String(i + 1));
   // Drift: the pharmacy's index lost every grant.
   await redis.srem(keys.grantsByGrantee(pharmacy), ...ids);
 
   // A slow chain: after every 40 of the run's reads, a block lands and is folded before the next
   // read answers. One step re-comparing all 100 drifted grants would always span a block.
-  const rpc = await startRpcProxy(chain.url);
-  t.teardown(() => rpc.close());
-  const provider = new JsonRpcProvider(rpc.url, 31337, { staticNetwork: true, batchStallTime: 0, cacheTimeout: -1 });
-  t.teardown(() => provider.destroy());
+  const { rpc, provider } = await throughProxy();
   let stop = () => {};
   const stopped = new Promise<false>((resolve) => (stop = () => resolve(false)));
   let blocksDuringRuns = 0;
   const blockEvery40Reads = (async () => {
     for (;;) {
       if (!(await Promise.race([rpc.hold('eth_call', { after: 40 }).then(() => true), stopped]))) return rpc.release();
-      const at = (await readCursor(redis, keys)) ?? 0;
-      await eventually('the follower folded the next block', async () => ((await readCursor(redis, keys) ?? 0) > at ? true : undefined));
+      await folded(((await readCursor(redis, keys)) ?? 0) + 1);
       blocksDuringRuns++;
       rpc.release();
     }
