@@ -129,7 +129,7 @@ export class FhirService {
     return this.#deps.sources;
   }
 
-  /** The id codec: a response waits for the ids it issued to be stored (`flush`). */
+  /** The id codec: a response waits for the ids it issued to be stored (`stored()`). */
   get ids(): ResourceIdCodec {
     return this.#deps.ids;
   }
