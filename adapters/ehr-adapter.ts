@@ -69,6 +69,12 @@ export interface SourceHealth {
 export interface EhrAdapter {
   /** The source id from configuration: `[a-z0-9-]{1,16}`, used as the id prefix of its resources. */
   readonly sourceId: string;
+  /**
+   * True when this node's own code evaluates every filter the adapter is sent (embedded, SQL,
+   * HL7v2 store), so its pages and totals hold matches only; a remote server may ignore a
+   * parameter it declared, so its totals are not taken on trust where that matters.
+   */
+  readonly evaluatesSearchItself?: boolean;
   capabilities(): SourceCapabilities;
   /** A resource by its local id, or `undefined` when the source does not have it. */
   read(resourceType: string, id: string, signal: AbortSignal): Promise<Resource | undefined>;

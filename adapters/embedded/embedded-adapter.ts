@@ -46,6 +46,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 
 export class EmbeddedAdapter implements EhrAdapter {
   readonly sourceId: string;
+  readonly evaluatesSearchItself = true;
   readonly #store: InMemoryResourceStore;
   readonly #capabilities: SourceCapabilities;
   readonly #latencyMs: number;

@@ -38,6 +38,7 @@ const BACKLOG_DEGRADED = 10_000;
 
 export class Hl7v2Source implements EhrAdapter {
   readonly sourceId: string;
+  readonly evaluatesSearchItself = true;
   readonly store: Hl7Store;
   readonly options: Hl7v2SourceOptions;
   readonly #acceptance: MessageAcceptance;

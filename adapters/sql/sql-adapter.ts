@@ -49,6 +49,7 @@ interface LookupEntry {
 
 export class SqlAdapter implements EhrAdapter {
   readonly sourceId: string;
+  readonly evaluatesSearchItself = true;
   readonly #conn: SqlConnection;
   readonly #mapping: SqlMapping;
   readonly #maxScanRows: number;

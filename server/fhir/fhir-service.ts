@@ -11,7 +11,7 @@ import { searchParamValues } from '../../adapters/embedded/element-paths.ts';
 import { compareBySortRules } from '../../adapters/embedded/sort-rules.ts';
 import type { AccessContext } from '../access/access-context.ts';
 import type { AccessDecision, AccessGrant, AccessPolicy } from '../access/access-policy.ts';
-import { hasScopeConstraints, withinScopeConstraints } from '../access/scope-constraints.ts';
+import { constraintSearch, hasScopeConstraints, withinScopeConstraints } from '../access/scope-constraints.ts';
 import type { SourceQuery } from '../../adapters/ehr-adapter.ts';
 import { forEachBounded } from './bounded-concurrency.ts';
 import { buildSearchset } from './bundle.ts';
@@ -318,9 +318,14 @@ export class FhirService {
       .filter((p) => withinScopeConstraints(ctx.access, p.resource));
     let total = search.total ? (state ? state.total : merged.total) : undefined;
     if (total !== undefined && hasScopeConstraints(ctx.access, search.resourceType)) {
-      // A source may ignore the constraint parameters and count records they hide, so its total is
-      // not trusted: recounted when this is the only page, else left out (`_summary=count` too).
-      total = !state && !merged.more && search.count > 0 ? shown.length : undefined;
+      // The sources' total counts only what the token may see when the constraints went to them
+      // as one search and each evaluates it in this node. Otherwise (an upstream may ignore the
+      // parameter and count what it hides) it is recounted when this is the only page, else left out.
+      const countedExactly =
+        constraintSearch(ctx.access, search.resourceType) !== undefined &&
+        shown.length === merged.items.length &&
+        plan.sources.every((p) => p.source.adapter.evaluatesSearchItself === true);
+      if (!countedExactly) total = !state && !merged.more && search.count > 0 ? shown.length : undefined;
     }
     const offset = state?.offset ?? 0;
     const next = merged.more && search.count > 0
