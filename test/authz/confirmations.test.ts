@@ -7,9 +7,8 @@
 import t from 'tap';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
-import { startAuthorization } from '../../server/authz/authorization.ts';
 import { startTestChain, terms } from './support/test-chain.ts';
-import { eventually } from './support/authz-fixtures.ts';
+import { authorizationOn, eventually } from './support/authz-fixtures.ts';
 
 const alice = demoAddress('alice');
 const pharmacy = demoAddress('pharmacy');
@@ -19,15 +18,7 @@ t.test('with 3 confirmations the follower is fresh at head − 3 and folds a blo
   t.teardown(() => redisServer.stop());
   const chain = await startTestChain();
   t.teardown(() => chain.close());
-  const authz = await startAuthorization({
-    redisUrl: redisServer.url,
-    chain: { rpcUrl: chain.url, chainId: 31337, contracts: chain.contracts, fromBlock: chain.deployBlock, confirmations: 3 },
-    keyPrefix: 'confirmations-test:',
-    queuePrefix: 'confirmations-test',
-    syncEveryMs: 50,
-    freshness: { maxLagBlocks: 0 },
-  });
-  t.teardown(() => authz.close());
+  const authz = await authorizationOn(t, chain, redisServer.url, 'confirmations-test', { chain: { confirmations: 3 }, freshness: { maxLagBlocks: 0 } });
   const mine = (blocks: number) => chain.provider.send('anvil_mine', [`0x${blocks.toString(16)}`]);
   await mine(5);
   const granted = await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({ resourceTypes: ['MedicationRequest'] }));

@@ -10,12 +10,11 @@ import { connectChain } from '../../contracts/connection.ts';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
 import { authzKeys } from '../../server/authz/authz-keys.ts';
-import { startAuthorization } from '../../server/authz/authorization.ts';
 import { MedrecEventSource } from '../../server/authz/contract-events.ts';
 import { syncOnce } from '../../server/authz/chain-follower.ts';
 import { startRpcProxy } from '../support/rpc-proxy.ts';
 import { startTestChain, terms } from './support/test-chain.ts';
-import { eventually } from './support/authz-fixtures.ts';
+import { authorizationOn, eventually } from './support/authz-fixtures.ts';
 
 const credentials = { user: 'medrec', password: 's3cret/pw' };
 const alice = demoAddress('alice');
@@ -44,14 +43,7 @@ t.test('the follower and the chain id check reach a node that demands Basic cred
   await t.test('the follower folds windows through a credentialed RPC URL', async (t) => {
     const block = await chain.send('alice', 'Consent', 'createGrant', alice, pharmacy, terms({ resourceTypes: ['MedicationRequest'] }));
     const refusedBefore = gateway.refused;
-    const authz = await startAuthorization({
-      redisUrl: redisServer.url,
-      chain: { rpcUrl: credentialed, chainId: 31337, contracts: chain.contracts, fromBlock: chain.deployBlock },
-      keyPrefix: 'credentialed-rpc:',
-      queuePrefix: 'credentialed-rpc',
-      syncEveryMs: 50,
-    });
-    t.teardown(() => authz.close());
+    const authz = await authorizationOn(t, chain, redisServer.url, 'credentialed-rpc', { chain: { rpcUrl: credentialed } });
     await eventually('the follower folded the grant’s block', () => (authz.freshness.state().cursor >= block ? true : undefined));
     const redis = new Redis(redisServer.url);
     t.teardown(() => redis.disconnect());

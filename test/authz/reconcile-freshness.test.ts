@@ -8,10 +8,9 @@ import { Interface, getAddress, toBeHex, type InterfaceAbi } from 'ethers';
 import { consentAbi } from '../../contracts/bindings/Consent.ts';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
-import { startAuthorization } from '../../server/authz/authorization.ts';
 import { startTestChain } from './support/test-chain.ts';
 import { startRpcProxy } from '../support/rpc-proxy.ts';
-import { eventually } from './support/authz-fixtures.ts';
+import { authorizationOn, eventually } from './support/authz-fixtures.ts';
 
 const GRANTS = 3_000;
 const PATIENTS = 30;
@@ -51,16 +50,11 @@ t.test('the follower stays fresh while a reconcile compares 3,000 grants', async
   // The node reaches the chain through a proxy that can hold the reconcile's reads mid-run.
   const rpcProxy = await startRpcProxy(chain.url);
   t.teardown(() => rpcProxy.close());
-  const authz = await startAuthorization({
-    redisUrl: redisServer.url,
-    chain: { rpcUrl: rpcProxy.url, chainId: 31337, contracts: chain.contracts, fromBlock: chain.deployBlock },
-    keyPrefix: 'reconcile-freshness:',
-    queuePrefix: 'reconcile-freshness',
-    syncEveryMs: 50,
+  const authz = await authorizationOn(t, chain, redisServer.url, 'reconcile-freshness', {
+    chain: { rpcUrl: rpcProxy.url },
     reconcileEveryMs: 3_600_000,
     reconcileBatch: GRANTS,
   });
-  t.teardown(() => authz.close());
   const head = await chain.provider.getBlockNumber();
   await eventually('the follower folded the grants', () => (authz.freshness.state().cursor >= head ? true : undefined), 60_000);
   const queue = authz.reconciles!.queue;

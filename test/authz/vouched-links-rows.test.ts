@@ -9,11 +9,10 @@ import t from 'tap';
 import { linkCommitment, deriveLinkSalt, type LocalLink } from '../../contracts/link-commitment.ts';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { demoAddress } from '../../server/embedded/demo-identities.ts';
-import { startAuthorization } from '../../server/authz/authorization.ts';
 import { InMemoryPatientLinks } from '../../server/fhir/patient-links.ts';
 import { ConsoleLinks } from '../../server/web/desks/console-links.ts';
 import { startTestChain } from './support/test-chain.ts';
-import { eventually } from './support/authz-fixtures.ts';
+import { authorizationOn, eventually } from './support/authz-fixtures.ts';
 
 const hospital = demoAddress('hospital');
 const clinic = demoAddress('clinic');
@@ -33,14 +32,7 @@ t.test('links resolve only through rows that reproduce the on-chain commitment',
   t.teardown(() => redisServer.stop());
   const chain = await startTestChain();
   t.teardown(() => chain.close());
-  const authz = await startAuthorization({
-    redisUrl: redisServer.url,
-    chain: { rpcUrl: chain.url, chainId: 31337, contracts: chain.contracts, fromBlock: chain.deployBlock },
-    keyPrefix: 'vouched-links-rows:',
-    queuePrefix: 'vouched-links-rows',
-    syncEveryMs: 50,
-  });
-  t.teardown(() => authz.close());
+  const authz = await authorizationOn(t, chain, redisServer.url, 'vouched-links-rows');
 
   /** Sends a Relationships call as a provider and waits until its block is in the Redis index. */
   const commit = async (provider: string, fn: 'addRelationship' | 'updateCommitment', patient: string, rows: LocalLink[]) => {

@@ -2,10 +2,13 @@
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
+import type { Test } from 'tap';
 import { createEmbeddedAdapter } from '../../../adapters/embedded/embedded-adapter.ts';
 import { demoSources } from '../../../server/embedded/demo-sources.ts';
 import type { FederatedSource } from '../../../server/fhir/source-directory.ts';
 import type { AccessContext, ResourceScope, ScopeInteraction, ScopeLevel } from '../../../server/access/access-context.ts';
+import { startAuthorization, type Authorization, type AuthorizationOptions } from '../../../server/authz/authorization.ts';
+import type { TestChain } from './test-chain.ts';
 
 export function scope(level: ScopeLevel, resourceType: string, letters = 'rs'): ResourceScope {
   return {
@@ -51,4 +54,28 @@ export async function embeddedDemoSources(): Promise<FederatedSource[]> {
         adapter: await createEmbeddedAdapter(config, { log, dataDir: tmpdir() }),
       })),
   );
+}
+
+/**
+ * Authorization following a test chain from its deployment block, with Redis key and queue
+ * prefixes named after the test (so tests sharing a redis-server never meet); closed at teardown.
+ */
+export async function authorizationOn(
+  t: Test,
+  chain: TestChain,
+  redisUrl: string,
+  name: string,
+  options: Partial<Omit<AuthorizationOptions, 'redisUrl' | 'chain'>> & { chain?: Partial<AuthorizationOptions['chain']> } = {},
+): Promise<Authorization> {
+  const { chain: chainOptions, ...rest } = options;
+  const authz = await startAuthorization({
+    redisUrl,
+    chain: { rpcUrl: chain.url, chainId: 31337, contracts: chain.contracts, fromBlock: chain.deployBlock, ...chainOptions },
+    keyPrefix: `${name}:`,
+    queuePrefix: name,
+    syncEveryMs: 50,
+    ...rest,
+  });
+  t.teardown(() => authz.close());
+  return authz;
 }
