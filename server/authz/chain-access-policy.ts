@@ -184,8 +184,18 @@ function liveEntries(snapshot: PermissionSnapshot, nowSeconds: number, purpose: 
   return live;
 }
 
-/** Fences depend on the access context alone, which the SMART layer keeps per token. */
-const fenceCache = new WeakMap<AccessContext, Map<string, string | null>>();
+/**
+ * What a token's scopes say for one type and action: whether any scope allows it (either
+ * letter: included resources are read as part of the search that includes them), and the launch
+ * patient the request is fenced to (null for none).
+ */
+interface ScopeRule {
+  readonly allowed: boolean;
+  readonly fence: string | null;
+}
+
+/** Scope rules depend on the access context alone, which the SMART layer keeps per token. */
+const scopeRuleCache = new WeakMap<AccessContext, Map<string, ScopeRule>>();
 
 /** The intersection, evaluated at one instant. */
 class EffectiveAccess {
@@ -195,9 +205,9 @@ class EffectiveAccess {
   constructor(context: AccessContext, snapshot: PermissionSnapshot, nowSeconds: number) {
     this.#context = context;
     this.#live = liveEntries(snapshot, nowSeconds, context.purpose);
-    let fences = fenceCache.get(context);
-    if (!fences) fenceCache.set(context, (fences = new Map()));
-    this.#fences = fences;
+    let rules = scopeRuleCache.get(context);
+    if (!rules) scopeRuleCache.set(context, (rules = new Map()));
+    this.#scopeRules = rules;
   }
 
   #of(patient: string): readonly PermissionEntry[] {
@@ -210,23 +220,24 @@ class EffectiveAccess {
    * system scope that allows the type is bounded by the snapshot alone.
    */
   compartmentAllows(patient: string, resourceType: string, action: AccessAction): boolean {
-    const fence = this.#fence(resourceType, action);
+    const fence = this.#scopeRule(resourceType, action).fence;
     return fence === null || fence === patient.toLowerCase();
   }
 
-  #fence(resourceType: string, action: AccessAction): string | null {
+  #scopeRule(resourceType: string, action: AccessAction): ScopeRule {
     const key = `${resourceType}|${action}`;
-    let fence = this.#fences.get(key);
-    if (fence === undefined) {
+    let rule = this.#scopeRules.get(key);
+    if (rule === undefined) {
       const matching = [...scopesFor(this.#context.scopes, resourceType, action), ...scopesFor(this.#context.scopes, resourceType, other(action))];
-      fence = matching.length === 0 || matching.some((s) => s.level !== 'patient') ? null : (this.#context.patient ?? this.#context.subject).toLowerCase();
-      this.#fences.set(key, fence);
+      const fence = matching.length === 0 || matching.some((s) => s.level !== 'patient') ? null : (this.#context.patient ?? this.#context.subject).toLowerCase();
+      rule = { allowed: matching.length > 0, fence };
+      this.#scopeRules.set(key, rule);
     }
-    return fence;
+    return rule;
   }
 
-  /** Per type and action: the launch patient the request is fenced to, or null for none. */
-  readonly #fences: Map<string, string | null>;
+  /** Per type and action, what the token's scopes say (see ScopeRule). */
+  readonly #scopeRules: Map<string, ScopeRule>;
 
   hasAnyFor(patient: string): boolean {
     return this.#of(patient).length > 0;
@@ -254,7 +265,7 @@ class EffectiveAccess {
 
   /** Computed once per snapshot, second, purpose and fence: a grantee may hold thousands. */
   patientsFor(resourceType: string, action: AccessAction): readonly string[] {
-    const fence = this.#fence(resourceType, action);
+    const fence = this.#scopeRule(resourceType, action).fence;
     const key = `${resourceType}|${action}|${fence ?? '*'}`;
     const cached = this.#live.patientsFor.get(key);
     if (cached) return cached;
@@ -268,7 +279,7 @@ class EffectiveAccess {
   }
 
   allows(patient: string | undefined, provider: string, resourceType: string, action: AccessAction): boolean {
-    if (!this.#scopeAllows(resourceType, action)) return false;
+    if (!this.#scopeRule(resourceType, action).allowed) return false;
     const prov = provider.toLowerCase();
     if (patient === undefined) {
       // Outside any compartment (Medication, Organization, Practitioner): allowed through a live
@@ -279,14 +290,6 @@ class EffectiveAccess {
     if (!this.compartmentAllows(patient, resourceType, action)) return false;
     return this.#of(patient).some(
       (e) => covers(e.resourceTypes, resourceType) && coversProvider(e.providers, prov) && e.actions.includes(action),
-    );
-  }
-
-  #scopeAllows(resourceType: string, action: AccessAction): boolean {
-    // Included resources are read as part of the search that includes them: either letter will do.
-    return (
-      scopesFor(this.#context.scopes, resourceType, action).length > 0 ||
-      scopesFor(this.#context.scopes, resourceType, other(action)).length > 0
     );
   }
 }
