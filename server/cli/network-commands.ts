@@ -7,7 +7,7 @@ import { formatEther, parseEther } from 'ethers';
 import { deployMedRec, saveDeployment, type FoundingProvider } from '../../contracts/deployment.ts';
 import type { SignedAction } from '../../contracts/eip712.ts';
 import type { MedRecLog } from '../../contracts/client.ts';
-import { MotionStatus } from '../../contracts/bindings/ProviderRegistry.ts';
+import { MotionKind, MotionStatus } from '../../contracts/bindings/ProviderRegistry.ts';
 import { linkCommitment, newLinkSalt, verifyLink, type LocalLink } from '../../contracts/link-commitment.ts';
 import { CliError, type CliGroup } from './cli-context.ts';
 import { formatTime, parseAddress, parseId, parseRole, roleName } from './terms.ts';
@@ -23,8 +23,9 @@ function parseLinks(rows: readonly string[] | undefined): LocalLink[] {
     return { sourceId: row.slice(0, at), localId: row.slice(at + 1) };
   });
 }
-const MOTION_KIND = ['admit', 'remove'] as const;
-const MOTION_STATUS = ['none', 'open', 'passed', 'rescinded', 'lapsed'] as const;
+/** A contract enum value by its binding's name, in lower case (`MotionStatus.Lapsed` → `lapsed`). */
+const enumName = (values: Readonly<Record<string, number>>, value: number): string =>
+  Object.keys(values).find((name) => values[name] === value)?.toLowerCase() ?? String(value);
 
 export const networkCommands: CliGroup = {
   name: 'network',
@@ -99,7 +100,7 @@ export const networkCommands: CliGroup = {
             ? 'no open motions'
             : motions.map(
                 (m) =>
-                  `#${m.id} ${MOTION_KIND[m.kind]} ${m.subject}${m.name ? ` (${m.name})` : ''}: ${MOTION_STATUS[m.status]}, ${m.yes}/${m.required} votes, proposed by ${m.proposer}` +
+                  `#${m.id} ${enumName(MotionKind, m.kind)} ${m.subject}${m.name ? ` (${m.name})` : ''}: ${enumName(MotionStatus, m.status)}, ${m.yes}/${m.required} votes, proposed by ${m.proposer}` +
                   (m.status === MotionStatus.Open ? `, lapses ${formatTime(m.expiresAt)}` : ''),
               ),
         );

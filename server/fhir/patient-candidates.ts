@@ -61,7 +61,8 @@ export async function patientCandidates(
   for (const filter of filters) {
     if (filter.code === '_id' && filter.operator === Operator.EQUALS) {
       const named = filter.value.split(',');
-      keys = keys.filter((k) => named.includes(k));
+      const namedSet = new Set(named);
+      keys = keys.filter((k) => namedSet.has(k));
       sourcePatients = named.filter((id) => !isPatientKey(id)).map((id) => deps.ids.decode(id)).filter((l): l is SourceLocalId => l !== undefined);
     } else {
       rest.push(filter);

@@ -1,5 +1,6 @@
 import t from 'tap';
 import type { HDNodeWallet } from 'ethers';
+import { MotionStatus } from '../../contracts/bindings/ProviderRegistry.ts';
 import { nodeOf, rejectsWith, testChain } from './helpers.ts';
 
 const chain = await testChain(t);
@@ -200,7 +201,7 @@ t.test('a motion lapses 30 days after it opens; a new one about the same subject
   await chain.increaseTime(30 * 86_400);
   await rejectsWith(t, client.vote(b, motionId), 'MotionLapsed', 'no votes after its lifetime');
   await rejectsWith(t, client.executeMotion(b, motionId), 'MotionLapsed');
-  t.equal((await client.registry.read('getMotion', motionId)).motion.status, 4, 'it reads as lapsed');
+  t.equal((await client.registry.read('getMotion', motionId)).motion.status, MotionStatus.Lapsed, 'it reads as lapsed');
   t.equal(await client.registry.read('openMotionOf', outsider.address), 0n);
   t.same(await client.listMotions(), [], 'and is not listed as open');
   const again = await client.proposeAdmission(b, candidateRecord(outsider));
@@ -208,7 +209,7 @@ t.test('a motion lapses 30 days after it opens; a new one about the same subject
   t.match(again.events[0]?.args, { motionId, subject: outsider.address });
   await client.vote(c, again.motionId);
   t.ok(await client.registry.read('isProvider', outsider.address), 'the new motion carries');
-  t.equal((await client.registry.read('getMotion', motionId)).motion.status, 4, 'the old one stays lapsed');
+  t.equal((await client.registry.read('getMotion', motionId)).motion.status, MotionStatus.Lapsed, 'the old one stays lapsed');
 });
 
 t.test('anyone may record a lapsed motion with expireMotion, and only once it lapsed', async (t) => {
@@ -220,7 +221,7 @@ t.test('anyone may record a lapsed motion with expireMotion, and only once it la
   const expired = await client.expireMotion(outsider, motionId);
   t.same(expired.events.map((e) => e.name), ['ProviderMotionLapsed'], 'a non-provider records the lapse');
   t.match(expired.events[0]?.args, { motionId, subject: outsider.address });
-  t.equal((await client.registry.read('getMotion', motionId)).motion.status, 4);
+  t.equal((await client.registry.read('getMotion', motionId)).motion.status, MotionStatus.Lapsed);
   await rejectsWith(t, client.expireMotion(outsider, motionId), 'MotionNotOpen', 'a lapse is recorded once');
   await rejectsWith(t, client.vote(b, motionId), 'MotionNotOpen');
   await rejectsWith(t, client.expireMotion(outsider, 99n), 'MotionNotOpen', 'an unknown motion');

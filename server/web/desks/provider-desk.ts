@@ -5,6 +5,7 @@
  */
 import { getAddress, type Signer } from 'ethers';
 import { linkCommitment } from '../../../contracts/link-commitment.ts';
+import { MotionStatus } from '../../../contracts/bindings/ProviderRegistry.ts';
 import type { PatientLink } from '../../fhir/patient-links.ts';
 import type { GrantView, LinkedPatientView, ProposalView, ProviderNetwork, ProviderPatients, ProviderView, RelayOutcome } from '../shared/src/api-types.ts';
 import { DeskError, type LinkRequest, type ProposalRequest, type ProviderDesk } from '../api/desks.ts';
@@ -104,7 +105,7 @@ export class ChainProviderDesk implements ProviderDesk {
         proposer: motion.proposer.toLowerCase(),
         votes: motion.voters.map((v) => v.toLowerCase()),
         needed: Number(required > yes ? required : yes),
-        open: motion.status === 1,
+        open: motion.status === MotionStatus.Open,
       });
     }
     return { me, providers, proposals, blockNumber };
@@ -128,7 +129,7 @@ export class ChainProviderDesk implements ProviderDesk {
     const registry = this.#o.chain.registry.connect(this.#signer(provider));
     const r = await mined(() => registry.write('vote', [BigInt(motionId)]), explainRevert, registry.interface);
     const { motion } = await this.#o.chain.registry.read('getMotion', BigInt(motionId));
-    const passed = motion.status === 2;
+    const passed = motion.status === MotionStatus.Passed;
     const name = motion.name || motion.subject;
     return { ...r, summary: passed ? `Vote counted: the motion on ${name} passed.` : 'Vote counted; more votes are needed.' };
   }
