@@ -108,9 +108,13 @@ export async function startAuthorization(o: AuthorizationOptions): Promise<Autho
     keys,
     freshness,
     onLookup: (result) => o.metrics?.snapshotLookups.inc({ result }),
-    // Warm the shared copies of changed subjects off the hot path (one job per subject).
-    ...(workers ? { onInvalidated: (subjects: readonly string[]) => void rebuilds.request(subjects).catch(onError('snapshot rebuild')) } : {}),
   });
+  if (workers) {
+    // Warm the shared copies of changed subjects off the hot path (one job per subject).
+    snapshots.onSync((subjects) => {
+      if (subjects !== '*' && subjects.length > 0) void rebuilds.request(subjects).catch(onError('snapshot rebuild'));
+    });
+  }
   const audit = new AuditTrail({
     connection,
     prefix: o.queuePrefix,

@@ -24,8 +24,6 @@ export interface SnapshotCacheOptions {
   /** How often the sync status is read even without messages (ms). */
   readonly statusPollMs?: number;
   readonly onLookup?: (result: SnapshotLookup) => void;
-  /** Called for subjects whose snapshot a message invalidated (to warm them through a job). */
-  readonly onInvalidated?: (subjects: readonly string[]) => void;
 }
 
 interface Cached {
@@ -139,7 +137,6 @@ export class SnapshotCache {
     } else if (subjects.length > 0) {
       this.#generation++;
       for (const s of subjects) this.#entries.delete(s);
-      this.#o.onInvalidated?.(subjects);
     }
     this.#invalidatedTo = Math.max(this.#invalidatedTo, message.cursor);
     this.#o.freshness.observe(message);
