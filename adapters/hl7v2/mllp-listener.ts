@@ -76,6 +76,18 @@ export class MllpListener {
     this.#log = log;
   }
 
+  /** Keeps only the awaited application ACKs `keep` accepts; returns how many were dropped. */
+  #dropAwaiting(keep: (awaiting: AwaitingApplicationAck) => boolean): number {
+    let dropped = 0;
+    for (const [seq, list] of this.#awaiting) {
+      const kept = list.filter(keep);
+      dropped += list.length - kept.length;
+      if (kept.length) this.#awaiting.set(seq, kept);
+      else this.#awaiting.delete(seq);
+    }
+    return dropped;
+  }
+
   get port(): number {
     return this.#port;
   }
@@ -90,11 +102,7 @@ export class MllpListener {
       this.#connections.add(connection);
       socket.once('close', () => {
         this.#connections.delete(connection);
-        for (const [seq, list] of this.#awaiting) {
-          const kept = list.filter((awaiting) => awaiting.connection !== connection);
-          if (kept.length) this.#awaiting.set(seq, kept);
-          else this.#awaiting.delete(seq);
-        }
+        this.#dropAwaiting((awaiting) => awaiting.connection !== connection);
       });
     };
     const server = this.#options.tls ? createTlsServer(this.#options.tls, onConnection) : createServer(onConnection);
@@ -150,13 +158,7 @@ export class MllpListener {
     clearTimeout(this.#outcomePoll);
     this.#outcomePoll = undefined;
     const expired = Date.now() - this.#options.applicationAckTimeoutMs;
-    let dropped = 0;
-    for (const [seq, list] of this.#awaiting) {
-      const kept = list.filter((awaiting) => awaiting.since >= expired);
-      dropped += list.length - kept.length;
-      if (kept.length) this.#awaiting.set(seq, kept);
-      else this.#awaiting.delete(seq);
-    }
+    const dropped = this.#dropAwaiting((awaiting) => awaiting.since >= expired);
     if (dropped) this.#log.warn({ dropped }, 'hl7v2 application ACKs given up: conversion did not finish in time');
     const seqs = [...this.#awaiting.keys()];
     if (seqs.length === 0) return;
