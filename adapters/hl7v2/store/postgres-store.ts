@@ -9,7 +9,7 @@ import type {
   AcceptResult, ConversionOutcome, DeadLetter, DeadLetterEntry, Hl7Store, InboxEntry, InboxItem, StoreStats, StoreTransaction, StoredResource,
 } from './hl7-store.ts';
 import { RECORD_KEY_SCHEME, storedKeyScheme, type KeySchemeRebuild } from './record-key-scheme.ts';
-import { sameContent, toDeadLetter, toOutcome, type DeadLetterRow } from './sqlite-store.ts';
+import { outcomeColumns, sameContent, toDeadLetter, toOutcome, type DeadLetterRow } from './sqlite-store.ts';
 
 export interface PostgresStoreOptions {
   readonly connectionString: string;
@@ -231,10 +231,11 @@ export class PostgresHl7Store implements Hl7Store {
       },
       finish: async (outcomes) => {
         if (outcomes.length === 0) return;
+        const columns = outcomes.map(outcomeColumns);
         await client.query(
           `UPDATE ${s}.inbox i SET status = o.status, conversion_error = o.error
            FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o(seq, status, error) WHERE i.seq = o.seq`,
-          [outcomes.map((o) => o.seq), outcomes.map((o) => (o.ok ? 'done' : 'failed')), outcomes.map((o) => (o.error ? JSON.stringify(o.error) : null))],
+          [outcomes.map((o) => o.seq), columns.map((c) => c.status), columns.map((c) => c.error)],
         );
       },
       stillPending: async (seqs) => {

@@ -193,7 +193,10 @@ export class SqliteHl7Store implements Hl7Store {
           (r): StoredResource => ({ resource: JSON.parse(r.json) as Resource, patient: r.patient }),
         ),
       finish: async (outcomes) => {
-        for (const o of outcomes) s.finish!.run(o.ok ? 'done' : 'failed', o.error ? JSON.stringify(o.error) : null, o.seq);
+        for (const o of outcomes) {
+          const { status, error } = outcomeColumns(o);
+          s.finish!.run(status, error, o.seq);
+        }
       },
       stillPending: async (seqs) => {
         const out = new Set<number>();
@@ -324,6 +327,11 @@ function adoptKeyScheme(db: DatabaseSync): KeySchemeRebuild | undefined {
 /** Whether a stored message has this content; rows from before content hashes count as the same. */
 export function sameContent(stored: string | null, hash: string): boolean {
   return stored === null || stored === hash;
+}
+
+/** The inbox columns (status, conversion_error) recording a conversion outcome; `toOutcome` reads them back. */
+export function outcomeColumns(o: ConversionOutcome): { status: 'done' | 'failed'; error: string | null } {
+  return { status: o.ok ? 'done' : 'failed', error: o.error ? JSON.stringify(o.error) : null };
 }
 
 export function toOutcome(seq: number, status: string, error: string | null): ConversionOutcome {
