@@ -98,7 +98,7 @@ export class SqliteHl7Store implements Hl7Store {
       insertInbox: p('INSERT OR IGNORE INTO inbox (sender, control_id, received_at, raw, content_hash) VALUES (?, ?, ?, ?, ?)'),
       acceptedAs: p('SELECT seq, content_hash FROM inbox WHERE sender = ? AND control_id = ?'),
       pending: p("SELECT seq, sender, control_id, received_at, raw FROM inbox WHERE status = 'pending' ORDER BY seq LIMIT ?"),
-      outcome: p('SELECT status, conversion_error FROM inbox WHERE seq = ?'),
+      outcomes: p("SELECT seq, status, conversion_error FROM inbox WHERE seq IN (SELECT value FROM json_each(?)) AND status <> 'pending'"),
       requeue: p("UPDATE inbox SET status = 'pending', conversion_error = NULL WHERE seq = ?"),
       get: p('SELECT json, patient FROM resources WHERE type = ? AND id = ?'),
       put: p('INSERT INTO resources (type, id, patient, last_updated, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (type, id) DO UPDATE SET patient = excluded.patient, last_updated = excluded.last_updated, json = excluded.json'),
@@ -261,10 +261,9 @@ export class SqliteHl7Store implements Hl7Store {
 
   outcomes(seqs: readonly number[]): Promise<ConversionOutcome[]> {
     return this.#serial(() =>
-      seqs.flatMap((seq) => {
-        const row = this.#stmts.outcome!.get(seq) as { status: string; conversion_error: string | null } | undefined;
-        return row && row.status !== 'pending' ? [toOutcome(seq, row.status, row.conversion_error)] : [];
-      }),
+      (this.#stmts.outcomes!.all(JSON.stringify(seqs)) as unknown as { seq: number; status: string; conversion_error: string | null }[]).map((r) =>
+        toOutcome(r.seq, r.status, r.conversion_error),
+      ),
     );
   }
 
