@@ -67,11 +67,19 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
   let exactIn = (expr: Fragment, values: readonly (string | number)[]): Fragment => sql`${expr} in (${valueList(values)})`;
   let probe: () => Promise<boolean>;
   let db: Kysely<DynamicDatabase>;
+  // The network servers differ only in their default port.
+  const serverAt = (defaultPort: number) => ({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? defaultPort,
+    user: options.user,
+    password: options.password,
+    database: options.database,
+  });
 
   switch (options.dialect) {
     case 'mariadb':
     case 'mysql': {
-      const server = { host: options.host ?? '127.0.0.1', port: options.port ?? 3306, user: options.user, password: options.password, database: options.database };
+      const server = serverAt(3306);
       const pool = createMysqlPool({
         ...server,
         connectionLimit: poolSize,
@@ -106,7 +114,7 @@ export function openSqlConnection(options: SqlConnectionOptions): SqlConnection 
     case 'postgres': {
       const startup = [`-c statement_timeout=${timeoutMs}`];
       if (readOnly) startup.push('-c default_transaction_read_only=on');
-      const server = { host: options.host ?? '127.0.0.1', port: options.port ?? 5432, user: options.user, password: options.password, database: options.database };
+      const server = serverAt(5432);
       const pool = new pg.Pool({
         ...server,
         max: poolSize,
