@@ -18,7 +18,7 @@ export function withStatementSignal<T>(signal: AbortSignal, work: () => Promise<
 }
 
 /** The abort signal of the statement about to run, if any. */
-export function statementSignal(): AbortSignal | undefined {
+function statementSignal(): AbortSignal | undefined {
   return current.getStore();
 }
 
