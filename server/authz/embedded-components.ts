@@ -15,7 +15,7 @@ import { checkDeployment, loadDeployment } from '../../contracts/deployment.ts';
 import { connectChain } from '../../contracts/connection.ts';
 import type { EmbeddedComponent, StartContext } from '../main.ts';
 import { startEmbeddedChain } from '../embedded/chain.ts';
-import { DEMO_CAST, demoAddress, demoWallet } from '../embedded/demo-identities.ts';
+import { demoLinkSalt } from '../embedded/demo-identities.ts';
 import { auditRoutes } from '../audit/audit-routes.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { metricsPlugin } from '../metrics/metrics-plugin.ts';
@@ -49,12 +49,6 @@ export const chainComponent: EmbeddedComponent = {
   },
 };
 
-/** Demo providers derive their link salts from their (published) keys. */
-function demoSalt(provider: string, patient: string): string | undefined {
-  const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
-  return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
-}
-
 export const authorizationComponent: EmbeddedComponent = {
   name: 'authorization',
   async start(ctx: StartContext) {
@@ -70,7 +64,7 @@ export const authorizationComponent: EmbeddedComponent = {
     const saltOf = (provider: string, patient: string): string | undefined =>
       rowSalts.get(linkGroup(provider, patient)) ??
       (providerKey && provider === keyOwner ? deriveLinkSalt(providerKey, patient) : undefined) ??
-      (ctx.demo ? demoSalt(provider, patient) : undefined);
+      (ctx.demo ? demoLinkSalt(provider, patient) : undefined);
     const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, batchStallTime: 0 });
     try {
       const verification = await verifyPatientLinks(ctx.links, {

@@ -4,6 +4,7 @@
  * Sources, chain seeding, the SMART demo login and the web apps all take identities from here.
  */
 import { HDNodeWallet, Mnemonic } from 'ethers';
+import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 
 export const DEMO_MNEMONIC = 'test test test test test test test test test test test junk';
 
@@ -54,4 +55,10 @@ export function demoWallet(handle: string): HDNodeWallet {
 /** The lowercase address of a demo identity: the FHIR `Patient.id` for demo patients. */
 export function demoAddress(handle: string): string {
   return demoWallet(handle).address.toLowerCase();
+}
+
+/** A demo provider's link salt for a patient, derived from its (published) key; undefined for anyone else. */
+export function demoLinkSalt(provider: string, patient: string): string | undefined {
+  const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
+  return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
 }

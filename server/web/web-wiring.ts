@@ -6,14 +6,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Wallet, type Provider, type Signer } from 'ethers';
-import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import type { SignedAction } from '../../contracts/eip712.ts';
 import type { ConsentContract } from '../../contracts/bindings/Consent.ts';
 import type { ParticipantDirectoryContract } from '../../contracts/bindings/ParticipantDirectory.ts';
 import type { ProviderRegistryContract } from '../../contracts/bindings/ProviderRegistry.ts';
 import type { RelationshipsContract } from '../../contracts/bindings/Relationships.ts';
 import type { EhrAdapter } from '../../adapters/ehr-adapter.ts';
-import { DEMO_CAST, demoAddress, demoWallet } from '../embedded/demo-identities.ts';
+import { DEMO_CAST, demoAddress, demoLinkSalt, demoWallet } from '../embedded/demo-identities.ts';
 import type { TypedData } from './shared/src/api-types.ts';
 import { AuditAccessLog, auditSearchThroughFhir, type AuditSearchFn } from './desks/audit-access-log.ts';
 import { ChainNotifications } from './desks/chain-notifications.ts';
@@ -85,9 +84,9 @@ export function wireWebApps(wiring: WebWiring): WebAppsHandle {
     for (const p of demoProviders) signers.set(demoAddress(p.handle), new Wallet(demoWallet(p.handle).privateKey, c.provider));
   }
   const saltFor = wiring.saltFor ?? ((provider: string, patient: string) => {
-    const handle = demoProviders.find((p) => demoAddress(p.handle) === provider)?.handle;
-    if (!wiring.demo || !handle) throw new Error('no link salt source configured for this provider');
-    return deriveLinkSalt(demoWallet(handle).privateKey, patient);
+    const salt = wiring.demo ? demoLinkSalt(provider, patient) : undefined;
+    if (salt === undefined) throw new Error('no link salt source configured for this provider');
+    return salt;
   });
   const notifications = new ChainNotifications({ chain, names, fromBlock: c.deployment.fromBlock, ...(wiring.onError ? { onError: wiring.onError } : {}) });
   return {

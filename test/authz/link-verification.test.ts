@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSourcesLinks } from '../../server/config/sources-file.ts';
 import type { ConfigError } from '../../server/config/config.ts';
-import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { startEmbeddedChain } from '../../server/embedded/chain.ts';
-import { DEMO_CAST, demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
+import { DEMO_CAST, demoAddress, demoLinkSalt } from '../../server/embedded/demo-identities.ts';
 import { DEMO_PATIENT_LINKS } from '../../server/embedded/demo-links.ts';
 import { chainCommitments, verifyPatientLinks } from '../../server/authz/link-verification.ts';
 
@@ -16,10 +15,7 @@ t.test('the link table is used only where it reproduces the on-chain commitment'
   const links = DEMO_PATIENT_LINKS.map((l) => ({ patient: demoAddress(l.patient), sourceId: l.sourceId, localId: l.localId }));
   const options = {
     providerOfSource: (id: string) => (DEMO_CAST.some((i) => i.handle === id && i.role === 'provider') ? demoAddress(id) : undefined),
-    saltOf: (provider: string, patient: string) => {
-      const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
-      return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
-    },
+    saltOf: demoLinkSalt,
     commitmentOf: chainCommitments(chain.provider, chain.addresses.relationships),
   };
 

@@ -4,10 +4,9 @@
  * the patient on the next request after the block, while the patient's other providers go on.
  */
 import t from 'tap';
-import { deriveLinkSalt } from '../../contracts/link-commitment.ts';
 import { startRedisServer } from '../../server/embedded/redis-server.ts';
 import { startEmbeddedChain } from '../../server/embedded/chain.ts';
-import { DEMO_CAST, demoAddress, demoWallet } from '../../server/embedded/demo-identities.ts';
+import { demoAddress, demoLinkSalt, demoWallet } from '../../server/embedded/demo-identities.ts';
 import { startAuthorization } from '../../server/authz/authorization.ts';
 import { demoApp, demoLinks, json } from '../fhir/fhir-app.ts';
 import { contextFor, embeddedDemoSources, eventually, scope } from './support/authz-fixtures.ts';
@@ -37,10 +36,7 @@ t.test('an ended or re-committed relationship stops that provider’s records fo
   const table = demoLinks();
   const links = authz.vouchLinks(table, {
     providerOfSource,
-    saltOf: (provider, patient) => {
-      const identity = DEMO_CAST.find((i) => i.role === 'provider' && demoAddress(i.handle) === provider);
-      return identity ? deriveLinkSalt(demoWallet(identity.handle).privateKey, patient) : undefined;
-    },
+    saltOf: demoLinkSalt,
   });
   const app = await demoApp({ sources, accessPolicy: authz.policy, deps: { patientLinks: links } });
   t.teardown(() => app.close());
