@@ -17,7 +17,7 @@ export interface VouchedLinksOptions {
   /** Hot-path commands (fail fast while Redis is away). */
   readonly redis: Redis;
   readonly keys: AuthzKeys;
-  /** Provider address holding each source's records. */
+  /** Provider address (lowercase) holding each source's records. */
   readonly providerOfSource: (sourceId: string) => string | undefined;
   /** The salt the provider committed with for one patient (as at start verification). */
   readonly saltOf: (provider: string, patient: string) => string | undefined;
@@ -27,6 +27,13 @@ export interface VouchedLinksOptions {
 interface Recomputed {
   readonly rows: string;
   readonly commitment: string | undefined;
+}
+
+/** Which providers' groups of one patient's links are vouched for, as of one array of its links. */
+interface Vouched {
+  readonly links: readonly PatientLink[];
+  /** Provider → whether its group reproduces the commitment held for it (filled as asked). */
+  readonly byProvider: Map<string, boolean>;
 }
 
 export class ChainVouchedLinks implements PatientLinks {
@@ -41,6 +48,11 @@ export class ChainVouchedLinks implements PatientLinks {
    * change rarely. A group is forgotten once its rows or its relationship are gone.
    */
   readonly #recomputed = new Map<string, Map<string, Recomputed>>();
+  /**
+   * Per patient's held commitments (a new map per read): what its links are vouched for, so a
+   * lookup is identity checks while neither they nor the links array (new on every change) change.
+   */
+  readonly #vouchedFor = new WeakMap<ReadonlyMap<string, string>, Vouched>();
   /** Bumped per patient (and for all) when what is known is dropped: an older read is discarded. */
   readonly #generation = new Map<string, number>();
   #epoch = 0;
@@ -99,7 +111,7 @@ export class ChainVouchedLinks implements PatientLinks {
   #forgetGone(patient: string, held: ReadonlyMap<string, string>): void {
     const cached = this.#recomputed.get(patient);
     if (!cached) return;
-    const linked = new Set(this.#inner.linksOf(patient).map((l) => this.#o.providerOfSource(l.sourceId)?.toLowerCase()));
+    const linked = new Set(this.#inner.linksOf(patient).map((l) => this.#o.providerOfSource(l.sourceId)));
     for (const provider of [...cached.keys()]) if (!held.has(provider) || !linked.has(provider)) this.#forget(patient, provider);
   }
 
@@ -119,10 +131,18 @@ export class ChainVouchedLinks implements PatientLinks {
       }
       return false;
     }
-    const provider = this.#o.providerOfSource(sourceId)?.toLowerCase();
-    const onChain = provider === undefined ? undefined : held.get(provider);
-    if (provider === undefined || onChain === undefined) return false;
-    return this.#commitmentOfRows(provider, patient) === onChain;
+    const provider = this.#o.providerOfSource(sourceId);
+    if (provider === undefined) return false;
+    const links = this.#inner.linksOf(patient);
+    let vouched = this.#vouchedFor.get(held);
+    if (vouched?.links !== links) this.#vouchedFor.set(held, (vouched = { links, byProvider: new Map() }));
+    let answer = vouched.byProvider.get(provider);
+    if (answer === undefined) {
+      const onChain = held.get(provider);
+      answer = onChain !== undefined && this.#commitmentOfRows(provider, patient, links) === onChain;
+      vouched.byProvider.set(provider, answer);
+    }
+    return answer;
   }
 
   /**
@@ -130,8 +150,8 @@ export class ChainVouchedLinks implements PatientLinks {
    * rows or salt). Cached per group; the cache entry is replaced as soon as the rows differ, and
    * dropped when there are none.
    */
-  #commitmentOfRows(provider: string, patient: string): string | undefined {
-    const group = this.#inner.linksOf(patient).filter((l) => this.#o.providerOfSource(l.sourceId)?.toLowerCase() === provider);
+  #commitmentOfRows(provider: string, patient: string, links: readonly PatientLink[]): string | undefined {
+    const group = links.filter((l) => this.#o.providerOfSource(l.sourceId) === provider);
     if (group.length === 0) {
       this.#forget(patient, provider);
       return undefined;

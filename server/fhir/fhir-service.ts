@@ -107,6 +107,11 @@ interface ReadNotes {
   served?: number;
 }
 
+/** A compartment patient of a source record, looked up: its patient key (absent: not linked). */
+interface LinkedPatient {
+  readonly key: string | undefined;
+}
+
 function outsideConstraints(): OperationOutcomeError {
   return denied(403, 'The resource is outside the granted scope constraints');
 }
@@ -166,10 +171,10 @@ export class FhirService {
         notes.reason = 'no such record';
         throw notFoundError(`${resourceType}/${id}`);
       }
-      const localPatients = compartmentPatients(resource);
-      notes.patients = localPatients.map((p) => this.#deps.links.patientOf(source.sourceId, p)).filter((k): k is string => !!k);
+      const linked = compartmentPatients(resource).map((local): LinkedPatient => ({ key: this.#deps.links.patientOf(source.sourceId, local) }));
+      notes.patients = linked.map((p) => p.key).filter((k): k is string => !!k);
       // Another patient's record, or one the grants do not reach: as not-found as a made-up id.
-      if (!this.#visible(decision.grant, source, resource, localPatients)) {
+      if (!this.#visible(decision.grant, source, resource, linked)) {
         notes.reason = 'no permission for this record';
         throw notFoundError(`${resourceType}/${id}`);
       }
@@ -202,13 +207,17 @@ export class FhirService {
     return value;
   }
 
-  /** Whether a source resource may be shown under a grant (its compartment patients, or none). */
-  #visible(grant: AccessGrant, source: FederatedSource, resource: Resource, locals = compartmentPatients(resource)): boolean {
-    if (locals.length === 0) {
+  /**
+   * Whether a source resource may be shown under a grant (its compartment patients, or none).
+   * `linked`: its compartment patients' keys when the caller has looked them up already.
+   */
+  #visible(grant: AccessGrant, source: FederatedSource, resource: Resource, linked?: readonly LinkedPatient[]): boolean {
+    const patients: readonly (string | LinkedPatient)[] = linked ?? compartmentPatients(resource);
+    if (patients.length === 0) {
       return isPatientCompartmentType(resource.resourceType) ? grant.patients === '*' : grant.allows(undefined, source, resource.resourceType);
     }
-    return locals.some((local) => {
-      const key = this.#deps.links.patientOf(source.sourceId, local);
+    return patients.some((p) => {
+      const key = typeof p === 'string' ? this.#deps.links.patientOf(source.sourceId, p) : p.key;
       return key ? grant.allows(key, source, resource.resourceType) : grant.patients === '*';
     });
   }

@@ -17,14 +17,20 @@ export interface PatientLinks {
   localIds(patient: string, sourceId: string): readonly string[];
   /** The patient key a source-local patient id belongs to, if linked. */
   patientOf(sourceId: string, localId: string): string | undefined;
-  /** Every link of one patient, in insertion order. */
+  /**
+   * Every link of one patient, in insertion order. A new array whenever the patient's links
+   * change (never mutated in place), so a caller may cache what it derives per array.
+   */
   linksOf(patient: string): readonly PatientLink[];
   /** Every linked patient key. */
   patients(): readonly string[];
 }
 
+const NO_LINKS: readonly PatientLink[] = Object.freeze([]);
+
 export class InMemoryPatientLinks implements PatientLinks {
-  readonly #byPatient = new Map<string, PatientLink[]>();
+  /** Replaced, never mutated, when a patient's links change (see `linksOf`). */
+  readonly #byPatient = new Map<string, readonly PatientLink[]>();
   readonly #bySource = new Map<string, string>();
 
   constructor(links: Iterable<PatientLink> = []) {
@@ -41,9 +47,7 @@ export class InMemoryPatientLinks implements PatientLinks {
     }
     if (existing === patient) return;
     this.#bySource.set(key, patient);
-    const list = this.#byPatient.get(patient) ?? [];
-    list.push({ patient, sourceId: link.sourceId, localId: link.localId });
-    this.#byPatient.set(patient, list);
+    this.#byPatient.set(patient, [...(this.#byPatient.get(patient) ?? []), { patient, sourceId: link.sourceId, localId: link.localId }]);
   }
 
   /** Forgets one link (a relationship ended); false when it was not there. */
@@ -67,7 +71,7 @@ export class InMemoryPatientLinks implements PatientLinks {
   }
 
   linksOf(patient: string): readonly PatientLink[] {
-    return this.#byPatient.get(patient) ?? [];
+    return this.#byPatient.get(patient) ?? NO_LINKS;
   }
 
   patients(): readonly string[] {
